@@ -1,0 +1,41 @@
+"""The phase flow: the DAG of one phase, in the order data flows. Each step is a task in `tasks/`."""
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from model.flops import peak_flops
+from model.train import pick_device
+from phaselog.config import PhaseConfig
+from phaselog.runs import register_run, run_record, save_config_file, set_status
+from phaselog.store import Store
+from tasks.data import prepare_data_task
+from tasks.training import evaluate_task, train_segment_task
+
+
+@flow(name="phase-run", flow_run_name="{run_id}")
+def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
+    logger = get_run_logger()
+    store = Store(Path(home))
+    store.migrate()
+    run_dir = Path(home) / run_id
+    save_config_file(run_dir, config)
+    device = pick_device(config.train.device)
+    known = store.run_exists(run_id)
+    peak = run_record(store, run_id)["peak_flops"] if known else peak_flops(device)
+    register_run(store, run_id, config, run_dir, str(device), peak)
+    try:
+        prepare_data_task(config, run_id, home)
+        segments = config.segments()
+        progress = create_progress_artifact(0.0, description=f"segments of {run_id}")
+        for index, (start, end) in enumerate(segments):
+            train_segment_task(config, run_id, home, index, start, end, peak)
+            evaluate_task(config, run_id, home, end)
+            # later stages plug in here, per segment: self-play, understanding
+            update_progress_artifact(progress, 100.0 * (index + 1) / len(segments))
+    except BaseException:
+        set_status(store, run_id, "failed")
+        raise
+    set_status(store, run_id, "completed")
+    logger.info(f"run {run_id} completed: {run_dir}")
+    return {"run_id": run_id, "run_dir": str(run_dir)}

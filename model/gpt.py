@@ -1,0 +1,150 @@
+"""A nanochat-style GPT: rotary position embeddings, QK-norm, parameter-free RMSNorm, ReLU^2 MLP, an untied
+head and no biases. Sizes come from `ModelConfig` (depth is the dial). The forward pass can also hand back
+per-layer activations for the understanding module, so probing needs no hooks."""
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class GPTShape:
+    vocab_size: int
+    n_layer: int
+    d_model: int
+    n_head: int
+    seq_len: int
+
+    @classmethod
+    def from_config(cls, model_config, vocab_size: int) -> "GPTShape":
+        return cls(vocab_size, model_config.depth, model_config.width, model_config.n_head, model_config.seq_len)
+
+
+def rms_norm(x: torch.Tensor) -> torch.Tensor:
+    # no learnable gain: one less thing to tune, and it trains as well at this scale
+    return F.rms_norm(x, (x.size(-1),))
+
+
+def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
+    return angles.cos()[None, :, None, :], angles.sin()[None, :, None, :]
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.size(-1) // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, shape: GPTShape):
+        super().__init__()
+        self.n_head = shape.n_head
+        self.head_dim = shape.d_model // shape.n_head
+        self.c_q = nn.Linear(shape.d_model, shape.d_model, bias=False)
+        self.c_k = nn.Linear(shape.d_model, shape.d_model, bias=False)
+        self.c_v = nn.Linear(shape.d_model, shape.d_model, bias=False)
+        self.c_proj = nn.Linear(shape.d_model, shape.d_model, bias=False)
+
+    def forward(self, x, cos, sin, kv_cache=None):
+        B, T, C = x.shape
+        q = self.c_q(x).view(B, T, self.n_head, self.head_dim)
+        k = self.c_k(x).view(B, T, self.n_head, self.head_dim)
+        v = self.c_v(x).view(B, T, self.n_head, self.head_dim)
+        # QK-norm keeps attention logits bounded, which is what lets the lr be high without spikes
+        q, k = rms_norm(apply_rotary(q, cos, sin)), rms_norm(apply_rotary(k, cos, sin))
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if kv_cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            k, v = kv_cache.append(k, v)
+            # queries sit at the end of the cached keys: causal within the new tokens, full view of the past
+            past = k.size(2) - T
+            mask = torch.ones(T, k.size(2), dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, shape: GPTShape):
+        super().__init__()
+        self.c_fc = nn.Linear(shape.d_model, 4 * shape.d_model, bias=False)
+        self.c_proj = nn.Linear(4 * shape.d_model, shape.d_model, bias=False)
+
+    def forward(self, x, record=None):
+        hidden = F.relu(self.c_fc(x)).square()
+        if record is not None:
+            record["mlp"] = hidden
+        return self.c_proj(hidden)
+
+
+class Block(nn.Module):
+    def __init__(self, shape: GPTShape):
+        super().__init__()
+        self.attn = Attention(shape)
+        self.mlp = MLP(shape)
+
+    def forward(self, x, cos, sin, kv_cache=None, record=None):
+        x = x + self.attn(rms_norm(x), cos, sin, kv_cache)
+        x = x + self.mlp(rms_norm(x), record)
+        return x
+
+
+class GPT(nn.Module):
+    def __init__(self, shape: GPTShape):
+        super().__init__()
+        self.shape = shape
+        self.wte = nn.Embedding(shape.vocab_size, shape.d_model)
+        self.blocks = nn.ModuleList(Block(shape) for _ in range(shape.n_layer))
+        self.lm_head = nn.Linear(shape.d_model, shape.vocab_size, bias=False)
+        # tables for twice the context so generation may run past seq_len without recomputing them
+        cos, sin = rotary_tables(2 * shape.seq_len, shape.d_model // shape.n_head)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    @torch.no_grad()
+    def init_weights(self, seed: int) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        std = self.shape.d_model ** -0.5
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                # residual branches start as identity: the deep net begins as a shallow one
+                p.zero_()
+            elif name == "wte.weight":
+                p.copy_(torch.randn(p.shape, generator=generator))
+            elif name == "lm_head.weight":
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.001)
+            else:
+                p.uniform_(-std * 3 ** 0.5, std * 3 ** 0.5, generator=generator)
+
+    def forward(self, idx, targets=None, kv_cache=None, records: list | None = None, reduction="mean"):
+        """Logits, or the loss when targets are given. `records`, when a list, receives one dict per layer with
+        the residual stream after the block and the MLP hidden activations (for the understanding module)."""
+        B, T = idx.shape
+        past = kv_cache.length if kv_cache is not None else 0
+        cos, sin = self.cos[:, past:past + T], self.sin[:, past:past + T]
+        x = rms_norm(self.wte(idx))
+        for i, block in enumerate(self.blocks):
+            record = {} if records is not None else None
+            x = block(x, cos, sin, kv_cache.layer(i) if kv_cache is not None else None, record)
+            if records is not None:
+                record["residual"] = x
+                records.append(record)
+        x = rms_norm(x)
+        # logits in fp32 and soft-capped: bf16 loses the small probabilities, and the cap stops runaway logits
+        logits = self.lm_head(x).float()
+        logits = 15.0 * torch.tanh(logits / 15.0)
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
+
+    def matrix_params(self) -> int:
+        """Parameters that take part in matmuls per token: everything but the embedding table."""
+        return sum(p.numel() for n, p in self.named_parameters() if n != "wte.weight")
+
+    def flops_per_token(self) -> float:
+        # 6 per matmul parameter (forward + backward) plus attention scores and values over the context
+        s = self.shape
+        return 6 * self.matrix_params() + 12 * s.n_layer * s.d_model * s.seq_len

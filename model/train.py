@@ -1,0 +1,198 @@
+"""One training segment: from the newest good checkpoint to the segment's end step, with a checkpoint every
+`checkpoint_every` steps and at the end. The schedule, the data and the RNG streams are functions of the global
+step, so a segment resumed from any checkpoint trains exactly as if it had never stopped (on CPU: identical
+losses). Per-step metrics go to a parquet file beside each checkpoint; the flow process ingests them into the
+store (it is the only DuckDB writer)."""
+import random
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from datasets.mixing import BatchSampler, mix_from_config
+from datasets.shards import load_stream
+from model.checkpoint import latest_good_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
+from model.gpt import GPT, GPTShape
+from model.tokenizer import Tokenizer
+from phaselog.errors import PhaselogError
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_multiplier(step: int, train_config) -> float:
+    """Warmup, a flat stretch, then a linear warmdown; defined over the phase's global steps, never per segment."""
+    t = train_config
+    into = step - t.start_step
+    total = t.end_step - t.start_step
+    if into < t.warmup_steps:
+        return (into + 1) / t.warmup_steps
+    warmdown = int(total * t.warmdown_fraction)
+    to_go = t.end_step - step
+    if to_go >= warmdown or warmdown == 0:
+        return 1.0
+    return t.final_lr_fraction + (1 - t.final_lr_fraction) * to_go / warmdown
+
+
+def build_optimizer(model: GPT, train_config) -> torch.optim.Optimizer:
+    t = train_config
+    # embeddings and the head want their own learning rates: their gradients are sparse and tiny respectively
+    groups = [
+        {"params": [model.wte.weight], "lr": t.embedding_lr, "weight_decay": 0.0},
+        {"params": [model.lm_head.weight], "lr": t.head_lr, "weight_decay": 0.0},
+        {"params": [p for b in model.blocks for p in b.parameters()], "lr": t.lr, "weight_decay": t.weight_decay},
+    ]
+    for group in groups:
+        group["base_lr"] = group["lr"]
+    return torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-10, fused=False)
+
+
+def load_data(run_dir: Path, config) -> tuple[Tokenizer, dict[str, np.ndarray]]:
+    tokenizer = Tokenizer.load(run_dir / "tokenizer")
+    streams = {s.name: load_stream(run_dir / "shards", s.name, "train") for s in config.data.sources}
+    return tokenizer, streams
+
+
+def build_model(config, vocab_size: int, device: torch.device) -> GPT:
+    model = GPT(GPTShape.from_config(config.model, vocab_size))
+    model.init_weights(config.train.seed)
+    return model.to(device)
+
+
+def resolve_init_from(init_from: str, home: Path) -> Path:
+    """A run id (its newest good checkpoint) or a checkpoint file path."""
+    path = Path(init_from)
+    if path.suffix == ".pt":
+        if not path.is_file():
+            raise PhaselogError(f"train.init_from: checkpoint file not found: {path}")
+        return path
+    found = latest_good_checkpoint(home / init_from / "checkpoints")
+    if found is None:
+        raise PhaselogError(f"train.init_from: run {init_from} has no good checkpoint under {home / init_from}")
+    return found.path
+
+
+def init_tokenizer_dir(init_from: str, home: Path) -> Path:
+    """The tokenizer a continued phase must reuse: its checkpoint's token ids mean nothing with another one."""
+    path = Path(init_from)
+    run_dir = path.parent.parent if path.suffix == ".pt" else home / init_from
+    if not (run_dir / "tokenizer" / "tokenizer.json").is_file():
+        raise PhaselogError(f"train.init_from: no tokenizer in {run_dir / 'tokenizer'} to continue with")
+    return run_dir / "tokenizer"
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def write_metrics(run_dir: Path, rows: list[dict], upto_step: int) -> None:
+    metrics_dir = run_dir / "metrics"
+    metrics_dir.mkdir(exist_ok=True)
+    path = metrics_dir / f"upto_{upto_step:07d}.parquet"
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist(rows), tmp)
+    tmp.replace(path)
+
+
+def drop_stale_metrics(run_dir: Path, after_step: int) -> None:
+    """Metrics written after the checkpoint we resume from describe steps that will be trained again."""
+    for path in (run_dir / "metrics").glob("upto_*.parquet"):
+        if int(path.stem.split("_")[1]) > after_step:
+            path.unlink()
+
+
+def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_flops: float,
+                  home: Path | None = None, on_step=None, log=print) -> dict:
+    """Train global steps (start_step, end_step]; return a small summary. Step s is the s-th optimizer update,
+    so the checkpoint named s holds the weights after it."""
+    run_dir = Path(run_dir)
+    t = config.train
+    device = pick_device(t.device)
+    ckpt_dir = run_dir / "checkpoints"
+    tokenizer, streams = load_data(run_dir, config)
+    sampler = BatchSampler(streams, mix_from_config(config), config.model.seq_len, t.seed)
+    model = build_model(config, tokenizer.vocab_size, device)
+    optimizer = build_optimizer(model, t)
+
+    resume = latest_good_checkpoint(ckpt_dir, at_most=end_step, warn=log)
+    if resume is not None and resume.step >= t.start_step:
+        state = load_checkpoint(resume.path, device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng(state["rng"])
+        step = resume.step
+        if step == end_step:
+            return {"start_step": start_step, "end_step": end_step, "resumed_from": step, "trained_steps": 0,
+                    "checkpoint": str(resume.path)}
+        if step != start_step:
+            log(f"resuming segment [{start_step}, {end_step}) from the checkpoint at step {step}")
+    elif start_step != t.start_step:
+        raise PhaselogError(f"no good checkpoint at or before step {start_step} in {ckpt_dir}; "
+                            "the previous segment did not finish")
+    else:
+        step = t.start_step
+        if t.init_from:
+            source = resolve_init_from(t.init_from, home or run_dir.parent)
+            model.load_state_dict(load_checkpoint(source, device)["model"])
+            log(f"initialised from {source}")
+        torch.manual_seed(t.seed)
+    resumed_from = step
+    drop_stale_metrics(run_dir, step)
+
+    model_for_step = torch.compile(model) if t.compile else model
+    autocast = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else nullcontext()
+    flops_per_token = model.flops_per_token()
+    tokens_per_step = t.batch_size * t.grad_accum * config.model.seq_len
+    protected = {end for _, end in config.segments()}
+    rows = []
+    model.train()
+    while step < end_step:
+        step += 1
+        t0 = time.perf_counter()
+        lr_scale = lr_multiplier(step - 1, t)
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * lr_scale
+        loss_sum, mix_counts = 0.0, {}
+        for micro in range(t.grad_accum):
+            inputs, targets, counts = sampler.batch(step, micro, t.batch_size)
+            with autocast:
+                loss = model_for_step(inputs.to(device), targets.to(device)) / t.grad_accum
+            loss.backward()
+            loss_sum += loss.item()
+            for name, n in counts.items():
+                mix_counts[name] = mix_counts.get(name, 0) + n
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip).item()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        seconds = time.perf_counter() - t0
+        tokens_per_sec = tokens_per_step / seconds
+        rows.append({"step": step, "loss": loss_sum, "lr": t.lr * lr_scale, "grad_norm": grad_norm,
+                     "tokens_per_sec": tokens_per_sec, "mfu": flops_per_token * tokens_per_sec / peak_flops,
+                     "step_time_ms": 1000 * seconds,
+                     **{f"tokens/{s.name}": mix_counts.get(s.name, 0) for s in config.data.sources}})
+        if on_step is not None:
+            on_step(step, loss_sum)
+        if step % t.checkpoint_every == 0 or step == end_step:
+            write_metrics(run_dir, rows, step)
+            rows = []
+            save_checkpoint(ckpt_dir, step, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(),
+                "step": step, "config": config.model_dump(), "config_hash": config.hash(),
+                "shape": model.shape.__dict__,
+            })
+            prune_checkpoints(ckpt_dir, t.keep_checkpoints, protected)
+    return {"start_step": start_step, "end_step": end_step, "resumed_from": resumed_from,
+            "trained_steps": end_step - resumed_from, "checkpoint": str(ckpt_dir / f"step_{end_step:07d}.pt")}

@@ -1,0 +1,29 @@
+"""Terminal progress for long training: a bar redrawn in place on a terminal, or a plain line every tenth of a
+segment when output goes to a file or CI log (a redrawn bar there is only noise)."""
+import sys
+import time
+
+
+class TrainingProgress:
+    def __init__(self, start_step: int, end_step: int, stream=sys.stderr):
+        self.start_step, self.end_step = start_step, end_step
+        self.stream = stream
+        self.interactive = stream.isatty()
+        self.last_draw = 0.0
+        self.last_line_step = start_step
+
+    def update(self, step: int, loss: float) -> None:
+        total = self.end_step - self.start_step
+        done = step - self.start_step
+        if self.interactive:
+            if time.monotonic() - self.last_draw < 0.2 and step != self.end_step:
+                return
+            self.last_draw = time.monotonic()
+            filled = int(30 * done / total)
+            self.stream.write(f"\r  step {step:>7} [{'#' * filled}{'.' * (30 - filled)}] loss {loss:.3f} ")
+            if step == self.end_step:
+                self.stream.write("\n")
+        elif step - self.last_line_step >= max(1, total // 30) or step == self.end_step:
+            self.last_line_step = step
+            self.stream.write(f"  step {step} of {self.end_step}: loss {loss:.3f}\n")
+        self.stream.flush()

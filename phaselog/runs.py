@@ -1,0 +1,108 @@
+"""Run bookkeeping in the store: registering a run, ingesting what a training segment handed back in files
+(metrics, data mix), recording evaluations and status. Plain functions over `Store`; the Prefect tasks call
+them from the flow process, the only writer."""
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from phaselog.errors import PhaselogError
+from phaselog.store import Store, now
+
+METRIC_COLUMNS = ["step", "loss", "lr", "grad_norm", "tokens_per_sec", "mfu", "step_time_ms"]
+
+
+def new_run_id(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "run"
+    return f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_run_id(run_id: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", run_id):
+        raise PhaselogError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' (it names a folder)")
+
+
+def register_run(store: Store, run_id: str, config, run_dir: Path, device: str, peak_flops: float) -> None:
+    """Insert the run, or mark an existing one running again (a resume keeps its first created_at)."""
+    with store.writer() as con:
+        exists = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if exists:
+            con.execute("UPDATE runs SET status = 'running', updated_at = ? WHERE run_id = ?", [now(), run_id])
+            return
+        con.execute(
+            "INSERT INTO runs BY NAME SELECT ? AS run_id, ? AS name, ? AS config_json, ? AS config_hash, "
+            "? AS run_dir, ? AS start_step, ? AS end_step, ? AS device, ? AS peak_flops, 'running' AS status, "
+            "? AS created_at, ? AS updated_at",
+            [run_id, config.name, config.model_dump_json(), config.hash(), str(run_dir), config.train.start_step,
+             config.train.end_step, device, peak_flops, now(), now()])
+
+
+def run_record(store: Store, run_id: str) -> dict:
+    columns, rows = store.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    if not rows:
+        raise PhaselogError(f"unknown run id {run_id!r} in {store.path}; `phaselog sql \"select run_id from runs\"` "
+                            "lists the runs")
+    return dict(zip(columns, rows[0]))
+
+
+def set_status(store: Store, run_id: str, status: str) -> None:
+    store.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, now(), run_id])
+
+
+def read_segment_metrics(run_dir: Path, first_step: int, last_step: int) -> pa.Table:
+    """Rows for steps in [first_step, last_step] from the files the trainer wrote beside its checkpoints."""
+    tables = []
+    for path in sorted((Path(run_dir) / "metrics").glob("upto_*.parquet")):
+        if int(path.stem.split("_")[1]) >= first_step:
+            tables.append(pq.read_table(path))
+    if not tables:
+        return pa.table({})
+    table = pa.concat_tables(tables, promote_options="default")
+    steps = table.column("step").to_pylist()
+    keep = [first_step <= s <= last_step for s in steps]
+    return table.filter(pa.array(keep))
+
+
+def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary: dict, seconds: float,
+                   flow_run_id: str | None) -> int:
+    """Metrics and data mix of a finished segment, replacing whatever an earlier attempt wrote for its steps."""
+    first = min(summary["start_step"], summary["resumed_from"]) + 1
+    last = summary["end_step"]
+    table = read_segment_metrics(run_dir, first, last)
+    if table.num_rows == 0:
+        return 0
+    metrics = table.select(METRIC_COLUMNS).append_column("run_id", pa.array([run_id] * table.num_rows))
+    store.replace_rows("metrics", metrics, "run_id = ? AND step BETWEEN ? AND ?", [run_id, first, last])
+    # the data mix is per segment, so read the whole segment's steps (not only the resumed part)
+    segment = read_segment_metrics(run_dir, summary["start_step"] + 1, last)
+    token_columns = [c for c in segment.column_names if c.startswith("tokens/")]
+    totals = {c.split("/", 1)[1]: sum(v or 0 for v in segment.column(c).to_pylist()) for c in token_columns}
+    all_tokens = sum(totals.values()) or 1
+    mix = [{"run_id": run_id, "segment_start": summary["start_step"], "segment_end": last, "source": name,
+            "tokens": tokens, "share": tokens / all_tokens} for name, tokens in totals.items()]
+    store.replace_rows("data_mix", mix, "run_id = ? AND segment_start = ?", [run_id, summary["start_step"]])
+    store.replace_rows("segments", [{
+        "run_id": run_id, "index": index, "start_step": summary["start_step"], "end_step": last,
+        "status": "completed", "checkpoint": summary["checkpoint"], "resumed_from": summary["resumed_from"],
+        "trained_steps": summary["trained_steps"], "seconds": seconds, "flow_run_id": flow_run_id,
+        "finished_at": now()}], "run_id = ? AND \"index\" = ?", [run_id, index])
+    return metrics.num_rows
+
+
+def record_evals(store: Store, run_id: str, step: int, values: dict[str, float]) -> None:
+    rows = [{"run_id": run_id, "step": step, "name": name, "value": value} for name, value in values.items()]
+    names = list(values)
+    placeholders = ", ".join("?" for _ in names)
+    store.replace_rows("evals", rows, f"run_id = ? AND step = ? AND name IN ({placeholders})", [run_id, step, *names])
+
+
+def record_documents(store: Store, run_id: str, rows: list[dict]) -> None:
+    store.replace_rows("documents", [{"run_id": run_id, **r} for r in rows], "run_id = ?", [run_id])
+
+
+def save_config_file(run_dir: Path, config) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.model_dump(), indent=2))

@@ -1,0 +1,71 @@
+"""Shared fixtures: the real shared corpus (tests skip with a reason when ../shared is absent), a tiny phase
+config on small real texts, one Prefect test harness for the session, and one real tiny run built through the
+real flow that many tests read."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CORPUS = Path(os.environ.get("PHASELOG_CORPUS", REPO.parent / "shared" / "data" / "corpus"))
+
+# Prefect must not touch ~/.prefect while tests run, and must start with a clean slate of its own
+os.environ.setdefault("PREFECT_HOME", str(REPO / "test-artifacts" / "prefect-home"))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+
+
+def tiny_config_dict(corpus: Path, **train) -> dict:
+    """A phase small enough for a test: two short real books, three segments of 20 steps."""
+    return {
+        "name": "tiny",
+        "data": {
+            "corpus_dir": str(corpus),
+            "sources": [
+                {"name": "general", "path": "general/pg11-alice.txt", "weight": 1.0},
+                {"name": "philosophy", "path": "philosophy/pg5827-problems-of-philosophy.txt", "weight": 0.5,
+                 "start_step": 20},
+            ],
+        },
+        "tokenizer": {"vocab_size": 512, "sample_chars": 300_000},
+        "model": {"depth": 1, "d_model": 64, "head_dim": 32, "seq_len": 32},
+        "train": {"start_step": 0, "end_step": 60, "segment_steps": 20, "batch_size": 8, "warmup_steps": 5,
+                  "checkpoint_every": 10, "keep_checkpoints": 2, "val_tokens": 2048, "device": "cpu",
+                  "lr": 0.01, "head_lr": 0.01, **train},
+    }
+
+
+@pytest.fixture(scope="session")
+def shared_corpus() -> Path:
+    if not (SHARED_CORPUS / "general").is_dir():
+        pytest.skip(f"the shared corpus is not at {SHARED_CORPUS} (clone ../shared beside the repo)")
+    return SHARED_CORPUS
+
+
+@pytest.fixture
+def tiny_config(shared_corpus):
+    from phaselog.config import PhaseConfig
+
+    def make(**train):
+        return PhaseConfig.model_validate(tiny_config_dict(shared_corpus, **train))
+    return make
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_run(prefect_harness, shared_corpus, tmp_path_factory):
+    """One real phase run through the real flow: (home, run_id, config)."""
+    from flows.phase import phase_run
+    from phaselog.config import PhaseConfig
+
+    home = tmp_path_factory.mktemp("home")
+    config = PhaseConfig.model_validate(tiny_config_dict(shared_corpus))
+    phase_run(config=config, run_id="tiny-run", home=str(home))
+    return home, "tiny-run", config

@@ -1,0 +1,85 @@
+"""Training segments without Prefect: the schedule and the data are functions of the global step, so cutting
+a phase into segments, or stopping and resuming it, trains exactly like one uninterrupted run."""
+import math
+import shutil
+
+import duckdb
+import pytest
+
+from datasets.mixing import MixEntry, weights_at
+from datasets.prepare import prepare_data
+from model.checkpoint import checkpoint_path
+from model.train import lr_multiplier, train_segment
+from phaselog.errors import PhaselogError
+
+PEAK = 1e11
+
+
+@pytest.fixture
+def prepared(tiny_config, tmp_path):
+    config = tiny_config()
+    run_dir = tmp_path / "run"
+    prepare_data(config, run_dir)
+    return config, run_dir
+
+
+def losses_of(run_dir):
+    import pyarrow.parquet as pq
+    rows = []
+    for path in sorted((run_dir / "metrics").glob("upto_*.parquet")):
+        rows += pq.read_table(path, columns=["step", "loss"]).to_pylist()
+    return {r["step"]: r["loss"] for r in rows}
+
+
+def test_schedule_is_continuous_across_segment_boundaries(tiny_config):
+    t = tiny_config(end_step=1000, warmup_steps=10).train
+    values = [lr_multiplier(s, t) for s in range(t.start_step, t.end_step)]
+    assert values[0] == pytest.approx(0.1)
+    assert max(values) == 1.0
+    assert values[-1] == pytest.approx(t.final_lr_fraction, abs=0.01)
+    # no jump anywhere, in particular not at the segment boundaries 20, 40, ...
+    assert max(abs(a - b) for a, b in zip(values[10:], values[11:])) < 0.01
+
+
+def test_philosophy_weight_is_zero_before_its_start_step():
+    mix = [MixEntry("general", 1.0, 0, None), MixEntry("philosophy", 0.5, 20, None)]
+    assert weights_at(mix, 19) == {"general": 1.0}
+    assert weights_at(mix, 20) == pytest.approx({"general": 2 / 3, "philosophy": 1 / 3})
+
+
+def test_segments_train_exactly_like_one_run(prepared, tmp_path):
+    config, run_dir = prepared
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    train_segment(run_dir, config, 0, 40, PEAK)                # one piece
+    train_segment(other, config, 0, 20, PEAK)                  # two segments
+    train_segment(other, config, 20, 40, PEAK)
+    assert losses_of(run_dir) == losses_of(other)
+    assert sorted(losses_of(run_dir)) == list(range(1, 41))
+
+
+def test_resume_from_an_inner_checkpoint_gives_identical_losses(prepared, tmp_path):
+    config, run_dir = prepared
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    train_segment(run_dir, config, 0, 20, PEAK)
+    # as if killed after step 13: the checkpoint at 10 is the newest good one, metrics past it are stale
+    train_segment(other, config, 0, 20, PEAK)
+    checkpoint_path(other / "checkpoints", 20).with_suffix(".json").unlink()
+    summary = train_segment(other, config, 0, 20, PEAK)
+    assert summary["resumed_from"] == 10
+    assert losses_of(run_dir) == losses_of(other)
+
+
+def test_loss_falls_on_real_text(prepared):
+    config, run_dir = prepared
+    train_segment(run_dir, config, 0, 60, PEAK)
+    losses = losses_of(run_dir)
+    assert losses[1] > math.log(512) - 1
+    assert sum(losses[s] for s in range(51, 61)) / 10 < losses[1] - 1.0
+
+
+def test_next_segment_without_previous_checkpoint_is_a_clear_error(prepared):
+    config, run_dir = prepared
+    with pytest.raises(PhaselogError, match="previous segment did not finish"):
+        train_segment(run_dir, config, 20, 40, PEAK)
