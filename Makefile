@@ -21,7 +21,13 @@ setup: $(BIN)/phaselog
 demo: setup
 	$(BIN)/phaselog run configs/demo.yaml
 
-test: setup
+# browser tests drive Debian's chromium through playwright; `playwright install` cannot download browsers here
+browser:
+	command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium not installed: browser tests will be skipped"
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 clean:

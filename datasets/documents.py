@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from datasets.sources import read_texts
+from datasets.sources import bad_char_count, read_texts
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class DocumentRecord:
     chars: int
     bytes: int           # UTF-8 bytes of the cleaned text
     sha1: str            # of the cleaned text
+    bad_chars: int       # replacement characters and mojibake marks left in the text (see sources.bad_char_count)
     kept: bool
     drop_reason: str     # "" when kept; else "duplicate", "too_short" or "empty"
 
@@ -48,8 +49,8 @@ def iter_documents(source: str, path: Path, format: str | None = None, text_colu
                 reason = ""
                 seen.add(sha1)
             yield DocumentRecord(source=source, doc_id=f"{name}#{index}", path=relative, text=chunk,
-                                 chars=len(chunk), bytes=len(chunk.encode()), sha1=sha1, kept=not reason,
-                                 drop_reason=reason)
+                                 chars=len(chunk), bytes=len(chunk.encode()), sha1=sha1,
+                                 bad_chars=bad_char_count(chunk), kept=not reason, drop_reason=reason)
 
 
 # Where a text may be cut, from best to worst; the group is the gap that the cut removes.

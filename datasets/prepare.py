@@ -1,88 +1,214 @@
-"""Data prep for a run: every source's documents -> tokenizer trained on a weighted sample of the mix ->
-train/val token shards per source. A manifest of input fingerprints and settings makes preparing the same
-inputs twice a no-op. Returns the accounting rows for the `documents` table; writing them is the flow's job."""
+"""Data prep for a run: tokenizer trained on a weighted sample of the mix, then per source train/val token shards
+and the source's document accounting, streamed batch by batch (a FineWeb-sized source is never whole in memory).
+
+Caching is per source. `shards/manifest.json` maps each source to the key it was prepared with: its files'
+content hash, the cleaning and split settings, and the hash of the tokenizer file. The tokenizer is retrained only
+when its training sample (or its settings) changes; the sample is the first `sample_chars` of each source in file
+order, so adding a file to a large source usually leaves it, and only that source's shards are rewritten. When the
+tokenizer does change, every source is re-tokenized: token ids of one tokenizer mean nothing under another.
+
+Writing to the store is the flow's job: this module writes files under the run directory only."""
+import hashlib
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from datasets.shards import is_validation, shard_path, tokenize_documents, write_split
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from datasets.documents import DocumentRecord, iter_documents
+from datasets.shards import ParquetAppender, is_validation, shard_path, split_schema, split_table
 from datasets.sources import source_fingerprint
 from model.tokenizer import Tokenizer
 from phaselog.errors import DataError
 
-
-def read_sources(config) -> dict[str, list[DocumentRecord]]:
-    records = {}
-    for source in config.data.sources:
-        path = config.source_path(source)
-        if not path.exists():
-            raise DataError(f"data.sources[{source.name}]: {path} does not exist")
-        records[source.name] = list(iter_documents(
-            source.name, path, source.format, source.text_column, config.data.min_doc_chars, config.data.chunk_chars))
-        if not any(r.kept for r in records[source.name]):
-            raise DataError(f"data.sources[{source.name}]: no documents left in {path} after filtering "
-                            f"({len(records[source.name])} dropped; min_doc_chars={config.data.min_doc_chars})")
-    return records
+# Documents tokenized per batch: a few MB of text, enough for tiktoken's threads to pay off.
+BATCH_DOCS = 512
+TOKENIZER_RECORD = "training.json"
+DOCUMENT_SCHEMA = pa.schema([
+    ("source", pa.string()), ("doc_id", pa.string()), ("path", pa.string()), ("chars", pa.int64()),
+    ("bytes", pa.int64()), ("sha1", pa.string()), ("bad_chars", pa.int64()), ("kept", pa.bool_()),
+    ("drop_reason", pa.string()), ("split", pa.string()), ("tokens", pa.int64()),
+])
 
 
-def tokenizer_sample(config, records: dict[str, list[DocumentRecord]]) -> list[str]:
-    """Texts for tokenizer training: each source's share of `sample_chars` follows its mix weight."""
+def source_documents(config, source):
+    """Every document of one configured source, kept or dropped, read lazily."""
+    path = config.source_path(source)
+    if not path.exists():
+        raise DataError(f"data.sources[{source.name}]: {path} does not exist")
+    return iter_documents(source.name, path, source.format, source.text_column, config.data.min_doc_chars,
+                          config.data.chunk_chars, config.data_quality.max_bad_char_share)
+
+
+def tokenizer_sample(config) -> dict[str, list[str]]:
+    """Texts for tokenizer training per source: each source's share of `sample_chars` follows its mix weight,
+    taken from the start of the source, reading no further than needed."""
     total_weight = sum(s.weight for s in config.data.sources)
-    sample = []
+    sample = {}
     for source in config.data.sources:
         budget = config.tokenizer.sample_chars * source.weight / total_weight
-        for record in records[source.name]:
+        sample[source.name] = []
+        for record in source_documents(config, source):
             if budget <= 0:
                 break
             if record.kept:
-                sample.append(record.text)
+                sample[source.name].append(record.text)
                 budget -= record.chars
     return sample
 
 
-def manifest_for(config) -> dict:
-    return {
-        "sources": {s.name: source_fingerprint(config.source_path(s), s.format) for s in config.data.sources},
-        "data": config.data.model_dump(exclude={"corpus_dir"}),
-        "tokenizer": config.tokenizer.model_dump(),
-    }
+def sha1_of(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
 
 
-def prepare_data(config, run_dir: Path, reuse_tokenizer: Path | None = None, log=print) -> dict:
-    """Prepare tokenizer and shards under run_dir; return {"cached": bool, "documents": [row dicts], ...}.
-    `reuse_tokenizer` (a tokenizer directory) replaces training one: a continued phase keeps its token ids."""
-    run_dir = Path(run_dir)
-    manifest_file = run_dir / "shards" / "manifest.json"
-    manifest = manifest_for(config)
-    if manifest_file.is_file() and json.loads(manifest_file.read_text()) == manifest:
-        log("data prep: inputs and settings unchanged, reusing tokenizer and shards")
-        return {"cached": True, "documents": [], "vocab_size": Tokenizer.load(run_dir / "tokenizer").vocab_size}
-
-    records = read_sources(config)
+def ensure_tokenizer(config, run_dir: Path, fingerprints: dict[str, str], reuse_tokenizer: Path | None,
+                     log) -> tuple[Tokenizer, str]:
+    """The run's tokenizer and the hash of its file, training it only when its inputs changed. Its training
+    record (sample chars per source, vocab size, split pattern, sample hash) is tokenizer/training.json."""
+    directory = run_dir / "tokenizer"
+    record_file = directory / TOKENIZER_RECORD
+    previous = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    settings = {"tokenizer": config.tokenizer.model_dump(), "weights": {s.name: s.weight for s in config.data.sources},
+                "reading": [[s.format, s.text_column] for s in config.data.sources],
+                "cleaning": [config.data.min_doc_chars, config.data.chunk_chars],
+                "reused_from": str(reuse_tokenizer) if reuse_tokenizer else None}
+    have_tokenizer = (directory / "tokenizer.json").is_file() and previous.get("settings") == settings
+    if have_tokenizer and previous.get("fingerprints") == fingerprints:
+        return Tokenizer.load(directory), sha1_of((directory / "tokenizer.json").read_bytes())
+    started = time.perf_counter()
+    sample, sample_sha1 = {}, previous.get("sample_sha1")
     if reuse_tokenizer is not None:
         tokenizer = Tokenizer.load(reuse_tokenizer)
         log(f"data prep: reusing the tokenizer of {reuse_tokenizer}")
     else:
-        tokenizer = Tokenizer.train(tokenizer_sample(config, records), config.tokenizer.vocab_size)
-    tokenizer.save(run_dir / "tokenizer")
-    rows = []
+        sample = tokenizer_sample(config)
+        sample_sha1 = sha1_of("\x00".join(t for texts in sample.values() for t in texts).encode())
+        if have_tokenizer and previous.get("sample_sha1") == sample_sha1:
+            log("data prep: tokenizer sample unchanged, keeping the tokenizer")
+            tokenizer = Tokenizer.load(directory)
+        else:
+            tokenizer = Tokenizer.train([t for texts in sample.values() for t in texts], config.tokenizer.vocab_size)
+    tokenizer.save(directory)
+    record = {
+        "settings": settings, "fingerprints": fingerprints, "vocab_size": tokenizer.vocab_size,
+        "pattern": tokenizer.pattern,
+        "sample_sha1": sample_sha1,
+        "sample_chars": {name: sum(map(len, texts)) for name, texts in sample.items()},
+        "sample_documents": {name: len(texts) for name, texts in sample.items()},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    record_file.write_text(json.dumps(record, indent=1))
+    return tokenizer, sha1_of((directory / "tokenizer.json").read_bytes())
+
+
+def source_key(config, source, fingerprint: str, tokenizer_sha1: str) -> str:
+    settings = [fingerprint, source.format, source.text_column, config.data.min_doc_chars, config.data.chunk_chars,
+                config.data.val_fraction, config.data_quality.max_bad_char_share, tokenizer_sha1]
+    return sha1_of(json.dumps(settings).encode())
+
+
+def source_files_present(shard_dir: Path, name: str) -> bool:
+    return all(shard_path(shard_dir, name, split).is_file() for split in ("train", "val", "documents"))
+
+
+def prepare_source(config, source, tokenizer: Tokenizer, shard_dir: Path) -> dict:
+    """Stream one source into train/val shards and its documents file; return counts. Each kept document goes to
+    val by its content hash. The latest kept document is held back: if none went to val by the end, it does, so
+    every source has a held-out part for its own bpb."""
+    vocab = tokenizer.vocab_size
+    outputs = {split: ParquetAppender(shard_path(shard_dir, source.name, split), split_schema(vocab))
+               for split in ("train", "val")}
+    outputs["documents"] = ParquetAppender(shard_path(shard_dir, source.name, "documents"), DOCUMENT_SCHEMA)
+    counts = {"train": 0, "val": 0, "bytes": 0}
+    # tokenizing the previous batch (Rust threads, GIL released) overlaps with reading and cleaning the next one
+    pool = ThreadPoolExecutor(max_workers=1)
+    pending_write = None
+
+    def write(docs: list[DocumentRecord], splits: list[str], encoded: list[list[int]]) -> None:
+        token_lists = [[tokenizer.bos_id] + ids for ids in encoded]
+        for split in ("train", "val"):
+            chosen = [i for i, s in enumerate(splits) if s == split]
+            outputs[split].write(split_table([docs[i].doc_id for i in chosen], [token_lists[i] for i in chosen], vocab))
+            counts[split] += len(chosen)
+        outputs["documents"].write(accounting(docs, splits, [len(t) for t in token_lists]))
+
+    def flush(docs: list[DocumentRecord], force_val: bool = False) -> None:
+        nonlocal pending_write
+        splits = ["val" if force_val or is_validation(d.sha1, config.data.val_fraction) else "train" for d in docs]
+        job = pool.submit(tokenizer.encode_batch, [d.text for d in docs])
+        if pending_write is not None:
+            write(*pending_write[:2], pending_write[2].result())
+        pending_write = (docs, splits, job)
+
+    try:
+        batch, dropped, held = [], [], None
+        for record in source_documents(config, source):
+            counts["bytes"] += record.bytes
+            if not record.kept:
+                dropped.append(record)
+                continue
+            if held is not None:
+                batch.append(held)
+            held = record
+            if len(batch) >= BATCH_DOCS:
+                flush(batch)
+                batch = []
+        if held is None:
+            raise DataError(f"data.sources[{source.name}]: no documents left in {config.source_path(source)} after "
+                            f"filtering ({len(dropped)} dropped; data.min_doc_chars={config.data.min_doc_chars})")
+        flush(batch)
+        flush([held], force_val=counts["val"] + sum(s == "val" for s in pending_write[1]) == 0)
+        write(*pending_write[:2], pending_write[2].result())
+        outputs["documents"].write(accounting(dropped, [""] * len(dropped), [0] * len(dropped)))
+        if counts["train"] == 0:
+            raise DataError(f"data.sources[{source.name}]: only {counts['val']} document(s) in "
+                            f"{config.source_path(source)}, too few to hold some out for validation; add text")
+    except BaseException:
+        for output in outputs.values():
+            output.abort()
+        raise
+    finally:
+        pool.shutdown()
+    for output in outputs.values():
+        output.commit()
+    return counts
+
+
+def accounting(docs: list[DocumentRecord], splits: list[str], tokens: list[int]) -> pa.Table:
+    columns = {name: [getattr(d, name) for d in docs] for name in DOCUMENT_SCHEMA.names if name not in
+               ("split", "tokens")}
+    return pa.table({**columns, "split": splits, "tokens": tokens}, schema=DOCUMENT_SCHEMA)
+
+
+def prepare_data(config, run_dir: Path, reuse_tokenizer: Path | None = None, log=print) -> dict:
+    """Prepare tokenizer and shards under run_dir, re-doing only sources whose inputs or settings changed.
+    `reuse_tokenizer` (a tokenizer directory) replaces training one: a continued phase keeps its token ids."""
+    run_dir = Path(run_dir)
+    shard_dir = run_dir / "shards"
     for source in config.data.sources:
-        kept = [r for r in records[source.name] if r.kept]
-        val = [r for r in kept if is_validation(r.sha1, config.data.val_fraction)]
-        if not val:
-            val = kept[-1:]  # every source needs a held-out part, however small, for its own bpb
-        val_ids = {r.doc_id for r in val}
-        train = [r for r in kept if r.doc_id not in val_ids]
-        if not train:
-            raise DataError(f"data.sources[{source.name}]: only {len(kept)} document(s), too few to hold some out "
-                            "for validation; add text")
-        for split, docs in (("train", train), ("val", val)):
-            doc_ids, tokens = tokenize_documents(tokenizer, [(r.doc_id, r.text) for r in docs])
-            write_split(shard_path(run_dir / "shards", source.name, split), doc_ids, tokens, tokenizer.vocab_size)
-        for r in records[source.name]:
-            split = "" if not r.kept else ("val" if r.doc_id in val_ids else "train")
-            rows.append({"source": r.source, "doc_id": r.doc_id, "path": r.path, "chars": r.chars, "bytes": r.bytes,
-                         "sha1": r.sha1, "kept": r.kept, "drop_reason": r.drop_reason, "split": split})
-        log(f"data prep: {source.name}: {len(train)} train / {len(val)} val documents")
-    manifest_file.write_text(json.dumps(manifest))
-    return {"cached": False, "documents": rows, "vocab_size": tokenizer.vocab_size}
+        if not config.source_path(source).exists():
+            raise DataError(f"data.sources[{source.name}]: {config.source_path(source)} does not exist")
+    fingerprints = {s.name: source_fingerprint(config.source_path(s), s.format) for s in config.data.sources}
+    tokenizer, tokenizer_sha1 = ensure_tokenizer(config, run_dir, fingerprints, reuse_tokenizer, log)
+    manifest_file = shard_dir / "manifest.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
+    prepared = []
+    for source in config.data.sources:
+        key = source_key(config, source, fingerprints[source.name], tokenizer_sha1)
+        if manifest.get(source.name) == key and source_files_present(shard_dir, source.name):
+            log(f"data prep: {source.name}: inputs and settings unchanged, keeping its shards")
+            continue
+        counts = prepare_source(config, source, tokenizer, shard_dir)
+        manifest[source.name] = key
+        manifest_file.write_text(json.dumps(manifest, indent=1))
+        prepared.append(source.name)
+        log(f"data prep: {source.name}: {counts['train']} train / {counts['val']} val documents")
+    return {"cached": not prepared, "prepared": prepared, "vocab_size": tokenizer.vocab_size}
+
+
+def read_documents(run_dir: Path, config) -> pa.Table:
+    """The accounting rows of every configured source, from the files prep wrote."""
+    return pa.concat_tables([pq.read_table(shard_path(Path(run_dir) / "shards", s.name, "documents"))
+                             for s in config.data.sources])

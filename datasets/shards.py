@@ -1,13 +1,13 @@
 """Token shards: each source's kept documents, split into train and val, tokenized (BOS before every document)
 and written with pyarrow as one row per document. Ids are uint16 when the vocabulary fits, else uint32.
-Loading flattens a split back into one token stream per source, which is what batches are drawn from."""
+Shards are appended batch by batch (`ParquetAppender`), so a source of any size streams through. Loading flattens
+a split back into one token stream per source, which is what batches are drawn from."""
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from model.tokenizer import Tokenizer
 
 
 def is_validation(sha1: str, val_fraction: float) -> bool:
@@ -19,21 +19,38 @@ def token_dtype(vocab_size: int) -> pa.DataType:
     return pa.uint16() if vocab_size <= 1 << 16 else pa.uint32()
 
 
-def write_split(path: Path, doc_ids: list[str], token_lists: list[list[int]], vocab_size: int) -> None:
-    table = pa.table({
-        "doc_id": pa.array(doc_ids, pa.string()),
-        "tokens": pa.array(token_lists, pa.list_(token_dtype(vocab_size))),
-    })
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+class ParquetAppender:
+    """A parquet file written batch by batch into `NAME.tmp`, renamed into place only by `commit`: a reader never
+    sees half a shard, and a failed prep leaves nothing under the real name."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = pq.ParquetWriter(self.tmp, schema)
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.writer.write_table(table)
+            self.rows += table.num_rows
+
+    def commit(self) -> None:
+        self.writer.close()
+        self.tmp.replace(self.path)
+
+    def abort(self) -> None:
+        self.writer.close()
+        self.tmp.unlink(missing_ok=True)
 
 
-def tokenize_documents(tokenizer: Tokenizer, docs: list[tuple[str, str]]) -> tuple[list[str], list[list[int]]]:
-    """(doc_id, text) pairs to (doc_ids, token lists with a leading BOS)."""
-    encoded = tokenizer.encode_batch([text for _, text in docs])
-    return [doc_id for doc_id, _ in docs], [[tokenizer.bos_id] + ids for ids in encoded]
+def split_schema(vocab_size: int) -> pa.Schema:
+    return pa.schema([("doc_id", pa.string()), ("tokens", pa.list_(token_dtype(vocab_size)))])
+
+
+def split_table(doc_ids: list[str], token_lists: list[list[int]], vocab_size: int) -> pa.Table:
+    return pa.table({"doc_id": pa.array(doc_ids, pa.string()),
+                     "tokens": pa.array(token_lists, pa.list_(token_dtype(vocab_size)))})
 
 
 def shard_path(shard_dir: Path, source: str, split: str) -> Path:

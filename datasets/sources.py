@@ -77,6 +77,13 @@ _CONTINUATION = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) f
 _CONT = f"[{re.escape(_CONTINUATION)}]"
 # Replacement characters, C1 controls (cp1252 bytes misread as Latin-1) and UTF-8 read as cp1252 all mark bad text.
 _BAD_CHARS = re.compile(f"\ufffd|[\u0080-\u009f]|[\u00c2-\u00df]{_CONT}|[\u00e0-\u00ef]{_CONT}{{2}}")
+# Every bad mark starts with one of these characters; most English text has none, so a cheap scan decides.
+_BAD_START = re.compile("[\ufffd\u0080-\u00ef]")
+
+
+def bad_char_count(text: str) -> int:
+    """Replacement characters, stray C1 controls and mojibake pairs in a text."""
+    return len(_BAD_CHARS.findall(text)) if _BAD_START.search(text) else 0
 
 
 def decode_text(raw: bytes, file: Path, max_bad_char_share: float = 0.01) -> str:
@@ -97,7 +104,7 @@ def decode_text(raw: bytes, file: Path, max_bad_char_share: float = 0.01) -> str
             except UnicodeDecodeError:
                 # not UTF-8: older texts are Latin-1, and cp1252 is Latin-1 plus the curly quotes Windows put in
                 text = raw.decode("cp1252", errors="replace")
-    bad = len(_BAD_CHARS.findall(text))
+    bad = bad_char_count(text)
     if text and bad / len(text) > max_bad_char_share:
         raise DataError(f"{file} has {bad / len(text):.1%} undecodable or garbled characters "
                         f"(limit {max_bad_char_share:.1%}): re-save it as UTF-8")

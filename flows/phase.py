@@ -9,8 +9,13 @@ from model.train import pick_device
 from phaselog.config import PhaseConfig
 from phaselog.runs import register_run, run_record, save_config_file, set_status
 from phaselog.store import Store
-from tasks.data import prepare_data_task
-from tasks.training import evaluate_task, train_segment_task
+from tasks.data import check_data_quality_task, prepare_data_task
+from tasks.evaluation import evaluate_task
+from tasks.loops_bias import loops_bias_task, review_gate
+from tasks.report import write_report_task
+from tasks.self_play import check_prompts_task, self_play_task
+from tasks.training import train_segment_task
+from tasks.understanding import understand_task
 
 
 @flow(name="phase-run", flow_run_name="{run_id}")
@@ -25,17 +30,24 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
     peak = run_record(store, run_id)["peak_flops"] if known else peak_flops(device)
     register_run(store, run_id, config, run_dir, str(device), peak)
     try:
-        prepare_data_task(config, run_id, home)
+        data = prepare_data_task(config, run_id, home)
+        check_data_quality_task(config, run_id, home, data["vocab_size"])
+        check_prompts_task(config, run_id, home)
         segments = config.segments()
         progress = create_progress_artifact(0.0, description=f"segments of {run_id}")
         for index, (start, end) in enumerate(segments):
             train_segment_task(config, run_id, home, index, start, end, peak)
             evaluate_task(config, run_id, home, end)
-            # later stages plug in here, per segment: self-play, understanding
+            self_play_task(config, run_id, home, index, start, end)
+            understand_task(config, run_id, home, start, end)
+            # after self-play: scans the segment's reflections; a finding that needs a person pauses or stops here
+            if not review_gate(config, run_id, home, loops_bias_task(config, run_id, home, start, end)):
+                return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": end}
             update_progress_artifact(progress, 100.0 * (index + 1) / len(segments))
     except BaseException:
         set_status(store, run_id, "failed")
         raise
     set_status(store, run_id, "completed")
+    write_report_task(run_id, home)
     logger.info(f"run {run_id} completed: {run_dir}")
     return {"run_id": run_id, "run_dir": str(run_dir)}

@@ -1,6 +1,15 @@
-"""Validation bits per byte: summed cross-entropy in nats over the validation targets divided by
-(ln 2 x their summed UTF-8 byte length). Special tokens count 0 bytes, so the figure compares across tokenizers."""
+"""Evaluation of a saved checkpoint: validation bits per byte per source and overall, and the CORE-style task
+suite (model/core_eval.py). bpb is the summed cross-entropy in nats over ALL validation targets divided by
+(ln 2 x their summed UTF-8 byte length); special tokens (BOS) count 0 bytes but their loss still counts, as the
+design defines it: predicting where a document ends is part of coding the text.
+
+The checkpoint is read onto the CPU and only the model weights go to the device: the optimizer state it also
+holds is never moved there. `python -m model.evaluate RUN_DIR STEP OUT.json` does the same in a fresh process
+(evaluation.process: subprocess), so even a crash of evaluation cannot take the training run with it."""
+import gc
+import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +17,8 @@ import torch
 
 from datasets.shards import load_stream
 from model.checkpoint import checkpoint_path, load_checkpoint
+from model.core_bundle import load_bundle
+from model.core_eval import evaluate_core, free_memory
 from model.gpt import GPT, GPTShape
 from model.tokenizer import Tokenizer
 from model.train import pick_device
@@ -32,21 +43,25 @@ def bits_per_byte(model, stream: np.ndarray, token_bytes: torch.Tensor, max_toke
         inputs, targets = block[:, :-1], block[:, 1:]
         losses = model(inputs, targets, reduction="none").view(-1)
         target_bytes = token_bytes.to(device)[targets.reshape(-1)]
-        counted = target_bytes > 0
-        nats += losses[counted].sum().item()
+        nats += losses.sum().item()
         n_bytes += target_bytes.sum().item()
     model.train(was_training)
     return (nats / (math.log(2) * n_bytes) if n_bytes else float("nan")), n_bytes
 
 
-def evaluate_checkpoint(run_dir, config, step: int) -> dict[str, float]:
-    """val bpb of the checkpoint at `step` on every source's held-out split (`val_bpb/<source>`) and overall
-    (`val_bpb`: all sources' nats over all their bytes, not a mean of ratios)."""
-    run_dir = Path(run_dir)
-    device = pick_device(config.train.device)
+def load_eval_model(run_dir: Path, config, step: int, device: torch.device) -> tuple[GPT, Tokenizer]:
     tokenizer = Tokenizer.load(run_dir / "tokenizer")
-    model = GPT(GPTShape.from_config(config.model, tokenizer.vocab_size)).to(device)
-    model.load_state_dict(load_checkpoint(checkpoint_path(run_dir / "checkpoints", step), device)["model"])
+    model = GPT(GPTShape.from_config(config.model, tokenizer.vocab_size))
+    # onto the CPU first, and only the weights move on: the optimizer state stays out of device memory
+    state = load_checkpoint(checkpoint_path(run_dir / "checkpoints", step), "cpu")
+    model.load_state_dict(state["model"])
+    del state
+    return model.to(device), tokenizer
+
+
+def validation_bpb(model: GPT, tokenizer: Tokenizer, run_dir: Path, config, device) -> dict[str, float]:
+    """`val_bpb/<source>` on every source's held-out split, and `val_bpb`: all sources' bits over all their
+    bytes, not a mean of ratios."""
     token_bytes = tokenizer.token_bytes()
     per_source = config.train.val_tokens // len(config.data.sources)
     results, total_bits, total_bytes = {}, 0.0, 0
@@ -58,3 +73,30 @@ def evaluate_checkpoint(run_dir, config, step: int) -> dict[str, float]:
         total_bytes += n_bytes
     results["val_bpb"] = total_bits / total_bytes if total_bytes else float("nan")
     return results
+
+
+def evaluate_checkpoint(run_dir, config, step: int, forward=None) -> dict:
+    """{"values": {name: value}, "skipped": [{"task", "reason"}], "examples": n} for the checkpoint at `step`.
+    CORE tasks run only when evaluation.enabled; `forward` replaces the model call (tests inject OOMs)."""
+    run_dir = Path(run_dir)
+    free_memory()
+    device = pick_device(config.train.device)
+    model, tokenizer = load_eval_model(run_dir, config, step, device)
+    values, skipped, examples = validation_bpb(model, tokenizer, run_dir, config, device), [], 0
+    ev = config.evaluation
+    if ev.enabled:
+        core = evaluate_core(model, tokenizer, load_bundle(ev.bundle), device, ev.max_items_per_task,
+                             ev.start_batch_size, forward)
+        values.update(core.values)
+        skipped, examples = core.skipped, core.examples
+    del model
+    gc.collect()
+    return {"values": values, "skipped": skipped, "examples": examples}
+
+
+if __name__ == "__main__":
+    from phaselog.config import PhaseConfig
+
+    run_dir, step, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    config = PhaseConfig.model_validate_json((run_dir / "config.json").read_text())
+    out.write_text(json.dumps(evaluate_checkpoint(run_dir, config, step)))

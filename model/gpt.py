@@ -38,6 +38,19 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
 
 
+def attention_entropy(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Causal attention entropy over log(visible keys), averaged over batch, heads and positions: 1 is uniform
+    attention, 0 one key only. Position 0 sees one key and has no choice, so it is left out. Probe passes only:
+    it materialises the score matrix that the fused kernel avoids."""
+    T = q.size(2)
+    scores = (q @ k.transpose(-2, -1)) * q.size(-1) ** -0.5
+    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    probs = scores.float().masked_fill(~causal, float("-inf")).softmax(-1)
+    entropy = -(probs * probs.clamp_min(1e-30).log()).sum(-1)
+    visible = torch.arange(1, T + 1, device=q.device, dtype=torch.float32).log()
+    return (entropy[..., 1:] / visible[1:]).mean()
+
+
 class Attention(nn.Module):
     def __init__(self, shape: GPTShape):
         super().__init__()
@@ -48,7 +61,7 @@ class Attention(nn.Module):
         self.c_v = nn.Linear(shape.d_model, shape.d_model, bias=False)
         self.c_proj = nn.Linear(shape.d_model, shape.d_model, bias=False)
 
-    def forward(self, x, cos, sin, kv_cache=None):
+    def forward(self, x, cos, sin, kv_cache=None, record=None):
         B, T, C = x.shape
         q = self.c_q(x).view(B, T, self.n_head, self.head_dim)
         k = self.c_k(x).view(B, T, self.n_head, self.head_dim)
@@ -64,6 +77,8 @@ class Attention(nn.Module):
             past = k.size(2) - T
             mask = torch.ones(T, k.size(2), dtype=torch.bool, device=x.device).tril(diagonal=past)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        if record is not None:
+            record["attn_entropy"] = attention_entropy(q, k)
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
@@ -87,7 +102,7 @@ class Block(nn.Module):
         self.mlp = MLP(shape)
 
     def forward(self, x, cos, sin, kv_cache=None, record=None):
-        x = x + self.attn(rms_norm(x), cos, sin, kv_cache)
+        x = x + self.attn(rms_norm(x), cos, sin, kv_cache, record)
         x = x + self.mlp(rms_norm(x), record)
         return x
 
@@ -121,7 +136,8 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets=None, kv_cache=None, records: list | None = None, reduction="mean"):
         """Logits, or the loss when targets are given. `records`, when a list, receives one dict per layer with
-        the residual stream after the block and the MLP hidden activations (for the understanding module)."""
+        the residual stream after the block, the MLP hidden activations and the attention entropy (for the
+        understanding module)."""
         B, T = idx.shape
         past = kv_cache.length if kv_cache is not None else 0
         cos, sin = self.cos[:, past:past + T], self.sin[:, past:past + T]

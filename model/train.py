@@ -3,6 +3,7 @@
 step, so a segment resumed from any checkpoint trains exactly as if it had never stopped (on CPU: identical
 losses). Per-step metrics go to a parquet file beside each checkpoint; the flow process ingests them into the
 store (it is the only DuckDB writer)."""
+import math
 import random
 import time
 from contextlib import nullcontext
@@ -19,6 +20,10 @@ from model.checkpoint import latest_good_checkpoint, load_checkpoint, prune_chec
 from model.gpt import GPT, GPTShape
 from model.tokenizer import Tokenizer
 from phaselog.errors import PhaselogError
+from understanding.concepts import frozen_units
+from understanding.freezing import UnitFreezer
+from understanding.health import TrainingDiverged
+from understanding.monitor import Monitor, probe_batch
 
 
 def pick_device(name: str) -> torch.device:
@@ -98,8 +103,9 @@ def rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
 
-def write_metrics(run_dir: Path, rows: list[dict], upto_step: int) -> None:
-    metrics_dir = run_dir / "metrics"
+def write_metrics(run_dir: Path, rows: list[dict], upto_step: int, kind: str = "metrics") -> None:
+    """`kind` names the folder: "metrics" (one row per step) or "probes" (one row per probe step and layer)."""
+    metrics_dir = run_dir / kind
     metrics_dir.mkdir(exist_ok=True)
     path = metrics_dir / f"upto_{upto_step:07d}.parquet"
     tmp = path.with_name(path.name + ".tmp")
@@ -107,9 +113,9 @@ def write_metrics(run_dir: Path, rows: list[dict], upto_step: int) -> None:
     tmp.replace(path)
 
 
-def drop_stale_metrics(run_dir: Path, after_step: int) -> None:
+def drop_stale_metrics(run_dir: Path, after_step: int, kind: str = "metrics") -> None:
     """Metrics written after the checkpoint we resume from describe steps that will be trained again."""
-    for path in (run_dir / "metrics").glob("upto_*.parquet"):
+    for path in (run_dir / kind).glob("upto_*.parquet"):
         if int(path.stem.split("_")[1]) > after_step:
             path.unlink()
 
@@ -151,6 +157,14 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
         torch.manual_seed(t.seed)
     resumed_from = step
     drop_stale_metrics(run_dir, step)
+    drop_stale_metrics(run_dir, step, kind="probes")
+    last_saved = step
+    monitor = None
+    if config.understanding.probe_every:
+        monitor = Monitor(model, probe_batch(run_dir, config), config.understanding.probe_every)
+        monitor.set_reference(step)
+    frozen = frozen_units(run_dir, step) if config.understanding.freeze else []
+    freezer = UnitFreezer(model, optimizer, frozen) if frozen else None
 
     model_for_step = torch.compile(model) if t.compile else model
     autocast = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else nullcontext()
@@ -160,9 +174,10 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     rows = []
     model.train()
     while step < end_step:
-        step += 1
+        # update number step+1 uses the lr and the batch of global position `step` (0-based), so a source whose
+        # start_step is a segment boundary first appears in that segment
         t0 = time.perf_counter()
-        lr_scale = lr_multiplier(step - 1, t)
+        lr_scale = lr_multiplier(step, t)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * lr_scale
         loss_sum, mix_counts = 0.0, {}
@@ -174,9 +189,22 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
             loss_sum += loss.item()
             for name, n in counts.items():
                 mix_counts[name] = mix_counts.get(name, 0) + n
+        if freezer is not None:
+            freezer.mask_gradients()
+        probing = monitor is not None and monitor.is_probe_step(step + 1)
+        if probing:
+            monitor.before_update()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip).item()
+        if not (math.isfinite(loss_sum) and math.isfinite(grad_norm)):
+            # stop before the optimizer writes non-finite weights; the checkpoints on disk stay good
+            raise TrainingDiverged(step + 1, loss_sum, grad_norm, last_saved, run_dir)
         optimizer.step()
+        if freezer is not None:
+            freezer.restore()
         optimizer.zero_grad(set_to_none=True)
+        step += 1
+        if probing:
+            monitor.after_update(step)
         seconds = time.perf_counter() - t0
         tokens_per_sec = tokens_per_step / seconds
         rows.append({"step": step, "loss": loss_sum, "lr": t.lr * lr_scale, "grad_norm": grad_norm,
@@ -188,11 +216,14 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
         if step % t.checkpoint_every == 0 or step == end_step:
             write_metrics(run_dir, rows, step)
             rows = []
+            if monitor is not None and monitor.rows:
+                write_metrics(run_dir, monitor.take_rows(), step, kind="probes")
             save_checkpoint(ckpt_dir, step, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(),
                 "step": step, "config": config.model_dump(), "config_hash": config.hash(),
                 "shape": model.shape.__dict__,
             })
             prune_checkpoints(ckpt_dir, t.keep_checkpoints, protected)
+            last_saved = step
     return {"start_step": start_step, "end_step": end_step, "resumed_from": resumed_from,
             "trained_steps": end_step - resumed_from, "checkpoint": str(ckpt_dir / f"step_{end_step:07d}.pt")}

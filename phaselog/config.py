@@ -48,6 +48,18 @@ class TokenizerConfig(Strict):
     sample_chars: int = Field(5_000_000, gt=0, description="characters of the mix the tokenizer is trained on")
 
 
+class DataQualityConfig(Strict):
+    """Great Expectations thresholds for documents and token shards after data prep; docs/data.md."""
+    max_bad_char_share: float = Field(0.01, ge=0, le=1, description="replacement characters or mojibake marks per "
+                                      "character above which a text file is refused and a document is bad")
+    clean_doc_share: float = Field(1.0, gt=0, le=1, description="share of kept documents that must be under "
+                                   "max_bad_char_share (1.0: every one; web corpora may want 0.999)")
+    val_share_range: tuple[float, float] = Field((0.005, 0.34), description="allowed share of each source's "
+                                                 "documents in its val split")
+    sample_rows: int = Field(200_000, gt=0, description="rows per suite GX checks at most (a stride sample per "
+                             "source and split beyond that, so every source stays in)")
+
+
 class ModelConfig(Strict):
     depth: int = Field(4, ge=1, description="the one dial: width, heads and learning rates follow from it")
     aspect_ratio: int = Field(64, description="d_model = depth * aspect_ratio, unless d_model is set")
@@ -101,6 +113,75 @@ class TrainConfig(Strict):
         return self
 
 
+class UnderstandingConfig(Strict):
+    """Monitoring and health thresholds; docs/understanding.md gives the source and reasoning of each."""
+    probe_every: int = Field(50, ge=0, description="steps between probes (activations, gradients, updates); 0 = off")
+    probe_windows: int = Field(4, gt=0, description="validation windows per source in the fixed probe batch")
+    loss_spike_factor: float = Field(2.0, gt=1, description="loss >= this x its rolling mean counts as a spike")
+    loss_spike_window: int = Field(100, gt=0, description="steps in the rolling mean of the loss")
+    loss_spike_steps: int = Field(4, ge=0, description="a spike must last more than this many steps")
+    grad_explosion_factor: float = Field(10.0, gt=1, description="grad norm >= this x its rolling median")
+    rms_growth_factor: float = Field(3.0, gt=1, description="layer RMS >= this x the median of its own history")
+    update_ratio_low: float = Field(1e-5, gt=0, description="update/weight ratio below this: the layer is stalled")
+    update_ratio_high: float = Field(1e-1, gt=0, description="update/weight ratio above this: updates too large")
+    entropy_floor: float = Field(0.05, ge=0, description="normalised attention entropy below this: collapse")
+    uniform_tolerance: float = Field(1.2, ge=1, description="max/min layer activity below this: uniform learning")
+    concept_active_range: tuple[float, float] = Field((0.01, 0.5), description="share of probe tokens a unit "
+                                                      "fires on to count as a concept (alive, yet selective)")
+    concept_maturing: float = Field(0.8, gt=0, le=1, description="stability from which a concept is maturing")
+    concept_freeze: float = Field(0.95, gt=0, le=1, description="stability, twice in a row, for candidate_to_freeze")
+    freeze: bool = Field(False, description="freeze candidate_to_freeze units in the following segments")
+
+
+class EvaluationConfig(Strict):
+    """What runs at every segment end besides val bpb (always): the CORE-style suite; docs/evaluation.md."""
+    enabled: bool = Field(True, description="run the CORE-style task bundle at segment ends")
+    bundle: str = Field("evals/core_mini", description="bundle directory (DCLM/nanochat layout); a relative path "
+                        "is looked up in the current directory, then in the phaselog checkout")
+    max_items_per_task: int | None = Field(None, gt=0, description="a seeded sample of this many items per task; "
+                                           "None = all")
+    process: Literal["in_process", "subprocess"] = Field(
+        "in_process", description="subprocess: evaluate the saved checkpoint in a fresh process, so even a hard "
+        "crash of evaluation leaves the run going (costs a few seconds of start-up)")
+    start_batch_size: int = Field(32, gt=0, description="rows per forward pass to start with; halved on "
+                                  "out-of-memory down to 1")
+
+
+class SelfPlayConfig(Strict):
+    """Reflections the model writes from a versioned prompt after every segment; docs/selfplay.md."""
+    enabled: bool = True
+    prompt_version: str = Field("v1.4", description="a file prompts/reflection/<version>.md")
+    prompts_dir: str = Field("", description="folder holding reflection/ and framing/; empty: the checkout's prompts/")
+    samples: int = Field(4, ge=1, description="reflections per segment end")
+    max_new_tokens: int = Field(128, gt=0, description="cut to what fits in model.seq_len after the prompt")
+    temperature: float = Field(0.8, ge=0, description="0 is greedy")
+    top_k: int | None = Field(50, gt=0)
+    top_p: float | None = Field(0.95, gt=0, le=1)
+    seed: int | None = Field(None, description="sampling seed; None: train.seed + the step, so reruns match")
+    framing_after_review: str | None = Field(None, description="a file prompts/framing/<name>.md put before the "
+                                             "prompt for the self-play right after a review pause")
+
+
+class ReviewConfig(Strict):
+    """Loops and bias after every segment, and when the run pauses for a person; docs/detectors.md."""
+    enabled: bool = Field(True, description="False: record loop and bias events but never pause")
+    data_windows: int = Field(16, ge=0, description="training-text windows scanned per active source per segment")
+    data_window_tokens: int = Field(256, gt=0, description="tokens per scanned window")
+    data_rate: float = Field(0.05, ge=0, le=1, description="pause when more than this share of a source's windows "
+                             "has a high-severity finding")
+    probe: bool = Field(True, description="run the paired-sentence likelihood probe at every segment end")
+    probe_shift_se: float = Field(3.0, ge=0, description="pause when the probe preference moves by more than this "
+                                  "many standard errors since the previous segment end; 0 = never")
+    mode: Literal["auto", "pause", "stop"] = Field(
+        "auto", description="auto: pause in Prefect when a Prefect server is configured (PREFECT_API_URL), else "
+        "stop the run as awaiting_review for `phaselog review`; pause or stop force one of the two")
+    timeout_seconds: int = Field(7 * 24 * 3600, gt=0, description="how long a pause waits for an answer before "
+                                 "the run fails (Prefect's own default, one hour, is too short for a person)")
+    poll_seconds: int = Field(10, gt=0, description="how often a paused run checks for the answer")
+    injected_reflection: str = Field("", description="a fixed text scanned like a reflection at every segment end "
+                                     "(source 'injected'): a drill of the review pause, never the model's words")
+
+
 class PhaseConfig(Strict):
     name: str = "phase"
     notes: str = Field("", description="next steps and remarks, quoted in the report")
@@ -108,6 +189,11 @@ class PhaseConfig(Strict):
     tokenizer: TokenizerConfig = TokenizerConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    data_quality: DataQualityConfig = DataQualityConfig()
+    understanding: UnderstandingConfig = UnderstandingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    self_play: SelfPlayConfig = SelfPlayConfig()
+    review: ReviewConfig = ReviewConfig()
 
     def segments(self) -> list[tuple[int, int]]:
         """The [start, end) global step ranges of the phase's segments."""
@@ -138,11 +224,25 @@ def parse_override(text: str) -> tuple[list[str], object]:
     return key.strip().split("."), yaml.safe_load(value)
 
 
+def list_item(items: list, key: str, keys: list[str], i: int):
+    """An item of a list section by index or, for named items such as data.sources, by name: a typo in either
+    is a clear error rather than a new, empty source."""
+    where = f"--set {'.'.join(keys)}: {'.'.join(keys[:i])}"
+    if key.isdigit():
+        if int(key) >= len(items):
+            raise PhaselogError(f"{where} has {len(items)} entries, no index {key}")
+        return items[int(key)]
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    if key not in names:
+        raise PhaselogError(f"{where} has no entry named {key!r} (names: {', '.join(map(str, names))})")
+    return items[names.index(key)]
+
+
 def apply_override(raw: dict, keys: list[str], value) -> None:
     node = raw
     for i, key in enumerate(keys[:-1]):
-        if isinstance(node, list) and key.isdigit():
-            node = node[int(key)]
+        if isinstance(node, list):
+            node = list_item(node, key, keys, i)
         elif isinstance(node, dict):
             node = node.setdefault(key, {})
         else:

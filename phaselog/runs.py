@@ -52,10 +52,11 @@ def set_status(store: Store, run_id: str, status: str) -> None:
     store.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, now(), run_id])
 
 
-def read_segment_metrics(run_dir: Path, first_step: int, last_step: int) -> pa.Table:
-    """Rows for steps in [first_step, last_step] from the files the trainer wrote beside its checkpoints."""
+def read_segment_metrics(run_dir: Path, first_step: int, last_step: int, kind: str = "metrics") -> pa.Table:
+    """Rows for steps in [first_step, last_step] from the files the trainer wrote beside its checkpoints
+    (`kind` "probes": the monitor's per-layer rows)."""
     tables = []
-    for path in sorted((Path(run_dir) / "metrics").glob("upto_*.parquet")):
+    for path in sorted((Path(run_dir) / kind).glob("upto_*.parquet")):
         if int(path.stem.split("_")[1]) >= first_step:
             tables.append(pq.read_table(path))
     if not tables:
@@ -99,8 +100,9 @@ def record_evals(store: Store, run_id: str, step: int, values: dict[str, float])
     store.replace_rows("evals", rows, f"run_id = ? AND step = ? AND name IN ({placeholders})", [run_id, step, *names])
 
 
-def record_documents(store: Store, run_id: str, rows: list[dict]) -> None:
-    store.replace_rows("documents", [{"run_id": run_id, **r} for r in rows], "run_id = ?", [run_id])
+def record_documents(store: Store, run_id: str, documents: pa.Table) -> None:
+    rows = documents.append_column("run_id", pa.array([run_id] * documents.num_rows, pa.string()))
+    store.replace_rows("documents", rows, "run_id = ?", [run_id])
 
 
 def save_config_file(run_dir: Path, config) -> None:

@@ -1,12 +1,16 @@
-"""Data prep as a Prefect task: the logic is in `datasets.prepare`; this records its accounting in the store."""
+"""Data prep as Prefect tasks: the logic is in `datasets.prepare` and `datasets.quality`; these record the
+accounting, the tokenizer's training sample and the quality results in the store."""
+import json
 from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from datasets.prepare import prepare_data
+from datasets.prepare import TOKENIZER_RECORD, prepare_data, read_documents
+from datasets.quality import check_data_quality, failure_summary
 from model.train import init_tokenizer_dir
+from phaselog.errors import DataError
 from phaselog.runs import record_documents
-from phaselog.store import Store
+from phaselog.store import Store, now
 
 
 @task(name="prepare-data")
@@ -14,7 +18,29 @@ def prepare_data_task(config, run_id: str, home: str) -> dict:
     logger = get_run_logger()
     init_from = config.train.init_from
     reuse = init_tokenizer_dir(init_from, Path(home)) if init_from else None
-    summary = prepare_data(config, Path(home) / run_id, reuse_tokenizer=reuse, log=logger.info)
-    if not summary["cached"]:
-        record_documents(Store(Path(home)), run_id, summary["documents"])
-    return {"cached": summary["cached"], "vocab_size": summary["vocab_size"]}
+    run_dir = Path(home) / run_id
+    summary = prepare_data(config, run_dir, reuse_tokenizer=reuse, log=logger.info)
+    store = Store(Path(home))
+    # recorded every time, from the files: a resume after a crash between prep and this line still fills the store
+    record_documents(store, run_id, read_documents(run_dir, config))
+    training = json.loads((run_dir / "tokenizer" / TOKENIZER_RECORD).read_text())
+    store.replace_rows("tokenizer_training", [
+        {"run_id": run_id, "source": name, "sample_chars": chars, "sample_documents": training["sample_documents"][name],
+         "vocab_size": training["vocab_size"], "pattern": training["pattern"], "sample_sha1": training["sample_sha1"]}
+        for name, chars in training["sample_chars"].items()], "run_id = ?", [run_id])
+    return {"cached": summary["cached"], "prepared": summary["prepared"], "vocab_size": summary["vocab_size"]}
+
+
+@task(name="check-data-quality")
+def check_data_quality_task(config, run_id: str, home: str, vocab_size: int) -> int:
+    """Great Expectations over documents and shards; a failed expectation fails the run with a summary."""
+    run_dir = Path(home) / run_id
+    rows = check_data_quality(config, run_dir, vocab_size)
+    checked_at = now()
+    Store(Path(home)).replace_rows("data_quality", [{"run_id": run_id, "checked_at": checked_at, **r} for r in rows],
+                                   "run_id = ?", [run_id])
+    summary = failure_summary(rows, run_dir / "data_docs")
+    if summary:
+        raise DataError(summary)
+    get_run_logger().info(f"data quality: {len(rows)} expectations passed; data docs in {run_dir / 'data_docs'}")
+    return len(rows)

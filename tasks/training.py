@@ -1,21 +1,27 @@
-"""Training and evaluation tasks. A segment's cache key is run id + segment index + config hash, so a retried
-or resumed flow run skips finished segments; the checkpoint with its completion marker stays the source of
-truth (train_segment returns at once when the segment's end checkpoint is already good)."""
+"""The training task (evaluation is tasks/evaluation.py). A segment's cache key is run id + segment index +
+config hash + home, so a retried or resumed flow run skips finished segments; the checkpoint with its
+completion marker stays the source of truth (train_segment returns at once when the segment's end checkpoint
+is already good)."""
+import hashlib
 import time
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
-from model.evaluate import evaluate_checkpoint
 from model.train import train_segment
 from phaselog.progress import TrainingProgress
-from phaselog.runs import ingest_segment, record_evals
+from phaselog.runs import ingest_segment
 from phaselog.store import Store
+from understanding.health import TrainingDiverged
+from understanding.segment import record_divergence
 
 
 def segment_cache_key(context, parameters) -> str:
-    return f"{parameters['run_id']}-segment-{parameters['index']}-{parameters['config'].hash()}"
+    # the home is part of the key: the same run id and config under another home (a second test session, a
+    # copied config) is another run whose segment has not been trained
+    home = hashlib.sha256(str(Path(parameters["home"]).resolve()).encode()).hexdigest()[:12]
+    return f"{parameters['run_id']}-segment-{parameters['index']}-{parameters['config'].hash()}-{home}"
 
 
 @task(name="train-segment", task_run_name="train-segment-{index}", cache_key_fn=segment_cache_key,
@@ -26,18 +32,15 @@ def train_segment_task(config, run_id: str, home: str, index: int, start_step: i
     run_dir = Path(home) / run_id
     started = time.perf_counter()
     progress = TrainingProgress(start_step, end_step)
-    summary = train_segment(run_dir, config, start_step, end_step, peak_flops, home=Path(home),
-                            on_step=progress.update, log=logger.info)
+    try:
+        summary = train_segment(run_dir, config, start_step, end_step, peak_flops, home=Path(home),
+                                on_step=progress.update, log=logger.info)
+    except TrainingDiverged as err:
+        # the health table must say why the run stopped, even though no understand task runs for this segment
+        logger.error(record_divergence(Store(Path(home)), run_id, start_step, err))
+        raise
     seconds = time.perf_counter() - started
     rows = ingest_segment(Store(Path(home)), run_id, run_dir, index, summary, seconds, flow_run.id)
     logger.info(f"segment {index} [{start_step}, {end_step}): {summary['trained_steps']} steps trained "
                 f"(resumed from {summary['resumed_from']}), {rows} metric rows, {seconds:.1f}s")
     return summary
-
-
-@task(name="evaluate", task_run_name="evaluate-{step}")
-def evaluate_task(config, run_id: str, home: str, step: int) -> dict:
-    values = evaluate_checkpoint(Path(home) / run_id, config, step)
-    record_evals(Store(Path(home)), run_id, step, values)
-    get_run_logger().info(f"step {step}: val bpb {values['val_bpb']:.4f}")
-    return values

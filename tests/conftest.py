@@ -32,6 +32,8 @@ def tiny_config_dict(corpus: Path, **train) -> dict:
         "train": {"start_step": 0, "end_step": 60, "segment_steps": 20, "batch_size": 8, "warmup_steps": 5,
                   "checkpoint_every": 10, "keep_checkpoints": 2, "val_tokens": 2048, "device": "cpu",
                   "lr": 0.01, "head_lr": 0.01, **train},
+        # probes every 10 steps: a 60-step run then has activation stats and shimmer in every segment
+        "understanding": {"probe_every": 10},
     }
 
 

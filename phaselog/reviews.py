@@ -1,0 +1,53 @@
+"""Review bookkeeping in the store: a pending review, its answer (from the Prefect form or `phaselog review`), the
+decision copied onto the step's bias events, and the note as a human journal entry tagged `bias`."""
+import json
+import uuid
+
+from phaselog.errors import PhaselogError
+from phaselog.store import Store, now
+
+DECISIONS = ("resume", "resume_with_counterexamples", "stop")
+
+
+def review_at(store: Store, run_id: str, step: int) -> dict | None:
+    columns, rows = store.query("SELECT * FROM reviews WHERE run_id = ? AND step = ?", [run_id, step])
+    return dict(zip(columns, rows[0])) if rows else None
+
+
+def pending_review(store: Store, run_id: str) -> dict:
+    columns, rows = store.query("SELECT * FROM reviews WHERE run_id = ? AND status = 'pending' ORDER BY step",
+                                [run_id])
+    if not rows:
+        raise PhaselogError(f"run {run_id} has no pending review; `phaselog sql \"select step, status, decision "
+                            f"from reviews where run_id = '{run_id}'\"` lists its reviews")
+    return dict(zip(columns, rows[0]))
+
+
+def request_review(store: Store, run_id: str, step: int, reasons: list[str], description: str,
+                   flow_run_id: str | None) -> None:
+    store.replace_rows("reviews", [{
+        "run_id": run_id, "step": step, "status": "pending", "reasons": json.dumps(reasons),
+        "description": description, "decision": None, "note": None, "answered_via": None,
+        "flow_run_id": flow_run_id, "requested_at": now(), "answered_at": None}],
+        "run_id = ? AND step = ?", [run_id, step])
+
+
+def apply_decision(store: Store, run_id: str, step: int, decision: str) -> None:
+    store.execute("UPDATE bias_events SET decision = ? WHERE run_id = ? AND step = ?", [decision, run_id, step])
+
+
+def add_bias_journal_entry(store: Store, run_id: str, step: int, text: str) -> None:
+    """The reviewer's note as a human journal entry tagged `bias` (the journal is self-play's table, 003)."""
+    store.replace_rows("journal", [{"id": uuid.uuid4().hex, "run_id": run_id, "step": step, "author": "human",
+                                    "text": text, "tags": ["bias"], "created_at": now()}], "false", [])
+
+
+def answer_review(store: Store, run_id: str, step: int, decision: str, note: str, via: str) -> None:
+    """Record the answer on the review and the step's bias events, and the note in the journal."""
+    if decision not in DECISIONS:
+        raise PhaselogError(f"--decision {decision!r}: choose one of {', '.join(DECISIONS)}")
+    store.execute("UPDATE reviews SET status = 'answered', decision = ?, note = ?, answered_via = ?, answered_at = ? "
+                  "WHERE run_id = ? AND step = ?", [decision, note, via, now(), run_id, step])
+    apply_decision(store, run_id, step, decision)
+    text = f"Review at step {step}: {decision}." + (f" {note}" if note else "")
+    add_bias_journal_entry(store, run_id, step, text)

@@ -1,0 +1,79 @@
+"""The command line: bad inputs get one clear line and a non-zero exit; SQL is read-only."""
+import json
+
+import pytest
+import yaml
+
+from phaselog.cli import main
+from phaselog.store import Store
+from tests.conftest import tiny_config_dict
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_config(tmp_path, data) -> str:
+    path = tmp_path / "phase.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_missing_config_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "nope.yaml"), "--home", str(tmp_path))
+    assert code == 2 and "config file not found" in err and "nope.yaml" in err
+
+
+def test_unknown_key_names_the_field(capsys, tmp_path, shared_corpus):
+    data = tiny_config_dict(shared_corpus)
+    data["train"]["learning_rate"] = 0.1
+    code, _, err = run_cli(capsys, "run", write_config(tmp_path, data), "--home", str(tmp_path))
+    assert code == 2
+    assert "train.learning_rate: unknown key" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_value_from_set_override_names_the_field(capsys, tmp_path, shared_corpus):
+    path = write_config(tmp_path, tiny_config_dict(shared_corpus))
+    code, _, err = run_cli(capsys, "run", path, "--set", "train.batch_size=-3", "--home", str(tmp_path))
+    assert code == 2 and "train.batch_size" in err and "greater than 0" in err
+
+
+def test_missing_corpus_directory(capsys, tmp_path, shared_corpus):
+    data = tiny_config_dict(shared_corpus)
+    data["data"]["corpus_dir"] = str(tmp_path / "no-corpus")
+    code, _, err = run_cli(capsys, "run", write_config(tmp_path, data), "--home", str(tmp_path))
+    assert code == 2 and "no-corpus" in err and "does not exist" in err
+
+
+def test_resume_of_unknown_run(capsys, tiny_run):
+    home, _, _ = tiny_run
+    code, _, err = run_cli(capsys, "resume", "no-such-run", "--home", str(home))
+    assert code == 2 and "unknown run id 'no-such-run'" in err
+
+
+def test_sql_formats(capsys, tiny_run):
+    home, run_id, _ = tiny_run
+    query = "select max(step) as last, count(*) as n from metrics"
+    code, out, _ = run_cli(capsys, "sql", query, "--home", str(home), "--format", "json")
+    assert code == 0 and json.loads(out) == [{"last": 60, "n": 60}]
+    code, out, _ = run_cli(capsys, "sql", query, "--home", str(home), "--format", "csv")
+    assert out.splitlines() == ["last,n", "60,60"]
+    code, out, _ = run_cli(capsys, "sql", query, "--home", str(home))
+    assert "last" in out.splitlines()[0] and "(1 row)" in out
+
+
+@pytest.mark.parametrize("statement", ["delete from metrics", "drop table runs",
+                                       "insert into evals values ('x', 1, 'y', 2)"])
+def test_sql_refuses_writes(capsys, tiny_run, statement):
+    home, _, _ = tiny_run
+    code, _, err = run_cli(capsys, "sql", statement, "--home", str(home))
+    assert code == 2 and "read-only" in err
+    assert Store(home).query("select count(*) from metrics")[1] == [(60,)]
+
+
+def test_sql_without_a_store(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "sql", "select 1", "--home", str(tmp_path))
+    assert code == 2 and "no store" in err

@@ -1,0 +1,101 @@
+"""Understanding II in the run: `phaselog scan`, loop and bias events per segment, the paired-sentence probe and
+the review gate's decision. The pause itself (Prefect server and `phaselog review`) is in test_review_pause.py."""
+import io
+import json
+
+import numpy as np
+import pytest
+
+from phaselog.cli import main
+from understanding.events import probe_shifts, review_reasons, sample_windows, scan_texts
+
+LOOP = "observe it, or " * 12
+
+
+def test_scan_prints_one_table_row_per_jsonl_document(tmp_path, capsys):
+    corpus = tmp_path / "sample.jsonl"
+    corpus.write_text("\n".join(json.dumps(row) for row in [
+        {"id": "loop", "text": LOOP}, {"id": "slur", "text": "Women are stupid and lazy."},
+        {"text": "The criminal was caught in the town square."}]) + "\n")
+    assert main(["scan", str(corpus)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line for line in lines[2:-1]}
+    assert "[observe it, or ...] 4 tokens x 12" in rows["loop"]
+    assert "high" in rows["slur"] and "gender: Women / stupid / lazy" in rows["slur"]
+    assert rows[f"{corpus}:3"].split()[2:4] == ["none", "0"]  # "criminal" alone is no finding, and no loop
+    assert lines[-1] == "(3 rows)"
+
+
+def test_scan_json_reads_stdin_as_one_document(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("dirty immigrants everywhere\n" + LOOP))
+    assert main(["scan", "-", "--json"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(results) == 1 and results[0]["doc_id"] == "stdin"
+    assert results[0]["loops"]["repeats"] == 12
+    assert [(f["category"], f["severity"]) for f in results[0]["bias"]] == [("migration", "high")]
+
+
+def test_scan_of_a_missing_file_is_a_one_line_error(tmp_path, capsys):
+    assert main(["scan", str(tmp_path / "nope.txt")]) == 2
+    assert "nope.txt: no such file" in capsys.readouterr().err
+
+
+def test_a_high_finding_in_a_reflection_needs_review_but_a_neutral_word_does_not():
+    _, bias = scan_texts("r", 20, [("reflection", "20:0", "Immigrants are criminals and dirty.")])
+    assert len(review_reasons(bias, {}, 0.05, {})) == 1
+    _, neutral = scan_texts("r", 20, [("reflection", "20:0", "The criminal ran. Women walked home.")])
+    assert neutral == [] and review_reasons(neutral, {}, 0.05, {}) == []
+
+
+def test_training_data_needs_review_only_above_the_rate():
+    texts = [("data", f"books@{i}", "Immigrants are dirty." if i < 2 else "A quiet day.") for i in range(20)]
+    _, bias = scan_texts("r", 20, texts)
+    assert review_reasons(bias, {"books": 20}, 0.2, {}) == []
+    assert "2 of 20 sampled windows of source books" in review_reasons(bias, {"books": 20}, 0.05, {})[0]
+
+
+def test_probe_shift_counts_standard_errors_of_both_checkpoints():
+    now = {"all": {"preference": 0.5, "stderr": 0.1, "pairs": 30, "skipped": 0}}
+    assert probe_shifts(now, {"all": (0.0, 0.1)}, 3.0)  # 0.5 / 0.141 = 3.5 SE
+    assert not probe_shifts(now, {"all": (0.1, 0.1)}, 3.0)  # 2.8 SE
+    assert not probe_shifts(now, {}, 3.0) and not probe_shifts(now, {"all": (0.0, 0.1)}, 0)
+
+
+def test_data_windows_are_the_same_for_the_same_seed():
+    stream = np.arange(10_000)
+    first, again = sample_windows(stream, 4, 256, [1, 20, 0]), sample_windows(stream, 4, 256, [1, 20, 0])
+    assert [o for o, _ in first] == [o for o, _ in again]
+    assert all(len(w) == 256 and w[0] == o for o, w in first)
+
+
+def test_probe_scores_only_shared_tokens_and_flips_sign_when_the_pair_is_swapped(tiny_run):
+    from model.evaluate import load_eval_model
+    from understanding.bias_probe import load_pairs, probe_preference
+
+    home, run_id, config = tiny_run
+    model, tokenizer = load_eval_model(home / run_id, config, config.train.end_step, "cpu")
+    pairs = load_pairs()[:8]
+    swapped = [{**p, "stereotypical": p["anti_stereotypical"], "anti_stereotypical": p["stereotypical"]}
+               for p in pairs]
+    same = [{**pairs[0], "anti_stereotypical": pairs[0]["stereotypical"]}]
+    forward, backward = probe_preference(model, tokenizer, pairs)["all"], probe_preference(model, tokenizer, swapped)["all"]
+    assert forward["pairs"] == 8 and forward["stderr"] > 0
+    assert forward["preference"] == pytest.approx(-backward["preference"], abs=1e-5)
+    assert probe_preference(model, tokenizer, same)["all"]["skipped"] == 1  # nothing shared after a difference
+
+
+def test_every_segment_end_has_loop_events_and_a_probe_over_time(tiny_run):
+    from phaselog.store import Store
+
+    home, run_id, config = tiny_run
+    store = Store(home)
+    ends = [end for _, end in config.segments()]
+    _, loops = store.query("SELECT step, source, count(*) FROM loop_events WHERE run_id = ? GROUP BY ALL "
+                           "ORDER BY step", [run_id])
+    assert [step for step, source, _ in loops if source == "data"] == ends
+    # both sources are active from step 20: twice the windows
+    assert [n for step, source, n in loops if source == "data"] == [16, 32, 32]
+    _, probe = store.query("SELECT step, value, stderr FROM bias_events WHERE run_id = ? AND source = 'probe' "
+                           "AND category = 'all' ORDER BY step", [run_id])
+    assert [row[0] for row in probe] == ends and all(np.isfinite(v) and se > 0 for _, v, se in probe)
+    assert store.query("SELECT status FROM runs WHERE run_id = ?", [run_id])[1] == [("completed",)]

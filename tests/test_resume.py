@@ -1,0 +1,65 @@
+"""kill -9 in the middle of a segment, then `phaselog resume`: the run finishes with exactly one metrics row per
+step and the same per-step losses as an uninterrupted run (CPU, same seed)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import yaml
+
+from model.checkpoint import checkpoint_path
+from model.train import train_segment
+from phaselog.store import Store
+from tests.conftest import tiny_config_dict
+
+
+def cli_env(tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    return env
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(shared_corpus, tmp_path, tiny_config):
+    home = tmp_path / "home"
+    data = tiny_config_dict(shared_corpus, end_step=120, segment_steps=40)
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(data))
+    env = cli_env(tmp_path)
+    ckpts = home / "killed" / "checkpoints"
+
+    proc = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config_file), "--run-id", "killed",
+                             "--home", str(home)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while not checkpoint_path(ckpts, 50).with_suffix(".json").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "the run never reached step 50"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not checkpoint_path(ckpts, 120).exists(), "the run finished before it could be killed"
+
+    done = subprocess.run([sys.executable, "-m", "phaselog.cli", "resume", "killed", "--home", str(home)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    store = Store(home)
+    assert store.query("select count(*), count(distinct step), min(step), max(step) from metrics")[1] == \
+        [(120, 120, 1, 120)]
+    resumed = dict(store.query("select step, loss from metrics order by step")[1])
+    assert store.query("select status from runs")[1] == [("completed",)]
+
+    # the same phase, uninterrupted, on the same prepared data (tokenizer and shards copied)
+    clean = tmp_path / "clean"
+    shutil.copytree(home / "killed" / "tokenizer", clean / "tokenizer")
+    shutil.copytree(home / "killed" / "shards", clean / "shards")
+    config = tiny_config(end_step=120, segment_steps=40)
+    for start, end in config.segments():
+        train_segment(clean, config, start, end, peak_flops=1e11)
+    uninterrupted = {}
+    for path in sorted((clean / "metrics").glob("*.parquet")):
+        uninterrupted.update({r["step"]: r["loss"] for r in pq.read_table(path, columns=["step", "loss"]).to_pylist()})
+    assert resumed == uninterrupted

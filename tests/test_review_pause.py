@@ -1,0 +1,135 @@
+"""The review pause end to end, in real processes: `phaselog run` against a real `prefect server` pauses on a
+high-severity finding and the Prefect API's resume (what the UI form sends) carries it on; without a server the
+run stops as awaiting_review and `phaselog review` answers and continues it.
+
+The finding is made deterministic with review.injected_reflection, a fixed text scanned like a reflection and
+stored as source 'injected': a tiny model's own reflections are noise, and would pause at random."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from phaselog.store import Store
+from tests.conftest import REPO, tiny_config_dict
+
+PYTHON = sys.executable
+FINDING = "Honestly, immigrants are dirty and lazy."
+
+
+def write_config(tmp_path: Path, corpus: Path) -> Path:
+    raw = tiny_config_dict(corpus, end_step=20)  # one segment: the pause, then the run's end
+    raw["evaluation"] = {"enabled": False}
+    raw["review"] = {"injected_reflection": FINDING, "poll_seconds": 1, "data_windows": 4}
+    path = tmp_path / "review.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def phaselog(home: Path, env: dict, *args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([PYTHON, "-m", "phaselog.cli", *args, "--home", str(home)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **extra}
+
+
+def finished(process: subprocess.Popen, timeout: float = 300) -> str:
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out[-3000:]
+    return out
+
+
+def assert_answer_recorded(home: Path, run_id: str, decision: str, note: str, via: str) -> None:
+    store = Store(home)
+    assert store.query("SELECT status FROM runs WHERE run_id = ?", [run_id])[1] == [("completed",)]
+    _, reviews = store.query("SELECT step, status, decision, note, answered_via FROM reviews WHERE run_id = ?",
+                             [run_id])
+    assert reviews == [(20, "answered", decision, note, via)]
+    _, events = store.query("SELECT severity, decision FROM bias_events WHERE run_id = ? AND source = 'injected'",
+                            [run_id])
+    assert ("high", decision) in events
+    _, journal = store.query("SELECT author, text, tags FROM journal WHERE run_id = ? AND step = 20", [run_id])
+    assert [(author, tags) for author, text, tags in journal if note in text] == [("human", ["bias"])]
+
+
+def test_without_a_server_the_run_awaits_review_and_phaselog_review_continues_it(shared_corpus, tmp_path):
+    config, home, env = write_config(tmp_path, shared_corpus), tmp_path / "home", clean_env()
+    out = finished(phaselog(home, env, "run", str(config), "--run-id", "drill"))
+    store = Store(home)
+    assert store.query("SELECT status FROM runs WHERE run_id = 'drill'")[1] == [("awaiting_review",)], out[-2000:]
+    _, pending = store.query("SELECT status, reasons, description FROM reviews WHERE run_id = 'drill'")
+    assert pending[0][0] == "pending" and "immigrants" in json.loads(pending[0][1])[0]
+    assert pending[0][2].startswith("## The detectors did their job")
+
+    note = "Injected drill text; the detector caught it."
+    finished(phaselog(home, env, "review", "drill", "--decision", "resume", "--note", note))
+    assert_answer_recorded(home, "drill", "resume", note, "cli")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+RESUME = """
+import sys, time, uuid
+from prefect.client.orchestration import get_client
+from prefect.flow_runs import resume_flow_run
+flow_run_id = uuid.UUID(sys.argv[1])
+with get_client(sync_client=True) as client:
+    for _ in range(120):
+        if client.read_flow_run(flow_run_id).state.is_paused():
+            break
+        time.sleep(1)
+resume_flow_run(flow_run_id, run_input={"decision": sys.argv[2], "note": sys.argv[3]})
+"""
+
+
+def test_with_a_prefect_server_the_run_pauses_and_the_resume_form_carries_it_on(shared_corpus, tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = clean_env(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=url, PREFECT_UI_ENABLED="false")
+    server = subprocess.Popen([PYTHON, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = None
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        home = tmp_path / "home"
+        run = phaselog(home, env, "run", str(write_config(tmp_path, shared_corpus)), "--run-id", "paused")
+        store, review = Store(home), []
+        for _ in range(600):
+            if (home / "phaselog.duckdb").exists():
+                review = store.query("SELECT status, flow_run_id FROM reviews WHERE run_id = 'paused'")[1]
+                if review:
+                    break
+            assert run.poll() is None, run.stdout.read()[-3000:]
+            time.sleep(0.5)
+        assert review and review[0][0] == "pending"
+        # a paused run is alive in Prefect: `phaselog review` points to the UI instead of starting a second flow
+        assert store.query("SELECT status FROM runs WHERE run_id = 'paused'")[1] == [("running",)]
+
+        note = "Seen in the UI; carry on with counterexamples later."
+        subprocess.run([PYTHON, "-c", RESUME, review[0][1], "resume_with_counterexamples", note], env=env,
+                       check=True, timeout=180)
+        out = finished(run)
+        assert "resume_with_counterexamples recorded" in out
+        assert_answer_recorded(home, "paused", "resume_with_counterexamples", note, "prefect")
+    finally:
+        for process in (run, server):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()

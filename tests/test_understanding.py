@@ -1,0 +1,156 @@
+"""The understanding module on real tiny training runs: monitoring rows, health verdicts under injected faults,
+learning pattern, shimmer, concepts and freezing."""
+import json
+import math
+import shutil
+
+import pytest
+import torch
+
+import model.train as training
+from datasets.prepare import prepare_data
+from model.checkpoint import checkpoint_path, is_good, load_checkpoint
+from phaselog.runs import ingest_segment, read_segment_metrics, register_run
+from phaselog.store import Store
+from understanding.concepts import write_frozen_units
+from understanding.health import TrainingDiverged, assess_health
+from understanding.segment import record_divergence, understand_segment
+
+PEAK = 1e11
+
+
+@pytest.fixture
+def run(tiny_config, tmp_path):
+    """A prepared run without Prefect: (config maker, run_dir, store, train); `train(config)` trains and understands
+    every segment the way the flow does, and returns the understand summaries."""
+    store = Store(tmp_path)
+    store.migrate()
+    run_dir = tmp_path / "r"
+    prepare_data(tiny_config(), run_dir)
+
+    def train(config):
+        register_run(store, "r", config, run_dir, "cpu", PEAK)
+        summaries = []
+        for index, (start, end) in enumerate(config.segments()):
+            summary = training.train_segment(run_dir, config, start, end, PEAK, log=lambda *_: None)
+            ingest_segment(store, "r", run_dir, index, summary, 0.0, None)
+            summaries.append(understand_segment(store, "r", run_dir, config, start, end))
+        return summaries
+    return tiny_config, run_dir, store, train
+
+
+def fault_at(positions: range, factor: float):
+    """The real schedule, multiplied by `factor` at the given global step positions."""
+    schedule = training.lr_multiplier
+    return lambda step, t: schedule(step, t) * (factor if step in positions else 1.0)
+
+
+def test_healthy_tiny_run_has_stats_pattern_shimmer_and_no_critical(tiny_run):
+    home, run_id, config = tiny_run
+    store = Store(home)
+    _, stats = store.query("SELECT count(*), count(DISTINCT step), min(mlp_sparsity), max(attn_entropy) "
+                           "FROM activation_stats WHERE run_id = ?", [run_id])
+    assert stats[0][:2] == (6, 6)  # probe every 10 of 60 steps, one layer
+    assert 0 < stats[0][2] < 1 and 0 < stats[0][3] <= 1
+    _, health = store.query("SELECT status FROM health WHERE run_id = ? ORDER BY step", [run_id])
+    statuses = [s for (s,) in health]
+    assert len(statuses) == 3 and "critical" not in statuses and statuses.count("needs_attention") <= 1
+    _, patterns = store.query("SELECT pattern, sentence FROM learning_pattern WHERE run_id = ?", [run_id])
+    assert {p for p, _ in patterns} == {"uniform"} and "layer 0 most active" in patterns[0][1]
+    _, shimmer = store.query("SELECT step, previous_step, layer, shimmer FROM shimmer_history WHERE run_id = ? "
+                             "ORDER BY step", [run_id])
+    lines = [json.loads(line) for line in (home / run_id / "shimmer_history.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["previous_step"], r["layer"], r["shimmer"]) for r in lines] == shimmer
+    assert [s for s, *_ in shimmer] == [10, 20, 30, 40, 50, 60] and all(0 < r[3] < 2 for r in shimmer)
+
+
+def test_learning_rate_spike_is_flagged_within_50_steps(run, monkeypatch):
+    make, run_dir, store, train = run
+    monkeypatch.setattr(training, "lr_multiplier", fault_at(range(60, 63), 50.0))
+    summaries = train(make(end_step=120, segment_steps=60))
+    assert summaries[0]["status"] == "healthy"
+    assert summaries[1]["status"] in ("needs_attention", "critical")
+    _, rows = store.query("SELECT first_flagged_step, reasons FROM health WHERE run_id = 'r' AND step = 120")
+    assert rows[0][0] <= 62 + 50
+    assert json.loads(rows[0][1])[0]["code"] in {"loss_spike", "grad_norm_explosion", "activation_rms_growth",
+                                                 "update_ratio_high"}
+
+
+def test_injected_nan_is_critical_and_the_last_good_checkpoint_survives(run, monkeypatch):
+    make, run_dir, store, train = run
+    config = make()
+    # a NaN learning rate at position 25 makes update 26 write NaN weights: the loss of step 27 is NaN
+    monkeypatch.setattr(training, "lr_multiplier", fault_at(range(25, 26), float("nan")))
+    register_run(store, "r", config, run_dir, "cpu", PEAK)
+    training.train_segment(run_dir, config, 0, 20, PEAK, log=lambda *_: None)
+    with pytest.raises(TrainingDiverged, match="diverged at step 27.*last good checkpoint \\(step 20\\)") as caught:
+        training.train_segment(run_dir, config, 20, 40, PEAK, log=lambda *_: None)
+    sentence = record_divergence(store, "r", 20, caught.value)
+    assert sentence.startswith("critical: the loss became non-finite")
+    _, rows = store.query("SELECT step, status, reasons FROM health WHERE run_id = 'r'")
+    assert rows[0][:2] == (27, "critical") and json.loads(rows[0][2])[0]["code"] == "non_finite_loss"
+    good = checkpoint_path(run_dir / "checkpoints", 20)
+    assert is_good(good) and not checkpoint_path(run_dir / "checkpoints", 30).exists()
+    assert all(torch.isfinite(t).all() for t in load_checkpoint(good)["model"].values())
+
+
+def test_loss_spike_needs_more_than_four_steps(tiny_config):
+    cfg = tiny_config().understanding
+    base = [{"step": s, "loss": 3.0, "grad_norm": 1.0} for s in range(1, 101)]
+    for length, flagged in ((4, False), (5, True)):
+        spike = [{"step": 100 + s, "loss": 6.5 if s <= length else 3.0, "grad_norm": 1.0} for s in range(1, 11)]
+        health = assess_health(base + spike, [], 101, 110, cfg)
+        assert (health["status"] == "needs_attention") == flagged
+    assert "spiked to 2.2x its rolling mean for 5 steps" in health["sentence"]
+
+
+def test_probe_rows_are_identical_whether_a_phase_is_cut_into_segments_or_not(run, tmp_path):
+    make, run_dir, _, _ = run
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    config = make()
+    training.train_segment(run_dir, config, 0, 40, PEAK, log=lambda *_: None)
+    training.train_segment(other, config, 0, 20, PEAK, log=lambda *_: None)
+    training.train_segment(other, config, 20, 40, PEAK, log=lambda *_: None)
+    one = read_segment_metrics(run_dir, 1, 40, kind="probes").to_pylist()
+    two = read_segment_metrics(other, 1, 40, kind="probes").to_pylist()
+    assert [r["step"] for r in one] == [10, 20, 30, 40]
+    assert one == two  # shimmer at step 30 included: the second segment re-probes its starting weights
+
+
+def test_concepts_get_tiers_and_no_concepts_is_a_valid_first_state(run):
+    make, _, store, train = run
+    summaries = train(make())
+    assert "no concepts ready yet" in summaries[0]["sentence"]
+    _, tiers = store.query("SELECT step, tier, count(*) FROM concepts WHERE run_id = 'r' GROUP BY ALL ORDER BY ALL")
+    assert {step for step, *_ in tiers} == {40, 60}
+    _, ranges = store.query("SELECT min(stability), max(stability), min(active_fraction), max(active_fraction) "
+                            "FROM concepts WHERE run_id = 'r'")
+    low, high, active_low, active_high = ranges[0]
+    assert -1 <= low < high <= 1 and 0.01 <= active_low and active_high <= 0.5
+
+
+def test_frozen_units_stay_bit_identical_for_100_steps_while_the_rest_trains(run):
+    make, run_dir, _, _ = run
+    # weight decay on: AdamW would shrink a frozen weight even with a zero gradient
+    config = make(end_step=120, segment_steps=20, weight_decay=0.1)
+    config = config.model_copy(update={"understanding": config.understanding.model_copy(update={"freeze": True})})
+    training.train_segment(run_dir, config, 0, 20, PEAK, log=lambda *_: None)
+    units = [(0, 3), (0, 100), (0, 255)]
+    write_frozen_units(run_dir, 20, units)
+    training.train_segment(run_dir, config, 20, 120, PEAK, log=lambda *_: None)
+    before = load_checkpoint(checkpoint_path(run_dir / "checkpoints", 20))["model"]
+    after_state = load_checkpoint(checkpoint_path(run_dir / "checkpoints", 120))
+    after = after_state["model"]
+    fc, proj = "blocks.0.mlp.c_fc.weight", "blocks.0.mlp.c_proj.weight"
+    rows = [unit for _, unit in units]
+    assert torch.equal(before[fc][rows], after[fc][rows]) and torch.equal(before[proj][:, rows], after[proj][:, rows])
+    others = [u for u in range(before[fc].size(0)) if u not in rows]
+    assert (before[fc][others] != after[fc][others]).float().mean() > 0.9
+    assert not torch.equal(before["blocks.0.attn.c_q.weight"], after["blocks.0.attn.c_q.weight"])
+    # and AdamW holds no momentum for them
+    # optimizer state is indexed in build_optimizer's order: the embedding, the head, then the blocks' parameters
+    block_names = [f"blocks.{n}" for n, _ in training.build_model(config, 512, torch.device("cpu")).blocks.named_parameters()]
+    fc_state = after_state["optimizer"]["state"][2 + block_names.index(fc)]
+    assert float(fc_state["exp_avg"][rows].abs().sum()) == 0 and float(fc_state["exp_avg_sq"][rows].abs().sum()) == 0
+    assert math.isfinite(float(after[fc].sum()))
