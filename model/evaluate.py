@@ -18,7 +18,7 @@ import torch
 from datasets.shards import load_stream
 from model.checkpoint import checkpoint_path, load_checkpoint
 from model.core_bundle import load_bundle
-from model.core_eval import evaluate_core, free_memory
+from model.core_eval import evaluate_core, free_memory, is_out_of_memory
 from model.gpt import GPT, GPTShape
 from model.tokenizer import Tokenizer
 from model.train import pick_device
@@ -26,25 +26,39 @@ from model.train import pick_device
 
 @torch.no_grad()
 def bits_per_byte(model, stream: np.ndarray, token_bytes: torch.Tensor, max_tokens: int, batch_size: int = 8,
-                  device: torch.device = torch.device("cpu")) -> tuple[float, int]:
-    """bpb over consecutive, non-overlapping windows from the start of `stream`; also the bytes scored."""
+                  device: torch.device = torch.device("cpu"), forward=None) -> tuple[float, int]:
+    """bpb over consecutive, non-overlapping windows from the start of `stream`; also the bytes scored.
+    On out-of-memory the batch is halved and the same windows retried, down to one window."""
+    forward = forward or model
     seq_len = model.shape.seq_len
     n_windows = max(1, min(max_tokens, len(stream) - 1) // seq_len)
-    nats, n_bytes = 0.0, 0
+    nats, n_bytes, first = 0.0, 0, 0
     was_training = model.training
     model.eval()
-    for first in range(0, n_windows, batch_size):
-        windows = [stream[i * seq_len:i * seq_len + seq_len + 1]
-                   for i in range(first, min(first + batch_size, n_windows))]
+    while first < n_windows:
+        count = min(batch_size, n_windows - first)
+        windows = [stream[i * seq_len:i * seq_len + seq_len + 1] for i in range(first, first + count)]
         windows = [w for w in windows if len(w) == seq_len + 1]
         if not windows:
             break
         block = torch.from_numpy(np.stack(windows)).to(device)
         inputs, targets = block[:, :-1], block[:, 1:]
-        losses = model(inputs, targets, reduction="none").view(-1)
+        try:
+            losses = forward(inputs, targets, reduction="none").view(-1)
+        except (RuntimeError, torch.OutOfMemoryError) as err:
+            if not is_out_of_memory(err) or count == 1:
+                raise
+            losses = None
+        if losses is None:
+            # freed outside the except block: the traceback would keep the failed batch's tensors alive
+            del block, inputs, targets
+            free_memory()
+            batch_size = max(1, count // 2)
+            continue
         target_bytes = token_bytes.to(device)[targets.reshape(-1)]
         nats += losses.sum().item()
         n_bytes += target_bytes.sum().item()
+        first += count
     model.train(was_training)
     return (nats / (math.log(2) * n_bytes) if n_bytes else float("nan")), n_bytes
 

@@ -291,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     except PhaselogError as err:
         print(f"phaselog: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # output piped into a reader that stopped early (`| head`): not an error; keep Python quiet at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except KeyboardInterrupt:
         print("phaselog: interrupted; `phaselog resume RUN_ID` carries on from the last checkpoint", file=sys.stderr)
         return 130

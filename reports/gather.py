@@ -30,7 +30,8 @@ LOOP_FIELDS = {"step": ("step",), "source": ("source",), "item": ("item",), "is_
                "period": ("period",), "repeats": ("repeats", "count", "repeat_count"),
                "severity": ("severity",), "excerpt": ("excerpt", "name")}
 BIAS_FIELDS = {"step": ("step",), "source": ("source",), "severity": ("severity",), "category": ("category",),
-               "terms": ("terms",), "context": ("context",), "decision": ("decision",)}
+               "terms": ("terms",), "context": ("context",), "decision": ("decision",), "value": ("value",),
+               "stderr": ("stderr",)}
 REVIEW_FIELDS = {"step": ("step",), "decision": ("decision",), "note": ("note",),
                  "created_at": ("answered_at", "created_at", "requested_at")}
 JOURNAL_FIELDS = {"step": ("step",), "author": ("author",), "text": ("text",), "tags": ("tags", "tag"),

@@ -211,13 +211,23 @@ def bias(data: ReportData) -> list:
     note = missing("bias_events", data.bias_events, "bias detection")
     if note and not data.reviews:
         return blocks + [note]
-    events = data.bias_events or []
+    events = [e for e in data.bias_events or [] if e["source"] != "probe"]
     counts: dict[tuple, int] = {}
     for e in events:
         counts[(str(e["severity"]), str(e["source"]))] = counts.get((str(e["severity"]), str(e["source"])), 0) + 1
     if counts:
         blocks.append(Table(["severity", "source", "events"],
                             [[sev, src, str(n)] for (sev, src), n in sorted(counts.items())]))
+    else:
+        blocks.append(Paragraph("No bias findings in reflections or training data in this step range."))
+    probe = [e for e in data.bias_events or [] if e["source"] == "probe" and e["category"] == "all"
+             and e["value"] is not None]
+    if probe:
+        first, last = probe[0], probe[-1]
+        blocks.append(Paragraph(
+            f"Paired-sentence probe (all categories; > 0 leans to the stereotype): {first['value']:+.3f} "
+            f"± {first['stderr'] or 0:.3f} nats at step {steps(first['step'])}, {last['value']:+.3f} "
+            f"± {last['stderr'] or 0:.3f} at step {steps(last['step'])}."))
     notable = [e for e in events if e["severity"] == "high" or e["decision"]]
     if notable:
         blocks.append(Bullets([

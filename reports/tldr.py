@@ -23,7 +23,8 @@ def statements(data: ReportData) -> list[str]:
                    f"Health left healthy at {len(unhealthy)} of {len(data.health)} checks "
                    f"(first at step {steps(unhealthy[0]['step'])}: {unhealthy[0]['status']})")
     if data.bias_events is not None or data.reviews is not None:
-        events = data.bias_events or []
+        # probe rows are measurements at every segment end, not findings
+        events = [e for e in data.bias_events or [] if e["source"] != "probe"]
         high = sum(1 for e in events if e["severity"] == "high")
         pauses = len(data.reviews or [])
         out.append(f"{len(events)} bias event{'s' if len(events) != 1 else ''} ({high} high severity) and "

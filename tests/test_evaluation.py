@@ -175,6 +175,26 @@ def test_val_bpb_divides_all_target_nats_by_the_bytes_with_bos_counting_zero(mod
     assert bpb == pytest.approx(nats / (math.log(2) * expected_bytes), rel=1e-6)
 
 
+def test_val_bpb_backs_off_on_out_of_memory_and_gives_the_same_figure(model, tokenizer):
+    ids = tokenizer.encode("The old man looked up from his book and smiled at the garden. " * 40)
+    stream = np.array([tokenizer.bos_id] + ids, dtype=np.int64)
+    token_bytes = tokenizer.token_bytes()
+    sizes = []
+
+    def forward(inputs, targets, reduction):
+        sizes.append(inputs.shape[0])
+        if inputs.shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return model(inputs, targets, reduction=reduction)
+
+    roomy = bits_per_byte(model, stream, token_bytes, max_tokens=8 * model.shape.seq_len, batch_size=8)
+    squeezed = bits_per_byte(model, stream, token_bytes, max_tokens=8 * model.shape.seq_len, batch_size=8,
+                             forward=forward)
+    assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) == {2}
+    assert squeezed[1] == roomy[1]
+    assert squeezed[0] == pytest.approx(roomy[0], rel=1e-6)
+
+
 def test_tiny_run_has_val_bpb_and_core_rows_at_every_segment_end(tiny_run):
     from phaselog.store import Store
 
