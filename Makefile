@@ -23,7 +23,7 @@ demo: setup
 
 # browser tests drive Debian's chromium through playwright; `playwright install` cannot download browsers here
 browser:
-	command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && \
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium not installed: browser tests will be skipped"
 
