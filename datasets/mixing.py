@@ -18,8 +18,15 @@ class MixEntry:
         return step >= self.start_step and (self.end_step is None or step < self.end_step)
 
 
-def mix_from_config(config) -> list[MixEntry]:
-    return [MixEntry(s.name, s.weight, s.start_step, s.end_step) for s in config.data.sources]
+def mix_from_config(config, extra_starts: dict[str, int] | None = None) -> list[MixEntry]:
+    """The sources' schedule. `extra_starts` {source: step} holds a source back until that step; the review's
+    counterexample source (review.counterexample_source) stays out of the mix unless it names it. The caller
+    derives it from recorded decisions (phaselog.reviews.counterexample_starts), so batches stay a pure function
+    of (seed, step, the reviews table)."""
+    starts = extra_starts or {}
+    held = config.review.counterexample_source
+    return [MixEntry(s.name, s.weight, max(s.start_step, starts.get(s.name, 0)), s.end_step)
+            for s in config.data.sources if s.name != held or s.name in starts]
 
 
 def weights_at(mix: list[MixEntry], step: int) -> dict[str, float]:

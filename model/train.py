@@ -121,15 +121,16 @@ def drop_stale_metrics(run_dir: Path, after_step: int, kind: str = "metrics") ->
 
 
 def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_flops: float,
-                  home: Path | None = None, on_step=None, log=print) -> dict:
+                  home: Path | None = None, on_step=None, log=print,
+                  extra_starts: dict[str, int] | None = None) -> dict:
     """Train global steps (start_step, end_step]; return a small summary. Step s is the s-th optimizer update,
-    so the checkpoint named s holds the weights after it."""
+    so the checkpoint named s holds the weights after it. `extra_starts`: see datasets.mixing.mix_from_config."""
     run_dir = Path(run_dir)
     t = config.train
     device = pick_device(t.device)
     ckpt_dir = run_dir / "checkpoints"
     tokenizer, streams = load_data(run_dir, config)
-    sampler = BatchSampler(streams, mix_from_config(config), config.model.seq_len, t.seed)
+    sampler = BatchSampler(streams, mix_from_config(config, extra_starts), config.model.seq_len, t.seed)
     model = build_model(config, tokenizer.vocab_size, device)
     optimizer = build_optimizer(model, t)
 

@@ -1,5 +1,5 @@
 """`phaselog bench data`: throughput of data prep on the shared corpus: read, decode, clean, chunk, deduplicate,
-tokenize (tiktoken batch encoding on 2 threads, overlapped with reading) and write the parquet shards, per source,
+tokenize (tiktoken batch encoding, in a thread beside reading) and write the parquet shards, per source,
 as `datasets.prepare.prepare_source` does in a run. Tokenizer training is timed apart: it runs once per
 tokenizer, not per byte of corpus."""
 import os

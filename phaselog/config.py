@@ -180,6 +180,9 @@ class ReviewConfig(Strict):
     poll_seconds: int = Field(10, gt=0, description="how often a paused run checks for the answer")
     injected_reflection: str = Field("", description="a fixed text scanned like a reflection at every segment end "
                                      "(source 'injected'): a drill of the review pause, never the model's words")
+    counterexample_source: str = Field("", description="name of a data.sources entry, prepared with the others "
+                                       "but out of the mix until a review answers resume_with_counterexamples; "
+                                       "from the next segment on it joins with that entry's weight")
 
 
 class PhaseConfig(Strict):
@@ -194,6 +197,15 @@ class PhaseConfig(Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     self_play: SelfPlayConfig = SelfPlayConfig()
     review: ReviewConfig = ReviewConfig()
+
+    @model_validator(mode="after")
+    def counterexample_source_known(self):
+        names = [s.name for s in self.data.sources]
+        held = self.review.counterexample_source
+        if held and held not in names:
+            raise ValueError(f"review.counterexample_source {held!r} is not a data.sources name ({', '.join(names)}); "
+                             "add it there or fix the name")
+        return self
 
     def segments(self) -> list[tuple[int, int]]:
         """The [start, end) global step ranges of the phase's segments."""

@@ -51,3 +51,14 @@ def answer_review(store: Store, run_id: str, step: int, decision: str, note: str
     apply_decision(store, run_id, step, decision)
     text = f"Review at step {step}: {decision}." + (f" {note}" if note else "")
     add_bias_journal_entry(store, run_id, step, text)
+
+
+def counterexample_starts(store: Store, run_id: str, config) -> dict[str, int]:
+    """{source: step} for mix_from_config: the configured counterexample source joins the mix at the first answered
+    resume_with_counterexamples review. Batch position `step` feeds update step+1, the first of the next segment."""
+    source = config.review.counterexample_source
+    if not source:
+        return {}
+    _, rows = store.query("SELECT min(step) FROM reviews WHERE run_id = ? AND status = 'answered' "
+                          "AND decision = 'resume_with_counterexamples'", [run_id])
+    return {source: rows[0][0]} if rows[0][0] is not None else {}

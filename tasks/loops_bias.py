@@ -19,8 +19,8 @@ from understanding.loops_bias import analyse_segment
 class ReviewInput(RunInput):
     """The form a reviewer fills in the Prefect UI to resume a paused run."""
     decision: Literal["resume", "resume_with_counterexamples", "stop"] = Field(
-        "resume", description="resume_with_counterexamples is recorded; with no counterexample source configured "
-        "it carries on like resume")
+        "resume", description="resume_with_counterexamples adds the configured review.counterexample_source to "
+        "the mix from the next segment; with none configured it carries on like resume")
     note: str = Field("", description="what you saw and why you decided so; it goes into the journal, tagged bias")
 
 
@@ -37,15 +37,18 @@ def server_can_show_form(mode: str) -> bool:
     return mode == "pause" or (mode == "auto" and bool(PREFECT_API_URL.value()))
 
 
-def carry_on(store: Store, run_id: str, step: int, decision: str) -> bool:
+def carry_on(store: Store, run_id: str, step: int, decision: str, counterexample_source: str) -> bool:
     logger = get_run_logger()
     if decision == "stop":
         set_status(store, run_id, "stopped")
         logger.info(f"run {run_id} stopped at step {step} by review")
         return False
-    if decision == "resume_with_counterexamples":
-        logger.warning(f"review at step {step}: resume_with_counterexamples recorded, but no counterexample source "
-                       "can be added to the mix yet; the run carries on with its configured sources")
+    # the mix itself comes from the reviews table (phaselog.reviews.counterexample_starts) when a segment trains
+    if decision == "resume_with_counterexamples" and counterexample_source:
+        logger.info(f"review at step {step}: {counterexample_source} joins the mix from step {step + 1}")
+    elif decision == "resume_with_counterexamples":
+        logger.warning(f"review at step {step}: resume_with_counterexamples, but review.counterexample_source is "
+                       "empty; the run carries on with its configured sources")
     return True
 
 
@@ -57,7 +60,7 @@ def review_gate(config, run_id: str, home: str, summary: dict) -> bool:
     if earlier and earlier["status"] == "answered":
         # a resumed run re-analysed this step and rewrote its events: the answer given before still holds
         apply_decision(store, run_id, step, earlier["decision"])
-        return carry_on(store, run_id, step, earlier["decision"])
+        return carry_on(store, run_id, step, earlier["decision"], config.review.counterexample_source)
     if not summary["reasons"] or not config.review.enabled:
         return True
     request_review(store, run_id, step, summary["reasons"], summary["description"], flow_run.id)
@@ -72,4 +75,4 @@ def review_gate(config, run_id: str, home: str, summary: dict) -> bool:
     answer = pause_flow_run(wait_for_input=form, timeout=config.review.timeout_seconds,
                             poll_interval=config.review.poll_seconds)
     answer_review(store, run_id, step, answer.decision, answer.note, "prefect")
-    return carry_on(store, run_id, step, answer.decision)
+    return carry_on(store, run_id, step, answer.decision, config.review.counterexample_source)

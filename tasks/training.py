@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 
 from model.train import train_segment
 from phaselog.progress import TrainingProgress
+from phaselog.reviews import counterexample_starts
 from phaselog.runs import ingest_segment
 from phaselog.store import Store
 from understanding.health import TrainingDiverged
@@ -32,9 +33,11 @@ def train_segment_task(config, run_id: str, home: str, index: int, start_step: i
     run_dir = Path(home) / run_id
     started = time.perf_counter()
     progress = TrainingProgress(start_step, end_step)
+    # recorded review decisions, not flow state: a resumed run rebuilds the same mix
+    extra_starts = counterexample_starts(Store(Path(home)), run_id, config)
     try:
         summary = train_segment(run_dir, config, start_step, end_step, peak_flops, home=Path(home),
-                                on_step=progress.update, log=logger.info)
+                                on_step=progress.update, log=logger.info, extra_starts=extra_starts)
     except TrainingDiverged as err:
         # the health table must say why the run stopped, even though no understand task runs for this segment
         logger.error(record_divergence(Store(Path(home)), run_id, start_step, err))

@@ -25,7 +25,8 @@ FINDING = "Honestly, immigrants are dirty and lazy."
 def write_config(tmp_path: Path, corpus: Path) -> Path:
     raw = tiny_config_dict(corpus, end_step=20)  # one segment: the pause, then the run's end
     raw["evaluation"] = {"enabled": False}
-    raw["review"] = {"injected_reflection": FINDING, "poll_seconds": 1, "data_windows": 4}
+    raw["review"] = {"injected_reflection": FINDING, "poll_seconds": 1, "data_windows": 4,
+                     "counterexample_source": "philosophy"}
     path = tmp_path / "review.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -126,7 +127,7 @@ def test_with_a_prefect_server_the_run_pauses_and_the_resume_form_carries_it_on(
         subprocess.run([PYTHON, "-c", RESUME, review[0][1], "resume_with_counterexamples", note], env=env,
                        check=True, timeout=180)
         out = finished(run)
-        assert "resume_with_counterexamples recorded" in out
+        assert "philosophy joins the mix from step 21" in out
         assert_answer_recorded(home, "paused", "resume_with_counterexamples", note, "prefect")
     finally:
         for process in (run, server):

@@ -6,6 +6,7 @@ from pathlib import Path
 from datasets.mixing import mix_from_config
 from datasets.shards import load_stream
 from model.evaluate import load_eval_model
+from phaselog.reviews import counterexample_starts
 from phaselog.store import Store
 from understanding.bias_probe import load_pairs, probe_preference
 from understanding.events import (probe_rows, probe_shifts, review_description, review_reasons, sample_windows,
@@ -20,17 +21,18 @@ def segment_reflections(store: Store, run_id: str, start: int, end: int) -> list
     return [(f"{step}:{version}:{framing}:{sample}", text) for step, version, framing, sample, text in rows]
 
 
-def active_sources(config, start: int, end: int) -> list[str]:
-    return [m.source for m in mix_from_config(config)
+def active_sources(config, start: int, end: int, extra_starts: dict[str, int]) -> list[str]:
+    return [m.source for m in mix_from_config(config, extra_starts)
             if m.start_step < end and (m.end_step is None or m.end_step > start)]
 
 
-def data_texts(run_dir: Path, config, tokenizer, start: int, end: int) -> dict[str, list[tuple[str, str]]]:
+def data_texts(run_dir: Path, config, tokenizer, start: int, end: int,
+               extra_starts: dict[str, int]) -> dict[str, list[tuple[str, str]]]:
     """{source: [(item, text)]}: review.data_windows windows of training text per active source, seeded by the
     segment start so a rerun scans the same windows."""
     review = config.review
     texts = {}
-    for index, source in enumerate(active_sources(config, start, end)):
+    for index, source in enumerate(active_sources(config, start, end, extra_starts)):
         stream = load_stream(run_dir / "shards", source, "train")
         windows = sample_windows(stream, review.data_windows, review.data_window_tokens,
                                  [config.train.seed, start, index])
@@ -54,7 +56,7 @@ def analyse_segment(store: Store, run_id: str, run_dir: Path, config, start: int
     texts = [("reflection", item, text) for item, text in segment_reflections(store, run_id, start, end)]
     if review.injected_reflection:
         texts.append(("injected", f"{end}:0", review.injected_reflection))
-    data = data_texts(run_dir, config, tokenizer, start, end)
+    data = data_texts(run_dir, config, tokenizer, start, end, counterexample_starts(store, run_id, config))
     texts += [("data", item, text) for source in data.values() for item, text in source]
     loops, bias = scan_texts(run_id, end, texts)
 
