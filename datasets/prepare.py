@@ -11,20 +11,21 @@ Writing to the store is the flow's job: this module writes files under the run d
 import hashlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets.documents import DocumentRecord, iter_documents
 from datasets.shards import ParquetAppender, is_validation, shard_path, split_schema, split_table
+from datasets.tokenize_pool import TokenizePool
 from datasets.sources import source_fingerprint
 from model.tokenizer import Tokenizer
 from phaselog.errors import DataError
 
 # Documents tokenized per batch: bounds memory for sources far larger than RAM.
-BATCH_DOCS = 512
+BATCH_DOCS = 128
 TOKENIZER_RECORD = "training.json"
 DOCUMENT_SCHEMA = pa.schema([
     ("source", pa.string()), ("doc_id", pa.string()), ("path", pa.string()), ("chars", pa.int64()),
@@ -113,32 +114,32 @@ def source_files_present(shard_dir: Path, name: str) -> bool:
     return all(shard_path(shard_dir, name, split).is_file() for split in ("train", "val", "documents"))
 
 
-def prepare_source(config, source, tokenizer: Tokenizer, shard_dir: Path) -> dict:
+def prepare_source(config, source, pool: TokenizePool, shard_dir: Path) -> dict:
     """Stream one source into train/val shards and its documents file; return counts. Each kept document goes to
     val by its content hash. The latest kept document is held back: if none went to val by the end, it does, so
     every source has a held-out part for its own bpb."""
-    vocab = tokenizer.vocab_size
+    vocab = pool.tokenizer.vocab_size
     outputs = {split: ParquetAppender(shard_path(shard_dir, source.name, split), split_schema(vocab))
                for split in ("train", "val")}
     outputs["documents"] = ParquetAppender(shard_path(shard_dir, source.name, "documents"), DOCUMENT_SCHEMA)
     counts = {"train": 0, "val": 0, "bytes": 0}
-    # tokenizing the previous batch runs beside reading the next one; measured with tiktoken 0.14 it holds the
-    # GIL while encoding, so the overlap gains little today (docs/benchmarks.md, data section)
-    pool = ThreadPoolExecutor(max_workers=1)
+    # a batch is encoded in worker processes while the next one is read
     pending_write = None
 
-    def write(docs: list[DocumentRecord], splits: list[str], encoded: list[list[int]]) -> None:
-        token_lists = [[tokenizer.bos_id] + ids for ids in encoded]
-        for split in ("train", "val"):
-            chosen = [i for i, s in enumerate(splits) if s == split]
-            outputs[split].write(split_table([docs[i].doc_id for i in chosen], [token_lists[i] for i in chosen], vocab))
+    def write(docs: list[DocumentRecord], splits: list[str], tokens: tuple[np.ndarray, np.ndarray]) -> None:
+        flat, lengths = tokens
+        doc_is_val = np.array([s == "val" for s in splits], dtype=bool)
+        token_is_val = np.repeat(doc_is_val, lengths)
+        for split, docs_in, tokens_in in (("train", ~doc_is_val, ~token_is_val), ("val", doc_is_val, token_is_val)):
+            chosen = np.flatnonzero(docs_in)
+            outputs[split].write(split_table([docs[i].doc_id for i in chosen], flat[tokens_in], lengths[docs_in], vocab))
             counts[split] += len(chosen)
-        outputs["documents"].write(accounting(docs, splits, [len(t) for t in token_lists]))
+        outputs["documents"].write(accounting(docs, splits, lengths.tolist()))
 
     def flush(docs: list[DocumentRecord], force_val: bool = False) -> None:
         nonlocal pending_write
         splits = ["val" if force_val or is_validation(d.sha1, config.data.val_fraction) else "train" for d in docs]
-        job = pool.submit(tokenizer.encode_batch, [d.text for d in docs])
+        job = pool.submit([d.text for d in docs])
         if pending_write is not None:
             write(*pending_write[:2], pending_write[2].result())
         pending_write = (docs, splits, job)
@@ -170,8 +171,6 @@ def prepare_source(config, source, tokenizer: Tokenizer, shard_dir: Path) -> dic
         for output in outputs.values():
             output.abort()
         raise
-    finally:
-        pool.shutdown()
     for output in outputs.values():
         output.commit()
     return counts
@@ -195,17 +194,22 @@ def prepare_data(config, run_dir: Path, reuse_tokenizer: Path | None = None, log
     tokenizer, tokenizer_sha1 = ensure_tokenizer(config, run_dir, fingerprints, reuse_tokenizer, log)
     manifest_file = shard_dir / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
-    prepared = []
-    for source in config.data.sources:
-        key = source_key(config, source, fingerprints[source.name], tokenizer_sha1)
-        if manifest.get(source.name) == key and source_files_present(shard_dir, source.name):
-            log(f"data prep: {source.name}: inputs and settings unchanged, keeping its shards")
-            continue
-        counts = prepare_source(config, source, tokenizer, shard_dir)
-        manifest[source.name] = key
-        manifest_file.write_text(json.dumps(manifest, indent=1))
-        prepared.append(source.name)
-        log(f"data prep: {source.name}: {counts['train']} train / {counts['val']} val documents")
+    prepared, pool = [], None
+    try:
+        for source in config.data.sources:
+            key = source_key(config, source, fingerprints[source.name], tokenizer_sha1)
+            if manifest.get(source.name) == key and source_files_present(shard_dir, source.name):
+                log(f"data prep: {source.name}: inputs and settings unchanged, keeping its shards")
+                continue
+            pool = pool or TokenizePool(tokenizer)
+            counts = prepare_source(config, source, pool, shard_dir)
+            manifest[source.name] = key
+            manifest_file.write_text(json.dumps(manifest, indent=1))
+            prepared.append(source.name)
+            log(f"data prep: {source.name}: {counts['train']} train / {counts['val']} val documents")
+    finally:
+        if pool is not None:
+            pool.close()
     return {"cached": not prepared, "prepared": prepared, "vocab_size": tokenizer.vocab_size}
 
 

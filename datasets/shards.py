@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-
 def is_validation(sha1: str, val_fraction: float) -> bool:
     # decided by the document's content hash, so the split never changes when files are added or reordered
     return int(sha1[:8], 16) / 0xFFFFFFFF < val_fraction
@@ -48,9 +47,12 @@ def split_schema(vocab_size: int) -> pa.Schema:
     return pa.schema([("doc_id", pa.string()), ("tokens", pa.list_(token_dtype(vocab_size)))])
 
 
-def split_table(doc_ids: list[str], token_lists: list[list[int]], vocab_size: int) -> pa.Table:
+def split_table(doc_ids: list[str], flat: np.ndarray, lengths: np.ndarray, vocab_size: int) -> pa.Table:
+    """One row per document from all their ids end to end and each one's length."""
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
+    values = pa.array(flat, pa.uint32()).cast(token_dtype(vocab_size))
     return pa.table({"doc_id": pa.array(doc_ids, pa.string()),
-                     "tokens": pa.array(token_lists, pa.list_(token_dtype(vocab_size)))})
+                     "tokens": pa.ListArray.from_arrays(pa.array(offsets), values)})
 
 
 def shard_path(shard_dir: Path, source: str, split: str) -> Path:

@@ -7,6 +7,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from model.flops import peak_flops
 from model.train import pick_device
 from phaselog.config import PhaseConfig
+from phaselog.journal import drain_inbox
 from phaselog.runs import register_run, run_record, save_config_file, set_status
 from phaselog.store import Store
 from tasks.data import check_data_quality_task, prepare_data_task
@@ -29,6 +30,7 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
     known = store.run_exists(run_id)
     peak = run_record(store, run_id)["peak_flops"] if known else peak_flops(device)
     register_run(store, run_id, config, run_dir, str(device), peak)
+    drain_inbox(store)  # journal entries the exploration server queued while no one could write
     try:
         data = prepare_data_task(config, run_id, home)
         check_data_quality_task(config, run_id, home, data["vocab_size"])
@@ -37,6 +39,7 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
         progress = create_progress_artifact(0.0, description=f"segments of {run_id}")
         for index, (start, end) in enumerate(segments):
             train_segment_task(config, run_id, home, index, start, end, peak)
+            drain_inbox(store)
             evaluate_task(config, run_id, home, end)
             self_play_task(config, run_id, home, index, start, end)
             understand_task(config, run_id, home, start, end)

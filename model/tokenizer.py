@@ -23,9 +23,9 @@ class Tokenizer:
         self.mergeable_ranks = mergeable_ranks
         self.pattern = pattern
         n = len(mergeable_ranks)
-        self.encoding = tiktoken.Encoding(
-            name="phaselog", pat_str=pattern, mergeable_ranks=mergeable_ranks,
-            special_tokens={tok: n + i for i, tok in enumerate(SPECIAL_TOKENS)})
+        self.special_tokens = {tok: n + i for i, tok in enumerate(SPECIAL_TOKENS)}
+        self.encoding = tiktoken.Encoding(name="phaselog", pat_str=pattern, mergeable_ranks=mergeable_ranks,
+                                          special_tokens=self.special_tokens)
         self.bos_id = self.encoding.encode_single_token(BOS)
 
     @classmethod

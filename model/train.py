@@ -17,6 +17,7 @@ import torch
 from datasets.mixing import BatchSampler, mix_from_config
 from datasets.shards import load_stream
 from model.checkpoint import latest_good_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
+from model.distributed import Ranks, launch_segment
 from model.gpt import GPT, GPTShape
 from model.tokenizer import Tokenizer
 from phaselog.errors import PhaselogError
@@ -122,9 +123,14 @@ def drop_stale_metrics(run_dir: Path, after_step: int, kind: str = "metrics") ->
 
 def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_flops: float,
                   home: Path | None = None, on_step=None, log=print,
-                  extra_starts: dict[str, int] | None = None) -> dict:
+                  extra_starts: dict[str, int] | None = None, ranks: Ranks | None = None) -> dict:
     """Train global steps (start_step, end_step]; return a small summary. Step s is the s-th optimizer update,
-    so the checkpoint named s holds the weights after it. `extra_starts`: see datasets.mixing.mix_from_config."""
+    so the checkpoint named s holds the weights after it. `extra_starts`: see datasets.mixing.mix_from_config.
+    With train.nproc_per_node > 1 this process launches torchrun and waits; each rank then runs this function
+    with its `ranks` (model/distributed.py)."""
+    if ranks is None and config.train.nproc_per_node > 1:
+        return launch_segment(run_dir, config, start_step, end_step, peak_flops, home, on_step, log, extra_starts)
+    ranks = ranks or Ranks()
     run_dir = Path(run_dir)
     t = config.train
     device = pick_device(t.device)
@@ -157,17 +163,20 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
             log(f"initialised from {source}")
         torch.manual_seed(t.seed)
     resumed_from = step
-    drop_stale_metrics(run_dir, step)
-    drop_stale_metrics(run_dir, step, kind="probes")
+    if ranks.writes:
+        drop_stale_metrics(run_dir, step)
+        drop_stale_metrics(run_dir, step, kind="probes")
     last_saved = step
     monitor = None
-    if config.understanding.probe_every:
+    # probes on rank 0 only: they read the all-reduced gradients and run the raw model, outside DDP's sync
+    if config.understanding.probe_every and ranks.writes:
         monitor = Monitor(model, probe_batch(run_dir, config), config.understanding.probe_every)
         monitor.set_reference(step)
     frozen = frozen_units(run_dir, step) if config.understanding.freeze else []
     freezer = UnitFreezer(model, optimizer, frozen) if frozen else None
 
-    model_for_step = torch.compile(model) if t.compile else model
+    trained = ranks.wrap(model)  # DDP when several processes share each step
+    model_for_step = torch.compile(trained) if t.compile else trained
     autocast = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else nullcontext()
     flops_per_token = model.flops_per_token()
     tokens_per_step = t.batch_size * t.grad_accum * config.model.seq_len
@@ -182,14 +191,18 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * lr_scale
         loss_sum, mix_counts = 0.0, {}
-        for micro in range(t.grad_accum):
+        local = ranks.micro_batches(t.grad_accum)
+        for micro in local:
             inputs, targets, counts = sampler.batch(step, micro, t.batch_size)
-            with autocast:
-                loss = model_for_step(inputs.to(device), targets.to(device)) / t.grad_accum
-            loss.backward()
+            with ranks.no_sync(trained, more_to_come=micro != local[-1]):
+                with autocast:
+                    # over this process's share: DDP's mean over processes makes it the mean over grad_accum
+                    loss = model_for_step(inputs.to(device), targets.to(device)) / len(local)
+                loss.backward()
             loss_sum += loss.item()
             for name, n in counts.items():
                 mix_counts[name] = mix_counts.get(name, 0) + n
+        loss_sum, mix_counts = ranks.combine(loss_sum, mix_counts, [s.name for s in config.data.sources], device)
         if freezer is not None:
             freezer.mask_gradients()
         probing = monitor is not None and monitor.is_probe_step(step + 1)
@@ -214,7 +227,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
                      **{f"tokens/{s.name}": mix_counts.get(s.name, 0) for s in config.data.sources}})
         if on_step is not None:
             on_step(step, loss_sum)
-        if step % t.checkpoint_every == 0 or step == end_step:
+        if (step % t.checkpoint_every == 0 or step == end_step) and ranks.writes:
             write_metrics(run_dir, rows, step)
             rows = []
             if monitor is not None and monitor.rows:

@@ -1,6 +1,6 @@
 """`phaselog bench data`: throughput of data prep on the shared corpus: read, decode, clean, chunk, deduplicate,
-tokenize (tiktoken batch encoding, in a thread beside reading) and write the parquet shards, per source,
-as `datasets.prepare.prepare_source` does in a run. Tokenizer training is timed apart: it runs once per
+tokenize (in worker processes on every core, beside reading: datasets/tokenize_pool.py) and write the parquet
+shards, per source, as `datasets.prepare.prepare_source` does in a run, worker start-up included. Tokenizer training is timed apart: it runs once per
 tokenizer, not per byte of corpus."""
 import os
 import statistics
@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from datasets.prepare import prepare_source, tokenizer_sample
+from datasets.tokenize_pool import TokenizePool
 from model.tokenizer import Tokenizer
 from phaselog.config import PhaseConfig
 
@@ -31,8 +32,9 @@ def bench_data() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(REPEATS):
             started = time.perf_counter()
-            for source in config.data.sources:
-                prepare_source(config, source, tokenizer, Path(tmp))
+            with TokenizePool(tokenizer) as pool:
+                for source in config.data.sources:
+                    prepare_source(config, source, pool, Path(tmp))
             rates.append(megabytes / (time.perf_counter() - started))
     summary = (f"data prep on {corpus} ({megabytes:.1f} MB of text files, {os.cpu_count()} cores): "
                f"{statistics.median(rates):.1f} MB/s median (min {min(rates):.1f}, max {max(rates):.1f}, n={REPEATS}) "

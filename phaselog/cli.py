@@ -18,8 +18,13 @@ def home_of(args) -> Path:
 def use_prefect_home(home: Path) -> None:
     # only when nothing else is configured: a user pointing at their own Prefect server keeps it
     if "PREFECT_API_URL" not in os.environ and "PREFECT_HOME" not in os.environ:
+        from phaselog.ui import running_api_url
+
         os.environ["PREFECT_HOME"] = str(home / ".prefect")
         (home / ".prefect").mkdir(parents=True, exist_ok=True)
+        # a `phaselog ui` of this home owns that SQLite file: report to its server (the run shows in the UI)
+        if url := running_api_url(home):
+            os.environ["PREFECT_API_URL"] = url
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
@@ -34,9 +39,11 @@ def check_sources_exist(config) -> None:
 def run_flow(config, run_id: str, home: Path) -> None:
     use_prefect_home(home)
     from flows.phase import phase_run
+    from phaselog.locks import hold_run
 
     print(f"run {run_id}: files in {home / run_id}, store {home / 'phaselog.duckdb'}", flush=True)
-    phase_run(config=config, run_id=run_id, home=str(home))
+    with hold_run(home / run_id, run_id):  # e.g. a `phaselog resume` while the UI's retry of the run trains
+        phase_run(config=config, run_id=run_id, home=str(home))
     print(f"run {run_id} finished. Try:\n  phaselog sql \"select max(step), min(loss), max(loss) from metrics "
           f"where run_id = '{run_id}'\" --home {home}")
 
@@ -188,6 +195,15 @@ def cmd_review(args) -> None:
     run_flow(config, args.run_id, home)
 
 
+def cmd_ui(args) -> None:
+    from phaselog.ui import run_ui, ui_status
+
+    if args.status:
+        print("\n".join(ui_status(home_of(args))))
+    else:
+        run_ui(home_of(args), args.port)
+
+
 def cmd_journal_add(args) -> None:
     from phaselog.journal import add_entry
     from phaselog.store import Store
@@ -209,6 +225,14 @@ def cmd_journal_list(args) -> None:
         for line in e["text"].splitlines() or [""]:
             print(f"    {line}")
     print(f"({len(entries)} entr{'ies' if len(entries) != 1 else 'y'})")
+
+
+def cmd_explore(args) -> None:
+    from server.app import Limits, serve
+
+    home = home_of(args)
+    use_prefect_home(home)  # the review form resumes paused runs through the same Prefect as `phaselog run`
+    serve(home, args.run, args.host, args.port, args.token, Limits(chats_per_minute=args.chats_per_minute))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", default="", help="goes into the journal, tagged bias")
     p.set_defaults(func=cmd_review)
 
+    p = sub.add_parser("ui", parents=[common], help="the Prefect UI: server, work pool, deployments and a worker")
+    p.add_argument("--port", type=int, default=4200)
+    p.add_argument("--status", action="store_true", help="say what runs (processes, API, unfinished flow runs)")
+    p.set_defaults(func=cmd_ui)
+
     p = sub.add_parser("journal", help="the journal: your notes and the model's reflections")
     journal_sub = p.add_subparsers(dest="journal_command", required=True)
     j = journal_sub.add_parser("add", parents=[common], help="write a note on a run at a step")
@@ -281,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--author", choices=["human", "model"])
     j.add_argument("--since-step", type=int)
     j.set_defaults(func=cmd_journal_list)
+
+    p = sub.add_parser("explore", parents=[common], help="web page: chat with the latest checkpoint, the journal, "
+                       "the run's overview")
+    p.add_argument("--run", help="run shown first (default: the newest run in the store)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1", help="a non-loopback address needs --token")
+    p.add_argument("--token", default=os.environ.get("PHASELOG_TOKEN"),
+                   help="required on every request when set (default $PHASELOG_TOKEN)")
+    p.add_argument("--chats-per-minute", type=int, default=20, help="chat messages allowed per client and minute")
+    p.set_defaults(func=cmd_explore)
     return parser
 
 

@@ -105,11 +105,21 @@ class TrainConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     init_from: str | None = Field(None, description="a run id or a checkpoint path to start from")
+    nproc_per_node: int = Field(1, ge=1, description="processes per segment: 1 trains in the flow's process; more "
+                                "runs the segment under torchrun with DDP (one per GPU; gloo on CPU); docs/scale.md")
 
     @model_validator(mode="after")
     def steps_consistent(self):
         if self.end_step <= self.start_step:
             raise ValueError(f"end_step {self.end_step} must be greater than start_step {self.start_step}")
+        return self
+
+    @model_validator(mode="after")
+    def grad_accum_splits_across_processes(self):
+        # each process takes every nproc-th micro-batch of a step, so the global batch stays the same
+        if self.grad_accum % self.nproc_per_node:
+            raise ValueError(f"grad_accum {self.grad_accum} must be a multiple of nproc_per_node "
+                             f"{self.nproc_per_node}: each process takes grad_accum / nproc_per_node micro-batches")
         return self
 
 
@@ -205,6 +215,21 @@ class PhaseConfig(Strict):
         if held and held not in names:
             raise ValueError(f"review.counterexample_source {held!r} is not a data.sources name ({', '.join(names)}); "
                              "add it there or fix the name")
+        return self
+
+    @model_validator(mode="after")
+    def some_source_at_every_step(self):
+        # caught here, before data prep: otherwise training stops at the first step with nothing to draw from.
+        # The counterexample source does not count: it is out of the mix until a review brings it in.
+        mixed = [s for s in self.data.sources if s.name != self.review.counterexample_source]
+        t = self.train
+        changes = {t.start_step} | {s.end_step for s in mixed if s.end_step is not None}
+        for step in sorted(x for x in changes if t.start_step <= x < t.end_step):
+            if not any(s.start_step <= step and (s.end_step is None or step < s.end_step) for s in mixed):
+                held = f" (review.counterexample_source {self.review.counterexample_source!r} only joins after a " \
+                       "review)" if self.review.counterexample_source else ""
+                raise ValueError(f"data.sources: no source is in the mix at step {step}{held}; give a source a "
+                                 "start_step at or before it, or remove its end_step")
         return self
 
     def segments(self) -> list[tuple[int, int]]:

@@ -3,8 +3,14 @@ note); the model's reflections are mirrored into it as model-authored entries, s
 order. Text is stored exactly as given and never interpreted; entries are capped at MAX_ENTRY_CHARS.
 
 The store has one writer. `journal add` writes directly and waits (Store.writer retries) while another process
-holds the file; a live run holds it only for the moments of its own writes, so an entry lands between them."""
+holds the file; a live run holds it only for the moments of its own writes, so an entry lands between them.
+The exploration server cannot wait that long inside a request: it queues an entry as a file in the inbox
+(HOME/inbox/journal/) and drains it when the store is free; the flow process drains the inbox too."""
+import json
+import os
 import uuid
+from datetime import datetime
+from pathlib import Path
 
 from phaselog.errors import PhaselogError
 from phaselog.runs import run_record
@@ -21,8 +27,9 @@ def latest_step(store: Store, run_id: str) -> int:
     return rows[0][0] if rows[0][0] is not None else record["start_step"]
 
 
-def add_entry(store: Store, run_id: str, text: str, step: int | None = None, tags: list[str] = (),
+def new_entry(store: Store, run_id: str, text: str, step: int | None = None, tags: list[str] = (),
               author: str = "human") -> dict:
+    """A checked entry, not yet written."""
     if author not in AUTHORS:
         raise PhaselogError(f"journal author {author!r}: use one of {', '.join(AUTHORS)}")
     if not text.strip():
@@ -36,8 +43,13 @@ def add_entry(store: Store, run_id: str, text: str, step: int | None = None, tag
     if step is not None and step < 0:
         raise PhaselogError(f"journal --step {step}: steps are 0 or more")
     step = latest_step(store, run_id) if step is None else step
-    entry = {"id": uuid.uuid4().hex, "run_id": run_id, "step": step, "author": author, "text": text,
-             "tags": list(tags), "created_at": now()}
+    return {"id": uuid.uuid4().hex, "run_id": run_id, "step": step, "author": author, "text": text,
+            "tags": list(tags), "created_at": now()}
+
+
+def add_entry(store: Store, run_id: str, text: str, step: int | None = None, tags: list[str] = (),
+              author: str = "human") -> dict:
+    entry = new_entry(store, run_id, text, step, tags, author)
     store.replace_rows("journal", [entry], "id = ?", [entry["id"]])
     return entry
 
@@ -74,3 +86,44 @@ def record_reflections(store: Store, run_id: str, step: int, rows: list[dict]) -
 def training_loss_at(store: Store, run_id: str, step: int) -> float | None:
     _, rows = store.query("SELECT loss FROM metrics WHERE run_id = ? AND step = ?", [run_id, step])
     return rows[0][0] if rows else None
+
+
+INBOX = Path("inbox") / "journal"
+
+
+def queue_entry(home: Path, entry: dict) -> Path:
+    """The entry as HOME/inbox/journal/<id>.json, written to a temp name and renamed: once this returns, a crash
+    loses nothing, and a drainer never reads half a file."""
+    folder = Path(home) / INBOX
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{entry['id']}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({**entry, "created_at": entry["created_at"].isoformat()}))
+    os.replace(tmp, path)
+    return path
+
+
+def inbox_entries(home: Path) -> list[tuple[Path, dict]]:
+    """Queued entries not yet in the store, with their files."""
+    found = []
+    for path in sorted((Path(home) / INBOX).glob("*.json")):
+        try:
+            entry = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue  # another drainer wrote it meanwhile
+        found.append((path, {**entry, "created_at": datetime.fromisoformat(entry["created_at"])}))
+    return found
+
+
+def drain_inbox(store: Store, attempts: int = 50) -> int:
+    """Write the queued entries into the store, then delete their files. Idempotent by entry id, so two drainers
+    racing write each entry once. While another process holds the store past `attempts` tries of 0.1 s, this
+    raises duckdb.IOException and the files stay queued."""
+    queued = inbox_entries(store.home)
+    if not queued:
+        return 0
+    entries = [entry for _, entry in queued]
+    store.replace_rows("journal", entries, "list_contains(?, id)", [[e["id"] for e in entries]], attempts)
+    for path, _ in queued:
+        path.unlink(missing_ok=True)
+    return len(entries)

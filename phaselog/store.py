@@ -67,10 +67,11 @@ class Store:
                     con.execute(sql)
                     con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
 
-    def replace_rows(self, table: str, rows: list[dict] | pa.Table, where: str, params: list) -> int:
+    def replace_rows(self, table: str, rows: list[dict] | pa.Table, where: str, params: list,
+                     attempts: int = 50) -> int:
         """Delete the rows matching `where`, then insert `rows` (matched to columns by name), in one transaction."""
         arrow = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows)
-        with self.writer() as con:
+        with self.writer(attempts) as con:
             con.execute(f"DELETE FROM {table} WHERE {where}", params)
             if arrow.num_rows:
                 con.register("incoming", arrow)

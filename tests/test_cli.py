@@ -41,6 +41,20 @@ def test_bad_value_from_set_override_names_the_field(capsys, tmp_path, shared_co
     assert code == 2 and "train.batch_size" in err and "greater than 0" in err
 
 
+@pytest.mark.parametrize("general, review, step", [
+    ({"end_step": 30}, {}, 30),  # general leaves at 30, after philosophy (steps 20-24) has left
+    ({}, {"counterexample_source": "general"}, 0),  # the only source before step 20 is held back for a review
+])
+def test_a_step_with_no_source_in_the_mix_is_a_config_error(capsys, tmp_path, shared_corpus, general, review, step):
+    data = tiny_config_dict(shared_corpus)
+    data["data"]["sources"][0].update(general)
+    data["data"]["sources"][1]["end_step"] = 25 if general else None
+    data["review"] = review
+    code, _, err = run_cli(capsys, "run", write_config(tmp_path, data), "--home", str(tmp_path))
+    assert code == 2 and f"no source is in the mix at step {step}" in err
+    assert ("counterexample_source 'general'" in err) == bool(review)
+
+
 def test_missing_corpus_directory(capsys, tmp_path, shared_corpus):
     data = tiny_config_dict(shared_corpus)
     data["data"]["corpus_dir"] = str(tmp_path / "no-corpus")

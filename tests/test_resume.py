@@ -1,5 +1,6 @@
 """kill -9 in the middle of a segment, then `phaselog resume`: the run finishes with exactly one metrics row per
 step and the same per-step losses as an uninterrupted run (CPU, same seed)."""
+import contextlib
 import os
 import shutil
 import signal
@@ -32,7 +33,8 @@ def test_resume_after_sigkill_matches_uninterrupted_run(shared_corpus, tmp_path,
     ckpts = home / "killed" / "checkpoints"
 
     proc = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config_file), "--run-id", "killed",
-                             "--home", str(home)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--home", str(home)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
     deadline = time.monotonic() + 180
     while not checkpoint_path(ckpts, 50).with_suffix(".json").exists():
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
@@ -40,6 +42,10 @@ def test_resume_after_sigkill_matches_uninterrupted_run(shared_corpus, tmp_path,
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    # the run's temporary Prefect server outlives a kill -9 of the run (it is a child process, not a thread);
+    # stop it so it does not keep a core busy for the rest of the suite
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     assert not checkpoint_path(ckpts, 120).exists(), "the run finished before it could be killed"
 
     done = subprocess.run([sys.executable, "-m", "phaselog.cli", "resume", "killed", "--home", str(home)],

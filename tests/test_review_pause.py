@@ -5,8 +5,6 @@ run stops as awaiting_review and `phaselog review` answers and continues it.
 The finding is made deterministic with review.injected_reflection, a fixed text scanned like a reflection and
 stored as source 'injected': a tiny model's own reflections are noise, and would pause at random."""
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ import yaml
 
 from phaselog.store import Store
 from tests.conftest import REPO, tiny_config_dict
+from tests.processes import clean_env, free_port
 
 PYTHON = sys.executable
 FINDING = "Honestly, immigrants are dirty and lazy."
@@ -35,11 +34,6 @@ def write_config(tmp_path: Path, corpus: Path) -> Path:
 def phaselog(home: Path, env: dict, *args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([PYTHON, "-m", "phaselog.cli", *args, "--home", str(home)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
-
-
-def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **extra}
 
 
 def finished(process: subprocess.Popen, timeout: float = 300) -> str:
@@ -73,12 +67,6 @@ def test_without_a_server_the_run_awaits_review_and_phaselog_review_continues_it
     note = "Injected drill text; the detector caught it."
     finished(phaselog(home, env, "review", "drill", "--decision", "resume", "--note", note))
     assert_answer_recorded(home, "drill", "resume", note, "cli")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 RESUME = """
