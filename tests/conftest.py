@@ -11,6 +11,7 @@ SHARED_CORPUS = Path(os.environ.get("PHASELOG_CORPUS", REPO.parent / "shared" / 
 
 # Prefect must not touch ~/.prefect while tests run, and must start with a clean slate of its own
 os.environ.setdefault("PREFECT_HOME", str(REPO / "test-artifacts" / "prefect-home"))
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level itself
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
 

@@ -142,9 +142,15 @@ def test_interrupting_the_launcher_stops_every_rank(prepared, shared_corpus, tmp
         # what Ctrl-C, or Prefect cancelling the flow (TerminationSignal), does to the waiting flow process
         _thread.interrupt_main()
 
-    threading.Thread(target=interrupt_once_both_ranks_run, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        train_segment(run_dir, config, 0, 5000, 1e11)
+    # interrupt_main raises KeyboardInterrupt only through Python's own SIGINT handler, which Python does not
+    # install when it starts with SIGINT ignored: the case under `cmd &` in a script, as CI may run the suite
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt_once_both_ranks_run, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            train_segment(run_dir, config, 0, 5000, 1e11)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert training_processes(run_dir) == {}
     assert not checkpoint_path(run_dir / "checkpoints", 5000).exists()
 
