@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PHASELOG_CORPUS ?= $(abspath ../shared/data/corpus)
 export PHASELOG_CORPUS
 
-.PHONY: demo test setup browser clean
+.PHONY: demo test setup browser ui clean
 
 $(BIN)/phaselog: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ setup: $(BIN)/phaselog
 
 demo: setup
 	$(BIN)/phaselog run configs/demo.yaml
+
+# the Prefect UI with phaselog's deployments and a worker (docs/scale.md); Ctrl-C stops it all
+ui: setup
+	$(BIN)/phaselog ui
 
 # browser tests drive Debian's chromium through playwright; `playwright install` cannot download browsers here
 browser:

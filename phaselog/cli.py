@@ -26,6 +26,9 @@ def use_prefect_home(home: Path) -> None:
         if url := running_api_url(home):
             os.environ["PREFECT_API_URL"] = url
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect gives its temporary server 20 s to start; on a busy 2-core machine that has not been enough, and the
+    # run then fails before it starts
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def check_sources_exist(config) -> None:

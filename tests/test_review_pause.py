@@ -8,9 +8,11 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 
 from phaselog.store import Store
@@ -83,7 +85,39 @@ resume_flow_run(flow_run_id, run_input={"decision": sys.argv[2], "note": sys.arg
 """
 
 
-def test_with_a_prefect_server_the_run_pauses_and_the_resume_form_carries_it_on(shared_corpus, tmp_path):
+def answer_from_the_explore_page(home: Path, env: dict, decision: str, note: str) -> None:
+    """What the explore page's review form does: POST the decision to `phaselog explore`, which resumes the paused
+    flow run through the same Prefect API (409 until Prefect shows the run paused)."""
+    port = free_port()
+    server = phaselog(home, env, "explore", "--run", "paused", "--port", str(port))
+    try:
+        body = json.dumps({"decision": decision, "note": note}).encode()
+        for _ in range(240):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/runs/paused/review", data=body,
+                                             headers={"content-type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    assert json.load(answer)["answered_via"] == "prefect"
+                    return
+            except urllib.error.HTTPError as err:
+                assert err.code == 409, err.read()
+            except urllib.error.URLError:  # the server is still starting
+                pass
+            assert server.poll() is None, server.stdout.read()[-3000:]
+            time.sleep(0.5)
+        raise AssertionError("the explore server never resumed the paused run")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def answer_with_the_prefect_api(home: Path, env: dict, decision: str, note: str, flow_run_id: str) -> None:
+    subprocess.run([PYTHON, "-c", RESUME, flow_run_id, decision, note], env=env, check=True, timeout=180)
+
+
+@pytest.mark.parametrize("answer_from", ["prefect_ui_form", "explore_page"])
+def test_with_a_prefect_server_the_run_pauses_and_the_resume_form_carries_it_on(shared_corpus, tmp_path,
+                                                                                answer_from):
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = clean_env(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=url, PREFECT_UI_ENABLED="false")
@@ -112,8 +146,10 @@ def test_with_a_prefect_server_the_run_pauses_and_the_resume_form_carries_it_on(
         assert store.query("SELECT status FROM runs WHERE run_id = 'paused'")[1] == [("running",)]
 
         note = "Seen in the UI; carry on with counterexamples later."
-        subprocess.run([PYTHON, "-c", RESUME, review[0][1], "resume_with_counterexamples", note], env=env,
-                       check=True, timeout=180)
+        if answer_from == "explore_page":
+            answer_from_the_explore_page(home, env, "resume_with_counterexamples", note)
+        else:
+            answer_with_the_prefect_api(home, env, "resume_with_counterexamples", note, review[0][1])
         out = finished(run)
         assert "philosophy joins the mix from step 21" in out
         assert_answer_recorded(home, "paused", "resume_with_counterexamples", note, "prefect")
