@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from datasets.sources import bad_char_count, read_texts
+from phaselog.datasets.sources import bad_char_count, read_texts
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
 
 DEMO_BOOKS = {
     "general": {11: "alice", 1342: "pride-and-prejudice", 1661: "sherlock-holmes"},

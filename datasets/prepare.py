@@ -17,12 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.documents import DocumentRecord, iter_documents
-from datasets.shards import ParquetAppender, is_validation, shard_path, split_schema, split_table
-from datasets.tokenize_pool import TokenizePool
-from datasets.sources import source_fingerprint
-from model.tokenizer import Tokenizer
-from phaselog.errors import DataError
+from phaselog.core.errors import DataError
+from phaselog.datasets.documents import DocumentRecord, iter_documents
+from phaselog.datasets.shards import ParquetAppender, is_validation, shard_path, split_schema, split_table
+from phaselog.datasets.sources import source_fingerprint
+from phaselog.datasets.tokenize_pool import TokenizePool
+from phaselog.datasets.tokenizer import Tokenizer
 
 # Documents tokenized per batch: bounds memory for sources far larger than RAM.
 BATCH_DOCS = 128

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from datasets.shards import shard_path
+from phaselog.datasets.shards import shard_path
 
 EXAMPLES = 5
 

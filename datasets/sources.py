@@ -16,7 +16,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from phaselog.errors import DataError
+from phaselog.core.errors import DataError
 
 # .json is read as one object per line too: that is how FineWeb-style exports name their jsonl files.
 FORMAT_OF_SUFFIX = {".txt": "txt", ".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}

@@ -12,14 +12,11 @@ import pickle
 import subprocess
 import sys
 from array import array
-from pathlib import Path
 
 import numpy as np
 
-from datasets.encode_worker import encode_with_bos
-from phaselog.errors import DataError
-
-REPO = Path(__file__).resolve().parents[1]
+from phaselog.core.errors import DataError
+from phaselog.datasets.encode_worker import encode_with_bos
 
 
 def worker_exited(worker: subprocess.Popen) -> DataError:
@@ -83,10 +80,9 @@ class TokenizePool:
     def start(self) -> None:
         t = self.tokenizer
         settings = (t.pattern, t.mergeable_ranks, t.special_tokens, t.bos_id)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
         for _ in range(self.size):
-            worker = subprocess.Popen([sys.executable, "-m", "datasets.encode_worker"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, cwd=REPO, env=env)
+            worker = subprocess.Popen([sys.executable, "-m", "phaselog.datasets.encode_worker"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             pickle.dump(settings, worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             worker.stdin.flush()
             self.workers.append(worker)

@@ -3,44 +3,34 @@ around `flows.phase.phase_run`'s body or the report, with parameters a person fi
 them in a fresh process in the checkout (pull step `set_working_directory`), with PHASELOG_HOME naming the
 home. Retrying a failed flow run from the UI re-runs it with the same parameters: finished segments come back
 Cached (tasks/training.py's cache key) and the broken one resumes from its last checkpoint."""
-import os
-import re
 from pathlib import Path
 
 from prefect import flow, get_client, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.phase import phase_run
-from model.prompts import check_prompts_fit
-from phaselog.cli import check_sources_exist
-from phaselog.config import PhaseConfig, load_config
-from phaselog.locks import hold_run
-from phaselog.runs import check_run_id, run_record
-from phaselog.store import Store
-from tasks.report import write_report_task
+from phaselog.core.config import PhaseConfig, load_config
+from phaselog.core.locks import hold_run
+from phaselog.core.runs import resolve_home, run_record, slug
+from phaselog.core.store import Store
+from phaselog.flows.phase import phase_run
+from phaselog.model.preflight import check_before_run
+from phaselog.tasks.report import write_report_task
 
 REPO = Path(__file__).resolve().parents[1]
 # the form's defaults: the demo phase, so Run with nothing changed trains something real in minutes
 DEMO = load_config(REPO / "configs" / "demo.yaml")
 
 
-def home_path(home: str | None) -> Path:
-    return Path(home or os.environ.get("PHASELOG_HOME") or "runs").resolve()
-
-
 def phase_run_id(config_name: str, run_id: str | None) -> str:
     # derived from the flow run's id, not the clock: a retry of this flow run must find the same run again
-    slug = re.sub(r"[^a-z0-9]+", "-", config_name.lower()).strip("-") or "run"
-    return run_id or f"{slug}-{flow_run.id[:8]}"
+    return run_id or f"{slug(config_name)}-{flow_run.id[:8]}"
 
 
 def start_phase(config: PhaseConfig, run_id: str | None, home: str | None) -> dict:
     """The body of `phaselog run` in a flow run of its own: checks first, then the phase's DAG in this flow run
     (`.fn`, not a subflow, so a retry of this flow run is a retry of the phase)."""
-    run_id, home_dir = phase_run_id(config.name, run_id), home_path(home)
-    check_run_id(run_id)
-    check_sources_exist(config)
-    check_prompts_fit(config)
+    run_id, home_dir = phase_run_id(config.name, run_id), resolve_home(home)
+    check_before_run(config, run_id)
     get_run_logger().info(f"phaselog run {run_id} in {home_dir}")
     # the UI's list of flow runs then reads like the store's runs (`phaselog run` names its flow run the same way)
     with get_client(sync_client=True) as client:
@@ -66,11 +56,11 @@ def phase_from_file(config_path: str = "configs/demo.yaml", overrides: list[str]
 @flow(name="resume")
 def resume(run_id: str, home: str | None = None) -> dict:
     """Carry on a failed, killed or stopped run from its last good checkpoint, with the config it started with."""
-    record = run_record(Store(home_path(home)), run_id)
+    record = run_record(Store(resolve_home(home)), run_id)
     return start_phase(PhaseConfig.model_validate_json(record["config_json"]), run_id, home)
 
 
 @flow(name="report")
 def report(run_id: str, home: str | None = None) -> dict:
     """Write the phase log of a run (markdown, HTML, charts) and publish it as a markdown artifact."""
-    return write_report_task(run_id, str(home_path(home)))
+    return write_report_task(run_id, str(resolve_home(home)))

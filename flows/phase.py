@@ -1,30 +1,28 @@
 """The phase flow: the DAG of one phase, in the order data flows. Each step is a task in `tasks/`."""
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from model.flops import peak_flops
-from model.train import pick_device
-from phaselog.config import PhaseConfig
-from phaselog.journal import drain_inbox
-from phaselog.runs import register_run, run_record, save_config_file, set_status
-from phaselog.store import Store
-from tasks.data import check_data_quality_task, prepare_data_task
-from tasks.evaluation import evaluate_task
-from tasks.loops_bias import loops_bias_task, review_gate
-from tasks.report import write_report_task
-from tasks.self_play import check_prompts_task, self_play_task
-from tasks.training import train_segment_task
-from tasks.understanding import understand_task
+from phaselog.core.config import PhaseConfig
+from phaselog.core.journal import drain_inbox
+from phaselog.core.runs import RunPaths, register_run, run_record, save_config_file, set_status
+from phaselog.flows.review import review_gate
+from phaselog.model.device import pick_device
+from phaselog.model.flops import peak_flops
+from phaselog.tasks.data import check_data_quality_task, prepare_data_task
+from phaselog.tasks.evaluation import evaluate_task
+from phaselog.tasks.loops_bias import loops_bias_task
+from phaselog.tasks.report import write_report_task
+from phaselog.tasks.self_play import check_prompts_task, self_play_task
+from phaselog.tasks.training import train_segment_task
+from phaselog.tasks.understanding import understand_task
 
 
 @flow(name="phase-run", flow_run_name="{run_id}")
 def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
     logger = get_run_logger()
-    store = Store(Path(home))
+    paths = RunPaths.of(home, run_id)
+    store, run_dir = paths.store, paths.run_dir
     store.migrate()
-    run_dir = Path(home) / run_id
     save_config_file(run_dir, config)
     device = pick_device(config.train.device)
     known = store.run_exists(run_id)

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import torch
 
+from phaselog.datasets.tokenizer import Tokenizer
+from phaselog.model.gpt import GPT, GPTShape
+
 
 @dataclass(frozen=True)
 class CheckpointInfo:
@@ -101,3 +104,15 @@ def prune_checkpoints(directory: Path, keep_last: int, protected: set[int]) -> N
     for info in candidates[:-keep_last] if keep_last else candidates:
         marker_path(info.path).unlink(missing_ok=True)  # marker first: a half-deleted checkpoint reads as absent
         info.path.unlink(missing_ok=True)
+
+
+def load_model(run_dir: Path, model_config, checkpoint: Path, device="cpu") -> tuple[GPT, Tokenizer]:
+    """The one way into a checkpoint for inference: the run's tokenizer and a GPT holding the checkpoint's weights,
+    in eval mode on `device`. The file is read onto the CPU first and only the weights move on: the optimizer
+    state it also holds never takes device memory."""
+    tokenizer = Tokenizer.load(Path(run_dir) / "tokenizer")
+    model = GPT(GPTShape.from_config(model_config, tokenizer.vocab_size))
+    state = load_checkpoint(checkpoint, "cpu")
+    model.load_state_dict(state["model"])
+    del state
+    return model.to(device).eval(), tokenizer

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
 
 REPO = Path(__file__).resolve().parents[1]
 # the fields each task type's items must carry

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from model.core_bundle import CoreTask
+from phaselog.model.core_bundle import CoreTask
 
 
 @dataclass

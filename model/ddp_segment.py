@@ -13,15 +13,15 @@ import torch
 import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from model.distributed import LOG_LINE, STEP_LINE, Ranks, uses_cuda, write_outcome
-from model.train import train_segment
-from phaselog.config import PhaseConfig
-from phaselog.errors import PhaselogError
-from understanding.health import TrainingDiverged
+from phaselog.core.config import PhaseConfig
+from phaselog.core.errors import PhaselogError, TrainingDiverged
+from phaselog.model.device import uses_cuda
+from phaselog.model.distributed import LOG_LINE, STEP_LINE, Ranks, write_outcome
+from phaselog.model.train import train_segment
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="model.ddp_segment")
+    parser = argparse.ArgumentParser(prog="phaselog.model.ddp_segment")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("start_step", type=int)
     parser.add_argument("end_step", type=int)

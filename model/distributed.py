@@ -23,11 +23,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from phaselog.errors import PhaselogError
-from phaselog.runs import save_config_file
-from understanding.health import TrainingDiverged
+from phaselog.core.errors import PhaselogError, TrainingDiverged
+from phaselog.core.runs import save_config_file
+from phaselog.model.device import uses_cuda
 
-REPO = Path(__file__).resolve().parents[1]
 STEP_LINE = "phaselog-step"  # rank 0 prints "phaselog-step STEP LOSS" after every step: the parent's progress
 LOG_LINE = "phaselog-log"  # rank 0 prints "phaselog-log MESSAGE" for the flow's log
 STOP_GRACE_SECONDS = 10.0  # torchrun forwards SIGTERM to its ranks; after this, everything gets SIGKILL
@@ -90,13 +89,8 @@ def torchrun_command(run_dir: Path, start_step: int, end_step: int, peak_flops: 
                      extra_starts: dict[str, int] | None) -> list[str]:
     # `python -m torch.distributed.run` is torchrun itself, run by this interpreter (no PATH lookup)
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-            "-m", "model.ddp_segment", str(run_dir), str(start_step), str(end_step), repr(peak_flops),
+            "-m", "phaselog.model.ddp_segment", str(run_dir), str(start_step), str(end_step), repr(peak_flops),
             "--home", str(home), "--extra-starts", json.dumps(extra_starts or {}), "--watch-pid", str(os.getpid())]
-
-
-def uses_cuda(config) -> bool:
-    # the same choice as model.train.pick_device, which imports this module
-    return config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())
 
 
 def check_devices(config) -> None:
@@ -121,14 +115,13 @@ def launch_segment(run_dir: Path, config, start_step: int, end_step: int, peak_f
                                extra_starts)
     log(f"segment [{start_step}, {end_step}) on {config.train.nproc_per_node} processes; log {log_path}; "
         f"command: {shlex.join(command)}")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
     # appended, so a failed attempt's log survives its resume; this attempt is read from `offset` on
     offset = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as out:
         out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(command)}\n".encode())
         out.flush()
         # its own session: Ctrl-C in a terminal reaches this process only, which then stops torchrun in order
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     ranks_seen: set[int] = set()
     try:
@@ -182,7 +175,7 @@ def is_rank_of(pid: int, run_dir: Path) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return False
-    return "model.ddp_segment" in cmdline and str(run_dir) in cmdline
+    return "phaselog.model.ddp_segment" in cmdline and str(run_dir) in cmdline
 
 
 def stop_torchrun(proc: subprocess.Popen, ranks_seen: set[int], run_dir: Path) -> None:

@@ -4,24 +4,27 @@ suite (model/core_eval.py). bpb is the summed cross-entropy in nats over ALL val
 design defines it: predicting where a document ends is part of coding the text.
 
 The checkpoint is read onto the CPU and only the model weights go to the device: the optimizer state it also
-holds is never moved there. `python -m model.evaluate RUN_DIR STEP OUT.json` does the same in a fresh process
+holds is never moved there. `python -m phaselog.model.evaluate RUN_DIR STEP OUT.json` does the same in a fresh process
 (evaluation.process: subprocess), so even a crash of evaluation cannot take the training run with it."""
 import gc
 import json
 import math
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from datasets.shards import load_stream
-from model.checkpoint import checkpoint_path, load_checkpoint
-from model.core_bundle import load_bundle
-from model.core_eval import evaluate_core, free_memory, is_out_of_memory
-from model.gpt import GPT, GPTShape
-from model.tokenizer import Tokenizer
-from model.train import pick_device
+from phaselog.core.config import PhaseConfig
+from phaselog.datasets.shards import load_stream
+from phaselog.datasets.tokenizer import Tokenizer
+from phaselog.model.checkpoint import checkpoint_path, load_model
+from phaselog.model.core_bundle import load_bundle
+from phaselog.model.core_eval import evaluate_core, free_memory, is_out_of_memory
+from phaselog.model.device import pick_device
+from phaselog.model.gpt import GPT
 
 
 @torch.no_grad()
@@ -64,13 +67,7 @@ def bits_per_byte(model, stream: np.ndarray, token_bytes: torch.Tensor, max_toke
 
 
 def load_eval_model(run_dir: Path, config, step: int, device: torch.device) -> tuple[GPT, Tokenizer]:
-    tokenizer = Tokenizer.load(run_dir / "tokenizer")
-    model = GPT(GPTShape.from_config(config.model, tokenizer.vocab_size))
-    # onto the CPU first, and only the weights move on: the optimizer state stays out of device memory
-    state = load_checkpoint(checkpoint_path(run_dir / "checkpoints", step), "cpu")
-    model.load_state_dict(state["model"])
-    del state
-    return model.to(device), tokenizer
+    return load_model(run_dir, config.model, checkpoint_path(run_dir / "checkpoints", step), device)
 
 
 def validation_bpb(model: GPT, tokenizer: Tokenizer, run_dir: Path, config, device) -> dict[str, float]:
@@ -108,9 +105,29 @@ def evaluate_checkpoint(run_dir, config, step: int, forward=None) -> dict:
     return {"values": values, "skipped": skipped, "examples": examples}
 
 
-if __name__ == "__main__":
-    from phaselog.config import PhaseConfig
 
+def evaluate_in_subprocess(run_dir: Path, step: int) -> dict:
+    """`python -m phaselog.model.evaluate` on the saved checkpoint; if that process dies (the kernel's OOM killer, a
+    driver fault), the whole evaluation is reported as skipped and the caller carries on."""
+    with tempfile.TemporaryDirectory(prefix="phaselog-eval-") as tmp:
+        out = Path(tmp) / "result.json"
+        done = subprocess.run([sys.executable, "-m", "phaselog.model.evaluate", str(run_dir), str(step), str(out)],
+                              capture_output=True, text=True)
+        if done.returncode == 0 and out.is_file():
+            return json.loads(out.read_text())
+    tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"values": {}, "examples": 0,
+            "skipped": [{"task": "*", "reason": f"evaluation process exited with {done.returncode}: {tail}"[:500]}]}
+
+
+def run_evaluation(run_dir: Path, config, step: int) -> dict:
+    """Where the config says: in this process, or in a fresh one that cannot take the run down with it."""
+    if config.evaluation.process == "subprocess":
+        return evaluate_in_subprocess(Path(run_dir), step)
+    return evaluate_checkpoint(Path(run_dir), config, step)
+
+
+if __name__ == "__main__":
     run_dir, step, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     config = PhaseConfig.model_validate_json((run_dir / "config.json").read_text())
     out.write_text(json.dumps(evaluate_checkpoint(run_dir, config, step)))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
 
 CHECKOUT_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 KINDS = ("reflection", "framing")

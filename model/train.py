@@ -14,23 +14,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from datasets.mixing import BatchSampler, mix_from_config
-from datasets.shards import load_stream
-from model.checkpoint import latest_good_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
-from model.distributed import Ranks, launch_segment
-from model.gpt import GPT, GPTShape
-from model.tokenizer import Tokenizer
-from phaselog.errors import PhaselogError
-from understanding.concepts import frozen_units
-from understanding.freezing import UnitFreezer
-from understanding.health import TrainingDiverged
-from understanding.monitor import Monitor, probe_batch
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+from phaselog.core.errors import PhaselogError, TrainingDiverged
+from phaselog.datasets.mixing import BatchSampler, mix_from_config
+from phaselog.datasets.shards import load_stream
+from phaselog.datasets.tokenizer import Tokenizer
+from phaselog.model.checkpoint import latest_good_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
+from phaselog.model.device import pick_device
+from phaselog.model.distributed import Ranks, launch_segment
+from phaselog.model.freezing import UnitFreezer, frozen_units
+from phaselog.model.gpt import GPT, GPTShape
+from phaselog.model.monitor import Monitor, probe_batch
 
 
 def lr_multiplier(step: int, train_config) -> float:
@@ -83,15 +76,6 @@ def resolve_init_from(init_from: str, home: Path) -> Path:
     if found is None:
         raise PhaselogError(f"train.init_from: run {init_from} has no good checkpoint under {home / init_from}")
     return found.path
-
-
-def init_tokenizer_dir(init_from: str, home: Path) -> Path:
-    """The tokenizer a continued phase must reuse: its checkpoint's token ids mean nothing with another one."""
-    path = Path(init_from)
-    run_dir = path.parent.parent if path.suffix == ".pt" else home / init_from
-    if not (run_dir / "tokenizer" / "tokenizer.json").is_file():
-        raise PhaselogError(f"train.init_from: no tokenizer in {run_dir / 'tokenizer'} to continue with")
-    return run_dir / "tokenizer"
 
 
 def restore_rng(state: dict) -> None:

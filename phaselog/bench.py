@@ -7,14 +7,11 @@ import time
 
 import torch
 
-from model.engine import Sampling, generate
-from model.flops import measure_matmul_peak
-from model.gpt import GPT, GPTShape
-from phaselog.bench_data import bench_data
-from phaselog.bench_eval import bench_eval
-from phaselog.bench_explore import bench_explore
-from reports.bench import bench_report
-from understanding.monitor import Monitor
+from phaselog.core.config import UnderstandingConfig
+from phaselog.model.engine import Sampling, generate
+from phaselog.model.flops import measure_matmul_peak
+from phaselog.model.gpt import GPT, GPTShape
+from phaselog.model.monitor import Monitor
 
 # the demo's model, and one of width >= 256 as the target asks
 TRAIN_SHAPES = [
@@ -121,8 +118,6 @@ def bench_generate(repeats: int = 3) -> dict:
 def bench_monitor(repeats: int = 5, steps: int = 200) -> dict:
     """Training step time with the understanding monitor at the default probe interval against without it, on
     the demo model in fp32; repeats alternate the two so drift in the machine hits both alike."""
-    from phaselog.config import UnderstandingConfig
-
     every = UnderstandingConfig().probe_every
     shape = TRAIN_SHAPES[0]
     plain, monitored = [], []
@@ -145,6 +140,3 @@ def bench_monitor(repeats: int = 5, steps: int = 200) -> dict:
              "rerun: phaselog bench monitor [--json]"]
     return {**result, "summary": "\n".join(lines)}
 
-
-BENCHMARKS = {"monitor": bench_monitor, "train": bench_train, "generate": bench_generate, "report": bench_report, "data": bench_data,
-              "eval": bench_eval, "explore": bench_explore}

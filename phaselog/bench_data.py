@@ -8,17 +8,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from datasets.prepare import prepare_source, tokenizer_sample
-from datasets.tokenize_pool import TokenizePool
-from model.tokenizer import Tokenizer
-from phaselog.config import PhaseConfig
+from phaselog.bench import spread
+from phaselog.core.config import PhaseConfig
+from phaselog.datasets.prepare import prepare_source, tokenizer_sample
+from phaselog.datasets.tokenize_pool import TokenizePool
+from phaselog.datasets.tokenizer import Tokenizer
 
 REPEATS = 5
 
 
 def bench_data() -> dict:
-    from phaselog.bench import spread
-
     corpus = Path(os.environ.get("PHASELOG_CORPUS", "../shared/data/corpus")).resolve()
     config = PhaseConfig.model_validate({"data": {"corpus_dir": str(corpus), "sources": [
         {"name": "general", "path": "general"}, {"name": "philosophy", "path": "philosophy", "start_step": 1000}]},

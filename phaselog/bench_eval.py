@@ -9,10 +9,11 @@ import time
 
 import torch
 
-from model.core_bundle import load_bundle
-from model.core_eval import evaluate_core
-from model.gpt import GPT, GPTShape
-from model.tokenizer import Tokenizer
+from phaselog.bench import spread
+from phaselog.datasets.tokenizer import Tokenizer
+from phaselog.model.core_bundle import load_bundle
+from phaselog.model.core_eval import evaluate_core
+from phaselog.model.gpt import GPT, GPTShape
 
 EVAL_SHAPES = [
     {"name": "demo", "n_layer": 2, "d_model": 128, "n_head": 2, "seq_len": 64},
@@ -21,8 +22,6 @@ EVAL_SHAPES = [
 
 
 def bench_eval(repeats: int = 3) -> dict:
-    from phaselog.bench import spread
-
     tasks = load_bundle("evals/core_mini")
     tokenizer = Tokenizer.train([json.dumps(t.items) for t in tasks] * 20, 1024)
     device = torch.device("cpu")

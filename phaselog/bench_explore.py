@@ -22,12 +22,13 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoint import save_checkpoint
-from model.gpt import GPT, GPTShape
-from model.tokenizer import Tokenizer
-from phaselog.config import load_config
-from phaselog.runs import register_run
-from phaselog.store import Store
+from phaselog.bench import TRAIN_SHAPES, spread, time_training_steps
+from phaselog.core.config import load_config
+from phaselog.core.runs import register_run
+from phaselog.core.store import Store
+from phaselog.datasets.tokenizer import Tokenizer
+from phaselog.model.checkpoint import save_checkpoint
+from phaselog.model.gpt import GPT, GPTShape
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "bench-explore"
@@ -70,10 +71,9 @@ def post(url: str, body: dict) -> dict:
 
 
 def start_server(home: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     server = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "explore", "--home", str(home), "--run", RUN_ID,
                                "--port", str(port), "--chats-per-minute", "1000000"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(600):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/config", timeout=1)
@@ -86,8 +86,6 @@ def start_server(home: Path, port: int) -> subprocess.Popen:
 
 
 def steps_per_sec(steps: int) -> float:
-    from phaselog.bench import TRAIN_SHAPES, time_training_steps
-
     return 1 / statistics.fmean(time_training_steps(TRAIN_SHAPES[0], torch.float32, steps, warmup=1)[0])
 
 
@@ -108,8 +106,6 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def bench_explore(rounds: int = 20, steps: int = 10) -> dict:
-    from phaselog.bench import TRAIN_SHAPES, spread
-
     home = Path(tempfile.mkdtemp(prefix="phaselog-bench-explore-"))
     processes: dict[str, subprocess.Popen] = {}
     rates = {condition: [] for condition in RUNNING}

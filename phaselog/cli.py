@@ -1,6 +1,7 @@
-"""The `phaselog` command line. Each command is a small function; Prefect is imported only by the commands that
-run flows, after PREFECT_HOME is pointed inside the phaselog home so runs never share a Prefect database by
-accident."""
+"""The `phaselog` command line, the top of the house: each command is a small function over the layers below.
+Each command imports what it needs inside its function: `phaselog sql` must not pay seconds for torch and
+Prefect, and Prefect may be imported only after PREFECT_HOME points inside the phaselog home, so runs never share
+a Prefect database by accident."""
 import argparse
 import csv
 import json
@@ -8,11 +9,12 @@ import os
 import sys
 from pathlib import Path
 
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
+from phaselog.core.runs import resolve_home
 
 
 def home_of(args) -> Path:
-    return Path(args.home or os.environ.get("PHASELOG_HOME") or "runs").resolve()
+    return resolve_home(args.home)
 
 
 def use_prefect_home(home: Path) -> None:
@@ -31,18 +33,10 @@ def use_prefect_home(home: Path) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def check_sources_exist(config) -> None:
-    for source in config.data.sources:
-        path = config.source_path(source)
-        if not path.exists():
-            raise PhaselogError(f"data.sources[{source.name}]: corpus path {path} does not exist "
-                                "(set data.corpus_dir or $PHASELOG_CORPUS)")
-
-
 def run_flow(config, run_id: str, home: Path) -> None:
     use_prefect_home(home)
-    from flows.phase import phase_run
-    from phaselog.locks import hold_run
+    from phaselog.core.locks import hold_run
+    from phaselog.flows.phase import phase_run
 
     print(f"run {run_id}: files in {home / run_id}, store {home / 'phaselog.duckdb'}", flush=True)
     with hold_run(home / run_id, run_id):  # e.g. a `phaselog resume` while the UI's retry of the run trains
@@ -52,27 +46,26 @@ def run_flow(config, run_id: str, home: Path) -> None:
 
 
 def cmd_run(args) -> None:
-    from model.prompts import check_prompts_fit
-    from phaselog.config import load_config
-    from phaselog.runs import check_run_id, new_run_id
+    from phaselog.core.config import load_config
+    from phaselog.core.runs import new_run_id
+    from phaselog.model.preflight import check_before_run
 
     config = load_config(args.config, args.set)
-    check_sources_exist(config)
-    check_prompts_fit(config)
     run_id = args.run_id or new_run_id(config.name)
-    check_run_id(run_id)
+    check_before_run(config, run_id)
     run_flow(config, run_id, home_of(args))
 
 
 def cmd_resume(args) -> None:
-    from phaselog.config import PhaseConfig
-    from phaselog.runs import run_record
-    from phaselog.store import Store
+    from phaselog.core.config import PhaseConfig
+    from phaselog.core.runs import run_record
+    from phaselog.core.store import Store
+    from phaselog.model.preflight import check_before_run
 
     home = home_of(args)
     record = run_record(Store(home), args.run_id)
     config = PhaseConfig.model_validate_json(record["config_json"])
-    check_sources_exist(config)
+    check_before_run(config, args.run_id)
     run_flow(config, args.run_id, home)
 
 
@@ -94,14 +87,14 @@ def print_table(columns: list[str], rows: list[tuple], fmt: str) -> None:
 
 
 def cmd_sql(args) -> None:
-    from phaselog.store import Store
+    from phaselog.core.store import Store
 
     columns, rows = Store(home_of(args)).query(args.query)
     print_table(columns, rows, args.format)
 
 
 def cmd_report(args) -> None:
-    from reports.build import write_report
+    from phaselog.reports.build import write_report
 
     written = write_report(home_of(args), args.run_id, Path(args.out) if args.out else None,
                            args.from_step, args.to_step)
@@ -110,27 +103,31 @@ def cmd_report(args) -> None:
 
 
 def cmd_bench(args) -> None:
-    from phaselog.bench import BENCHMARKS
+    from phaselog import bench, bench_data, bench_eval, bench_explore
+    from phaselog.reports.bench import bench_report
 
-    if args.name not in BENCHMARKS:
-        raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(BENCHMARKS))}")
-    result = BENCHMARKS[args.name]()
+    benchmarks = {"train": bench.bench_train, "monitor": bench.bench_monitor, "generate": bench.bench_generate,
+                  "data": bench_data.bench_data, "eval": bench_eval.bench_eval, "explore": bench_explore.bench_explore,
+                  "report": bench_report}
+    if args.name not in benchmarks:
+        raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(benchmarks))}")
+    result = benchmarks[args.name]()
     print(json.dumps(result, indent=1) if args.json else result["summary"])
 
 
 def cmd_data_download(args) -> None:
-    from datasets.download import download_demo_corpus
+    from phaselog.datasets.download import download_demo_corpus
 
     target = download_demo_corpus(Path(args.dest))
     print(f"demo corpus in {target}; run with PHASELOG_CORPUS={target}")
 
 
 def cmd_eval(args) -> None:
-    from model.checkpoint import checkpoint_path, is_good, list_checkpoints
-    from phaselog.config import PhaseConfig, config_from_dict
-    from phaselog.evaluation import record_evaluation, run_evaluation
-    from phaselog.runs import run_record
-    from phaselog.store import Store
+    from phaselog.core.config import PhaseConfig, config_from_dict
+    from phaselog.core.runs import record_evaluation, run_record
+    from phaselog.core.store import Store
+    from phaselog.model.checkpoint import checkpoint_path, is_good, list_checkpoints
+    from phaselog.model.evaluate import run_evaluation
 
     home = home_of(args)
     store = Store(home)
@@ -162,7 +159,7 @@ def scan_summary(doc_id: str, text: str, result: dict) -> tuple:
 
 
 def cmd_scan(args) -> None:
-    from understanding.scan import iter_scan_inputs, scan_text
+    from phaselog.understanding.scan import iter_scan_inputs, scan_text
 
     rows = []
     for doc_id, text in iter_scan_inputs(args.file):
@@ -176,10 +173,11 @@ def cmd_scan(args) -> None:
 
 
 def cmd_review(args) -> None:
-    from phaselog.config import PhaseConfig
-    from phaselog.reviews import answer_review, pending_review
-    from phaselog.runs import run_record, set_status
-    from phaselog.store import Store
+    from phaselog.core.config import PhaseConfig
+    from phaselog.core.reviews import answer_review, pending_review
+    from phaselog.core.runs import run_record, set_status
+    from phaselog.core.store import Store
+    from phaselog.model.preflight import check_before_run
 
     home = home_of(args)
     store = Store(home)
@@ -194,7 +192,7 @@ def cmd_review(args) -> None:
         set_status(store, args.run_id, "stopped")
         return
     config = PhaseConfig.model_validate_json(record["config_json"])
-    check_sources_exist(config)
+    check_before_run(config, args.run_id)
     run_flow(config, args.run_id, home)
 
 
@@ -208,8 +206,8 @@ def cmd_ui(args) -> None:
 
 
 def cmd_journal_add(args) -> None:
-    from phaselog.journal import add_entry
-    from phaselog.store import Store
+    from phaselog.core.journal import add_entry
+    from phaselog.core.store import Store
 
     # "-" reads the entry from stdin: long texts exceed what one command-line argument may hold
     text = sys.stdin.read() if args.text == "-" else args.text
@@ -218,8 +216,8 @@ def cmd_journal_add(args) -> None:
 
 
 def cmd_journal_list(args) -> None:
-    from phaselog.journal import list_entries
-    from phaselog.store import Store
+    from phaselog.core.journal import list_entries
+    from phaselog.core.store import Store
 
     entries = list_entries(Store(home_of(args)), args.run, args.author, args.since_step)
     for e in entries:
@@ -231,7 +229,7 @@ def cmd_journal_list(args) -> None:
 
 
 def cmd_explore(args) -> None:
-    from server.app import Limits, serve
+    from phaselog.server.app import Limits, serve
 
     home = home_of(args)
     use_prefect_home(home)  # the review form resumes paused runs through the same Prefect as `phaselog run`
@@ -239,9 +237,14 @@ def cmd_explore(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phaselog", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="phaselog", description="Train a small GPT in phases, watch it learn, "
+                                     "and write it all down in one DuckDB file.")
+    home_help = "where the store and runs live (default $PHASELOG_HOME, else ./runs)"
+    # before the command (`phaselog --home DIR sql ...`, as git and prefect take their options) or after it; the
+    # command's copy is SUPPRESSed when absent, so it never overwrites one given before the command
+    parser.add_argument("--home", help=home_help)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", help="where the store and runs live (default $PHASELOG_HOME, else ./runs)")
+    common.add_argument("--home", default=argparse.SUPPRESS, help=home_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", parents=[common], help="run a phase as a Prefect flow")

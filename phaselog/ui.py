@@ -13,7 +13,7 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
 
 POOL = "phaselog"
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reports.synthetic import synthesise_store
+from phaselog.reports.synthetic import synthesise_store
 
 STEPS = 20_000
 REPEATS = 5
@@ -18,7 +18,7 @@ def bench_report() -> dict:
         synthesise_store(Path(tmp), "bench", steps=STEPS)
         synthesis = time.perf_counter() - t0
         t0 = time.perf_counter()
-        from reports.build import write_report  # timed: a cold `phaselog report` pays for matplotlib's import
+        from phaselog.reports.build import write_report  # timed: a cold `phaselog report` pays for matplotlib's import
 
         write_report(Path(tmp), "bench", Path(tmp) / "out")
         cold = time.perf_counter() - t0

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from reports.gather import ReportData  # noqa: E402
+from phaselog.reports.gather import ReportData  # noqa: E402
 
 matplotlib.rcParams.update({"svg.hashsalt": "phaselog", "figure.dpi": 100, "font.size": 9,
                             "path.simplify": True, "agg.path.chunksize": 10000})

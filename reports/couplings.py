@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from reports.document import Heading, Note, Paragraph, Table
-from reports.gather import ReportData
-from reports.numbers import num, pearson
+from phaselog.reports.document import Heading, Note, Paragraph, Table
+from phaselog.reports.gather import ReportData
+from phaselog.reports.numbers import num, pearson
 
 MIN_POINTS = 5          # fewer points than this: no r is shown at all
 SENTENCE_POINTS = 8     # and a sentence needs at least this many

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phaselog.errors import PhaselogError
-from phaselog.store import Store
+from phaselog.core.errors import PhaselogError
+from phaselog.core.store import Store
 
 # field -> the column names it may have in the store (the design's name first)
 MIX_FIELDS = {"segment_start": ("segment_start",), "segment_end": ("segment_end",), "source": ("source",),

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 
-from reports.document import Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table
-from reports.gather import ReportData
-from reports.numbers import most_common, num, steps, thirds
+from phaselog.reports.document import Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table
+from phaselog.reports.gather import ReportData
+from phaselog.reports.numbers import most_common, num, steps, thirds
 
 # a reflection counts as looping at seq-rep-4 >= 0.3 (human text: 0.005-0.08) or a compression ratio >= 10
 # (the design's loop threshold); as formatting-channel when >= 30% of it is structure characters

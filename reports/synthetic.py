@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from phaselog.store import Store, migrations
+from phaselog.core.store import Store, migrations
 
 # the later stages' tables: the report's columns of migrations 003-005
 DESIGN_TABLES = """

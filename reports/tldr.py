@@ -1,10 +1,10 @@
 """The TL;DR: a handful of statements derived from the numbers the sections below show in full."""
-from reports.couplings import backed, couplings, sentence
-from reports.document import Bullets, Heading
-from reports.gather import ReportData
-from reports.model_sections import looped_samples, signature
-from reports.numbers import loss_story, most_common, num, steps
-from reports.training_sections import bucket_width, data_changes
+from phaselog.reports.couplings import backed, couplings, sentence
+from phaselog.reports.document import Bullets, Heading
+from phaselog.reports.gather import ReportData
+from phaselog.reports.model_sections import looped_samples, signature
+from phaselog.reports.numbers import loss_story, most_common, num, steps
+from phaselog.reports.training_sections import bucket_width, data_changes
 
 
 def statements(data: ReportData) -> list[str]:

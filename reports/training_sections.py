@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 
-from reports.document import Bullets, Figure, Heading, Note, Paragraph, Table
-from reports.gather import ReportData
-from reports.numbers import buckets, median, num, span, steps
+from phaselog.reports.document import Bullets, Figure, Heading, Note, Paragraph, Table
+from phaselog.reports.gather import ReportData
+from phaselog.reports.numbers import buckets, median, num, span, steps
 
 
 def config_of(data: ReportData) -> dict:

@@ -21,18 +21,17 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from phaselog.config import PhaseConfig
-from phaselog.errors import PhaselogError
-from phaselog.journal import MAX_ENTRY_CHARS, new_entry
-from phaselog.reviews import DECISIONS, pending_review
-from phaselog.runs import check_run_id, run_record
-from phaselog.store import Store
-from server.chat import ChatModel, conversation_entry
-from server.inbox import Inbox
-from server.overview import router as overview_router
+from phaselog.core.config import PhaseConfig
+from phaselog.core.errors import PhaselogError
+from phaselog.core.journal import MAX_ENTRY_CHARS, new_entry
+from phaselog.core.reviews import DECISIONS, pending_review
+from phaselog.core.runs import check_run_id, run_record
+from phaselog.core.store import Store
+from phaselog.server.chat import ChatModel, conversation_entry
+from phaselog.server.inbox import Inbox
+from phaselog.server.overview import router as overview_router
 
 STATIC = Path(__file__).parent / "static"
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -232,11 +231,10 @@ def start_review_process(home: Path, run: str, decision: str, note: str) -> dict
     """A stopped run: `phaselog review` records the answer and, unless the decision is stop, becomes the flow
     process that continues the run. Detached, so it outlives this request and this server."""
     log = home / run / "review.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "phaselog.cli", "review", run, "--decision", decision, "--note", note,
                "--home", str(home)]
     with open(log, "ab") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  start_new_session=True)
     then = "stops the run" if decision == "stop" else "continues the run in that process"
     return {"answered_via": "cli", "pid": child.pid, "log": str(log),

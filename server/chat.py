@@ -7,11 +7,11 @@ import threading
 import time
 from pathlib import Path
 
-from model.checkpoint import latest_good_checkpoint, list_checkpoints, load_checkpoint
-from model.engine import Sampling, context_limit, generate
-from model.gpt import GPT, GPTShape
-from model.tokenizer import Tokenizer
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
+from phaselog.datasets.tokenizer import Tokenizer
+from phaselog.model.checkpoint import latest_good_checkpoint, list_checkpoints, load_model
+from phaselog.model.engine import Sampling, context_limit, generate
+from phaselog.model.gpt import GPT
 
 SPEAKERS = {"user": "User", "model": "Model"}
 
@@ -56,14 +56,10 @@ class ChatModel:
         info = latest_good_checkpoint(folder)
         if info is not None and info.step != self.step:
             try:
-                state = load_checkpoint(info.path)["model"]
+                self.model, self.tokenizer = load_model(self.run_dir, self.model_config, info.path)
             except FileNotFoundError:
                 return  # pruned by training meanwhile: the next request looks again
-            if self.tokenizer is None:
-                self.tokenizer = Tokenizer.load(self.run_dir / "tokenizer")
-            model = GPT(GPTShape.from_config(self.model_config, self.tokenizer.vocab_size))
-            model.load_state_dict(state)
-            self.model, self.step, self.path = model.eval(), info.step, info.path
+            self.step, self.path = info.step, info.path
         self.listed = newest
 
     def checkpoint(self) -> dict:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from phaselog.journal import drain_inbox, inbox_entries, queue_entry
-from phaselog.store import Store
+from phaselog.core.journal import drain_inbox, inbox_entries, queue_entry
+from phaselog.core.store import Store
 
 
 def queued_entries(home: Path, run_id: str) -> list[dict]:

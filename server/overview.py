@@ -9,9 +9,9 @@ from datetime import datetime
 import duckdb
 from fastapi import APIRouter, HTTPException, Request
 
-from phaselog.errors import PhaselogError
-from phaselog.store import Store
-from server.inbox import queued_entries
+from phaselog.core.errors import PhaselogError
+from phaselog.core.store import Store
+from phaselog.server.inbox import queued_entries
 
 router = APIRouter(prefix="/api")
 

@@ -1,26 +1,25 @@
 """Data prep as Prefect tasks: the logic is in `datasets.prepare` and `datasets.quality`; these record the
 accounting, the tokenizer's training sample and the quality results in the store."""
 import json
-from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from datasets.prepare import TOKENIZER_RECORD, prepare_data, read_documents
-from datasets.quality import check_data_quality, failure_summary
-from model.train import init_tokenizer_dir
-from phaselog.errors import DataError
-from phaselog.runs import record_documents
-from phaselog.store import Store, now
+from phaselog.core.errors import DataError
+from phaselog.core.runs import RunPaths, record_documents
+from phaselog.core.store import now
+from phaselog.datasets.prepare import TOKENIZER_RECORD, prepare_data, read_documents
+from phaselog.datasets.quality import check_data_quality, failure_summary
+from phaselog.datasets.tokenizer import init_tokenizer_dir
 
 
 @task(name="prepare-data")
 def prepare_data_task(config, run_id: str, home: str) -> dict:
     logger = get_run_logger()
     init_from = config.train.init_from
-    reuse = init_tokenizer_dir(init_from, Path(home)) if init_from else None
-    run_dir = Path(home) / run_id
+    paths = RunPaths.of(home, run_id)
+    reuse = init_tokenizer_dir(init_from, paths.home) if init_from else None
+    run_dir, store = paths.run_dir, paths.store
     summary = prepare_data(config, run_dir, reuse_tokenizer=reuse, log=logger.info)
-    store = Store(Path(home))
     # recorded every time, from the files: a resume after a crash between prep and this line still fills the store
     record_documents(store, run_id, read_documents(run_dir, config))
     training = json.loads((run_dir / "tokenizer" / TOKENIZER_RECORD).read_text())
@@ -34,11 +33,12 @@ def prepare_data_task(config, run_id: str, home: str) -> dict:
 @task(name="check-data-quality")
 def check_data_quality_task(config, run_id: str, home: str, vocab_size: int) -> int:
     """Great Expectations over documents and shards; a failed expectation fails the run with a summary."""
-    run_dir = Path(home) / run_id
+    paths = RunPaths.of(home, run_id)
+    run_dir = paths.run_dir
     rows = check_data_quality(config, run_dir, vocab_size)
     checked_at = now()
-    Store(Path(home)).replace_rows("data_quality", [{"run_id": run_id, "checked_at": checked_at, **r} for r in rows],
-                                   "run_id = ?", [run_id])
+    paths.store.replace_rows("data_quality", [{"run_id": run_id, "checked_at": checked_at, **r} for r in rows],
+                             "run_id = ?", [run_id])
     summary = failure_summary(rows, run_dir / "data_docs")
     if summary:
         raise DataError(summary)

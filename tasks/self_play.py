@@ -1,26 +1,25 @@
-"""Self-play as a Prefect task: reflections from the segment's end checkpoint (logic in `model.selfplay`),
+"""Self-play as a Prefect task: reflections from the segment's end checkpoint (logic in `understanding/selfplay.py`),
 stored with the training loss at that step and mirrored into the journal. A segment that follows an answered
 review (at its start step) reflects with the configured framing first."""
-from pathlib import Path
-
 from prefect import get_run_logger, task
 
-from model.prompts import check_prompts_fit
-from model.selfplay import reflect
-from model.tokenizer import Tokenizer
-from phaselog.journal import record_reflections, training_loss_at
-from phaselog.reviews import review_at
-from phaselog.store import Store
+from phaselog.core.journal import record_reflections, training_loss_at
+from phaselog.core.reviews import review_at
+from phaselog.core.runs import RunPaths
+from phaselog.datasets.tokenizer import Tokenizer
+from phaselog.model.prompts import check_prompts_fit
+from phaselog.understanding.selfplay import reflect
 
 
 @task(name="self-play", task_run_name="self-play-{end_step}")
 def self_play_task(config, run_id: str, home: str, index: int, start_step: int, end_step: int) -> dict:
     if not config.self_play.enabled:
         return {"reflections": 0}
-    store = Store(Path(home))
+    paths = RunPaths.of(home, run_id)
+    store = paths.store
     review = review_at(store, run_id, start_step)
     after_review = review is not None and review["status"] == "answered"
-    rows = reflect(Path(home) / run_id, config, run_id, index, end_step, training_loss_at(store, run_id, end_step),
+    rows = reflect(paths.run_dir, config, run_id, index, end_step, training_loss_at(store, run_id, end_step),
                    after_review)
     record_reflections(store, run_id, end_step, rows)
     first = rows[0]["text"].strip().replace("\n", " ")[:80]
@@ -33,4 +32,4 @@ def self_play_task(config, run_id: str, home: str, index: int, start_step: int, 
 def check_prompts_task(config, run_id: str, home: str) -> None:
     """Exact prompt length with the run's tokenizer, before the first step trains (`phaselog run` checked a lower
     bound from the config alone)."""
-    check_prompts_fit(config, Tokenizer.load(Path(home) / run_id / "tokenizer"))
+    check_prompts_fit(config, Tokenizer.load(RunPaths.of(home, run_id).tokenizer))

@@ -9,13 +9,12 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 
-from model.train import train_segment
-from phaselog.progress import TrainingProgress
-from phaselog.reviews import counterexample_starts
-from phaselog.runs import ingest_segment
-from phaselog.store import Store
-from understanding.health import TrainingDiverged
-from understanding.segment import record_divergence
+from phaselog.core.errors import TrainingDiverged
+from phaselog.core.progress import TrainingProgress
+from phaselog.core.reviews import counterexample_starts
+from phaselog.core.runs import RunPaths, ingest_segment
+from phaselog.model.train import train_segment
+from phaselog.understanding.segment import record_divergence
 
 
 def segment_cache_key(context, parameters) -> str:
@@ -30,20 +29,21 @@ def segment_cache_key(context, parameters) -> str:
 def train_segment_task(config, run_id: str, home: str, index: int, start_step: int, end_step: int,
                        peak_flops: float) -> dict:
     logger = get_run_logger()
-    run_dir = Path(home) / run_id
+    paths = RunPaths.of(home, run_id)
+    run_dir, store = paths.run_dir, paths.store
     started = time.perf_counter()
     progress = TrainingProgress(start_step, end_step)
     # recorded review decisions, not flow state: a resumed run rebuilds the same mix
-    extra_starts = counterexample_starts(Store(Path(home)), run_id, config)
+    extra_starts = counterexample_starts(store, run_id, config)
     try:
-        summary = train_segment(run_dir, config, start_step, end_step, peak_flops, home=Path(home),
+        summary = train_segment(run_dir, config, start_step, end_step, peak_flops, home=paths.home,
                                 on_step=progress.update, log=logger.info, extra_starts=extra_starts)
     except TrainingDiverged as err:
         # the health table must say why the run stopped, even though no understand task runs for this segment
-        logger.error(record_divergence(Store(Path(home)), run_id, start_step, err))
+        logger.error(record_divergence(store, run_id, start_step, err))
         raise
     seconds = time.perf_counter() - started
-    rows = ingest_segment(Store(Path(home)), run_id, run_dir, index, summary, seconds, flow_run.id)
+    rows = ingest_segment(store, run_id, run_dir, index, summary, seconds, flow_run.id)
     logger.info(f"segment {index} [{start_step}, {end_step}): {summary['trained_steps']} steps trained "
                 f"(resumed from {summary['resumed_from']}), {rows} metric rows, {seconds:.1f}s")
     return summary

@@ -1,18 +1,17 @@
 """The understand task: after each segment, health, learning pattern, concepts and shimmer from
 `understanding.segment`, logged as one plain-words sentence. A critical verdict fails the run (the review pause
 of Understanding II will offer to pause instead)."""
-from pathlib import Path
-
 from prefect import get_run_logger, task
 
-from phaselog.errors import PhaselogError
-from phaselog.store import Store
-from understanding.segment import understand_segment
+from phaselog.core.errors import PhaselogError
+from phaselog.core.runs import RunPaths
+from phaselog.understanding.segment import understand_segment
 
 
 @task(name="understand", task_run_name="understand-{end}")
 def understand_task(config, run_id: str, home: str, start: int, end: int) -> dict:
-    summary = understand_segment(Store(Path(home)), run_id, Path(home) / run_id, config, start, end)
+    paths = RunPaths.of(home, run_id)
+    summary = understand_segment(paths.store, run_id, paths.run_dir, config, start, end)
     get_run_logger().info(summary["sentence"])
     if summary["critical"]:
         raise PhaselogError(f"run {run_id}: health is critical after step {end}: {summary['sentence']}; "

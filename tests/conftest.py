@@ -47,7 +47,7 @@ def shared_corpus() -> Path:
 
 @pytest.fixture
 def tiny_config(shared_corpus):
-    from phaselog.config import PhaseConfig
+    from phaselog.core.config import PhaseConfig
 
     def make(**train):
         return PhaseConfig.model_validate(tiny_config_dict(shared_corpus, **train))
@@ -65,8 +65,8 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def tiny_run(prefect_harness, shared_corpus, tmp_path_factory):
     """One real phase run through the real flow: (home, run_id, config)."""
-    from flows.phase import phase_run
-    from phaselog.config import PhaseConfig
+    from phaselog.core.config import PhaseConfig
+    from phaselog.flows.phase import phase_run
 
     home = tmp_path_factory.mktemp("home")
     config = PhaseConfig.model_validate(tiny_config_dict(shared_corpus))

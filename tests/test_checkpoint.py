@@ -1,7 +1,7 @@
 import torch
 
-from model.checkpoint import (checkpoint_path, is_good, latest_good_checkpoint, list_checkpoints, marker_path,
-                              prune_checkpoints, save_checkpoint)
+from phaselog.model.checkpoint import (checkpoint_path, is_good, latest_good_checkpoint, list_checkpoints, marker_path,
+                                       prune_checkpoints, save_checkpoint)
 
 
 def test_saved_checkpoint_is_good_and_loads(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from phaselog.cli import main
-from phaselog.store import Store
+from phaselog.core.store import Store
 from tests.conftest import tiny_config_dict
 
 

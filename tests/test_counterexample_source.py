@@ -2,14 +2,14 @@
 resume_with_counterexamples, then in the mix from the next segment on, derived from the reviews table alone."""
 import pytest
 
-from datasets.mixing import mix_from_config, weights_at
-from datasets.prepare import prepare_data
-from model.train import train_segment
-from phaselog.config import config_from_dict
-from phaselog.errors import PhaselogError
-from phaselog.reviews import answer_review, counterexample_starts, request_review
-from phaselog.runs import ingest_segment
-from phaselog.store import Store
+from phaselog.core.config import config_from_dict
+from phaselog.core.errors import PhaselogError
+from phaselog.core.reviews import answer_review, counterexample_starts, request_review
+from phaselog.core.runs import ingest_segment
+from phaselog.core.store import Store
+from phaselog.datasets.mixing import mix_from_config, weights_at
+from phaselog.datasets.prepare import prepare_data
+from phaselog.model.train import train_segment
 from tests.conftest import tiny_config_dict
 
 

@@ -8,14 +8,14 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from datasets.mixing import BatchSampler, MixEntry
-from datasets.prepare import prepare_data
-from datasets.quality import check_data_quality, failure_summary
-from datasets.shards import load_stream, shard_path
-from model.tokenizer import Tokenizer
 from phaselog.cli import main
-from phaselog.config import PhaseConfig
-from phaselog.store import Store
+from phaselog.core.config import PhaseConfig
+from phaselog.core.store import Store
+from phaselog.datasets.mixing import BatchSampler, MixEntry
+from phaselog.datasets.prepare import prepare_data
+from phaselog.datasets.quality import check_data_quality, failure_summary
+from phaselog.datasets.shards import load_stream, shard_path
+from phaselog.datasets.tokenizer import Tokenizer
 
 
 def prose(topic: str, paragraphs: int = 12) -> str:

@@ -12,14 +12,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from datasets.prepare import prepare_data
-from model.checkpoint import checkpoint_path, is_good
-from model.distributed import RankFailed, outcome_path, segment_result, write_outcome
-from model.train import train_segment
-from phaselog.config import config_from_dict
-from phaselog.errors import PhaselogError
+from phaselog.core.config import config_from_dict
+from phaselog.core.errors import PhaselogError, TrainingDiverged
+from phaselog.datasets.prepare import prepare_data
+from phaselog.model.checkpoint import checkpoint_path, is_good
+from phaselog.model.distributed import RankFailed, outcome_path, segment_result, write_outcome
+from phaselog.model.train import train_segment
 from tests.conftest import tiny_config_dict
-from understanding.health import TrainingDiverged
 
 # One process sums the micro-batch gradients in one order, two processes sum their halves and then all-reduce:
 # the same numbers added in another order, a float32 rounding apart (measured: 2.4e-7 after 10 steps). A real
@@ -57,7 +56,7 @@ def training_processes(run_dir: Path) -> dict[int, int]:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"model.ddp_segment" in cmdline and str(run_dir).encode() in cmdline:
+        if b"phaselog.model.ddp_segment" in cmdline and str(run_dir).encode() in cmdline:
             rank = [e for e in environ if e.startswith(b"RANK=")]
             found[int(proc.name)] = int(rank[0].split(b"=")[1]) if rank else -1
     return found

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from model.engine import KVCache, Sampling, generate
-from model.gpt import GPT, GPTShape
+from phaselog.model.engine import KVCache, Sampling, generate
+from phaselog.model.gpt import GPT, GPTShape
 
 
 def small_gpt(seq_len=32) -> GPT:

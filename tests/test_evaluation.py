@@ -10,12 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.core_bundle import CoreTask, load_bundle
-from model.core_eval import centered, evaluate_core, score_rows
-from model.evaluate import bits_per_byte
-from model.gpt import GPT, GPTShape
-from model.tokenizer import Tokenizer
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
+from phaselog.datasets.tokenizer import Tokenizer
+from phaselog.model.core_bundle import CoreTask, load_bundle
+from phaselog.model.core_eval import centered, evaluate_core, score_rows
+from phaselog.model.evaluate import bits_per_byte
+from phaselog.model.gpt import GPT, GPTShape
 
 CPU = torch.device("cpu")
 SHIPPED = load_bundle("evals/core_mini")
@@ -196,7 +196,7 @@ def test_val_bpb_backs_off_on_out_of_memory_and_gives_the_same_figure(model, tok
 
 
 def test_tiny_run_has_val_bpb_and_core_rows_at_every_segment_end(tiny_run):
-    from phaselog.store import Store
+    from phaselog.core.store import Store
 
     home, run_id, config = tiny_run
     store = Store(home)
@@ -215,7 +215,7 @@ def test_tiny_run_has_val_bpb_and_core_rows_at_every_segment_end(tiny_run):
 
 def test_phaselog_eval_reevaluates_a_saved_checkpoint_and_names_missing_steps(tiny_run, tmp_path, capsys):
     from phaselog.cli import main
-    from phaselog.store import Store
+    from phaselog.core.store import Store
 
     home, run_id, config = tiny_run
     copy = tmp_path / "home"
@@ -233,8 +233,8 @@ def test_phaselog_eval_reevaluates_a_saved_checkpoint_and_names_missing_steps(ti
 
 
 def test_subprocess_evaluation_matches_and_a_dead_process_is_a_recorded_skip(tiny_run, tmp_path):
-    from phaselog.evaluation import evaluate_in_subprocess
-    from phaselog.store import Store
+    from phaselog.core.store import Store
+    from phaselog.model.evaluate import evaluate_in_subprocess
 
     home, run_id, config = tiny_run
     step = config.segments()[0][1]

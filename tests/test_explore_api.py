@@ -12,11 +12,11 @@ from datetime import datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from model.checkpoint import latest_good_checkpoint, load_checkpoint, save_checkpoint
-from phaselog.journal import INBOX, MAX_ENTRY_CHARS, drain_inbox, queue_entry
-from phaselog.store import Store
-from server.app import Limits, create_app
-from server.inbox import queued_entries
+from phaselog.core.journal import INBOX, MAX_ENTRY_CHARS, drain_inbox, queue_entry
+from phaselog.core.store import Store
+from phaselog.model.checkpoint import latest_good_checkpoint, load_checkpoint, save_checkpoint
+from phaselog.server.app import Limits, create_app
+from phaselog.server.inbox import queued_entries
 from tests.conftest import REPO
 
 HOLD_STORE = """

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from phaselog.reviews import request_review
-from phaselog.store import Store
+from phaselog.core.reviews import request_review
+from phaselog.core.store import Store
 from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,10 +7,10 @@ from datetime import datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from phaselog.journal import queue_entry
-from phaselog.store import Store
-from server.app import create_app
-from server.overview import LOSS_POINTS
+from phaselog.core.journal import queue_entry
+from phaselog.core.store import Store
+from phaselog.server.app import create_app
+from phaselog.server.overview import LOSS_POINTS
 
 STEPS = 5_000
 

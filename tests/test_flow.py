@@ -1,6 +1,6 @@
 """The real phase flow on a tiny real run (the shared `tiny_run` fixture), and rerunning it."""
-from flows.phase import phase_run
-from phaselog.store import Store
+from phaselog.core.store import Store
+from phaselog.flows.phase import phase_run
 
 
 def query(home, sql):

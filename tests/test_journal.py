@@ -1,9 +1,9 @@
 import pytest
 
 from phaselog.cli import main
-from phaselog.journal import MAX_ENTRY_CHARS, add_entry, list_entries
-from phaselog.runs import register_run
-from phaselog.store import Store
+from phaselog.core.journal import MAX_ENTRY_CHARS, add_entry, list_entries
+from phaselog.core.runs import register_run
+from phaselog.core.store import Store
 
 ODD = "naïve 🧠\u200d🔥 — 日本語 ﷽ e\u0301 \u202eRTL\u202c \x00nul\ttab\r\nCRLF\n\n  trailing  "
 

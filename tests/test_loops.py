@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from understanding.loops import compression_threshold, detect_loops
-from understanding.scan import ScanInputError, iter_scan_inputs, scan_text
+from phaselog.understanding.loops import compression_threshold, detect_loops
+from phaselog.understanding.scan import ScanInputError, iter_scan_inputs, scan_text
 
 LABELLED = [json.loads(line) for line in (Path(__file__).parent / "data" / "loops_labelled.jsonl").open()]
 

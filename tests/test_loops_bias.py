@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from phaselog.cli import main
-from understanding.events import probe_shifts, review_reasons, sample_windows, scan_texts
+from phaselog.understanding.events import probe_shifts, review_reasons, sample_windows, scan_texts
 
 LOOP = "observe it, or " * 12
 
@@ -69,8 +69,8 @@ def test_data_windows_are_the_same_for_the_same_seed():
 
 
 def test_probe_scores_only_shared_tokens_and_flips_sign_when_the_pair_is_swapped(tiny_run):
-    from model.evaluate import load_eval_model
-    from understanding.bias_probe import load_pairs, probe_preference
+    from phaselog.model.evaluate import load_eval_model
+    from phaselog.understanding.bias_probe import load_pairs, probe_preference
 
     home, run_id, config = tiny_run
     model, tokenizer = load_eval_model(home / run_id, config, config.train.end_step, "cpu")
@@ -85,7 +85,7 @@ def test_probe_scores_only_shared_tokens_and_flips_sign_when_the_pair_is_swapped
 
 
 def test_every_segment_end_has_loop_events_and_a_probe_over_time(tiny_run):
-    from phaselog.store import Store
+    from phaselog.core.store import Store
 
     home, run_id, config = tiny_run
     store = Store(home)

@@ -1,6 +1,6 @@
 import torch
 
-from model.gpt import GPT, GPTShape
+from phaselog.model.gpt import GPT, GPTShape
 
 
 def tiny_gpt(vocab=64, layers=2, width=32, heads=2, seq_len=16) -> GPT:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from model.checkpoint import checkpoint_path
-from phaselog.locks import hold_run
-from phaselog.store import Store
+from phaselog.core.locks import hold_run
+from phaselog.core.store import Store
+from phaselog.model.checkpoint import checkpoint_path
 from phaselog.ui import api_healthy, group_alive, pid_alive, state_file
 from tests.conftest import REPO, tiny_config_dict
 from tests.processes import clean_env, free_port
@@ -165,7 +165,7 @@ def test_a_phase_runs_from_its_deployment_and_a_retry_from_the_ui_resumes_the_br
 
 def test_a_second_process_cannot_train_a_run_that_one_is_training(tmp_path):
     # e.g. a second Retry clicked while the first retried attempt still trains
-    script = "import sys; from pathlib import Path; from phaselog.locks import hold_run\n" \
+    script = "import sys; from pathlib import Path; from phaselog.core.locks import hold_run\n" \
              "with hold_run(Path(sys.argv[1]), 'busy'): pass"
     with hold_run(tmp_path / "busy", "busy"):
         second = subprocess.run([sys.executable, "-c", script, str(tmp_path / "busy")], cwd=REPO, capture_output=True,

@@ -1,8 +1,8 @@
 import pytest
 
-from model.prompts import check_prompts_fit, list_prompts, load_prompt, max_prompt_tokens
 from phaselog.cli import main
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
+from phaselog.model.prompts import check_prompts_fit, list_prompts, load_prompt, max_prompt_tokens
 
 
 def write_prompt(folder, kind, version, text, notes="a note"):

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from phaselog.cli import main
-from phaselog.store import Store
-from reports.build import FOOTER_PREFIX, write_report
-from reports.synthetic import synthesise_store
+from phaselog.core.store import Store
+from phaselog.reports.build import FOOTER_PREFIX, write_report
+from phaselog.reports.synthetic import synthesise_store
 
 GOLDEN = Path(__file__).parent / "golden" / "report_synthetic.md"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

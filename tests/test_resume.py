@@ -11,9 +11,9 @@ import time
 import pyarrow.parquet as pq
 import yaml
 
-from model.checkpoint import checkpoint_path
-from model.train import train_segment
-from phaselog.store import Store
+from phaselog.core.store import Store
+from phaselog.model.checkpoint import checkpoint_path
+from phaselog.model.train import train_segment
 from tests.conftest import tiny_config_dict
 
 

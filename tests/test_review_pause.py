@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from phaselog.store import Store
+from phaselog.core.store import Store
 from tests.conftest import REPO, tiny_config_dict
 from tests.processes import clean_env, free_port
 

@@ -2,10 +2,10 @@ import json
 
 import numpy as np
 
-from model.prompts import load_prompt
-from model.selfplay import reflect
-from model.signatures import corpus_uptake, distinctive_z, formatting_score, motif_consistent, motifs
-from phaselog.store import Store
+from phaselog.core.store import Store
+from phaselog.model.prompts import load_prompt
+from phaselog.understanding.selfplay import reflect
+from phaselog.understanding.signatures import corpus_uptake, distinctive_z, formatting_score, motif_consistent, motifs
 
 
 def test_tiny_run_has_reflections_at_every_segment_end(tiny_run):

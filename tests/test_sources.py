@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datasets import sources
-from datasets.documents import iter_documents, split_into_chunks
-from datasets.sources import source_fingerprint
-from phaselog.errors import DataError
+from phaselog.core.errors import DataError
+from phaselog.datasets import sources
+from phaselog.datasets.documents import iter_documents, split_into_chunks
+from phaselog.datasets.sources import source_fingerprint
 
 CORPUS = Path(__file__).parents[2] / "shared" / "data" / "corpus"
 needs_corpus = pytest.mark.skipif(

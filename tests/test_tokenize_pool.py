@@ -2,9 +2,9 @@
 worker that dies is a clear DataError rather than a hang."""
 import pytest
 
-from datasets.tokenize_pool import TokenizePool
-from model.tokenizer import Tokenizer
-from phaselog.errors import DataError
+from phaselog.core.errors import DataError
+from phaselog.datasets.tokenize_pool import TokenizePool
+from phaselog.datasets.tokenizer import Tokenizer
 
 TEXTS = [f"Chapter {n}. The cat sat on the mat, and then — naïvely — it sat on the hat {n * 7}.\n" * (n % 5 + 1)
          for n in range(60)]

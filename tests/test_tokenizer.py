@@ -1,4 +1,4 @@
-from model.tokenizer import BOS, Tokenizer
+from phaselog.datasets.tokenizer import BOS, Tokenizer
 
 
 def read(path):

@@ -3,14 +3,13 @@ a phase into segments, or stopping and resuming it, trains exactly like one unin
 import math
 import shutil
 
-import duckdb
 import pytest
 
-from datasets.mixing import MixEntry, weights_at
-from datasets.prepare import prepare_data
-from model.checkpoint import checkpoint_path
-from model.train import lr_multiplier, train_segment
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
+from phaselog.datasets.mixing import MixEntry, weights_at
+from phaselog.datasets.prepare import prepare_data
+from phaselog.model.checkpoint import checkpoint_path
+from phaselog.model.train import lr_multiplier, train_segment
 
 PEAK = 1e11
 

@@ -7,14 +7,15 @@ import shutil
 import pytest
 import torch
 
-import model.train as training
-from datasets.prepare import prepare_data
-from model.checkpoint import checkpoint_path, is_good, load_checkpoint
-from phaselog.runs import ingest_segment, read_segment_metrics, register_run
-from phaselog.store import Store
-from understanding.concepts import write_frozen_units
-from understanding.health import TrainingDiverged, assess_health
-from understanding.segment import record_divergence, understand_segment
+import phaselog.model.train as training
+from phaselog.core.errors import TrainingDiverged
+from phaselog.core.runs import ingest_segment, read_segment_metrics, register_run
+from phaselog.core.store import Store
+from phaselog.datasets.prepare import prepare_data
+from phaselog.model.checkpoint import checkpoint_path, is_good, load_checkpoint
+from phaselog.model.freezing import write_frozen_units
+from phaselog.understanding.health import assess_health
+from phaselog.understanding.segment import record_divergence, understand_segment
 
 PEAK = 1e11
 

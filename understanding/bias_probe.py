@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from understanding.bias import LEXICON_VERSION, LEXICONS, shared_suffix_after_first_difference
+from phaselog.understanding.bias import LEXICON_VERSION, LEXICONS, shared_suffix_after_first_difference
 
 
 def load_pairs() -> list[dict]:

@@ -3,25 +3,22 @@ counts as a concept when it fires on some but not most probe tokens (`concept_ac
 smaller of two agreements between consecutive checkpoints: the correlation of its activation profile over the
 probe tokens, and the cosine of its weights (its c_fc row and c_proj column). Tiers: forming below
 `concept_maturing`, maturing from it, candidate_to_freeze at `concept_freeze` or more twice in a row."""
-import json
 from pathlib import Path
 
 import torch
 
-from model.checkpoint import checkpoint_path, is_good, load_checkpoint
-from model.gpt import GPT, GPTShape
-from model.tokenizer import Tokenizer
-from phaselog.store import Store
-from understanding.monitor import probe_batch, probe_records
+from phaselog.core.store import Store
+from phaselog.model.checkpoint import checkpoint_path, is_good, load_model
+from phaselog.model.freezing import frozen_units
+from phaselog.model.gpt import GPT
+from phaselog.model.monitor import probe_batch, probe_records
 
 
-def load_model(run_dir: Path, config, step: int) -> GPT | None:
+def model_at(run_dir: Path, config, step: int) -> GPT | None:
     path = checkpoint_path(run_dir / "checkpoints", step)
     if not is_good(path):
         return None
-    model = GPT(GPTShape.from_config(config.model, Tokenizer.load(run_dir / "tokenizer").vocab_size))
-    model.load_state_dict(load_checkpoint(path)["model"])
-    return model.eval()
+    return load_model(run_dir, config.model, path)[0]
 
 
 def unit_weights(model: GPT, layer: int) -> torch.Tensor:
@@ -50,7 +47,7 @@ def tier_of(stability: float, before: float | None, cfg) -> str:
 def track_concepts(store: Store, run_id: str, run_dir: Path, config, start: int, end: int) -> dict:
     """Concept rows at checkpoint `end` against checkpoint `start`; counts per tier and one sentence."""
     cfg = config.understanding
-    previous, current = load_model(run_dir, config, start), load_model(run_dir, config, end)
+    previous, current = model_at(run_dir, config, start), model_at(run_dir, config, end)
     if previous is None or current is None:
         return {"rows": [], "counts": {}, "sentence": f"no concepts ready yet (no checkpoint at step {start} to "
                                                       "compare with: concepts need two segment ends)"}
@@ -79,21 +76,3 @@ def track_concepts(store: Store, run_id: str, run_dir: Path, config, start: int,
                     f"{counts['forming']} forming")
     return {"rows": rows, "counts": counts, "sentence": sentence}
 
-
-def frozen_units_file(run_dir: Path, from_step: int) -> Path:
-    return Path(run_dir) / "frozen_units" / f"from_{from_step:07d}.json"
-
-
-def write_frozen_units(run_dir: Path, from_step: int, units: list[tuple[int, int]]) -> None:
-    """The units frozen from `from_step` on; keyed by step so a re-run segment reads the set it first ran with."""
-    path = frozen_units_file(run_dir, from_step)
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(sorted(units)))
-
-
-def frozen_units(run_dir: Path, step: int) -> list[tuple[int, int]]:
-    """The (layer, unit) pairs frozen for training that starts at `step`: the newest file from at or before it."""
-    files = [p for p in (Path(run_dir) / "frozen_units").glob("from_*.json") if int(p.stem.split("_")[1]) <= step]
-    if not files:
-        return []
-    return [tuple(u) for u in json.loads(max(files, key=lambda p: p.stem).read_text())]

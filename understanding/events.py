@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 
-from understanding.bias import scan_bias
-from understanding.loops import detect_loops
+from phaselog.understanding.bias import scan_bias
+from phaselog.understanding.loops import detect_loops
 
 REFLECTION_SOURCES = ("reflection", "injected")
 

@@ -3,30 +3,8 @@ the per-step metrics (loss, total gradient norm) and the per-layer probe stats; 
 `UnderstandingConfig` and docs/understanding.md says where each comes from."""
 import math
 import statistics
-from pathlib import Path
-
-from phaselog.errors import PhaselogError
 
 HEALTHY, ATTENTION, CRITICAL = "healthy", "needs_attention", "critical"
-
-
-class TrainingDiverged(PhaselogError):
-    """Non-finite loss or gradients: the segment stops before the optimizer step, nothing newer is checkpointed."""
-
-    def __init__(self, step: int, loss: float, grad_norm: float, last_good_step: int, run_dir: Path):
-        self.step, self.loss, self.grad_norm, self.last_good_step = step, loss, grad_norm, last_good_step
-        super().__init__(
-            f"training diverged at step {step} (loss {loss}, gradient norm {grad_norm}) in {run_dir}; the last "
-            f"good checkpoint (step {last_good_step}) is kept: lower train.lr or train.grad_clip, then "
-            "`phaselog resume`")
-
-    def reasons(self) -> list[dict]:
-        found = []
-        if not math.isfinite(self.loss):
-            found.append(reason("non_finite_loss", self.step, None, self.loss, None))
-        if not math.isfinite(self.grad_norm):
-            found.append(reason("non_finite_grad", self.step, None, self.grad_norm, None))
-        return found
 
 
 def reason(code: str, step: int, layer: int | None, value: float, threshold: float | None) -> dict:

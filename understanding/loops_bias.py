@@ -3,14 +3,14 @@ paired-sentence probe on the end checkpoint, write `loop_events` and `bias_event
 should review (understanding/events.py decides). Called by tasks/loops_bias.py in the flow process."""
 from pathlib import Path
 
-from datasets.mixing import mix_from_config
-from datasets.shards import load_stream
-from model.evaluate import load_eval_model
-from phaselog.reviews import counterexample_starts
-from phaselog.store import Store
-from understanding.bias_probe import load_pairs, probe_preference
-from understanding.events import (probe_rows, probe_shifts, review_description, review_reasons, sample_windows,
-                                  scan_texts)
+from phaselog.core.reviews import counterexample_starts
+from phaselog.core.store import Store
+from phaselog.datasets.mixing import mix_from_config
+from phaselog.datasets.shards import load_stream
+from phaselog.model.evaluate import load_eval_model
+from phaselog.understanding.bias_probe import load_pairs, probe_preference
+from phaselog.understanding.events import (probe_rows, probe_shifts, review_description, review_reasons, sample_windows,
+                                           scan_texts)
 
 
 def segment_reflections(store: Store, run_id: str, start: int, end: int) -> list[tuple[str, str]]:

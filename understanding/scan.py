@@ -5,9 +5,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from phaselog.errors import DataError
-from understanding.bias import scan_bias
-from understanding.loops import detect_loops
+from phaselog.core.errors import DataError
+from phaselog.understanding.bias import scan_bias
+from phaselog.understanding.loops import detect_loops
 
 
 class ScanInputError(DataError, ValueError):

@@ -2,11 +2,13 @@
 track concepts across checkpoints, and say it in plain words. Called by tasks/understanding.py."""
 from pathlib import Path
 
-from phaselog.store import Store
-from understanding.concepts import frozen_units, track_concepts, write_frozen_units
-from understanding.health import CRITICAL, TrainingDiverged, assess_health, verdict
-from understanding.pattern import learning_pattern
-from understanding.records import history, ingest_probes, record_concepts, record_health, record_pattern
+from phaselog.core.errors import TrainingDiverged
+from phaselog.core.records import history, ingest_probes, record_concepts, record_health, record_pattern
+from phaselog.core.store import Store
+from phaselog.model.freezing import frozen_units, write_frozen_units
+from phaselog.understanding.concepts import track_concepts
+from phaselog.understanding.health import CRITICAL, assess_health, verdict
+from phaselog.understanding.pattern import learning_pattern
 
 STAT_COLUMNS = ["step", "layer", "resid_rms", "resid_max_abs", "mlp_sparsity", "attn_entropy", "grad_norm",
                 "update_ratio"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
 
 STORE_FILE = "phaselog.duckdb"
 
@@ -24,7 +24,7 @@ def now() -> datetime:
 
 
 def migrations() -> list[tuple[int, str, str]]:
-    files = sorted(p for p in resources.files("phaselog").joinpath("migrations").iterdir() if p.name.endswith(".sql"))
+    files = sorted(p for p in resources.files("phaselog.core").joinpath("migrations").iterdir() if p.name.endswith(".sql"))
     return [(int(p.name.split("_")[0]), p.name, p.read_text()) for p in files]
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets.shards import load_stream
-from model.gpt import GPT, rms_norm
+from phaselog.datasets.shards import load_stream
+from phaselog.model.gpt import GPT, rms_norm
 
 STAT_COLUMNS = ["resid_rms", "resid_max_abs", "mlp_sparsity", "attn_entropy", "grad_norm", "update_ratio",
                 "weight_norm", "shimmer"]

@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from understanding.loops import detect_loops
+from phaselog.understanding.loops import detect_loops
 
 # brackets, dashes, asterisks, digits and the other marks of lists, tables and markup (not prose punctuation)
 STRUCTURE_CHARS = frozenset("[](){}<>-*#_=|/\\:;~+0123456789")

@@ -2,9 +2,12 @@
 gradient stops, and decoupled weight decay shrinks it regardless. So: mask the gradient before the step, zero the
 unit's optimizer state, and write the frozen values back after the step. A unit is its c_fc row and c_proj
 column."""
+import json
+from pathlib import Path
+
 import torch
 
-from model.gpt import GPT
+from phaselog.model.gpt import GPT
 
 
 class UnitFreezer:
@@ -41,3 +44,22 @@ class UnitFreezer:
         for param, mask, frozen in self.entries:
             param.copy_(torch.where(mask, frozen, param))
         self.zero_state()
+
+
+def frozen_units_file(run_dir: Path, from_step: int) -> Path:
+    return Path(run_dir) / "frozen_units" / f"from_{from_step:07d}.json"
+
+
+def write_frozen_units(run_dir: Path, from_step: int, units: list[tuple[int, int]]) -> None:
+    """The units frozen from `from_step` on; keyed by step so a re-run segment reads the set it first ran with."""
+    path = frozen_units_file(run_dir, from_step)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(sorted(units)))
+
+
+def frozen_units(run_dir: Path, step: int) -> list[tuple[int, int]]:
+    """The (layer, unit) pairs frozen for training that starts at `step`: the newest file from at or before it."""
+    files = [p for p in (Path(run_dir) / "frozen_units").glob("from_*.json") if int(p.stem.split("_")[1]) <= step]
+    if not files:
+        return []
+    return [tuple(u) for u in json.loads(max(files, key=lambda p: p.stem).read_text())]

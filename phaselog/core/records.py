@@ -6,8 +6,8 @@ import json
 import math
 from pathlib import Path
 
-from phaselog.runs import read_segment_metrics
-from phaselog.store import Store
+from phaselog.core.runs import read_segment_metrics
+from phaselog.core.store import Store
 
 STAT_FIELDS = ["step", "layer", "resid_rms", "resid_max_abs", "mlp_sparsity", "attn_entropy", "grad_norm",
                "update_ratio", "weight_norm"]

@@ -10,6 +10,8 @@ import rustbpe
 import tiktoken
 import torch
 
+from phaselog.core.errors import PhaselogError
+
 # the document separator; special tokens count 0 bytes in bpb
 BOS = "<|bos|>"
 SPECIAL_TOKENS = [BOS]
@@ -65,3 +67,12 @@ class Tokenizer:
         saved = json.loads((Path(directory) / "tokenizer.json").read_text())
         ranks = {base64.b64decode(token): rank for token, rank in saved["ranks"].items()}
         return cls(ranks, saved["pattern"])
+
+
+def init_tokenizer_dir(init_from: str, home: Path) -> Path:
+    """The tokenizer a continued phase must reuse: its checkpoint's token ids mean nothing with another one."""
+    path = Path(init_from)
+    run_dir = path.parent.parent if path.suffix == ".pt" else home / init_from
+    if not (run_dir / "tokenizer" / "tokenizer.json").is_file():
+        raise PhaselogError(f"train.init_from: no tokenizer in {run_dir / 'tokenizer'} to continue with")
+    return run_dir / "tokenizer"

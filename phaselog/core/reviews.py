@@ -3,8 +3,8 @@ decision copied onto the step's bias events, and the note as a human journal ent
 import json
 import uuid
 
-from phaselog.errors import PhaselogError
-from phaselog.store import Store, now
+from phaselog.core.errors import PhaselogError
+from phaselog.core.store import Store, now
 
 DECISIONS = ("resume", "resume_with_counterexamples", "stop")
 

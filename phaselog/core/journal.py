@@ -12,9 +12,9 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from phaselog.errors import PhaselogError
-from phaselog.runs import run_record
-from phaselog.store import Store, now
+from phaselog.core.errors import PhaselogError
+from phaselog.core.runs import run_record
+from phaselog.core.store import Store, now
 
 MAX_ENTRY_CHARS = 100_000
 AUTHORS = ("human", "model")

@@ -7,7 +7,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
 
 
 @contextmanager

@@ -1,23 +1,66 @@
-"""Run bookkeeping in the store: registering a run, ingesting what a training segment handed back in files
-(metrics, data mix), recording evaluations and status. Plain functions over `Store`; the Prefect tasks call
-them from the flow process, the only writer."""
+"""Runs: where a run's files are (`RunPaths`, the home), its id, and its bookkeeping in the store: registering a
+run, ingesting what a training segment handed back in files (metrics, data mix), recording evaluations and
+status. Plain functions over `Store`; the Prefect tasks call them from the flow process, the only writer."""
 import json
+import os
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from phaselog.errors import PhaselogError
-from phaselog.store import Store, now
+from phaselog.core.errors import PhaselogError
+from phaselog.core.store import Store, now
 
 METRIC_COLUMNS = ["step", "loss", "lr", "grad_norm", "tokens_per_sec", "mfu", "step_time_ms"]
 
 
+def resolve_home(home: str | Path | None) -> Path:
+    """The phaselog home: given, else $PHASELOG_HOME, else ./runs."""
+    return Path(home or os.environ.get("PHASELOG_HOME") or "runs").resolve()
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one run's things are: the store of its home, and its folder HOME/RUN_ID with checkpoints/,
+    tokenizer/, shards/, reports/ and config.json."""
+    home: Path
+    run_id: str
+
+    @classmethod
+    def of(cls, home: str | Path | None, run_id: str) -> "RunPaths":
+        return cls(resolve_home(home), run_id)
+
+    @property
+    def store(self) -> Store:
+        return Store(self.home)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / self.run_id
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def tokenizer(self) -> Path:
+        return self.run_dir / "tokenizer"
+
+    @property
+    def reports(self) -> Path:
+        return self.run_dir / "reports"
+
+
+def slug(name: str) -> str:
+    """Lowercase letters, digits and dashes: what run ids and Prefect artifact keys are made of."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "run"
+
+
 def new_run_id(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "run"
-    return f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    return f"{slug(name)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def check_run_id(run_id: str) -> None:
@@ -98,6 +141,14 @@ def record_evals(store: Store, run_id: str, step: int, values: dict[str, float])
     names = list(values)
     placeholders = ", ".join("?" for _ in names)
     store.replace_rows("evals", rows, f"run_id = ? AND step = ? AND name IN ({placeholders})", [run_id, step, *names])
+
+
+def record_evaluation(store: Store, run_id: str, step: int, result: dict) -> None:
+    record_evals(store, run_id, step, result["values"])
+    skips = [{"run_id": run_id, "step": step, "task": s["task"], "reason": s["reason"], "recorded_at": now()}
+             for s in result["skipped"]]
+    # a re-evaluation of the step replaces the earlier verdicts: a task that now runs is no longer skipped
+    store.replace_rows("eval_skips", skips, "run_id = ? AND step = ?", [run_id, step])
 
 
 def record_documents(store: Store, run_id: str, documents: pa.Table) -> None:

@@ -6,15 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.shards import load_stream
-from model.checkpoint import checkpoint_path, load_checkpoint
-from model.engine import Sampling, generate
-from model.gpt import GPT, GPTShape
-from model.prompts import prompt_text, self_play_prompts
-from model.signatures import distinctive_z, motif_consistent, reflection_signatures
-from model.tokenizer import Tokenizer
-from model.train import pick_device
-from phaselog.store import now
+from phaselog.core.store import now
+from phaselog.datasets.shards import load_stream
+from phaselog.model.checkpoint import checkpoint_path, load_model
+from phaselog.model.device import pick_device
+from phaselog.model.engine import Sampling, generate
+from phaselog.model.prompts import prompt_text, self_play_prompts
+from phaselog.understanding.signatures import distinctive_z, motif_consistent, reflection_signatures
 
 
 def source_token_counts(run_dir: Path, source_names: list[str], vocab_size: int) -> dict[str, np.ndarray]:
@@ -32,9 +30,7 @@ def reflect(run_dir: Path, config, run_id: str, segment: int, step: int, train_l
 
     run_dir = Path(run_dir)
     device = pick_device(config.train.device)
-    tokenizer = Tokenizer.load(run_dir / "tokenizer")
-    model = GPT(GPTShape.from_config(config.model, tokenizer.vocab_size)).to(device)
-    model.load_state_dict(load_checkpoint(checkpoint_path(run_dir / "checkpoints", step), device)["model"])
+    model, tokenizer = load_model(run_dir, config.model, checkpoint_path(run_dir / "checkpoints", step), device)
 
     ids = [tokenizer.bos_id] + tokenizer.encode(text)
     # stay inside the trained context: positions past seq_len were never seen and would make loops of their own

@@ -10,7 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from phaselog.errors import PhaselogError
+from phaselog.core.errors import PhaselogError
 
 
 class Strict(BaseModel):
