@@ -12,12 +12,12 @@ from prefect.runtime import flow_run
 
 from flows.phase import phase_run
 from model.prompts import check_prompts_fit
-from phaselog.cli import check_sources_exist
+from phaselog.cli import check_sources_exist, continuation
 from phaselog.config import PhaseConfig, load_config
 from phaselog.locks import hold_run
 from phaselog.runs import check_run_id, run_record
 from phaselog.store import Store
-from tasks.report import write_report_task
+from tasks.report import write_phase_report_task, write_report_task
 
 REPO = Path(__file__).resolve().parents[1]
 # the form's defaults: the demo phase, so Run with nothing changed trains something real in minutes
@@ -70,7 +70,21 @@ def resume(run_id: str, home: str | None = None) -> dict:
     return start_phase(PhaseConfig.model_validate_json(record["config_json"]), run_id, home)
 
 
+@flow(name="continue")
+def continue_run(parent_run: str, overrides: list[str] = [], config_path: str | None = None,
+                 run_id: str | None = None, home: str | None = None) -> dict:
+    """`phaselog continue` from the form: a new run in the parent's phase from its newest good checkpoint, with
+    `--set`-style overrides such as self_play.prompt_version=v1.3 (and a config file of the checkout, if given).
+    run_id empty: the config's name and this flow run's id, so a retry finds the same run again."""
+    home_dir = home_path(home)
+    config, _ = continuation(home_dir, parent_run, str(REPO / config_path) if config_path else None, overrides)
+    return start_phase(config, run_id, home)
+
+
 @flow(name="report")
-def report(run_id: str, home: str | None = None) -> dict:
-    """Write the phase log of a run (markdown, HTML, charts) and publish it as a markdown artifact."""
+def report(run_id: str = "", home: str | None = None, phase: str = "") -> dict:
+    """Write the phase log of a run, or with `phase` of every run of that phase (markdown, HTML, charts), and
+    publish it as a markdown artifact."""
+    if phase:
+        return write_phase_report_task(phase, str(home_path(home)))
     return write_report_task(run_id, str(home_path(home)))

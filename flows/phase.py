@@ -13,7 +13,7 @@ from phaselog.store import Store
 from tasks.data import check_data_quality_task, prepare_data_task
 from tasks.evaluation import evaluate_task
 from tasks.loops_bias import loops_bias_task, review_gate
-from tasks.report import write_report_task
+from tasks.report import write_phase_report_task, write_report_task
 from tasks.self_play import check_prompts_task, self_play_task
 from tasks.training import train_segment_task
 from tasks.understanding import understand_task
@@ -52,5 +52,7 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
         raise
     set_status(store, run_id, "completed")
     write_report_task(run_id, home)
+    if config.train.continue_from:  # a phase of several runs: its log tells them all
+        write_phase_report_task(config.phase_name(), home)
     logger.info(f"run {run_id} completed: {run_dir}")
     return {"run_id": run_id, "run_dir": str(run_dir)}

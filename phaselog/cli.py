@@ -76,6 +76,46 @@ def cmd_resume(args) -> None:
     run_flow(config, args.run_id, home)
 
 
+def continuation(home: Path, parent_run: str, config_file: str | None, overrides: list[str]):
+    """The config of a run continuing `parent_run` from its newest good checkpoint (phaselog/phases.py)."""
+    import yaml
+
+    from model.checkpoint import latest_good_checkpoint
+    from phaselog.config import PhaseConfig, load_config
+    from phaselog.phases import continuation_config
+    from phaselog.runs import run_record
+    from phaselog.store import Store
+
+    parent = PhaseConfig.model_validate_json(run_record(Store(home), parent_run)["config_json"])
+    found = latest_good_checkpoint(home / parent_run / "checkpoints")
+    if found is None:
+        raise PhaselogError(f"run {parent_run} has no good checkpoint under {home / parent_run / 'checkpoints'} "
+                            "to continue from")
+    raw = None
+    if config_file:
+        load_config(config_file)  # the file's own errors first, named as in `phaselog run`
+        raw = yaml.safe_load(Path(config_file).read_text())
+    origin = config_file or f"phaselog continue {parent_run}"
+    return continuation_config(parent, found.path, found.step, raw, overrides, origin), found.step
+
+
+def cmd_continue(args) -> None:
+    from model.prompts import check_prompts_fit
+    from phaselog.runs import check_run_id, new_run_id
+    from phaselog.store import Store
+
+    home = home_of(args)
+    config, step = continuation(home, args.run_id, args.config, args.set)
+    check_sources_exist(config)
+    check_prompts_fit(config)
+    run_id = args.run_id_new or new_run_id(config.name)
+    check_run_id(run_id)
+    if Store(home).run_exists(run_id) or (home / run_id).exists():
+        raise PhaselogError(f"--run-id {run_id}: that run exists already; a continuation is a new run")
+    print(f"run {run_id} continues {args.run_id} from step {step} in phase {config.phase_name()}", flush=True)
+    run_flow(config, run_id, home)
+
+
 def print_table(columns: list[str], rows: list[tuple], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps([dict(zip(columns, row)) for row in rows], default=str, indent=1))
@@ -101,6 +141,17 @@ def cmd_sql(args) -> None:
 
 
 def cmd_report(args) -> None:
+    if args.phase:
+        from reports.phase import write_phase_report
+
+        if args.run_id or args.from_step is not None or args.to_step is not None:
+            raise PhaselogError("report --phase: give a phase name or a RUN_ID (with --from-step/--to-step), not both")
+        written = write_phase_report(home_of(args), args.phase, Path(args.out) if args.out else None)
+        print(f"phase log of phase {args.phase}, runs {', '.join(written['runs'])}:\n  {written['markdown']}\n"
+              f"  {written['html']}\n  charts: {', '.join(written['charts'])}")
+        return
+    if not args.run_id:
+        raise PhaselogError("report: give a RUN_ID, or --phase NAME for every run of a phase")
     from reports.build import write_report
 
     written = write_report(home_of(args), args.run_id, Path(args.out) if args.out else None,
@@ -254,13 +305,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.set_defaults(func=cmd_resume)
 
+    p = sub.add_parser("continue", parents=[common], help="a new run in the same phase, from a run's newest good "
+                       "checkpoint (weights, optimizer, RNG, schedule and data position carry over), with changes")
+    p.add_argument("run_id", help="the run to continue")
+    p.add_argument("--config", help="a config file for the new run (default: the parent's config)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="change a config value")
+    p.add_argument("--run-id", dest="run_id_new", help="id of the new run (default: the config's name and the time)")
+    p.set_defaults(func=cmd_continue)
+
     p = sub.add_parser("sql", parents=[common], help="read-only SQL over the store")
     p.add_argument("query")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("report", parents=[common], help="write the phase log (markdown, HTML, PNG charts)")
-    p.add_argument("run_id")
+    p.add_argument("run_id", nargs="?", help="one run (or --phase)")
+    p.add_argument("--phase", help="every run of this phase, as its runs (default folder HOME/phases/PHASE/)")
     p.add_argument("--out", help="folder for the report (default HOME/RUN_ID/reports/)")
     p.add_argument("--from-step", type=int, help="first step of the report (default: the phase's start)")
     p.add_argument("--to-step", type=int, help="last step of the report (default: the latest step)")

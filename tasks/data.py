@@ -16,10 +16,12 @@ from phaselog.store import Store, now
 @task(name="prepare-data")
 def prepare_data_task(config, run_id: str, home: str) -> dict:
     logger = get_run_logger()
-    init_from = config.train.init_from
+    # a continued run reuses its parent's tokenizer and, for unchanged sources, its shards
+    init_from = config.train.continue_from or config.train.init_from
     reuse = init_tokenizer_dir(init_from, Path(home)) if init_from else None
     run_dir = Path(home) / run_id
-    summary = prepare_data(config, run_dir, reuse_tokenizer=reuse, log=logger.info)
+    parent_shards = reuse.parent / "shards" if config.train.continue_from else None
+    summary = prepare_data(config, run_dir, reuse_tokenizer=reuse, reuse_shards=parent_shards, log=logger.info)
     store = Store(Path(home))
     # recorded every time, from the files: a resume after a crash between prep and this line still fills the store
     record_documents(store, run_id, read_documents(run_dir, config))

@@ -1,4 +1,5 @@
-"""The phase log at the end of a flow: written to RUN/reports/ and published as a Prefect markdown artifact."""
+"""The phase log at the end of a flow: written to RUN/reports/ (and, for a run continuing another, the log of its
+whole phase to HOME/phases/PHASE/), each published as a Prefect markdown artifact."""
 import re
 from pathlib import Path
 
@@ -6,13 +7,28 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from reports.build import write_report
+from reports.phase import write_phase_report
+
+
+def artifact_key(name: str) -> str:
+    # artifact keys allow lowercase letters, digits and dashes only
+    return "phase-log-" + re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
 
 
 @task(name="write-report")
 def write_report_task(run_id: str, home: str) -> dict:
     written = write_report(Path(home), run_id)
-    # artifact keys allow lowercase letters, digits and dashes only
-    key = "phase-log-" + re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-")
-    create_markdown_artifact(key=key, markdown=written.pop("artifact"), description=f"phase log of {run_id}")
+    create_markdown_artifact(key=artifact_key(run_id), markdown=written.pop("artifact"),
+                             description=f"phase log of {run_id}")
     get_run_logger().info(f"phase log of {run_id}: {written['markdown']} and {written['html']}")
+    return written
+
+
+@task(name="write-phase-report")
+def write_phase_report_task(phase: str, home: str) -> dict:
+    """The phase log across every run of the phase (reports/phase.py), in HOME/phases/PHASE/."""
+    written = write_phase_report(Path(home), phase)
+    create_markdown_artifact(key=artifact_key(f"phase-{phase}"), markdown=written.pop("artifact"),
+                             description=f"phase log of phase {phase} ({len(written['runs'])} runs)")
+    get_run_logger().info(f"phase log of phase {phase}: {written['markdown']} and {written['html']}")
     return written
