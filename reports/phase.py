@@ -34,12 +34,12 @@ def period_key(data: PhaseData, segment: dict) -> tuple[str, str, str]:
     run = next(r for r in data.runs if r["run_id"] == segment["run_id"])
     inside = [r for r in of_run(data.reflections, run["run_id"])
               if segment["start_step"] < r["step"] <= segment["end_step"]]
-    prompt = ", ".join(sorted({str(r["prompt_version"]) for r in inside})) or "no self-play"
+    versions = ", ".join(sorted({str(r["prompt_version"]) for r in inside}))
     mix = [m for m in of_run(data.mix, run["run_id"]) if m["segment_start"] == segment["start_step"]]
     sources = ", ".join(f"{m['source']} {100 * m['share']:.0f}%" for m in mix) or "no data mix recorded"
     review = run["config"]["review"]
     detectors = "loops and bias, review pause " + ("on" if review["enabled"] else "off")
-    return f"prompt {prompt}", sources, detectors
+    return f"prompt {versions}" if versions else "self-play off", sources, detectors
 
 
 def key_periods(data: PhaseData) -> list[str]:
@@ -137,8 +137,9 @@ def key_runs(data: PhaseData) -> list:
         parent = f", continuing {run['parent_run']}" if run["parent_run"] else ""
         blocks.append(Heading(3, f"Run {n}: {run['run_id']} (steps {steps(first)} -> {steps(last)}, "
                                  f"{run['created_at']:%Y-%m-%d}{parent}, {run['status']})"))
-        blocks.append(Bullets([f"configuration: {c}" for c in run_changes(run)]
-                              + [f"observed: {o}" for o in observations(data, run)]))
+        what = f"changes from {run['parent_run']}" if run["parent_run"] else "configuration"
+        blocks.append(Bullets([f"{what}: {'; '.join(run_changes(run))}",
+                               f"observed: {'; '.join(observations(data, run))}"]))
     return blocks
 
 

@@ -103,13 +103,16 @@ PHRASES = {
     "review.enabled": lambda old, new: f"review pause {on_off(new)} (loops and bias)",
     "review.probe": lambda old, new: f"bias probe {on_off(new)}",
     "understanding.freeze": lambda old, new: f"concept freezing {on_off(new)}",
-    "train.end_step": lambda old, new: f"end step {old:,} -> {new:,}",
 }
+# the run's steps head its entry in "Key runs": a continuation that trains further is no change of its own
+UNSAID = {"train.end_step"}
 
 
 def change_phrases(diff: dict, config: dict) -> list[str]:
     out = []
     for path, (old, new) in diff.items():
+        if path in UNSAID:
+            continue
         if path.startswith("data.sources."):
             name = path.split(".", 2)[2]
             if old is None:
