@@ -114,6 +114,10 @@ def cmd_continue(args) -> None:
         raise PhaselogError(f"--run-id {run_id}: that run exists already; a continuation is a new run")
     print(f"run {run_id} continues {args.run_id} from step {step} in phase {config.phase_name()}", flush=True)
     run_flow(config, run_id, home)
+    from reports.phase import phase_folder
+
+    print(f"phase log of {config.phase_name()} (written by the flow): {phase_folder(home, config.phase_name())}/"
+          f"phase-log.md; again with `phaselog report --phase {config.phase_name()}`")
 
 
 def print_table(columns: list[str], rows: list[tuple], fmt: str) -> None:

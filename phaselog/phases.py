@@ -1,19 +1,24 @@
 """A phase is a chain of runs: the first starts from its config, each later one continues its parent's newest good
 checkpoint with a few changes (`phaselog continue`). This module builds a continuation's config (what may change,
 what is refused), the run's place in the chain for the `runs` table, and the config diff against the parent."""
+import contextlib
 import json
 from pathlib import Path
 
-from phaselog.config import PhaseConfig, TrainConfig, apply_override, config_from_dict, parse_override
+from pydantic import ValidationError
+
+from phaselog.config import (ModelConfig, PhaseConfig, TokenizerConfig, TrainConfig, apply_override, config_from_dict,
+                             parse_override)
 from phaselog.errors import PhaselogError
 
 # written by `continue` itself: the checkpoint step, the checkpoint, and the schedule's start carried over
 MANAGED = ("train.start_step", "train.continue_from", "train.schedule_start", "train.init_from")
 
 
-def refused_change(parent: PhaseConfig, child: PhaseConfig) -> str | None:
-    """Why the parent's checkpoint would be meaningless under the child's config, naming the field; None if not."""
-    p, c = parent.model, child.model
+def refused_change(parent: PhaseConfig, model: ModelConfig, tokenizer: TokenizerConfig) -> str | None:
+    """Why the parent's checkpoint would be meaningless under the child's model and tokenizer sections, naming the
+    field; None if not."""
+    p, c = parent.model, model
     if c.depth != p.depth:
         return f"model.depth: {p.depth} -> {c.depth} changes the number of layers of the checkpoint"
     if c.width != p.width:
@@ -22,7 +27,7 @@ def refused_change(parent: PhaseConfig, child: PhaseConfig) -> str | None:
     if c.n_head != p.n_head:
         return f"model.head_dim: the heads {p.n_head} -> {c.n_head} do not fit the checkpoint's attention"
     for field in ("vocab_size", "sample_chars"):
-        old, new = getattr(parent.tokenizer, field), getattr(child.tokenizer, field)
+        old, new = getattr(parent.tokenizer, field), getattr(tokenizer, field)
         if old != new:
             return (f"tokenizer.{field}: {old} -> {new}; a continued run keeps its parent's tokenizer, the "
                     "checkpoint's token ids mean nothing under another")
@@ -45,6 +50,13 @@ def continuation_config(parent: PhaseConfig, checkpoint: Path, step: int, raw: d
         apply_override(raw, keys, value)
     if not raw.get("phase"):
         raw["phase"] = parent.phase_name()
+    # refusals first: they say why the checkpoint cannot be continued at all; an invalid section is named by the
+    # whole config's validation below
+    with contextlib.suppress(ValidationError):
+        refusal = refused_change(parent, ModelConfig.model_validate(raw.get("model") or {}),
+                                 TokenizerConfig.model_validate(raw.get("tokenizer") or {}))
+        if refusal:
+            raise PhaselogError(f"{origin}: {refusal}")
     train = raw.setdefault("train", {})
     end = train.get("end_step", TrainConfig.model_fields["end_step"].default)
     if isinstance(end, int) and end <= step:
@@ -52,11 +64,7 @@ def continuation_config(parent: PhaseConfig, checkpoint: Path, step: int, raw: d
                             f"from; give --set train.end_step=N with N > {step}")
     train.update(start_step=step, continue_from=str(checkpoint), schedule_start=parent.train.lr_schedule()[0],
                  init_from=None)
-    child = config_from_dict(raw, origin)
-    refusal = refused_change(parent, child)
-    if refusal:
-        raise PhaselogError(f"{origin}: {refusal}")
-    return child
+    return config_from_dict(raw, origin)
 
 
 def leaves(config: PhaseConfig) -> dict[str, object]:

@@ -175,7 +175,7 @@ def prompt_evolution(data: PhaseData) -> list:
         prompt = prompt_file(data, q["version"])
         rows.append([q["version"], str(prompt.words) if prompt else "n/a",
                      " ".join(prompt.notes.split()) if prompt else "(prompt file not found)",
-                     f"{steps(q['first'])}-{steps(q['last'])}", ", ".join(q["runs"]), str(q["reflections"]),
+                     steps(q["first"]) + (f"-{steps(q['last'])}" if q["last"] != q["first"] else ""), ", ".join(q["runs"]), str(q["reflections"]),
                      f"{100 * q['loop_share']:.0f}%", num(q["distinct_2"]), num(q["formatting"])])
     if not rows:
         return blocks + [Note("Left out: no reflections in this phase (self-play off).")]
@@ -217,10 +217,16 @@ def validation(data: PhaseData) -> list:
 
 
 def journal(data: PhaseData) -> list:
+    """The researcher's entries in full; the model's mirrored reflections are counted (they are measured above)."""
     blocks = [Heading(2, "Journal across the phase")]
-    if not data.journal:
-        return blocks + [Note("Left out: no journal entries on this phase's runs.")]
-    for e in data.journal:
+    human = [e for e in data.journal if e["author"] == "human"]
+    mirrored = len(data.journal) - len(human)
+    if mirrored:
+        blocks.append(Note(f"{mirrored} model reflections mirrored in the journal are left out here: "
+                           "`phaselog journal list --author model` lists them."))
+    if not human:
+        return blocks + [Note("No entries by the researcher on this phase's runs.")]
+    for e in human:
         tags = [f"#{t}" for t in e["tags"] or []]
         blocks.append(Excerpt([f"step {steps(e['step'])}", e["run_id"], e["author"], *tags],
                               " ".join(str(e["text"]).split())))

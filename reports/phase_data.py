@@ -16,7 +16,8 @@ class PhaseData:
     metrics: list[dict]          # run_id, step, loss
     val_bpb: list[dict]          # run_id, step, value
     mix: list[dict]              # run_id, segment_start, source, share
-    reflections: list[dict]      # run_id, step, prompt_version, distinct_2, formatting_score, is_loop
+    reflections: list[dict]      # run_id, step, prompt_version, distinct_2, formatting_score, is_loop (None:
+                                 # not scanned)
     bias: list[dict]             # non-probe bias events: run_id, step, severity
     reviews: list[dict]
     health: list[dict]
@@ -71,10 +72,11 @@ def gather_phase(store: Store, phase: str) -> PhaseData:
                  "ORDER BY segment_start, source"),
         # a reflection's loop row is the loop_events row of source reflection whose item names it
         reflections=read(
-            "SELECT r.run_id, r.step, r.prompt_version, r.distinct_2, r.formatting_score, coalesce(l.is_loop, false) "
-            "AS is_loop FROM reflections r LEFT JOIN loop_events l ON l.run_id = r.run_id AND l.step = r.step AND "
-            "l.source = 'reflection' AND l.item = concat_ws(':', r.step, r.prompt_version, r.framing, "
-            "r.sample_index) WHERE r.{where} ORDER BY r.step, r.sample_index"),
+            "SELECT r.run_id, r.step, r.prompt_version, r.distinct_2, r.formatting_score, l.is_loop "
+            "FROM reflections r LEFT JOIN loop_events l ON l.run_id = r.run_id AND l.step = r.step "
+            "AND l.source = 'reflection' "
+            "AND l.item = concat_ws(':', r.step, r.prompt_version, r.framing, r.sample_index) "
+            "WHERE r.{where} ORDER BY r.step, r.sample_index"),
         bias=read("SELECT run_id, step, severity FROM bias_events WHERE {where} AND source <> 'probe' ORDER BY step"),
         reviews=read("SELECT run_id, step, status, decision FROM reviews WHERE {where} ORDER BY step"),
         health=read("SELECT run_id, step, status FROM health WHERE {where} ORDER BY step"),

@@ -7,16 +7,14 @@ import re
 import shutil
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from flows.phase import phase_run
-from model.train import train_segment
 from phaselog.cli import main
 from phaselog.config import PhaseConfig
 from phaselog.store import Store
-from tests.conftest import tiny_config_dict
+from tests.conftest import tiny_config_dict, uninterrupted_losses
 
 
 def first_phase(corpus, **train) -> dict:
@@ -57,16 +55,8 @@ def test_continue_without_change_trains_like_one_run(first_run, shared_corpus, t
     assert sorted(continued) == list(range(1, 41))
 
     # the same 40 steps in one run on the same prepared data
-    clean = tmp_path / "clean"
-    shutil.copytree(first_run / "first" / "tokenizer", clean / "tokenizer")
-    shutil.copytree(first_run / "first" / "shards", clean / "shards")
     config = PhaseConfig.model_validate(first_phase(shared_corpus, end_step=40))
-    for start, end in config.segments():
-        train_segment(clean, config, start, end, peak_flops=1e11)
-    uninterrupted = {}
-    for path in sorted((clean / "metrics").glob("*.parquet")):
-        uninterrupted.update({r["step"]: r["loss"] for r in pq.read_table(path, columns=["step", "loss"]).to_pylist()})
-    assert continued == uninterrupted
+    assert continued == uninterrupted_losses(first_run / "first", tmp_path / "clean", config)
 
 
 def store_digest(home) -> str:
@@ -84,8 +74,8 @@ def store_digest(home) -> str:
 def test_refused_change_exits_2_naming_the_field(first_run, capsys, change, field):
     home = first_run
     before, folders = store_digest(home), sorted(p.name for p in home.iterdir())
-    assert main(["continue", "first", "--run-id", "refused", "--set", change, "--set", "train.end_step=40",
-                 "--home", str(home)]) == 2
+    # no train.end_step given: the refusal is what is said, not that the parent's end step is reached
+    assert main(["continue", "first", "--run-id", "refused", "--set", change, "--home", str(home)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("phaselog: error:") and field in error and "\n" not in error
     assert store_digest(home) == before
@@ -126,7 +116,9 @@ def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_
     assert {m["run_id"] for m in data.metrics if m["step"] <= 20} == {"first"}
     assert {m["run_id"] for m in data.metrics if m["step"] > 20} == {"run2"}
 
-    written = write_phase_report(home, "tiny")  # the flow wrote it too; written again here to read what it returns
+    assert main(["journal", "add", "--run", "run2", "--step", "30", "--tag", "check-in", "--home", str(home),
+                 "v1.4 reads like a diary"]) == 0
+    written = write_phase_report(home, "tiny")  # the flow wrote it too; written again with the journal entry
     assert written["charts"] == ["phase_loss.png", "phase_val.png"]
     markdown = Path(written["markdown"]).read_text()
     key_runs = markdown.split("## Key runs")[1].split("\n## ")[0]
@@ -135,8 +127,10 @@ def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_
         in key_runs
     evolution = markdown.split("## Prompt evolution")[1].split("\n## ")[0]
     assert re.findall(r"^\| (v1\.\d) \| \d+ \|", evolution, re.MULTILINE) == ["v1.3", "v1.4"]
-    for version in data.reflections:
-        assert version["distinct_2"] is not None
+    # every reflection was scanned for loops and measured, in both runs: the table's figures are measured ones
+    assert {r["run_id"] for r in data.reflections} == {"first", "run2"}
+    assert all(r["is_loop"] is not None and r["distinct_2"] is not None for r in data.reflections)
+    assert "> `step 30` `run2` `human` `\\#check-in`\n>\n> v1.4 reads like a diary" in markdown
     html = Path(written["html"]).read_text()
     assert html.count("data:image/png;base64,") == 2
 
