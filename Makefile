@@ -18,8 +18,13 @@ $(BIN)/phaselog: pyproject.toml
 
 setup: $(BIN)/phaselog
 
+# the demo phase is two runs: run 1 from configs/demo.yaml, run 2 continuing it with another prompt; the phase log
+# of both is written at the end (HOME/phases/DEMO_PHASE/). A phase name per invocation keeps demos apart.
+DEMO_PHASE := demo-$(shell date -u +%Y%m%d-%H%M%S)
 demo: setup
-	$(BIN)/phaselog run configs/demo.yaml
+	$(BIN)/phaselog run configs/demo.yaml --run-id $(DEMO_PHASE)-1 --set phase=$(DEMO_PHASE)
+	$(BIN)/phaselog continue $(DEMO_PHASE)-1 --run-id $(DEMO_PHASE)-2 --set train.end_step=3000 \
+		--set self_play.prompt_version=v1.4
 
 # the Prefect UI with phaselog's deployments and a worker (docs/scale.md); Ctrl-C stops it all
 ui: setup

@@ -10,6 +10,8 @@ tokenizer does change, every source is re-tokenized: token ids of one tokenizer 
 Writing to the store is the flow's job: this module writes files under the run directory only."""
 import hashlib
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -182,11 +184,28 @@ def accounting(docs: list[DocumentRecord], splits: list[str], tokens: list[int])
     return pa.table({**columns, "split": splits, "tokens": tokens}, schema=DOCUMENT_SCHEMA)
 
 
-def prepare_data(config, run_dir: Path, reuse_tokenizer: Path | None = None, log=print) -> dict:
+def link_shards(source: Path, target: Path) -> None:
+    """A continued run starts from its parent's shards: hard links (a shard is only ever replaced by a rename, so
+    the parent's file never changes), a copy across file systems; the manifest is copied, it is rewritten in place."""
+    def link_or_copy(src, dst):
+        if src.endswith(".parquet"):
+            try:
+                return os.link(src, dst)
+            except OSError:
+                pass  # another file system: copy
+        return shutil.copy2(src, dst)
+    shutil.copytree(source, target, copy_function=link_or_copy)
+
+
+def prepare_data(config, run_dir: Path, reuse_tokenizer: Path | None = None, reuse_shards: Path | None = None,
+                 log=print) -> dict:
     """Prepare tokenizer and shards under run_dir, re-doing only sources whose inputs or settings changed.
-    `reuse_tokenizer` (a tokenizer directory) replaces training one: a continued phase keeps its token ids."""
+    `reuse_tokenizer` (a tokenizer directory) replaces training one: a continued phase keeps its token ids;
+    `reuse_shards` (the parent's shards folder) seeds a continued run's shards before the first prep."""
     run_dir = Path(run_dir)
     shard_dir = run_dir / "shards"
+    if reuse_shards is not None and reuse_shards.is_dir() and not shard_dir.exists():
+        link_shards(reuse_shards, shard_dir)
     for source in config.data.sources:
         if not config.source_path(source).exists():
             raise DataError(f"data.sources[{source.name}]: {config.source_path(source)} does not exist")

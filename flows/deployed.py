@@ -13,8 +13,8 @@ from phaselog.core.locks import hold_run
 from phaselog.core.runs import resolve_home, run_record, slug
 from phaselog.core.store import Store
 from phaselog.flows.phase import phase_run
-from phaselog.model.preflight import check_before_run
-from phaselog.tasks.report import write_report_task
+from phaselog.model.preflight import check_before_run, continuation
+from phaselog.tasks.report import write_phase_report_task, write_report_task
 
 REPO = Path(__file__).resolve().parents[1]
 # the form's defaults: the demo phase, so Run with nothing changed trains something real in minutes
@@ -60,7 +60,21 @@ def resume(run_id: str, home: str | None = None) -> dict:
     return start_phase(PhaseConfig.model_validate_json(record["config_json"]), run_id, home)
 
 
+@flow(name="continue")
+def continue_run(parent_run: str, overrides: list[str] = [], config_path: str | None = None,
+                 run_id: str | None = None, home: str | None = None) -> dict:
+    """`phaselog continue` from the form: a new run in the parent's phase from its newest good checkpoint, with
+    `--set`-style overrides such as self_play.prompt_version=v1.3 (and a config file of the checkout, if given).
+    run_id empty: the config's name and this flow run's id, so a retry finds the same run again."""
+    home_dir = resolve_home(home)
+    config, _ = continuation(home_dir, parent_run, str(REPO / config_path) if config_path else None, overrides)
+    return start_phase(config, run_id, home)
+
+
 @flow(name="report")
-def report(run_id: str, home: str | None = None) -> dict:
-    """Write the phase log of a run (markdown, HTML, charts) and publish it as a markdown artifact."""
+def report(run_id: str = "", home: str | None = None, phase: str = "") -> dict:
+    """Write the phase log of a run, or with `phase` of every run of that phase (markdown, HTML, charts), and
+    publish it as a markdown artifact."""
+    if phase:
+        return write_phase_report_task(phase, str(resolve_home(home)))
     return write_report_task(run_id, str(resolve_home(home)))

@@ -11,7 +11,7 @@ from phaselog.model.flops import peak_flops
 from phaselog.tasks.data import check_data_quality_task, prepare_data_task
 from phaselog.tasks.evaluation import evaluate_task
 from phaselog.tasks.loops_bias import loops_bias_task
-from phaselog.tasks.report import write_report_task
+from phaselog.tasks.report import write_phase_report_task, write_report_task
 from phaselog.tasks.self_play import check_prompts_task, self_play_task
 from phaselog.tasks.training import train_segment_task
 from phaselog.tasks.understanding import understand_task
@@ -50,5 +50,7 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
         raise
     set_status(store, run_id, "completed")
     write_report_task(run_id, home)
+    if config.train.continue_from:  # a phase of several runs: its log tells them all
+        write_phase_report_task(config.phase_name(), home)
     logger.info(f"run {run_id} completed: {run_dir}")
     return {"run_id": run_id, "run_dir": str(run_dir)}

@@ -18,7 +18,8 @@ from phaselog.core.errors import PhaselogError, TrainingDiverged
 from phaselog.datasets.mixing import BatchSampler, mix_from_config
 from phaselog.datasets.shards import load_stream
 from phaselog.datasets.tokenizer import Tokenizer
-from phaselog.model.checkpoint import latest_good_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
+from phaselog.model.checkpoint import (is_good, latest_good_checkpoint, load_checkpoint, prune_checkpoints,
+                                       save_checkpoint)
 from phaselog.model.device import pick_device
 from phaselog.model.distributed import Ranks, launch_segment
 from phaselog.model.freezing import UnitFreezer, frozen_units
@@ -29,12 +30,13 @@ from phaselog.model.monitor import Monitor, probe_batch
 def lr_multiplier(step: int, train_config) -> float:
     """Warmup, a flat stretch, then a linear warmdown; defined over the phase's global steps, never per segment."""
     t = train_config
-    into = step - t.start_step
-    total = t.end_step - t.start_step
+    first, last = t.lr_schedule()  # a continued run keeps its parent's schedule start
+    into = step - first
+    total = last - first
     if into < t.warmup_steps:
         return (into + 1) / t.warmup_steps
     warmdown = int(total * t.warmdown_fraction)
-    to_go = t.end_step - step
+    to_go = max(0, last - step)  # past a pinned schedule_end the lr stays at its final value
     if to_go >= warmdown or warmdown == 0:
         return 1.0
     return t.final_lr_fraction + (1 - t.final_lr_fraction) * to_go / warmdown
@@ -76,6 +78,29 @@ def resolve_init_from(init_from: str, home: Path) -> Path:
     if found is None:
         raise PhaselogError(f"train.init_from: run {init_from} has no good checkpoint under {home / init_from}")
     return found.path
+
+
+def parent_checkpoint(path: str, step: int) -> Path:
+    """The checkpoint a continued run starts from; it must still verify and hold the run's first step."""
+    path = Path(path)
+    if not is_good(path):
+        raise PhaselogError(f"train.continue_from: {path} is missing or does not match its marker")
+    if int(path.stem.split("_")[1]) != step:
+        raise PhaselogError(f"train.continue_from: {path} is not the checkpoint of step {step} (train.start_step)")
+    return path
+
+
+def restore_training_state(state: dict, model: GPT, optimizer: torch.optim.Optimizer) -> int:
+    """Weights, optimizer moments and RNG streams from a checkpoint; returns its step. The learning rates and
+    weight decay stay those of this run's config: a continued run may change them, and load_state_dict would
+    otherwise bring back the saved ones."""
+    settings = [{k: group[k] for k in ("base_lr", "weight_decay")} for group in optimizer.param_groups]
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    for group, kept in zip(optimizer.param_groups, settings):
+        group.update(kept)
+    restore_rng(state["rng"])
+    return state["step"]
 
 
 def restore_rng(state: dict) -> None:
@@ -126,11 +151,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
 
     resume = latest_good_checkpoint(ckpt_dir, at_most=end_step, warn=log)
     if resume is not None and resume.step >= t.start_step:
-        state = load_checkpoint(resume.path, device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state["rng"])
-        step = resume.step
+        step = restore_training_state(load_checkpoint(resume.path, device), model, optimizer)
         if step == end_step:
             return {"start_step": start_step, "end_step": end_step, "resumed_from": step, "trained_steps": 0,
                     "checkpoint": str(resume.path)}
@@ -141,11 +162,16 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
                             "the previous segment did not finish")
     else:
         step = t.start_step
-        if t.init_from:
+        if t.continue_from:
+            state = load_checkpoint(parent_checkpoint(t.continue_from, step), device)
+            restore_training_state(state, model, optimizer)
+            log(f"continuing from {t.continue_from}: weights, optimizer state and RNG streams")
+        elif t.init_from:
             source = resolve_init_from(t.init_from, home or run_dir.parent)
             model.load_state_dict(load_checkpoint(source, device)["model"])
             log(f"initialised from {source}")
-        torch.manual_seed(t.seed)
+        if not t.continue_from:
+            torch.manual_seed(t.seed)
     resumed_from = step
     if ranks.writes:
         drop_stale_metrics(run_dir, step)

@@ -69,6 +69,25 @@ def cmd_resume(args) -> None:
     run_flow(config, args.run_id, home)
 
 
+def cmd_continue(args) -> None:
+    from phaselog.core.runs import new_run_id
+    from phaselog.core.store import Store
+    from phaselog.model.preflight import check_before_run, continuation
+
+    home = home_of(args)
+    config, step = continuation(home, args.run_id, args.config, args.set)
+    run_id = args.run_id_new or new_run_id(config.name)
+    check_before_run(config, run_id)
+    if Store(home).run_exists(run_id) or (home / run_id).exists():
+        raise PhaselogError(f"--run-id {run_id}: that run exists already; a continuation is a new run")
+    print(f"run {run_id} continues {args.run_id} from step {step} in phase {config.phase_name()}", flush=True)
+    run_flow(config, run_id, home)
+    from phaselog.reports.phase import phase_folder
+
+    print(f"phase log of {config.phase_name()} (written by the flow): {phase_folder(home, config.phase_name())}/"
+          f"phase-log.md; again with `phaselog report --phase {config.phase_name()}`")
+
+
 def print_table(columns: list[str], rows: list[tuple], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps([dict(zip(columns, row)) for row in rows], default=str, indent=1))
@@ -94,6 +113,17 @@ def cmd_sql(args) -> None:
 
 
 def cmd_report(args) -> None:
+    if args.phase:
+        from phaselog.reports.phase import write_phase_report
+
+        if args.run_id or args.from_step is not None or args.to_step is not None:
+            raise PhaselogError("report --phase: give a phase name or a RUN_ID (with --from-step/--to-step), not both")
+        written = write_phase_report(home_of(args), args.phase, Path(args.out) if args.out else None)
+        print(f"phase log of phase {args.phase}, runs {', '.join(written['runs'])}:\n  {written['markdown']}\n"
+              f"  {written['html']}\n  charts: {', '.join(written['charts'])}")
+        return
+    if not args.run_id:
+        raise PhaselogError("report: give a RUN_ID, or --phase NAME for every run of a phase")
     from phaselog.reports.build import write_report
 
     written = write_report(home_of(args), args.run_id, Path(args.out) if args.out else None,
@@ -257,13 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.set_defaults(func=cmd_resume)
 
+    p = sub.add_parser("continue", parents=[common], help="a new run in the same phase, from a run's newest good "
+                       "checkpoint (weights, optimizer, RNG, schedule and data position carry over), with changes")
+    p.add_argument("run_id", help="the run to continue")
+    p.add_argument("--config", help="a config file for the new run (default: the parent's config)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="change a config value")
+    p.add_argument("--run-id", dest="run_id_new", help="id of the new run (default: the config's name and the time)")
+    p.set_defaults(func=cmd_continue)
+
     p = sub.add_parser("sql", parents=[common], help="read-only SQL over the store")
     p.add_argument("query")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("report", parents=[common], help="write the phase log (markdown, HTML, PNG charts)")
-    p.add_argument("run_id")
+    p.add_argument("run_id", nargs="?", help="one run (or --phase)")
+    p.add_argument("--phase", help="every run of this phase, as its runs (default folder HOME/phases/PHASE/)")
     p.add_argument("--out", help="folder for the report (default HOME/RUN_ID/reports/)")
     p.add_argument("--from-step", type=int, help="first step of the report (default: the phase's start)")
     p.add_argument("--to-step", type=int, help="last step of the report (default: the latest step)")

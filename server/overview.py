@@ -42,7 +42,7 @@ def records(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
 
 RUNS_SQL = """
 SELECT r.run_id, r.name, r.status, r.start_step, r.end_step, max(m.step) AS latest_step, r.device,
-       r.created_at, r.updated_at
+       r.created_at, r.updated_at, r.phase, r.parent_run, r.continued_from
 FROM runs r LEFT JOIN metrics m USING (run_id)
 WHERE ? IS NULL OR r.run_id = ?
 GROUP BY ALL ORDER BY r.created_at DESC, r.run_id
@@ -92,13 +92,16 @@ def run_overview(request: Request, run_id: str) -> dict:
             "ORDER BY category", [run_id, run_id]))
         review = records(con.execute("SELECT step, reasons, description FROM reviews WHERE run_id = ? "
                                      "AND status = 'pending' ORDER BY step LIMIT 1", [run_id]))
+        # the run's place in its phase: the parent is in `run`, the runs continuing this one here
+        children = records(con.execute("SELECT run_id, continued_from FROM runs WHERE parent_run = ? "
+                                       "ORDER BY continued_from, created_at", [run_id]))
     for row in health:
         row["reasons"] = json.loads(row["reasons"] or "[]")
     for row in review:
         row["reasons"] = json.loads(row["reasons"] or "[]")
     return {"run": run, "loss": [list(r) for r in loss], "val_bpb": [list(r) for r in val_bpb], "health": health,
             "loop_events": loops, "loops_scanned": loops_scanned, "bias_events": bias, "bias_probe": probe,
-            "pending_review": review[0] if review else None}
+            "pending_review": review[0] if review else None, "children": children}
 
 
 def wanted(entry: dict, author: str | None, from_step: int | None, to_step: int | None, tag: str | None) -> bool:

@@ -15,11 +15,13 @@ from phaselog.datasets.tokenizer import init_tokenizer_dir
 @task(name="prepare-data")
 def prepare_data_task(config, run_id: str, home: str) -> dict:
     logger = get_run_logger()
-    init_from = config.train.init_from
+    # a continued run reuses its parent's tokenizer and, for unchanged sources, its shards
+    init_from = config.train.continue_from or config.train.init_from
     paths = RunPaths.of(home, run_id)
     reuse = init_tokenizer_dir(init_from, paths.home) if init_from else None
     run_dir, store = paths.run_dir, paths.store
-    summary = prepare_data(config, run_dir, reuse_tokenizer=reuse, log=logger.info)
+    parent_shards = reuse.parent / "shards" if config.train.continue_from else None
+    summary = prepare_data(config, run_dir, reuse_tokenizer=reuse, reuse_shards=parent_shards, log=logger.info)
     # recorded every time, from the files: a resume after a crash between prep and this line still fills the store
     record_documents(store, run_id, read_documents(run_dir, config))
     training = json.loads((run_dir / "tokenizer" / TOKENIZER_RECORD).read_text())

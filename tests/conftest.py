@@ -38,6 +38,25 @@ def tiny_config_dict(corpus: Path, **train) -> dict:
     }
 
 
+def uninterrupted_losses(prepared_run: Path, clean: Path, config) -> dict[int, float]:
+    """{step: loss} of the whole phase trained in one go in `clean`, on the tokenizer and shards of
+    `prepared_run` (copied): what a resumed or continued run must match."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from phaselog.model.train import train_segment
+
+    shutil.copytree(prepared_run / "tokenizer", clean / "tokenizer")
+    shutil.copytree(prepared_run / "shards", clean / "shards")
+    for start, end in config.segments():
+        train_segment(clean, config, start, end, peak_flops=1e11)
+    losses = {}
+    for path in sorted((clean / "metrics").glob("*.parquet")):
+        losses.update({r["step"]: r["loss"] for r in pq.read_table(path, columns=["step", "loss"]).to_pylist()})
+    return losses
+
+
 @pytest.fixture(scope="session")
 def shared_corpus() -> Path:
     if not (SHARED_CORPUS / "general").is_dir():

@@ -85,6 +85,8 @@ def test_page_shows_the_run_its_checkpoint_step_and_the_overview(page, explore_s
     # the checkpoint step comes from its own request, which may answer after the journal has drawn
     expect(page.locator("#checkpoint-step")).to_have_text(str(last_step))
     assert page.text_content("#run-status") == "completed"
+    # its place in its phase: tiny_run is a phase's first run, continued by none
+    expect(page.locator("#run-phase")).to_have_text("phase tiny · first run")
     # a real line: the loss path has a point per (downsampled) step, val bpb one per segment
     assert page.locator("#loss-chart path.series").get_attribute("d").count("L") >= 20
     assert page.locator("#bpb-chart circle").count() == 3

@@ -2,19 +2,16 @@
 step and the same per-step losses as an uninterrupted run (CPU, same seed)."""
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
-import pyarrow.parquet as pq
 import yaml
 
 from phaselog.core.store import Store
 from phaselog.model.checkpoint import checkpoint_path
-from phaselog.model.train import train_segment
-from tests.conftest import tiny_config_dict
+from tests.conftest import tiny_config_dict, uninterrupted_losses
 
 
 def cli_env(tmp_path) -> dict:
@@ -58,14 +55,6 @@ def test_resume_after_sigkill_matches_uninterrupted_run(shared_corpus, tmp_path,
     resumed = dict(store.query("select step, loss from metrics order by step")[1])
     assert store.query("select status from runs")[1] == [("completed",)]
 
-    # the same phase, uninterrupted, on the same prepared data (tokenizer and shards copied)
-    clean = tmp_path / "clean"
-    shutil.copytree(home / "killed" / "tokenizer", clean / "tokenizer")
-    shutil.copytree(home / "killed" / "shards", clean / "shards")
-    config = tiny_config(end_step=120, segment_steps=40)
-    for start, end in config.segments():
-        train_segment(clean, config, start, end, peak_flops=1e11)
-    uninterrupted = {}
-    for path in sorted((clean / "metrics").glob("*.parquet")):
-        uninterrupted.update({r["step"]: r["loss"] for r in pq.read_table(path, columns=["step", "loss"]).to_pylist()})
-    assert resumed == uninterrupted
+    # the same phase, uninterrupted, on the same prepared data
+    assert resumed == uninterrupted_losses(home / "killed", tmp_path / "clean", tiny_config(end_step=120,
+                                                                                          segment_steps=40))

@@ -104,7 +104,13 @@ class TrainConfig(Strict):
     seed: int = 1337
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
-    init_from: str | None = Field(None, description="a run id or a checkpoint path to start from")
+    init_from: str | None = Field(None, description="a run id or a checkpoint path to start from (weights only)")
+    continue_from: str | None = Field(None, description="checkpoint of the run this one continues, set by `phaselog "
+                                      "continue`: weights, optimizer state and RNG streams carry over, and the "
+                                      "parent's tokenizer and shards are reused")
+    schedule_start: int | None = Field(None, ge=0, description="global step the lr schedule's warmup counts from; "
+                                       "None: start_step (a continued run keeps its parent's)")
+    schedule_end: int | None = Field(None, gt=0, description="global step the lr warmdown ends at; None: end_step")
     nproc_per_node: int = Field(1, ge=1, description="processes per segment: 1 trains in the flow's process; more "
                                 "runs the segment under torchrun with DDP (one per GPU; gloo on CPU); docs/scale.md")
 
@@ -112,7 +118,18 @@ class TrainConfig(Strict):
     def steps_consistent(self):
         if self.end_step <= self.start_step:
             raise ValueError(f"end_step {self.end_step} must be greater than start_step {self.start_step}")
+        if self.schedule_start is not None and self.schedule_start > self.start_step:
+            raise ValueError(f"schedule_start {self.schedule_start} is after start_step {self.start_step}")
+        if self.schedule_end is not None and self.schedule_end <= self.lr_schedule()[0]:
+            raise ValueError(f"schedule_end {self.schedule_end} must be after the schedule's start")
+        if self.init_from and self.continue_from:
+            raise ValueError("init_from and continue_from exclude each other: continue_from already brings the weights")
         return self
+
+    def lr_schedule(self) -> tuple[int, int]:
+        """The global steps the lr schedule spans: warmup from the first, warmdown ending at the second."""
+        start = self.start_step if self.schedule_start is None else self.schedule_start
+        return start, self.end_step if self.schedule_end is None else self.schedule_end
 
     @model_validator(mode="after")
     def grad_accum_splits_across_processes(self):
@@ -197,6 +214,8 @@ class ReviewConfig(Strict):
 
 class PhaseConfig(Strict):
     name: str = "phase"
+    phase: str = Field("", description="the phase this run belongs to (a phase is a chain of runs, each continuing "
+                       "the previous one); empty: the config's name")
     notes: str = Field("", description="next steps and remarks, quoted in the report")
     data: DataConfig
     tokenizer: TokenizerConfig = TokenizerConfig()
@@ -237,6 +256,9 @@ class PhaseConfig(Strict):
         t = self.train
         bounds = list(range(t.start_step, t.end_step, t.segment_steps)) + [t.end_step]
         return list(zip(bounds[:-1], bounds[1:]))
+
+    def phase_name(self) -> str:
+        return self.phase or self.name
 
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:16]

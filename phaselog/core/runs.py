@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from phaselog.core.errors import PhaselogError
+from phaselog.core.phases import lineage
 from phaselog.core.store import Store, now
 
 METRIC_COLUMNS = ["step", "loss", "lr", "grad_norm", "tokens_per_sec", "mfu", "step_time_ms"]
@@ -70,6 +71,7 @@ def check_run_id(run_id: str) -> None:
 
 def register_run(store: Store, run_id: str, config, run_dir: Path, device: str, peak_flops: float) -> None:
     """Insert the run, or mark an existing one running again (a resume keeps its first created_at)."""
+    place = lineage(store, config)  # read before the write transaction: it opens the store read-only
     with store.writer() as con:
         exists = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
         if exists:
@@ -78,9 +80,10 @@ def register_run(store: Store, run_id: str, config, run_dir: Path, device: str, 
         con.execute(
             "INSERT INTO runs BY NAME SELECT ? AS run_id, ? AS name, ? AS config_json, ? AS config_hash, "
             "? AS run_dir, ? AS start_step, ? AS end_step, ? AS device, ? AS peak_flops, 'running' AS status, "
-            "? AS created_at, ? AS updated_at",
+            "? AS created_at, ? AS updated_at, ? AS phase, ? AS parent_run, ? AS continued_from, ? AS config_diff",
             [run_id, config.name, config.model_dump_json(), config.hash(), str(run_dir), config.train.start_step,
-             config.train.end_step, device, peak_flops, now(), now()])
+             config.train.end_step, device, peak_flops, now(), now(), place["phase"], place["parent_run"],
+             place["continued_from"], place["config_diff"]])
 
 
 def run_record(store: Store, run_id: str) -> dict:

@@ -155,6 +155,10 @@ function renderOverview(o) {
   $("run-status").replaceWith(Object.assign(badge(run.status), { id: "run-status" }));
   $("run-summary").textContent = `${run.name} · steps ${fmtStep(run.start_step)} → ${fmtStep(run.end_step)}, ` +
     `trained to ${fmtStep(run.latest_step)} on ${run.device}`;
+  // the run's phase: the run it continues and the runs continuing it
+  const parent = run.parent_run ? `continues ${run.parent_run} from step ${fmtStep(run.continued_from)}` : "first run";
+  const children = o.children.map((c) => `${c.run_id} (from step ${fmtStep(c.continued_from)})`).join(", ");
+  $("run-phase").textContent = `phase ${run.phase} · ${parent}` + (children ? ` · continued by ${children}` : "");
   drawChart($("loss-chart"), o.loss, "#2f6f73");
   drawChart($("bpb-chart"), o.val_bpb, "#8a5a2b");
 
@@ -366,7 +370,7 @@ async function start() {
     if (state.limits.max_prompt_chars) $("prompt").maxLength = state.limits.max_prompt_chars;
     if (state.limits.max_new_tokens) $("max-new-tokens").max = state.limits.max_new_tokens;
     if (!runs.length) return showBanner("The store has no runs yet: start one with `phaselog run CONFIG`.");
-    $("run-picker").replaceChildren(...runs.map((r) => el("option", { value: r.run_id }, `${r.run_id} (${r.status})`)));
+    $("run-picker").replaceChildren(...runs.map((r) => el("option", { value: r.run_id }, `${r.run_id} (${r.phase}, ${r.status})`)));
     const wanted = new URLSearchParams(window.location.search).get("run") || config.run_id;
     const run = runs.some((r) => r.run_id === wanted) ? wanted : runs[0].run_id;
     $("run-picker").value = run;
