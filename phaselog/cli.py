@@ -239,7 +239,8 @@ def cmd_explore(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phaselog", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="phaselog", description="Train a small GPT in phases under Prefect, watch "
+                                     "it learn, and keep everything in one DuckDB store.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="where the store and runs live (default $PHASELOG_HOME, else ./runs)")
     sub = parser.add_subparsers(dest="command", required=True)
