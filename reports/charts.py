@@ -63,7 +63,8 @@ def loss_chart(data: ReportData):
         ax.annotate(f"{j['source']} joins", (j["step"], 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
                     textcoords="offset points", fontsize=8, color="#2e8b57")
     # probe rows are measurements at every segment end, not findings
-    findings = sorted({int(e["step"]) for e in data.bias_events or [] if e["source"] != "probe" and e["step"] is not None})
+    findings = sorted({int(e["step"]) for e in data.bias_events or []
+                       if e["source"] != "probe" and e["step"] is not None})
     mark_steps(ax, findings, "bias finding", color="#c23b3b", linestyle="--", linewidth=0.8)
     reviews = sorted({int(r["step"]) for r in data.reviews or [] if r["step"] is not None})
     mark_steps(ax, reviews, "review", color="#7b4fa0", linestyle="-.", linewidth=1.0)

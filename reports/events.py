@@ -28,7 +28,7 @@ KIND_ORDER = ("join", "leave", "review", "resume", "health")
 
 
 def event_list(data: ReportData) -> list[dict]:
-    """{step, kind, what} for every event in the report's range, in step order."""
+    """{step, kind, what, sources (the ones joining)} per step with an event in the report's range, in order."""
     out = [{"step": j["step"], "kind": "join", "what": f"{j['source']} joined the mix", "source": j["source"]}
            for j in joins(data)]
     out += [{"step": x["step"], "kind": "leave", "what": f"{x['source']} left the mix"} for x in leaves(data)]
@@ -164,14 +164,13 @@ def changes(data: ReportData) -> list[dict]:
     out = []
     for event in events:
         x = event["step"]
-        found = {"event": event, "window": w, "beyond": []}
+        found = {"event": event, "window": w}
         lc = loss_change(step, loss, x, w)
         if lc:
             found["loss"] = lc
             lc["jump_beyond"] = outside(lc["jump"], [q["jump"] for q in quiet_loss])
             lc["slope_beyond"] = outside(lc["slope_change"], [q["slope_change"] for q in quiet_loss])
             lc["jump_elsewhere"] = elsewhere([q["jump"] for q in quiet_loss])
-            lc["quiet"] = len(quiet_loss)
         # did the joining source surface in what the model writes? (self-play's corpus_uptake of that source)
         uptakes = [(f"{source} uptake", uptake_points(data, source)) for source in event["sources"]]
         for name, points in [("val bpb", bpb), ("loop share", loops)] + uptakes:
@@ -185,7 +184,8 @@ def changes(data: ReportData) -> list[dict]:
             change = window_mean_change(points, x, w)
             quiet = [q for q in (window_mean_change(points, c, w) for c in cuts) if q is not None]
             if change is not None:
-                found["rms"][layer] = {"change": change, "beyond": outside(change, quiet), "elsewhere": elsewhere(quiet),
+                found["rms"][layer] = {"change": change, "beyond": outside(change, quiet),
+                                       "elsewhere": elsewhere(quiet),
                                        "before": float(np.mean([v for s, v in points if x - w < s <= x]))}
         out.append(found)
     return out
@@ -225,7 +225,8 @@ def describe(found: dict) -> str:
 def change_cell(value: float | None, beyond: bool | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value:+.3g}" + (" (beyond noise)" if beyond else "" if beyond is False else " (too few quiet points)")
+    verdict = {True: "beyond noise", False: "within noise", None: "too few quiet points"}[beyond]
+    return f"{value:+.3g} ({verdict})"
 
 
 def section(data: ReportData) -> list:

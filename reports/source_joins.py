@@ -29,7 +29,8 @@ def share_while_in(data: ReportData, source: str, start: int, end: int | None) -
     the source was in are its total times the fraction of its steps that were in."""
     mine, total = 0.0, 0.0
     for row in data.data_mix:
-        low, high = max(row["segment_start"], start), min(row["segment_end"], end if end is not None else row["segment_end"])
+        low = max(row["segment_start"], start)
+        high = row["segment_end"] if end is None else min(row["segment_end"], end)
         if high <= low or not row["tokens"]:
             continue
         length = row["segment_end"] - row["segment_start"]

@@ -14,7 +14,9 @@ from PIL import Image
 from phaselog.cli import main
 from phaselog.store import Store
 from reports.build import FOOTER_PREFIX, write_report
+from reports.gather import gather
 from reports.synthetic import synthesise_store
+from tests.test_report_claims import check_legends
 
 GOLDEN = Path(__file__).parent / "golden" / "report_synthetic.md"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -130,6 +132,7 @@ def test_sections_are_left_out_with_a_note_when_their_data_is_missing(tmp_path, 
             con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     con.close()
     markdown = Path(write_report(home, "hollow", tmp_path / "out")["markdown"]).read_text()
+    check_legends(gather(Store(home), "hollow"))  # no legend entry for a series that is not there
     assert "| 10,001-11,000 |" in markdown  # the training sections stand on the metrics alone
     assert "_Left out: no evaluations in this step range._" in markdown
     if damage == "columns missing":

@@ -103,7 +103,8 @@ def recompute(store: Store, run_id: str, claim) -> dict:
         assert found["step"] == configured, "the first step that drew the source is its configured start"
         return found
     if kind == "leave":
-        return {"step": next(s for s in config["data"]["sources"] if s["name"] == claim.name.split("/", 1)[1])["end_step"]}
+        source = claim.name.split("/", 1)[1]
+        return {"step": next(s for s in config["data"]["sources"] if s["name"] == source)["end_step"]}
     if kind == "health":
         unhealthy, checks, first = one(store, "SELECT count(*) FILTER (status != 'healthy'), count(*), "
                                               "min(step) FILTER (status != 'healthy') FROM health WHERE run_id = ?",
@@ -244,7 +245,8 @@ def test_charts_of_the_demo_like_run_name_exactly_what_they_draw(tiny_run):
     assert legend_labels(speed)[0] == "tokens/sec" and legend_labels(speed)[-1].startswith("MFU (%)")
     # on a CPU the MFU peak is never beaten by the run itself
     assert np.nanmax(speed.axes[1].get_lines()[0].get_ydata()) <= 100
-    layers = one(store, "SELECT list(DISTINCT layer ORDER BY layer) FROM activation_stats WHERE run_id = ?", [run_id])[0]
+    layers = one(store, "SELECT list(DISTINCT layer ORDER BY layer) FROM activation_stats WHERE run_id = ?",
+                 [run_id])[0]
     assert list(drawn["activation_rms.png"].axes[0].get_yticks()) == layers
     loops = drawn["loops.png"].axes[0]
     texts = [t.get_text() for t in loops.texts]
