@@ -85,8 +85,10 @@ def join_run(prefect_harness, shared_corpus, tmp_path_factory):
     raw["data"]["sources"][1]["start_step"] = 30
     raw["data"]["sources"].append({"name": "meditations", "path": "philosophy/pg2680-meditations.txt",
                                    "weight": 0.5, "start_step": 10})
-    # the CORE-style suite and the bias probe add minutes and nothing to what joins are about
+    # the CORE-style suite, self-play and the bias probe add minutes and nothing to what joins are about (the
+    # tiny run covers them)
     raw["evaluation"] = {"enabled": False}
+    raw["self_play"] = {"enabled": False}
     raw["review"] = {"probe": False}
     home = tmp_path_factory.mktemp("join-home")
     config = PhaseConfig.model_validate(raw)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from PIL import Image
@@ -133,6 +134,7 @@ def test_sections_are_left_out_with_a_note_when_their_data_is_missing(tmp_path, 
     con.close()
     markdown = Path(write_report(home, "hollow", tmp_path / "out")["markdown"]).read_text()
     check_legends(gather(Store(home), "hollow"))  # no legend entry for a series that is not there
+    plt.close("all")
     assert "| 10,001-11,000 |" in markdown  # the training sections stand on the metrics alone
     assert "_Left out: no evaluations in this step range._" in markdown
     if damage == "columns missing":

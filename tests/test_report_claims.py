@@ -178,7 +178,8 @@ def test_sources_joining_inside_the_first_segment_and_mid_segment_are_claimed_at
     markdown = (tmp_path / "phase-log.md").read_text()
     overview = section(markdown, "Phase overview")
     assert "meditations joined at step 10" in overview and "philosophy joined at step 30" in overview
-    assert {"event/10/join", "event/30/join"} <= set(found)
+    for step, source in ((10, "meditations"), (30, "philosophy")):
+        assert found[f"event/{step}/join"].text.startswith(f"At step {step} {source} joined the mix (loss median ")
     # the share from the join on is higher than the share over the whole segment that data_mix holds
     _, [(segment_share,)] = Store(home).query("SELECT share FROM data_mix WHERE run_id = ? AND segment_start = 20 "
                                               "AND source = 'philosophy'", [run_id])
@@ -192,6 +193,14 @@ def test_synthesised_phase_claims_recompute_from_the_store(synthetic_home, tmp_p
 
 
 # --- charts -----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """figures() hands back open matplotlib figures for inspection; close them after each test."""
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
 
 def drawn_labels(fig) -> list[str]:
     """Labels of the artists that hold data on the figure's axes (lines with points, non-empty collections)."""
