@@ -244,7 +244,8 @@ def section(data: ReportData) -> list:
         "compares the probe means of the two windows. The same change is measured at every quiet point of the run "
         f"({steps(max(1, w // 2))} steps apart, no event within {steps(w)} steps; at least {QUIET_POINTS} needed); a "
         f"change counts as beyond the run's own noise when it is further from their median than {NOISE_FACTOR:g} "
-        "times the furthest of them."))
+        "times the furthest of them. A change around an event happened at the same time, which does not prove the "
+        "event caused it: early in a run the loss falls fastest, so a slope change there is common."))
     rows = []
     for f in found:
         lc, bpb, loops = f.get("loss"), f.get("val bpb"), f.get("loop share")

@@ -76,12 +76,12 @@ def tiny_run(prefect_harness, shared_corpus, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def join_run(prefect_harness, shared_corpus, tmp_path_factory):
-    """A real 40-step run whose sources join off the segment boundaries: meditations at step 10, inside the first
+    """A real 60-step run whose sources join off the segment boundaries: meditations at step 10, inside the first
     20-step segment, and philosophy at step 30, in the middle of the second: (home, run_id, config)."""
     from flows.phase import phase_run
     from phaselog.config import PhaseConfig
 
-    raw = tiny_config_dict(shared_corpus, end_step=40)
+    raw = tiny_config_dict(shared_corpus)
     raw["data"]["sources"][1]["start_step"] = 30
     raw["data"]["sources"].append({"name": "meditations", "path": "philosophy/pg2680-meditations.txt",
                                    "weight": 0.5, "start_step": 10})

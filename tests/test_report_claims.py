@@ -179,7 +179,9 @@ def test_sources_joining_inside_the_first_segment_and_mid_segment_are_claimed_at
     overview = section(markdown, "Phase overview")
     assert "meditations joined at step 10" in overview and "philosophy joined at step 30" in overview
     for step, source in ((10, "meditations"), (30, "philosophy")):
-        assert found[f"event/{step}/join"].text.startswith(f"At step {step} {source} joined the mix (loss median ")
+        text = found[f"event/{step}/join"].text
+        assert text.startswith(f"At step {step} {source} joined the mix (loss median ")
+        assert "too few quiet stretches" not in text  # 60 steps leave enough quiet points to judge the noise
     # the share from the join on is higher than the share over the whole segment that data_mix holds
     _, [(segment_share,)] = Store(home).query("SELECT share FROM data_mix WHERE run_id = ? AND segment_start = 20 "
                                               "AND source = 'philosophy'", [run_id])
