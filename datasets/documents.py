@@ -26,7 +26,7 @@ class DocumentRecord:
     sha1: str            # of the cleaned text
     bad_chars: int       # replacement characters and mojibake marks left in the text (see sources.bad_char_count)
     kept: bool
-    drop_reason: str     # "" when kept; else "duplicate", "too_short" or "empty"
+    drop_reason: str | None  # None when kept (NULL in the store); else "duplicate", "too_short" or "empty"
 
 
 def iter_documents(source: str, path: Path, format: str | None = None, text_column: str = "text",
@@ -46,11 +46,11 @@ def iter_documents(source: str, path: Path, format: str | None = None, text_colu
             elif sha1 in seen:
                 reason = "duplicate"
             else:
-                reason = ""
+                reason = None
                 seen.add(sha1)
             yield DocumentRecord(source=source, doc_id=f"{name}#{index}", path=relative, text=chunk,
                                  chars=len(chunk), bytes=len(chunk.encode()), sha1=sha1,
-                                 bad_chars=bad_char_count(chunk), kept=not reason, drop_reason=reason)
+                                 bad_chars=bad_char_count(chunk), kept=reason is None, drop_reason=reason)
 
 
 # Where a text may be cut, from best to worst; the group is the gap that the cut removes.

@@ -267,8 +267,8 @@ def cmd_explore(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phaselog", description="Train a small GPT in phases, watch it learn, "
-                                     "and write it all down in one DuckDB file.")
+    parser = argparse.ArgumentParser(prog="phaselog", description="Train a small GPT in phases under Prefect, watch "
+                                     "it learn, and keep everything in one DuckDB store.")
     home_help = "where the store and runs live (default $PHASELOG_HOME, else ./runs)"
     # before the command (`phaselog --home DIR sql ...`, as git and prefect take their options) or after it; the
     # command's copy is SUPPRESSed when absent, so it never overwrites one given before the command

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from phaselog.core.store import Store
-from phaselog.reports import couplings, model_sections, tldr, training_sections
+from phaselog.reports import couplings, events, model_sections, tldr, training_sections
 from phaselog.reports.charts import draw_all
 from phaselog.reports.document import Figure, to_html, to_markdown
 from phaselog.reports.gather import ReportData, gather
@@ -17,7 +17,7 @@ CHART_NAMES = ("loss.png", "speed.png", "activation_rms.png", "health.png", "loo
 def sections(data: ReportData) -> list:
     notes = str(training_sections.config_of(data).get("notes") or "")
     return (training_sections.title(data) + tldr.section(data) + training_sections.overview(data)
-            + training_sections.loss_progression(data) + training_sections.validation(data)
+            + events.section(data) + training_sections.loss_progression(data) + training_sections.validation(data)
             + training_sections.speed(data) + training_sections.key_runs(data)
             + model_sections.understanding(data) + model_sections.self_play(data) + model_sections.bias(data)
             + couplings.section(data) + model_sections.journal(data) + model_sections.next_steps(data, notes))

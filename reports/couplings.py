@@ -1,7 +1,10 @@
 """Couplings: Pearson correlations across steps between signals the store holds (loss, gradient norm, val bpb,
 per-layer activation RMS, shimmer, reflection loop and formatting scores, the most frequent formatting motif).
 Two signals are paired on the steps where both exist, only across families (seq-rep-4 against compression
-ratio says nothing new). A sentence is written only when the data backs it: enough points and a clear r."""
+ratio says nothing new). Two signals that both simply fall with step correlate strongly without telling anything,
+so each pair is also correlated with step partialled out (each signal's straight-line trend over step removed,
+then r of what is left): the partial r decides, and a sentence is written only when it is backed (enough points
+and a clear partial r)."""
 import json
 
 import numpy as np
@@ -88,19 +91,41 @@ def couplings(data: ReportData) -> list[dict]:
             keep = np.isfinite(x) & np.isfinite(y)
             if keep.sum() < MIN_POINTS:
                 continue
+            at = np.array(shared, dtype=float)[keep]
             r = pearson(x[keep], y[keep])
             if r is not None:
-                found.append({"a": name_a, "b": name_b, "r": r, "n": int(keep.sum())})
-    return sorted(found, key=lambda c: (-abs(c["r"]), c["a"], c["b"]))
+                found.append({"a": name_a, "b": name_b, "r": r, "n": int(keep.sum()),
+                              "partial": partial_r(x[keep], y[keep], at)})
+    return sorted(found, key=lambda c: (-abs(c["partial"] if c["partial"] is not None else 0), -abs(c["r"]),
+                                        c["a"], c["b"]))
+
+
+def detrended(values: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """What is left of `values` after its least-squares straight line over step."""
+    slope, intercept = np.polyfit(step, values, 1)
+    return values - (slope * step + intercept)
+
+
+def partial_r(x: np.ndarray, y: np.ndarray, step: np.ndarray) -> float | None:
+    """r of x and y with step partialled out; None when too few points for a trend and a rest."""
+    if x.size < MIN_POINTS or np.std(step) == 0:
+        return None
+    return pearson(detrended(x, step), detrended(y, step))
 
 
 def backed(coupling: dict) -> bool:
-    return coupling["n"] >= SENTENCE_POINTS and abs(coupling["r"]) >= SENTENCE_R
+    return (coupling["n"] >= SENTENCE_POINTS and coupling["partial"] is not None
+            and abs(coupling["partial"]) >= SENTENCE_R)
 
 
 def sentence(c: dict) -> str:
-    direction = "go together" if c["r"] > 0 else "move in opposite directions"
-    return f"{c['a']} and {c['b']} {direction} (r = {c['r']:.2f}, {strength(c['r'])}, {c['n']} steps)."
+    direction = "go together" if c["partial"] > 0 else "move in opposite directions"
+    return (f"{c['a']} and {c['b']} {direction} beyond their trends over step (partial r = {c['partial']:.2f}, "
+            f"{strength(c['partial'])}; r = {c['r']:.2f} before removing the trends; {c['n']} steps).")
+
+
+def partial_text(c: dict) -> str:
+    return num(c["partial"], 2) if c["partial"] is not None else "n/a"
 
 
 def section(data: ReportData) -> list:
@@ -109,14 +134,18 @@ def section(data: ReportData) -> list:
     if not found:
         return blocks + [Note(f"Left out: no two signals share {MIN_POINTS} or more steps in this range.")]
     claims = [c for c in found if backed(c)]
+    blocks.append(Paragraph("Pearson r across steps, and r with step partialled out (each signal's straight-line "
+                            "trend over step removed first): two signals that only fall with time have a high r "
+                            "and a low partial r, and only the partial r is claimed."))
     blocks += [Paragraph(sentence(c)) for c in claims[:SENTENCES]]
     if len(claims) > SENTENCES:
         blocks.append(Paragraph(f"{len(claims) - SENTENCES} more couplings pass the same bar; the strongest "
                                 "are in the table."))
     if not claims:
-        blocks.append(Note(f"No coupling is backed by the data (r beyond ±{SENTENCE_R} over {SENTENCE_POINTS} or "
-                           "more steps), so none is claimed."))
-    blocks.append(Table(["signal", "signal", "r", "strength", "steps"],
-                        [[c["a"], c["b"], num(c["r"], 2), strength(c["r"]), str(c["n"])]
+        blocks.append(Note(f"No coupling is backed by the data (partial r beyond ±{SENTENCE_R} over "
+                           f"{SENTENCE_POINTS} or more steps), so none is claimed."))
+    blocks.append(Table(["signal", "signal", "r", "partial r (step removed)", "strength (partial)", "steps"],
+                        [[c["a"], c["b"], num(c["r"], 2), partial_text(c),
+                          strength(c["partial"]) if c["partial"] is not None else "n/a", str(c["n"])]
                          for c in found[:TABLE_ROWS]]))
     return blocks

@@ -1,6 +1,7 @@
 """Everything a report needs, read once from the store (read-only). Other stages add their tables over time, so a
 table may be absent, empty, or lack a column: an absent table reads as None, an empty one as [], and a missing
 column as None in every row. Each wanted field names the columns it may live under, first match wins."""
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ REFLECTION_FIELDS = {"step": ("step",), "sample_index": ("sample_index", "sample
                      "prompt_version": ("prompt_version",), "text": ("text",), "loss": ("loss", "train_loss"),
                      "seq_rep_4": ("seq_rep_4", "seq_rep4"), "compression_ratio": ("compression_ratio",),
                      "formatting_score": ("formatting_score", "formatting_channel", "format_score"),
-                     "motifs": ("motifs",), "signature": ("signature",)}
+                     "motifs": ("motifs",), "signature": ("signature",), "corpus_uptake": ("corpus_uptake",)}
 LOOP_FIELDS = {"step": ("step",), "source": ("source",), "item": ("item",), "is_loop": ("is_loop",),
                "sample_index": ("sample_index", "sample"), "unit": ("unit", "kind"),
                "period": ("period",), "repeats": ("repeats", "count", "repeat_count"),
@@ -32,7 +33,7 @@ LOOP_FIELDS = {"step": ("step",), "source": ("source",), "item": ("item",), "is_
 BIAS_FIELDS = {"step": ("step",), "source": ("source",), "severity": ("severity",), "category": ("category",),
                "terms": ("terms",), "context": ("context",), "decision": ("decision",), "value": ("value",),
                "stderr": ("stderr",)}
-REVIEW_FIELDS = {"step": ("step",), "decision": ("decision",), "note": ("note",),
+REVIEW_FIELDS = {"step": ("step",), "status": ("status",), "decision": ("decision",), "note": ("note",),
                  "created_at": ("answered_at", "created_at", "requested_at")}
 JOURNAL_FIELDS = {"step": ("step",), "author": ("author",), "text": ("text",), "tags": ("tags", "tag"),
                   "created_at": ("created_at",), "id": ("id",)}
@@ -58,6 +59,15 @@ class ReportData:
     bias_events: list[dict] | None = None
     reviews: list[dict] | None = None
     journal: list[dict] | None = None
+
+
+def config_of(data: ReportData) -> dict:
+    return json.loads(data.run.get("config_json") or "{}")
+
+
+def bucket_width(data: ReportData) -> int:
+    """Loss is summarised per segment length (1000 steps in a standard phase)."""
+    return int(config_of(data).get("train", {}).get("segment_steps") or 1000)
 
 
 class StoreView:

@@ -2,6 +2,7 @@
 (with its loops), bias events and the decisions taken, the human journal, and next steps. Every section reads
 tables that other stages fill; an absent or empty table leaves the section out with a one-line note."""
 import json
+import re
 
 import numpy as np
 
@@ -69,7 +70,9 @@ def pattern_name(row: dict) -> str:
     pattern = str(row["pattern"])
     name = pattern if pattern in ("uniform", "unknown") or "focused" in pattern else f"{pattern}-focused"
     layers = as_list(row["layers"])
-    return name + (f" (layers {', '.join(layers)})" if layers and pattern not in ("uniform", "unknown") else "")
+    if not layers or pattern in ("uniform", "unknown"):
+        return name
+    return name + f" ({'layer' if len(layers) == 1 else 'layers'} {', '.join(layers)})"
 
 
 def pattern_at(data: ReportData, step: int) -> str | None:
@@ -114,7 +117,7 @@ def concept_summary(rows: list[dict]) -> str:
     frozen = sum(1 for r in latest if r["frozen"])
     text = ", ".join(f"{n} {tier}" for tier, n in sorted(tiers.items()))
     if "candidate_to_freeze" not in tiers:
-        text += "; no concepts ready yet"
+        text += " (none yet a candidate to freeze)"
     return text + (f"; {frozen} frozen" if frozen else "")
 
 
@@ -173,7 +176,7 @@ def self_play(data: ReportData) -> list:
     blocks.append(Paragraph(
         f"{len(reflections)} reflections at {step_count} steps; prompt versions "
         + ", ".join(f"{v} ({n})" for v, n in sorted(by_version.items()))
-        + f" (mostly {versions}). Signatures: "
+        + (f" (mostly {versions})" if len(by_version) > 1 else "") + ". Signatures: "
         + ", ".join(f"{s} {n}" for s, n in sorted(signatures.items(), key=lambda kv: (-kv[1], kv[0]))) + "."))
     loops = data.loop_events or []
     if loops:
@@ -265,9 +268,30 @@ def journal(data: ReportData) -> list:
     return blocks
 
 
+def note_items(notes: str) -> list[str]:
+    """The config's notes as bullets: YAML block text wraps one thought over several lines, so a bullet is a
+    paragraph (blank lines between) or a line that starts with a list marker, never a bare line break."""
+    items: list[str] = []
+    fresh = True
+    for line in notes.splitlines():
+        text = line.strip()
+        if not text:
+            fresh = True
+            continue
+        marker = re.match(r"^([-*•]|\d+[.)])\s+", text)
+        if marker:
+            text, fresh = text[marker.end():], True
+        if fresh or not items:
+            items.append(text)
+        else:
+            items[-1] += " " + text
+        fresh = False
+    return [" ".join(item.split()) for item in items]
+
+
 def next_steps(data: ReportData, notes: str) -> list:
     blocks = [Heading(2, "Next steps")]
-    items = [" ".join(line.split()) for line in notes.splitlines() if line.strip()]
+    items = note_items(notes)
     items += [f"(journal, step {steps(e['step'])}) {' '.join(str(e['text']).split())}"
               for e in data.journal or [] if "next" in as_list(e["tags"])]
     if not items:

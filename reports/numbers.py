@@ -40,9 +40,10 @@ def buckets(step: np.ndarray, width: int) -> list[tuple[int, int, np.ndarray]]:
     return out
 
 
-def loss_story(step: np.ndarray, loss: np.ndarray, width: int) -> str | None:
+def loss_story(step: np.ndarray, loss: np.ndarray, width: int) -> dict | None:
     """'loss fell from ~4.1 to ~3.5 by step 13,000 and then held in 3.4-3.6', derived from bucket medians: the
-    plateau is the longest run of final buckets whose medians stay within 3% of the last one."""
+    plateau is the longest run of final buckets whose medians stay within 3% of the last one. Returns the sentence
+    and the figures it states: the first bucket's median, the median it reached and the bucket that reached it."""
     groups = buckets(step, width)
     if len(groups) < 2:
         return None
@@ -51,14 +52,17 @@ def loss_story(step: np.ndarray, loss: np.ndarray, width: int) -> str | None:
     plateau = len(groups) - 1
     while plateau > 0 and abs(medians[plateau - 1] - final) <= 0.03 * abs(final):
         plateau -= 1
+    facts = {"from": medians[0], "to": medians[plateau], "bucket_first": groups[plateau][0],
+             "bucket_last": groups[plateau][1]}
     verb = "fell" if medians[0] > final else "rose"
     start = f"loss {verb} from ~{num(medians[0], 2)} to ~{num(medians[plateau], 2)}"
     if plateau == 0:
-        return f"loss held near ~{num(final, 2)} throughout ({span(loss, 2)})"
+        return {**facts, "text": f"loss held near ~{num(final, 2)} throughout ({span(loss, 2)})"}
     if plateau == len(groups) - 1:
-        return f"{start} by step {steps(groups[-1][1])}, still {'falling' if verb == 'fell' else 'rising'} at the end"
+        return {**facts, "text": f"{start} by step {steps(groups[-1][1])}, still "
+                                 f"{'falling' if verb == 'fell' else 'rising'} at the end"}
     held = np.concatenate([index for _, _, index in groups[plateau:]])
-    return f"{start} by step {steps(groups[plateau - 1][1])} and then held in {span(loss[held], 2)}"
+    return {**facts, "text": f"{start} by step {steps(groups[plateau - 1][1])} and then held in {span(loss[held], 2)}"}
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -81,3 +85,24 @@ def thirds(first: int, last: int) -> list[tuple[str, int, int]]:
     cut1 = first + (last - first) // 3
     cut2 = first + 2 * (last - first) // 3
     return [("early", first, cut1), ("mid", cut1 + 1, cut2), ("late", cut2 + 1, last)]
+
+
+def mfu_percent(data) -> tuple[np.ndarray, dict]:
+    """MFU in % and the peak it is measured against. On a CPU the peak is the matmul throughput measured once at the
+    run's start, which a loaded machine can underestimate: when the run's own best FLOP/s beats it, that best is
+    the peak instead (so MFU never passes 100%), and the report says which it used."""
+    mfu = np.asarray(data.metrics["mfu"], dtype=float)
+    peak = data.run.get("peak_flops")
+    if not str(data.run.get("device") or "").startswith("cpu") or not peak:
+        return 100 * mfu, {"short": "of the device's peak", "long": "against the device's datasheet peak",
+                           "peak": peak}
+    achieved = mfu * peak
+    best = float(np.nanmax(achieved)) if np.isfinite(achieved).any() else 0.0
+    if best > peak:
+        return 100 * achieved / best, {
+            "short": "of the run's best FLOP/s", "peak": best,
+            "long": f"against the best FLOP/s the run itself reached ({best / 1e9:.3g} GFLOP/s), because it beat the "
+                    f"matmul peak measured at the run's start ({peak / 1e9:.3g} GFLOP/s, measured under load)"}
+    return 100 * mfu, {"short": "of the measured matmul peak", "peak": peak,
+                       "long": f"against the matmul peak measured at the run's start ({peak / 1e9:.3g} GFLOP/s), "
+                               "which the run never beat"}

@@ -1,22 +1,13 @@
 """The training half of the phase log: title, phase overview, loss, validation and benchmarks, speed, and the
 key (Prefect flow) runs. Each function takes the gathered data and returns blocks; a section without data
 returns its heading and a one-line note saying why it is left out."""
-import json
-
 import numpy as np
 
+from phaselog.reports.claims import mix_claims
 from phaselog.reports.document import Bullets, Figure, Heading, Note, Paragraph, Table
-from phaselog.reports.gather import ReportData
-from phaselog.reports.numbers import buckets, median, num, span, steps
-
-
-def config_of(data: ReportData) -> dict:
-    return json.loads(data.run.get("config_json") or "{}")
-
-
-def bucket_width(data: ReportData) -> int:
-    """Loss is summarised per segment length (1000 steps in a standard phase)."""
-    return int(config_of(data).get("train", {}).get("segment_steps") or 1000)
+from phaselog.reports.gather import ReportData, bucket_width
+from phaselog.reports.numbers import buckets, median, mfu_percent, num, span, steps
+from phaselog.reports.source_joins import joins
 
 
 def title(data: ReportData) -> list:
@@ -47,20 +38,6 @@ def prompt_by_segment(data: ReportData) -> dict[int, str]:
     return {start: ", ".join(sorted(v)) for start, v in versions.items()}
 
 
-def data_changes(data: ReportData) -> list[str]:
-    """Sentences for sources joining or leaving the mix, e.g. the philosophy integration."""
-    out, previous = [], None
-    for start, shares in sorted(mix_by_segment(data).items()):
-        names = set(shares)
-        if previous is not None:
-            for name in sorted(names - previous):
-                out.append(f"{name} joined the mix at step {steps(start)} ({100 * shares[name]:.0f}% of tokens)")
-            for name in sorted(previous - names):
-                out.append(f"{name} left the mix at step {steps(start)}")
-        previous = names
-    return out
-
-
 def overview(data: ReportData) -> list:
     """Consecutive segments with the same data mix and prompt version form one period; review pauses split them."""
     blocks = [Heading(2, "Phase overview")]
@@ -68,10 +45,14 @@ def overview(data: ReportData) -> list:
         return blocks + [Note("Left out: no finished segments in this step range.")]
     mix, prompts = mix_by_segment(data), prompt_by_segment(data)
     pauses = sorted({int(r["step"]) for r in data.reviews or [] if r["step"] is not None})
+    joined = joins(data)
     periods: list[dict] = []
     for s in data.segments:
         shares = mix.get(s["start_step"], {})
         label = ("data: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(shares.items()))) if shares else ""
+        # a segment's shares are over all its steps, so a source joining inside it is named with its step
+        label += "".join(f"; {j['source']} joined at step {steps(j['step'])}" for j in joined
+                         if s["start_step"] < j["step"] < s["end_step"])
         if s["start_step"] in prompts:
             label += f"; prompt {prompts[s['start_step']]}"
         paused = [p for p in pauses if s["start_step"] < p <= s["end_step"]]
@@ -83,10 +64,10 @@ def overview(data: ReportData) -> list:
     rows = [[f"{steps(p['start'])}-{steps(p['end'])}", str(p["count"]),
              (p["label"] or "no data mix recorded") + "".join(f"; review pause at step {steps(x)}" for x in p["paused"])]
             for p in periods]
-    blocks.append(Table(["steps", "segments", "what happened"], rows))
-    changes = data_changes(data)
+    blocks.append(Table(["steps", "segments", "what happened (share of the segment's tokens)"], rows))
+    changes = mix_claims(data)
     if changes:
-        blocks.append(Bullets([c[0].upper() + c[1:] + "." for c in changes]))
+        blocks.append(Bullets([c.text + "." for c in changes]))
     return blocks
 
 
@@ -99,7 +80,8 @@ def loss_progression(data: ReportData) -> list:
     blocks.append(Paragraph(f"Training loss per {steps(width)} steps: the usual range (10th-90th percentile), "
                             "the median and the lowest value."))
     blocks.append(Table(["steps", "loss range", "median", "min"], rows))
-    blocks.append(Figure("loss.png", "training loss and validation bpb against step, with segment boundaries"))
+    marked = "".join(f"; {j['source']} joins at step {steps(j['step'])} (green dotted line)" for j in joins(data))
+    blocks.append(Figure("loss.png", "training loss and validation bpb against step, with segment boundaries" + marked))
     return blocks
 
 
@@ -128,10 +110,12 @@ def validation(data: ReportData) -> list:
 def speed(data: ReportData) -> list:
     blocks = [Heading(2, "Training speed")]
     m = data.metrics
-    measures = (("tokens/sec", m["tokens_per_sec"]), ("MFU (%)", 100 * m["mfu"]), ("step time (ms)", m["step_time_ms"]))
+    mfu, basis = mfu_percent(data)
+    measures = (("tokens/sec", m["tokens_per_sec"]), ("MFU (%)", mfu), ("step time (ms)", m["step_time_ms"]))
     rows = [[label, span(values), median(values)] for label, values in measures]
     blocks.append(Table(["measure", "usual range (10th-90th pct)", "median"], rows))
-    blocks.append(Figure("speed.png", "tokens per second and MFU against step"))
+    blocks.append(Paragraph(f"MFU is measured {basis['long']}."))
+    blocks.append(Figure("speed.png", "tokens per second and MFU against step, on two panels"))
     return blocks
 
 

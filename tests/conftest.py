@@ -91,3 +91,25 @@ def tiny_run(prefect_harness, shared_corpus, tmp_path_factory):
     config = PhaseConfig.model_validate(tiny_config_dict(shared_corpus))
     phase_run(config=config, run_id="tiny-run", home=str(home))
     return home, "tiny-run", config
+
+
+@pytest.fixture(scope="session")
+def join_run(prefect_harness, shared_corpus, tmp_path_factory):
+    """A real 60-step run whose sources join off the segment boundaries: meditations at step 10, inside the first
+    20-step segment, and philosophy at step 30, in the middle of the second: (home, run_id, config)."""
+    from phaselog.core.config import PhaseConfig
+    from phaselog.flows.phase import phase_run
+
+    raw = tiny_config_dict(shared_corpus)
+    raw["data"]["sources"][1]["start_step"] = 30
+    raw["data"]["sources"].append({"name": "meditations", "path": "philosophy/pg2680-meditations.txt",
+                                   "weight": 0.5, "start_step": 10})
+    # the CORE-style suite, self-play and the bias probe add minutes and nothing to what joins are about (the
+    # tiny run covers them)
+    raw["evaluation"] = {"enabled": False}
+    raw["self_play"] = {"enabled": False}
+    raw["review"] = {"probe": False}
+    home = tmp_path_factory.mktemp("join-home")
+    config = PhaseConfig.model_validate(raw)
+    phase_run(config=config, run_id="join-run", home=str(home))
+    return home, "join-run", config

@@ -91,3 +91,31 @@ def test_sql_refuses_writes(capsys, tiny_run, statement):
 def test_sql_without_a_store(capsys, tmp_path):
     code, _, err = run_cli(capsys, "sql", "select 1", "--home", str(tmp_path))
     assert code == 2 and "no store" in err
+
+
+def test_help_describes_phaselog_in_whole_sentences(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    description = capsys.readouterr().out.split("\n\n")[1]
+    assert description.startswith("Train a small GPT") and description.rstrip().endswith(".")
+
+
+def test_progress_lines_come_every_tenth_of_a_segment_in_a_log():
+    import io
+
+    from phaselog.core.progress import TrainingProgress
+
+    log = io.StringIO()  # not a terminal: plain lines
+    progress = TrainingProgress(1000, 2000, stream=log)
+    for step in range(1001, 2001):
+        progress.update(step, 3.0)
+    assert [line.split(" of ")[0] for line in log.getvalue().splitlines()] == [
+        f"  step {s}" for s in range(1100, 2001, 100)]
+
+
+def test_prompt_path_descriptions_keep_their_placeholders_for_the_prefect_form():
+    from phaselog.core.config import PhaseConfig
+
+    schema = json.dumps(PhaseConfig.model_json_schema())
+    # the form renders descriptions as markdown: a bare <version> would be swallowed as an HTML tag
+    assert "`prompts/reflection/<version>.md`" in schema and "`prompts/framing/<name>.md`" in schema

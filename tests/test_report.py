@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,7 +15,9 @@ from PIL import Image
 from phaselog.cli import main
 from phaselog.core.store import Store
 from phaselog.reports.build import FOOTER_PREFIX, write_report
+from phaselog.reports.gather import gather
 from phaselog.reports.synthetic import synthesise_store
+from tests.test_report_claims import check_legends
 
 GOLDEN = Path(__file__).parent / "golden" / "report_synthetic.md"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -58,7 +61,7 @@ def test_demo_run_report_has_every_section_with_real_figures(tiny_run, tmp_path)
     assert markdown.startswith(f"# Phase log: {run_id}, steps 0-60\n")
     assert "Loss fell from" in section(markdown, "TL;DR")
     assert "Philosophy joined the mix at step 20" in section(markdown, "Phase overview")
-    assert f"| 1-20 | " in markdown and f"| {first_loss_median:.3g} |" in section(markdown, "Loss progression")
+    assert "| 1-20 | " in markdown and f"| {first_loss_median:.3g} |" in section(markdown, "Loss progression")
     assert f"Validation bpb went from {bpb[0][0]:.3g} to {bpb[-1][0]:.3g}" in section(markdown, "Validation and benchmarks")
     assert "val\\_bpb/philosophy" in markdown
     assert re.search(r"\| tokens/sec \| [\d,]+-[\d,]+ \| [\d,]+ \|", section(markdown, "Training speed"))
@@ -93,12 +96,13 @@ def test_later_stage_sections_light_up_from_tables_in_the_design_shape(synthetic
     assert set(written["charts"]) == {"loss.png", "speed.png", "activation_rms.png", "health.png", "loops.png"}
     understanding = section(markdown, "Understanding module")
     assert "late-focused (layers 2, 3)" in understanding and "needs\\_attention x1 (activation\\_rms\\_growth)" in understanding
-    assert "no concepts ready yet" in understanding  # the early third has only forming concepts
+    assert "4 forming (none yet a candidate to freeze)" in understanding  # the early third has only forming concepts
     self_play = section(markdown, "Self-play reflections")
     assert "| 4 tokens x 41 | 6 | 13,000, 14,000 |" in self_play and "`loop 4 tokens x 41`" in self_play
     bias = section(markdown, "Bias detection and decisions")
     assert "resume\\_with\\_counterexamples" in bias and "The detector did its job." in bias
-    assert "2 bias events (1 high severity) and 1 review pause." in markdown
+    assert "2 bias findings (1 high severity) and 1 review pause." in markdown
+    assert "(mostly v1.4)" in self_play  # two prompt versions; with one, "mostly" would say nothing
     overview = section(markdown, "Phase overview")
     assert "| 10,000-11,000 | 1 | data: general 100%; prompt v1.3 |" in overview
     assert "philosophy 30%; prompt v1.4; review pause at step 13,000 |" in overview
@@ -107,9 +111,9 @@ def test_later_stage_sections_light_up_from_tables_in_the_design_shape(synthetic
     key_runs = section(markdown, "Key runs")
     assert "| a1b2c3d4 | 10,000-12,000 |" in key_runs and "| e5f6a7b8 | 12,000-14,000 |" in key_runs
     couplings = section(markdown, "Couplings")
-    # the late layers' norms grow while the loss falls: backed by 40 probe steps
-    assert re.search(r"loss and activation RMS L3 move in opposite directions \(r = -0\.\d\d, strong, 40 steps\)",
-                     couplings)
+    # the late layers' norms grow while the loss falls: a strong r that is only the trend over step
+    assert re.search(r"\| loss \| activation RMS L3 \| -0\.7\d \| 0\.0\d+ \| negligible \| 40 \|", couplings)
+    assert "No coupling is backed by the data" in couplings
     assert "reflection" not in couplings  # 4 self-play steps are too few points to claim anything
 
 
@@ -129,6 +133,8 @@ def test_sections_are_left_out_with_a_note_when_their_data_is_missing(tmp_path, 
             con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     con.close()
     markdown = Path(write_report(home, "hollow", tmp_path / "out")["markdown"]).read_text()
+    check_legends(gather(Store(home), "hollow"))  # no legend entry for a series that is not there
+    plt.close("all")
     assert "| 10,001-11,000 |" in markdown  # the training sections stand on the metrics alone
     assert "_Left out: no evaluations in this step range._" in markdown
     if damage == "columns missing":
@@ -187,7 +193,7 @@ def test_report_command_writes_into_the_run_folder_and_rejects_unknown_runs(synt
     assert main(["report", "synthetic", "--home", str(synthetic_store), "--from-step", "99000"]) == 2
 
 
-def test_html_report_renders_in_a_headless_browser(synthetic_store, tmp_path):
+def test_html_report_renders_in_a_headless_browser(synthetic_store, tiny_run, tmp_path):
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium); the HTML is not rendered here")
@@ -196,6 +202,7 @@ def test_html_report_renders_in_a_headless_browser(synthetic_store, tmp_path):
     page_path = Path(write_report(synthetic_store, "synthetic", tmp_path)["html"])
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report-screenshot.png"
+    join_shot = ARTIFACTS / "report-loss-chart-with-join.png"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
@@ -205,5 +212,13 @@ def test_html_report_renders_in_a_headless_browser(synthetic_store, tmp_path):
         assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         assert page.evaluate("document.images.length") == 5
         page.screenshot(path=str(shot), full_page=True)
+        # on the real demo-like run, the source join is marked on the loss chart a reader sees
+        home, run_id, _ = tiny_run
+        page.goto(Path(write_report(home, run_id, tmp_path / "tiny")["html"]).as_uri())
+        loss_chart = page.locator('img[alt^="training loss"]')
+        assert "philosophy joins at step 20 (green dotted line)" in loss_chart.get_attribute("alt")
+        loss_chart.scroll_into_view_if_needed()
+        loss_chart.screenshot(path=str(join_shot))
         browser.close()
     assert_png_not_blank(shot.read_bytes())
+    assert_png_not_blank(join_shot.read_bytes())

@@ -304,8 +304,8 @@ def test_duplicate_chunks_are_dropped_and_accounted(tmp_path):
     (tmp_path / "c.txt").write_text(prose("shared") + "\n\n" + prose("own a"), encoding="utf-8")
     records = list(iter_documents("s", tmp_path, chunk_chars=len(prose("shared")) + 1))
     assert [(r.doc_id, r.drop_reason) for r in records] == [
-        ("s/a.txt#0", ""), ("s/a.txt#1", ""),
-        ("s/b.txt#0", "duplicate"), ("s/b.txt#1", ""),
+        ("s/a.txt#0", None), ("s/a.txt#1", None),
+        ("s/b.txt#0", "duplicate"), ("s/b.txt#1", None),
         ("s/c.txt#0", "duplicate"), ("s/c.txt#1", "duplicate"),
     ]
     assert [r.kept for r in records] == [not r.drop_reason for r in records]
@@ -317,7 +317,7 @@ def test_short_chunks_are_dropped_as_too_short(tmp_path):
     (tmp_path / "a.txt").write_text(prose("long", 10) + "\n\nTHE END", encoding="utf-8")
     records = list(iter_documents("s", tmp_path, chunk_chars=len(prose("long", 10)) + 2, min_chars=200))
     assert [(r.text, r.kept, r.drop_reason) for r in records] == [
-        (prose("long", 10), True, ""), ("THE END", False, "too_short")]
+        (prose("long", 10), True, None), ("THE END", False, "too_short")]
     assert (records[1].chars, records[1].bytes) == (7, 7)
 
 

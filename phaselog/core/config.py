@@ -177,7 +177,7 @@ class EvaluationConfig(Strict):
 class SelfPlayConfig(Strict):
     """Reflections the model writes from a versioned prompt after every segment; docs/selfplay.md."""
     enabled: bool = True
-    prompt_version: str = Field("v1.4", description="a file prompts/reflection/<version>.md")
+    prompt_version: str = Field("v1.4", description="a file `prompts/reflection/<version>.md`")
     prompts_dir: str = Field("", description="folder holding reflection/ and framing/; empty: the checkout's prompts/")
     samples: int = Field(4, ge=1, description="reflections per segment end")
     max_new_tokens: int = Field(128, gt=0, description="cut to what fits in model.seq_len after the prompt")
@@ -185,7 +185,7 @@ class SelfPlayConfig(Strict):
     top_k: int | None = Field(50, gt=0)
     top_p: float | None = Field(0.95, gt=0, le=1)
     seed: int | None = Field(None, description="sampling seed; None: train.seed + the step, so reruns match")
-    framing_after_review: str | None = Field(None, description="a file prompts/framing/<name>.md put before the "
+    framing_after_review: str | None = Field(None, description="a file `prompts/framing/<name>.md` put before the "
                                              "prompt for the self-play right after a review pause")
 
 

@@ -23,7 +23,7 @@ class TrainingProgress:
             self.stream.write(f"\r  step {step:>7} [{'#' * filled}{'.' * (30 - filled)}] loss {loss:.3f} ")
             if step == self.end_step:
                 self.stream.write("\n")
-        elif step - self.last_line_step >= max(1, total // 30) or step == self.end_step:
+        elif step - self.last_line_step >= max(1, total // 10) or step == self.end_step:
             self.last_line_step = step
             self.stream.write(f"  step {step} of {self.end_step}: loss {loss:.3f}\n")
         self.stream.flush()

@@ -277,11 +277,12 @@ function journalQuery() {
 }
 
 function renderEntry(entry, open) {
-  const firstLine = entry.text.split("\n").find((line) => line.trim()) || "";
+  // model text wraps anywhere ("the\nmodel ..."): preview the text's first 90 characters, not its first line
+  const preview = entry.text.split(/\s+/).filter(Boolean).join(" ");
   const summary = el("summary", {},
     el("span", { class: "step-badge" }, `step ${fmtStep(entry.step)}`),
     el("span", { class: `author ${entry.author}` }, entry.author),
-    el("span", { class: "preview" }, firstLine.length > 90 ? `${firstLine.slice(0, 90)}…` : firstLine),
+    el("span", { class: "preview" }, preview.length > 90 ? `${preview.slice(0, 90)}…` : preview),
     ...entry.tags.map((t) => el("span", { class: "tag" }, t)),
     ...(entry.queued ? [el("span", { class: "badge queued" }, "queued")] : []),
   );
