@@ -8,8 +8,8 @@ from model.flops import peak_flops
 from model.train import pick_device
 from phaselog.config import PhaseConfig
 from phaselog.journal import drain_inbox
-from phaselog.runs import register_run, run_record, save_config_file, set_status
-from phaselog.store import Store
+from phaselog.runs import check_same_config, register_run, run_record, save_config_file, set_status
+from phaselog.store import Store, writes_queued_when_held
 from tasks.data import check_data_quality_task, prepare_data_task
 from tasks.evaluation import evaluate_task
 from tasks.loops_bias import loops_bias_task, review_gate
@@ -23,8 +23,20 @@ from tasks.understanding import understand_task
 def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
     logger = get_run_logger()
     store = Store(Path(home))
+    # a notebook or BI tool holding the store must not kill the run: its writes wait on disk until it lets go
+    with writes_queued_when_held():
+        result = phase_tasks(config, run_id, home, store, logger)
+    if not store.drain_pending():
+        logger.warning(f"the run's last results still wait in {store.home / 'inbox' / 'store'}: another process "
+                       f"holds {store.path}; readers see them already, and the next write to the store (a resume, "
+                       "a journal entry, an open explore page) puts them in")
+    return result
+
+
+def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logger) -> dict:
     store.migrate()
     run_dir = Path(home) / run_id
+    check_same_config(store, run_id, config, run_dir)  # before config.json is written over
     save_config_file(run_dir, config)
     device = pick_device(config.train.device)
     known = store.run_exists(run_id)

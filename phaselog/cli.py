@@ -54,14 +54,17 @@ def run_flow(config, run_id: str, home: Path) -> None:
 def cmd_run(args) -> None:
     from model.prompts import check_prompts_fit
     from phaselog.config import load_config
-    from phaselog.runs import check_run_id, new_run_id
+    from phaselog.runs import check_run_id, check_same_config, new_run_id
+    from phaselog.store import Store
 
     config = load_config(args.config, args.set)
     check_sources_exist(config)
     check_prompts_fit(config)
-    run_id = args.run_id or new_run_id(config.name)
+    run_id = new_run_id(config.name) if args.run_id is None else args.run_id  # --run-id "" is a mistake, not "any"
     check_run_id(run_id)
-    run_flow(config, run_id, home_of(args))
+    home = home_of(args)
+    check_same_config(Store(home), run_id, config, home / run_id)
+    run_flow(config, run_id, home)
 
 
 def cmd_resume(args) -> None:
@@ -96,13 +99,15 @@ def print_table(columns: list[str], rows: list[tuple], fmt: str) -> None:
 def cmd_sql(args) -> None:
     from phaselog.store import Store
 
-    columns, rows = Store(home_of(args)).query(args.query)
+    columns, rows = Store(home_of(args)).query(args.query, untrusted=True)
     print_table(columns, rows, args.format)
 
 
 def cmd_report(args) -> None:
     from reports.build import write_report
 
+    if args.out:
+        writable_folder(Path(args.out), "report --out")
     written = write_report(home_of(args), args.run_id, Path(args.out) if args.out else None,
                            args.from_step, args.to_step)
     print(f"phase log of {args.run_id}, steps {written['first_step']}-{written['last_step']}:\n"
@@ -201,6 +206,7 @@ def cmd_review(args) -> None:
 def cmd_ui(args) -> None:
     from phaselog.ui import run_ui, ui_status
 
+    check_port(args.port, "ui")
     if args.status:
         print("\n".join(ui_status(home_of(args))))
     else:
@@ -212,7 +218,7 @@ def cmd_journal_add(args) -> None:
     from phaselog.store import Store
 
     # "-" reads the entry from stdin: long texts exceed what one command-line argument may hold
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = read_stdin_text("journal add -") if args.text == "-" else args.text
     entry = add_entry(Store(home_of(args)), args.run, text, args.step, args.tag)
     print(f"journal entry {entry['id']} on run {entry['run_id']} at step {entry['step']}")
 
@@ -233,9 +239,31 @@ def cmd_journal_list(args) -> None:
 def cmd_explore(args) -> None:
     from server.app import Limits, serve
 
+    check_port(args.port, "explore")
     home = home_of(args)
     use_prefect_home(home)  # the review form resumes paused runs through the same Prefect as `phaselog run`
     serve(home, args.run, args.host, args.port, args.token, Limits(chats_per_minute=args.chats_per_minute))
+
+
+def writable_folder(path: Path, option: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PhaselogError(f"{option} {path}: cannot create that folder ({err.strerror}); pick another") from None
+
+
+def check_port(port: int, command: str) -> None:
+    if not 0 < port < 65536:
+        raise PhaselogError(f"{command} --port {port}: a TCP port is 1-65535")
+
+
+def read_stdin_text(where: str) -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PhaselogError(f"{where}: standard input is not UTF-8 text (byte {err.start} is invalid); "
+                            "convert it first, e.g. with iconv") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,17 +27,39 @@ def check_run_id(run_id: str) -> None:
 
 def register_run(store: Store, run_id: str, config, run_dir: Path, device: str, peak_flops: float) -> None:
     """Insert the run, or mark an existing one running again (a resume keeps its first created_at)."""
-    with store.writer() as con:
-        exists = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        if exists:
-            con.execute("UPDATE runs SET status = 'running', updated_at = ? WHERE run_id = ?", [now(), run_id])
-            return
-        con.execute(
-            "INSERT INTO runs BY NAME SELECT ? AS run_id, ? AS name, ? AS config_json, ? AS config_hash, "
-            "? AS run_dir, ? AS start_step, ? AS end_step, ? AS device, ? AS peak_flops, 'running' AS status, "
-            "? AS created_at, ? AS updated_at",
-            [run_id, config.name, config.model_dump_json(), config.hash(), str(run_dir), config.train.start_step,
-             config.train.end_step, device, peak_flops, now(), now()])
+    if store.run_exists(run_id):
+        set_status(store, run_id, "running")
+        return
+    store.replace_rows("runs", [{
+        "run_id": run_id, "name": config.name, "config_json": config.model_dump_json(), "config_hash": config.hash(),
+        "run_dir": str(run_dir), "start_step": config.train.start_step, "end_step": config.train.end_step,
+        "device": device, "peak_flops": float(peak_flops), "status": "running", "created_at": now(),
+        "updated_at": now()}], "run_id = ?", [run_id])
+
+
+def check_same_config(store: Store, run_id: str, config, run_dir: Path) -> None:
+    """A run id names one config. `run` with another one for an existing run would train nothing, or fail on the
+    checkpoints' shapes, while the store and config.json disagree: refuse it, naming what differs."""
+    if store.path.is_file() and store.run_exists(run_id):
+        recorded = json.loads(run_record(store, run_id)["config_json"])
+    elif (run_dir / "config.json").is_file():
+        recorded = json.loads((run_dir / "config.json").read_text())
+    else:
+        return
+    changed = differing_keys(recorded, json.loads(config.model_dump_json()))
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise PhaselogError(f"run {run_id} exists with another config ({', '.join(changed[:3])}{more} "
+                            f"differ{'s' if len(changed) == 1 else ''}): "
+                            f"`phaselog resume {run_id}` continues it as configured; for these changes pick a new "
+                            f"--run-id, with --set train.init_from={run_id} to start from its latest checkpoint")
+
+
+def differing_keys(old, new, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [key for name in sorted(set(old) | set(new))
+                for key in differing_keys(old.get(name), new.get(name), f"{prefix}{name}.")]
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def run_record(store: Store, run_id: str) -> dict:

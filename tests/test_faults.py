@@ -1,0 +1,154 @@
+"""What phaselog promises under faults (docs/faults.md): each case the hostile-but-fair user found in issue 18,
+reproduced against the real thing (a real reader process, the real flow, a real DuckDB file)."""
+import subprocess
+import sys
+from contextlib import contextmanager
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from phaselog.pending import pending_writes
+from phaselog.runs import run_record
+from phaselog.store import Store
+from tests.test_cli import run_cli
+
+
+@contextmanager
+def reader_holding(path):
+    """Another process with the store open read-only (a notebook, the duckdb CLI) until the block ends."""
+    script = "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); " \
+             "sys.stdin.read()"
+    reader = subprocess.Popen([sys.executable, "-c", script, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        yield reader
+    finally:
+        reader.stdin.close()  # the reader's read() returns and the process exits, closing its connection
+        reader.wait(timeout=60)
+
+
+def test_a_reader_holding_the_store_for_the_whole_run_does_not_stop_it(prefect_harness, tiny_config, tmp_path, capfd):
+    from flows.phase import phase_run
+
+    home, run_id = tmp_path / "home", "read-while-training"
+    store = Store(home)
+    store.migrate()
+    with reader_holding(store.path) as reader:
+        phase_run(config=tiny_config(end_step=20), run_id=run_id, home=str(home))
+        assert pending_writes(home), "the results should wait on disk while the reader holds the store"
+        err = capfd.readouterr().err
+        assert f"{store.path} is held by" in err and f"(pid {reader.pid})" in err
+        # readers see the queued results already
+        assert run_record(store, run_id)["status"] == "completed"
+    assert store.drain_pending()
+    assert not pending_writes(home)
+    files = pq.read_table(home / run_id / "metrics").column("step").to_pylist()
+    with duckdb.connect(str(store.path), read_only=True) as con:
+        steps = [row[0] for row in con.execute("SELECT step FROM metrics WHERE run_id = ? ORDER BY step",
+                                               [run_id]).fetchall()]
+        status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+        segments = con.execute("SELECT count(*) FROM segments WHERE run_id = ?", [run_id]).fetchone()[0]
+    assert steps == sorted(files) == list(range(1, 21))
+    assert status == "completed" and segments == 1
+
+
+@pytest.mark.parametrize("statement", [
+    "COPY (SELECT 42) TO '{store}' (FORMAT csv)", "COPY (SELECT 42) TO '{notes}' (FORMAT csv)", "INSTALL httpfs",
+    "LOAD httpfs", "SET threads = 1", "CHECKPOINT", "ATTACH '{notes}.duckdb' AS other", "EXPORT DATABASE '{home}'",
+    "SELECT * FROM read_csv('{notes}')", "SELECT 1; DELETE FROM runs", "PRAGMA enable_progress_bar"])
+def test_sql_cannot_write_change_settings_or_reach_other_files(capsys, tmp_path, statement):
+    store = Store(tmp_path)
+    store.migrate()
+    notes = tmp_path / "notes.csv"
+    notes.write_text("a\n1\n")
+    before = store.path.read_bytes()
+    code, out, err = run_cli(capsys, "sql", statement.format(store=store.path, notes=notes, home=tmp_path),
+                             "--home", str(tmp_path))
+    assert code == 2 and err.startswith("phaselog: error: ") and len(err.strip().splitlines()) == 1, err
+    assert store.path.read_bytes() == before and notes.read_text() == "a\n1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "phaselog.duckdb"]
+    assert run_cli(capsys, "sql", "SELECT count(*) AS n FROM runs", "--home", str(tmp_path))[:2] == (
+        0, "n\n-\n0\n(1 row)\n")
+
+
+def test_a_reused_run_id_with_another_config_is_refused_and_the_run_left_as_it_was(capsys, tmp_path, shared_corpus):
+    from phaselog.config import PhaseConfig
+    from phaselog.runs import register_run, save_config_file, set_status
+    from tests.conftest import tiny_config_dict
+    from tests.test_cli import write_config
+
+    home = tmp_path / "home"
+    store = Store(home)
+    store.migrate()
+    config = PhaseConfig.model_validate(tiny_config_dict(shared_corpus))
+    register_run(store, "done-run", config, home / "done-run", "cpu", 1e12)
+    save_config_file(home / "done-run", config)
+    set_status(store, "done-run", "completed")
+    saved = (home / "done-run" / "config.json").read_text()
+    path = write_config(tmp_path, tiny_config_dict(shared_corpus))
+    code, _, err = run_cli(capsys, "run", path, "--run-id", "done-run", "--set", "train.lr=0.05", "--set",
+                           "train.seed=7", "--home", str(home))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "run done-run exists with another config (train.lr, train.seed differ)" in err
+    assert "`phaselog resume done-run`" in err
+    record = run_record(store, "done-run")
+    assert record["status"] == "completed" and PhaseConfig.model_validate_json(record["config_json"]).train.lr == 0.01
+    assert (home / "done-run" / "config.json").read_text() == saved
+    # a run the store has lost but whose folder is on disk is refused the same way
+    (home / "elsewhere").mkdir()
+    save_config_file(home / "elsewhere", config)
+    code, _, err = run_cli(capsys, "run", path, "--run-id", "elsewhere", "--set", "model.d_model=128", "--home",
+                           str(home))
+    assert code == 2 and "run elsewhere exists with another config (model.d_model differ)" in err
+
+
+@pytest.fixture
+def home_with_a_run(tmp_path, shared_corpus):
+    """A real store with one registered (untrained) run "r" and a config file for `phaselog run`."""
+    from phaselog.config import PhaseConfig
+    from phaselog.runs import register_run
+    from tests.conftest import tiny_config_dict
+    from tests.test_cli import write_config
+
+    home = tmp_path / "home"
+    store = Store(home)
+    store.migrate()
+    register_run(store, "r", PhaseConfig.model_validate(tiny_config_dict(shared_corpus)), home / "r", "cpu", 1e12)
+    return home, write_config(tmp_path, tiny_config_dict(shared_corpus))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "{config}", "--set", "name.sub=1"], "--set name.sub: name is a value, not a section"),
+    (["run", "{config}", "--set", "train.lr=[1"], "--set train.lr=[1: the value is not valid YAML"),
+    (["run", "{config}", "--run-id", ""], "run id '': use letters"),
+    (["journal", "add", "--run", "r", "--step", "99999999999999999999", "x"], "journal --step 99999999999999999999"),
+    (["report", "r", "--out", "/proc/nope"], "report --out /proc/nope: cannot create that folder"),
+    (["explore", "--port", "99999"], "explore --port 99999: a TCP port is 1-65535"),
+    (["ui", "--port", "0"], "ui --port 0: a TCP port is 1-65535"),
+])
+def test_each_bad_input_is_one_line_and_exit_2(capsys, home_with_a_run, argv, message):
+    home, config = home_with_a_run
+    code, _, err = run_cli(capsys, *[a.format(config=config) for a in argv], "--home", str(home))
+    assert code == 2 and err.startswith(f"phaselog: error: {message}") and len(err.strip().splitlines()) == 1, err
+
+
+def test_journal_text_on_stdin_that_is_not_utf8_is_one_line(capsys, monkeypatch, home_with_a_run):
+    import io
+
+    home, _ = home_with_a_run
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"notes \xff\xfe here")))
+    code, _, err = run_cli(capsys, "journal", "add", "--run", "r", "-", "--home", str(home))
+    assert code == 2 and err.strip() == ("phaselog: error: journal add -: standard input is not UTF-8 text (byte 6 "
+                                         "is invalid); convert it first, e.g. with iconv")
+
+
+def test_seq_len_longer_than_the_validation_text_names_the_setting(tiny_run):
+    from phaselog.errors import DataError
+    from understanding.monitor import probe_batch
+
+    home, run_id, config = tiny_run
+    longer = config.model_copy(update={"model": config.model.model_copy(update={"seq_len": 10_000_000})})
+    with pytest.raises(DataError, match="shorter than model.seq_len 10000000 tokens .*shorten model.seq_len"):
+        probe_batch(home / run_id, longer)
