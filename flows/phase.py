@@ -8,14 +8,14 @@ from model.flops import peak_flops
 from model.train import pick_device
 from phaselog.config import PhaseConfig
 from phaselog.journal import drain_inbox
-from phaselog.runs import check_same_config, register_run, run_record, save_config_file, set_status
+from phaselog.runs import check_same_config, mark_failed, register_run, run_record, save_config_file, set_status
 from phaselog.store import Store, writes_queued_when_held
 from tasks.data import check_data_quality_task, prepare_data_task
 from tasks.evaluation import evaluate_task
 from tasks.loops_bias import loops_bias_task, review_gate
 from tasks.report import write_report_task
 from tasks.self_play import check_prompts_task, self_play_task
-from tasks.training import train_segment_task
+from tasks.training import record_segment_task, train_segment_task
 from tasks.understanding import understand_task
 
 
@@ -50,7 +50,8 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
         segments = config.segments()
         progress = create_progress_artifact(0.0, description=f"segments of {run_id}")
         for index, (start, end) in enumerate(segments):
-            train_segment_task(config, run_id, home, index, start, end, peak)
+            summary = train_segment_task(config, run_id, home, index, start, end, peak)
+            record_segment_task(run_id, home, index, summary)
             drain_inbox(store)
             evaluate_task(config, run_id, home, end)
             self_play_task(config, run_id, home, index, start, end)
@@ -60,7 +61,7 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
                 return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": end}
             update_progress_artifact(progress, 100.0 * (index + 1) / len(segments))
     except BaseException:
-        set_status(store, run_id, "failed")
+        mark_failed(store, run_id)
         raise
     set_status(store, run_id, "completed")
     write_report_task(run_id, home)

@@ -3,6 +3,7 @@ run flows, after PREFECT_HOME is pointed inside the phaselog home so runs never 
 accident."""
 import argparse
 import csv
+import errno
 import json
 import os
 import sys
@@ -73,8 +74,16 @@ def cmd_resume(args) -> None:
     from phaselog.store import Store
 
     home = home_of(args)
-    record = run_record(Store(home), args.run_id)
-    config = PhaseConfig.model_validate_json(record["config_json"])
+    store = Store(home)
+    saved = home / args.run_id / "config.json"
+    if store.path.is_file() and store.run_exists(args.run_id):
+        config = PhaseConfig.model_validate_json(run_record(store, args.run_id)["config_json"])
+    elif saved.is_file():
+        # the store lost the run (deleted, rebuilt, another home's copy) but its files are here: the flow refills it
+        print(f"run {args.run_id} is not in {store.path}; recovering it from {home / args.run_id}", flush=True)
+        config = PhaseConfig.model_validate_json(saved.read_text())
+    else:
+        run_record(store, args.run_id)  # the error naming the store and how to list its runs
     check_sources_exist(config)
     run_flow(config, args.run_id, home)
 
@@ -364,6 +373,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # output piped into a reader that stopped early (`| head`): not an error; keep Python quiet at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        # a checkpoint or metrics file on a full disk: the files written before it are kept, and resume carries on
+        print(f"phaselog: error: no space left on device writing {err.filename or 'a file'}: free space, then "
+              "`phaselog resume RUN_ID`", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("phaselog: interrupted; `phaselog resume RUN_ID` carries on from the last checkpoint", file=sys.stderr)
         return 130

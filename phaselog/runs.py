@@ -3,6 +3,7 @@
 them from the flow process, the only writer."""
 import json
 import re
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -72,6 +73,16 @@ def run_record(store: Store, run_id: str) -> dict:
 
 def set_status(store: Store, run_id: str, status: str) -> None:
     store.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, now(), run_id])
+
+
+def mark_failed(store: Store, run_id: str) -> None:
+    """Where the store can still be written: the full disk that failed the run may fail this write too, and then
+    the error that says why the run failed is the one to show, not this one."""
+    try:
+        set_status(store, run_id, "failed")
+    except PhaselogError as err:
+        print(f"phaselog: warning: run {run_id} is not marked failed in the store: {err}", file=sys.stderr,
+              flush=True)
 
 
 def read_segment_metrics(run_dir: Path, first_step: int, last_step: int, kind: str = "metrics") -> pa.Table:

@@ -75,8 +75,15 @@ class Store:
             # while this connection still holds the file: no other writer can apply them a second time
             for path in queued:
                 forget_write(path)
-        except BaseException:
-            con.execute("ROLLBACK")
+        except BaseException as err:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.TransactionException:
+                pass  # a failed COMMIT has ended the transaction already; its own error is the one to tell
+            # a full disk, a read-only or failing file system (at COMMIT DuckDB says "Failed to commit: ...")
+            if isinstance(err, (duckdb.IOException, duckdb.TransactionException)):
+                raise PhaselogError(f"could not write the store {self.path}: {first_line(err)}; the store keeps "
+                                    "what it had: fix that, then `phaselog resume` the run") from None
             raise
         finally:
             con.close()
@@ -118,7 +125,11 @@ class Store:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only, config=config or {})
             except duckdb.IOException as err:
-                if "lock" not in str(err).lower() or attempt == attempts - 1:
+                if not is_lock_error(err):  # truncated, not DuckDB at all, unreadable
+                    raise PhaselogError(f"{self.path} is not a readable DuckDB store ({first_line(err)}): move it "
+                                        "aside (or restore a copy); `phaselog resume RUN_ID` then refills a new "
+                                        "store from the run's files") from None
+                if attempt == attempts - 1:
                     raise
                 time.sleep(0.1)
 

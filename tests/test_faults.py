@@ -1,8 +1,9 @@
 """What phaselog promises under faults (docs/faults.md): each case the hostile-but-fair user found in issue 18,
 reproduced against the real thing (a real reader process, the real flow, a real DuckDB file)."""
+import io
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 
 import duckdb
 import pyarrow.parquet as pq
@@ -29,29 +30,76 @@ def reader_holding(path):
         reader.wait(timeout=60)
 
 
-def test_a_reader_holding_the_store_for_the_whole_run_does_not_stop_it(prefect_harness, tiny_config, tmp_path, capfd):
+@pytest.fixture(scope="module")
+def read_while_training(prefect_harness, shared_corpus, tmp_path_factory):
+    """A one-segment run through the real flow while another process holds the store read-only from before the
+    run starts until after it ends: (home, run id, what was seen while the reader held the store)."""
     from flows.phase import phase_run
+    from phaselog.config import PhaseConfig
+    from tests.conftest import tiny_config_dict
 
-    home, run_id = tmp_path / "home", "read-while-training"
+    home, run_id = tmp_path_factory.mktemp("faults") / "home", "read-while-training"
     store = Store(home)
     store.migrate()
-    with reader_holding(store.path) as reader:
-        phase_run(config=tiny_config(end_step=20), run_id=run_id, home=str(home))
-        assert pending_writes(home), "the results should wait on disk while the reader holds the store"
-        err = capfd.readouterr().err
-        assert f"{store.path} is held by" in err and f"(pid {reader.pid})" in err
-        # readers see the queued results already
-        assert run_record(store, run_id)["status"] == "completed"
+    with reader_holding(store.path) as reader, redirect_stderr(io.StringIO()) as err:
+        phase_run(config=PhaseConfig.model_validate(tiny_config_dict(shared_corpus, end_step=20)), run_id=run_id,
+                  home=str(home))
+        seen = {"reader_pid": reader.pid, "queued": len(pending_writes(home)), "stderr": err.getvalue(),
+                "status": run_record(store, run_id)["status"]}
     assert store.drain_pending()
+    return home, run_id, seen
+
+
+def rows_in_the_store_file(home, run_id) -> dict:
+    """Straight from the DuckDB file, not through phaselog (which would also show queued writes)."""
+    with duckdb.connect(str(Store(home).path), read_only=True) as con:
+        def one(sql):
+            return con.execute(sql, [run_id]).fetchall()
+        return {"steps": [r[0] for r in one("SELECT step FROM metrics WHERE run_id = ? ORDER BY step")],
+                "status": one("SELECT status FROM runs WHERE run_id = ?"),
+                "segments": one("SELECT \"index\", start_step, end_step FROM segments WHERE run_id = ?")}
+
+
+def test_a_reader_holding_the_store_for_the_whole_run_does_not_stop_it(read_while_training):
+    home, run_id, seen = read_while_training
+    assert seen["queued"] > 0, "the results should wait on disk while the reader holds the store"
+    assert f"{Store(home).path} is held by" in seen["stderr"] and f"(pid {seen['reader_pid']})" in seen["stderr"]
+    assert seen["status"] == "completed"  # phaselog's readers see the queued results already
     assert not pending_writes(home)
     files = pq.read_table(home / run_id / "metrics").column("step").to_pylist()
-    with duckdb.connect(str(store.path), read_only=True) as con:
-        steps = [row[0] for row in con.execute("SELECT step FROM metrics WHERE run_id = ? ORDER BY step",
-                                               [run_id]).fetchall()]
-        status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
-        segments = con.execute("SELECT count(*) FROM segments WHERE run_id = ?", [run_id]).fetchone()[0]
-    assert steps == sorted(files) == list(range(1, 21))
-    assert status == "completed" and segments == 1
+    rows = rows_in_the_store_file(home, run_id)
+    assert rows["steps"] == sorted(files) == list(range(1, 21))
+    assert rows["status"] == [("completed",)] and rows["segments"] == [(0, 0, 20)]
+
+
+def test_resume_refills_a_deleted_store_from_the_runs_files(capsys, read_while_training):
+    """The segment is cached in Prefect, so training is skipped; its rows still come back from the files. (The
+    store ends as it was, so the reader test above passes in either order.)"""
+    home, run_id, _ = read_while_training
+    Store(home).path.unlink()
+    code, out, err = run_cli(capsys, "resume", run_id, "--home", str(home))
+    assert code == 0, err
+    assert f"run {run_id} is not in {Store(home).path}; recovering it from {home / run_id}" in out
+    rows = rows_in_the_store_file(home, run_id)
+    assert rows["steps"] == list(range(1, 21))
+    assert rows["status"] == [("completed",)] and rows["segments"] == [(0, 0, 20)]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not DuckDB"])
+def test_a_damaged_store_is_one_line_and_leaves_no_snapshot_behind(capsys, monkeypatch, tmp_path, damage):
+    import tempfile
+
+    store = Store(tmp_path)
+    store.migrate()
+    data = store.path.read_bytes()
+    store.path.write_bytes(data[:len(data) // 2] if damage == "truncated" else b"name,loss\nx,1\n")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temp"))
+    (tmp_path / "temp").mkdir()
+    for argv in (["sql", "select 1"], ["resume", "some-run"], ["journal", "list"]):
+        code, _, err = run_cli(capsys, *argv, "--home", str(tmp_path))
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"{store.path} is not a readable DuckDB store" in err and "move it aside" in err
+    assert list((tmp_path / "temp").iterdir()) == []
 
 
 @pytest.mark.parametrize("statement", [
@@ -152,3 +200,42 @@ def test_seq_len_longer_than_the_validation_text_names_the_setting(tiny_run):
     longer = config.model_copy(update={"model": config.model.model_copy(update={"seq_len": 10_000_000})})
     with pytest.raises(DataError, match="shorter than model.seq_len 10000000 tokens .*shorten model.seq_len"):
         probe_batch(home / run_id, longer)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs (mounting one needs root; elsewhere the test skips)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_says_so_keeps_the_earlier_rows_and_the_run_can_still_be_marked(small_disk, capfd):
+    import os
+
+    import pyarrow as pa
+
+    from phaselog.errors import PhaselogError
+    from phaselog.runs import mark_failed, set_status
+
+    store = Store(small_disk / "home")
+    store.migrate()
+    store.replace_rows("runs", [{"run_id": "r", "status": "running"}], "run_id = ?", ["r"])
+    store.replace_rows("metrics", pa.table({"run_id": ["r"] * 10, "step": list(range(1, 11))}), "run_id = ?", ["r"])
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"x" * free)
+    later = pa.table({"run_id": ["r"] * 2000, "step": list(range(11, 2011))})
+    with pytest.raises(PhaselogError, match=f"could not write the store {store.path}: .*No space left on device"):
+        store.replace_rows("metrics", later, "run_id = ? AND step > 10", ["r"])
+    mark_failed(store, "r")  # the disk is still full: a warning, and the error above stays the one that counts
+    assert "run r is not marked failed in the store: could not write the store" in capfd.readouterr().err
+    (small_disk / "filler").unlink()
+    assert store.query("SELECT count(*), max(step) FROM metrics")[1] == [(10, 10)]
+    set_status(store, "r", "failed")
+    assert store.query("SELECT status FROM runs")[1] == [("failed",)]
