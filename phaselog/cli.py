@@ -6,6 +6,7 @@ import csv
 import errno
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -40,7 +41,22 @@ def check_sources_exist(config) -> None:
                                 "(set data.corpus_dir or $PHASELOG_CORPUS)")
 
 
+def exit_on_termination(run_id: str) -> None:
+    """SIGTERM and SIGHUP (`kill`, a closed terminal, a batch system's stop) end the command as an exception, like
+    Ctrl-C: the run is marked failed, and the temporary Prefect server, stopped at interpreter exit, goes with it.
+    Under the default handlers the process died on the spot and the server ran on for many minutes. (During the
+    flow Prefect's own handler marks the flow run, then passes the signal on to this one.)"""
+    def stop(signum, frame):
+        print(f"phaselog: stopped by {signal.Signals(signum).name}; `phaselog resume {run_id}` carries on from the "
+              "last checkpoint", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+
+
 def run_flow(config, run_id: str, home: Path) -> None:
+    exit_on_termination(run_id)
     use_prefect_home(home)
     from flows.phase import phase_run
     from phaselog.locks import hold_run

@@ -100,8 +100,8 @@ def read_segment_metrics(run_dir: Path, first_step: int, last_step: int, kind: s
     return table.filter(pa.array(keep))
 
 
-def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary: dict, seconds: float,
-                   flow_run_id: str | None) -> int:
+def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary: dict, seconds: float | None,
+                   flow_run_id: str | None, finished_at: datetime | None = None) -> int:
     """Metrics and data mix of a finished segment, replacing whatever an earlier attempt wrote for its steps."""
     first = min(summary["start_step"], summary["resumed_from"]) + 1
     last = summary["end_step"]
@@ -122,7 +122,7 @@ def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary
         "run_id": run_id, "index": index, "start_step": summary["start_step"], "end_step": last,
         "status": "completed", "checkpoint": summary["checkpoint"], "resumed_from": summary["resumed_from"],
         "trained_steps": summary["trained_steps"], "seconds": seconds, "flow_run_id": flow_run_id,
-        "finished_at": now()}], "run_id = ? AND \"index\" = ?", [run_id, index])
+        "finished_at": finished_at or now()}], "run_id = ? AND \"index\" = ?", [run_id, index])
     return metrics.num_rows
 
 

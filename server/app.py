@@ -19,6 +19,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from pydantic import BaseModel, Field
 
 from phaselog.config import PhaseConfig
@@ -29,6 +30,7 @@ from phaselog.runs import check_run_id, run_record
 from phaselog.store import Store
 from server.chat import ChatModel, conversation_entry
 from server.inbox import Inbox
+from server.limits import BodyLimit
 from server.overview import router as overview_router
 
 STATIC = Path(__file__).parent / "static"
@@ -112,6 +114,7 @@ def create_app(home: Path, run_id: str | None = None, token: str | None = None, 
     home = Path(home)
     store = Store(home)
     app = FastAPI(title="phaselog explore")
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.state.home = home
     default_run = run_id or (newest_run(store) if store.path.is_file() else None)
     inbox, rate = Inbox(home), ChatRate(limits.chats_per_minute)
@@ -270,6 +273,9 @@ def resume_in_prefect(run: str, review: dict, decision: str, note: str) -> dict:
                                                   "flow records the answer and the note in the journal"}
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1")
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -297,6 +303,12 @@ def serve(home: Path, run_id: str | None, host: str, port: int, token: str | Non
             raise PhaselogError(f"no runs in {store.path}: start one with `phaselog run CONFIG`")
     run_record(store, run_id)
     app = create_app(home, run_id, token, limits)
+    if token is None:
+        # bound to loopback with no token (the check above): a page on another site could still reach it through
+        # a DNS name rebound to 127.0.0.1, whose requests carry that name in Host; serve only loopback names
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))
     query = f"?run={run_id}" + (f"&token={token}" if token else "")
     print(f"phaselog explore: run {run_id} at http://{host}:{port}/{query}  (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # proxy_headers off: uvicorn would otherwise take the client address from X-Forwarded-For of any request from
+    # 127.0.0.1, and one client could reset its chat rate limit with a made-up header
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)

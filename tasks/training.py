@@ -13,7 +13,7 @@ from model.train import train_segment
 from phaselog.progress import TrainingProgress
 from phaselog.reviews import counterexample_starts
 from phaselog.runs import ingest_segment
-from phaselog.store import Store
+from phaselog.store import Store, now
 from understanding.health import TrainingDiverged
 from understanding.segment import record_divergence
 
@@ -42,7 +42,8 @@ def train_segment_task(config, run_id: str, home: str, index: int, start_step: i
         # the health table must say why the run stopped, even though no understand task runs for this segment
         logger.error(record_divergence(Store(Path(home)), run_id, start_step, err))
         raise
-    summary["seconds"] = time.perf_counter() - started
+    # kept in the cached result: recording the segment again later (a refilled store) writes the same row
+    summary.update(seconds=time.perf_counter() - started, flow_run_id=flow_run.id, finished_at=now())
     logger.info(f"segment {index} [{start_step}, {end_step}): {summary['trained_steps']} steps trained "
                 f"(resumed from {summary['resumed_from']}), {summary['seconds']:.1f}s")
     return summary
@@ -52,7 +53,8 @@ def train_segment_task(config, run_id: str, home: str, index: int, start_step: i
 def record_segment_task(run_id: str, home: str, index: int, summary: dict) -> int:
     """The segment's rows, from the files the trainer wrote. Not cached, unlike training: a store that lost them
     (deleted, rebuilt, rows removed) is refilled when the run is resumed, even for a segment Prefect skips."""
-    rows = ingest_segment(Store(Path(home)), run_id, Path(home) / run_id, index, summary,
-                          summary.get("seconds"), flow_run.id)  # .get: a result cached before seconds were in it
+    # .get: a result cached before these were in it
+    rows = ingest_segment(Store(Path(home)), run_id, Path(home) / run_id, index, summary, summary.get("seconds"),
+                          summary.get("flow_run_id", flow_run.id), summary.get("finished_at"))
     get_run_logger().info(f"segment {index}: {rows} metric rows in the store")
     return rows

@@ -3,17 +3,13 @@
 and the escaping of text that looks like markup."""
 import re
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from phaselog.reviews import request_review
 from phaselog.store import Store
-from tests.processes import free_port
+from tests.processes import explore_process
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -27,25 +23,8 @@ def explore_server(tiny_run, tmp_path_factory):
     source, run_id, config = tiny_run
     home = tmp_path_factory.mktemp("explore") / "home"
     shutil.copytree(source, home)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "explore", "--home", str(home), "--run", run_id,
-                               "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/config", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    pytest.fail(f"phaselog explore did not start: {server.stdout.read().decode()}")
-                time.sleep(0.2)
+    with explore_process(home, run_id) as url:
         yield url, home, run_id, config.train.end_step
-    finally:
-        server.kill()
-        server.wait()
 
 
 @pytest.fixture(scope="module")

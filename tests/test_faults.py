@@ -1,9 +1,14 @@
 """What phaselog promises under faults (docs/faults.md): each case the hostile-but-fair user found in issue 18,
 reproduced against the real thing (a real reader process, the real flow, a real DuckDB file)."""
+import http.client
 import io
+import json
+import socket
 import subprocess
 import sys
 from contextlib import contextmanager, redirect_stderr
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow.parquet as pq
@@ -239,3 +244,107 @@ def test_a_full_disk_says_so_keeps_the_earlier_rows_and_the_run_can_still_be_mar
     assert store.query("SELECT count(*), max(step) FROM metrics")[1] == [(10, 10)]
     set_status(store, "r", "failed")
     assert store.query("SELECT status FROM runs")[1] == [("failed",)]
+
+
+@pytest.fixture(scope="module")
+def explore_url(tiny_run, tmp_path_factory):
+    """A real `phaselog explore` (uvicorn) on a copy of the tiny run, loopback, no token, 2 chats a minute."""
+    import shutil
+
+    from tests.processes import explore_process
+
+    source, run_id, _ = tiny_run
+    home = tmp_path_factory.mktemp("explore-limits") / "home"
+    shutil.copytree(source, home)
+    with explore_process(home, run_id, "--chats-per-minute", "2") as url:
+        yield url, run_id
+
+
+def status_of(url: str, method: str = "GET", path: str = "/api/config", body: bytes | None = None, **headers) -> int:
+    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=60)
+    connection.request(method, path, body=body, headers=headers)
+    return connection.getresponse().status
+
+
+def test_a_chunked_upload_over_the_limit_is_refused_before_the_server_reads_it_all(explore_url):
+    """The body has no Content-Length, and the upload is never finished: a server that read it all before
+    answering would wait here forever; this one answers 413 once the bytes pass the limit."""
+    from server.app import Limits
+
+    url, run_id = explore_url
+    chunk = b"x" * 65536
+    with socket.create_connection(urlsplit(url).netloc.split(":"), timeout=60) as sock:
+        sock.sendall(f"POST /api/runs/{run_id}/journal HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                     "\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        for _ in range(Limits().max_body_bytes // len(chunk) + 1):
+            sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        detail = json.loads(response.read())["detail"]
+    assert response.status == 413 and f"limit of {Limits().max_body_bytes:,} bytes" in detail
+
+
+def test_a_forwarded_for_header_does_not_reset_the_chat_rate_limit(explore_url):
+    url, run_id = explore_url
+    codes = [status_of(url, "POST", f"/api/runs/{run_id}/chat", b'{"prompt": "hi", "max_new_tokens": 2}',
+                       **{"Content-Type": "application/json", "X-Forwarded-For": f"10.0.0.{n}"}) for n in range(3)]
+    assert codes == [200, 200, 429]
+
+
+@pytest.mark.parametrize("host, status", [("localhost", 200), ("127.0.0.1", 200), ("rebound.example.com", 400)])
+def test_without_a_token_only_loopback_host_names_are_served(explore_url, host, status):
+    url, _ = explore_url
+    port = url.rsplit(":", 1)[1]
+    assert status_of(url, Host=f"{host}:{port}") == status
+
+
+def command_of(pid: int) -> str:
+    """A live process's command line, from /proc; "" once it has ended (a zombie's is empty too)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
+def child_processes(pid: int) -> dict[int, str]:
+    children = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            children[int(child)] = command_of(int(child))
+    return children
+
+
+def test_sigterm_after_the_first_step_marks_the_run_failed_and_stops_the_prefect_server(shared_corpus, tmp_path):
+    """A run far too long to finish: its first step is on stderr as soon as it ends (the sign of life), and a
+    SIGTERM then ends the command with its temporary Prefect server, which used to run on for many minutes."""
+    import signal
+    import time
+
+    import yaml
+
+    from tests.conftest import tiny_config_dict
+    from tests.processes import clean_env
+
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(shared_corpus, end_step=1_000_000, segment_steps=1_000_000)))
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", "long",
+                                "--home", str(tmp_path / "home")], env=clean_env(), stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 300
+        while "first step 1 done in" not in log.read_text():
+            assert run.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        servers = [pid for pid, command in child_processes(run.pid).items() if "prefect.server" in command]
+        assert servers, f"no temporary Prefect server among {child_processes(run.pid)}"
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        run.kill()
+    assert "phaselog: stopped by SIGTERM; `phaselog resume long` carries on" in log.read_text()
+    deadline = time.monotonic() + 60
+    while any("prefect.server" in command_of(pid) for pid in servers):
+        assert time.monotonic() < deadline, f"the Prefect server {servers} outlived the run"
+        time.sleep(0.2)
+    assert Store(tmp_path / "home").query("SELECT status FROM runs WHERE run_id = 'long'")[1] == [("failed",)]
