@@ -5,6 +5,7 @@ import argparse
 import csv
 import errno
 import json
+import logging
 import os
 import signal
 import sys
@@ -34,11 +35,19 @@ def use_prefect_home(home: Path) -> None:
 
 
 def check_sources_exist(config) -> None:
+    """What is cheap to check before Prefect starts: each source's path and the files it would read."""
+    from datasets.sources import source_files
+    from phaselog.errors import DataError
+
     for source in config.data.sources:
         path = config.source_path(source)
         if not path.exists():
             raise PhaselogError(f"data.sources[{source.name}]: corpus path {path} does not exist "
                                 "(set data.corpus_dir or $PHASELOG_CORPUS)")
+        try:
+            source_files(path, source.format)
+        except DataError as err:
+            raise PhaselogError(f"data.sources[{source.name}]: {err}") from None
 
 
 def exit_on_termination(run_id: str) -> None:
@@ -55,11 +64,26 @@ def exit_on_termination(run_id: str) -> None:
         signal.signal(signum, stop)
 
 
+class NoTracebackForUserErrors(logging.Filter):
+    """Prefect logs a failed task and flow with their tracebacks. For a PhaselogError (bad data, a bad setting)
+    those are dozens of lines of noise above the one line main() prints last, which says what to do; the
+    Prefect UI keeps them (its handler sees the record first)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PhaselogError):
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def run_flow(config, run_id: str, home: Path) -> None:
     exit_on_termination(run_id)
     use_prefect_home(home)
     from flows.phase import phase_run
     from phaselog.locks import hold_run
+
+    for handler in logging.getLogger().handlers:  # Prefect's console handler sits on the root logger
+        if not any(isinstance(f, NoTracebackForUserErrors) for f in handler.filters):
+            handler.addFilter(NoTracebackForUserErrors())
 
     print(f"run {run_id}: files in {home / run_id}, store {home / 'phaselog.duckdb'}", flush=True)
     with hold_run(home / run_id, run_id):  # e.g. a `phaselog resume` while the UI's retry of the run trains

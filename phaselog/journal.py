@@ -118,7 +118,7 @@ def inbox_entries(home: Path) -> list[tuple[Path, dict]]:
 def drain_inbox(store: Store, attempts: int = 50) -> int:
     """Write the queued entries into the store, then delete their files. Idempotent by entry id, so two drainers
     racing write each entry once. While another process holds the store past `attempts` tries of 0.1 s, this
-    raises duckdb.IOException and the files stay queued."""
+    raises StoreHeld and the files stay queued."""
     queued = inbox_entries(store.home)
     if not queued:
         return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from phaselog.errors import PhaselogError
+from phaselog.errors import PhaselogError, StoreHeld
 from phaselog.pending import apply_write, execute_write, forget_write, holder_of, pending_writes, queue_write
 
 STORE_FILE = "phaselog.duckdb"
@@ -90,7 +90,7 @@ class Store:
 
     def write(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 50) -> None:
         """One write: now, or queued on disk while another process holds the file (inside
-        writes_queued_when_held(); elsewhere the lock error is raised after `attempts` tries of 0.1 s)."""
+        writes_queued_when_held(); elsewhere StoreHeld after `attempts` tries of 0.1 s)."""
         if QUEUEING["on"] and pending_writes(self.home):
             # already waiting on a holder: queue behind the earlier writes (order matters), try the file once
             queue_write(self.home, statement, rows, params)
@@ -100,8 +100,11 @@ class Store:
             with self.writer(attempts) as con:
                 execute_write(con, statement, rows, params)
         except duckdb.IOException as err:
-            if not (QUEUEING["on"] and is_lock_error(err)):
+            if not is_lock_error(err):
                 raise
+            if not QUEUEING["on"]:
+                raise StoreHeld(f"{self.path} is held by {holder_of(err)}: close that connection (a notebook, the "
+                                "duckdb CLI) and try again") from None
             queue_write(self.home, statement, rows, params)
             print(f"phaselog: warning: {self.path} is held by {holder_of(err)}; the run goes on and its results "
                   f"wait in {self.home / 'inbox' / 'store'} until the store is free (close that connection)",
@@ -214,10 +217,10 @@ class Store:
                 if "read-only" in str(err):
                     raise PhaselogError("the store is opened read-only here: `phaselog sql` runs queries, "
                                         "not writes") from None
-                raise PhaselogError(f"SQL error: {err}") from None
+                raise PhaselogError(f"SQL error: {first_line(err)}") from None
             except duckdb.PermissionException as err:
-                raise PhaselogError(f"`phaselog sql` reads the store only, never other files (to join "
-                                    f"your own, open the store read-only in duckdb yourself): {first_line(err)}") from None
+                raise PhaselogError(f"`phaselog sql` reads the store only, never other files (to join your own, "
+                                    f"open the store read-only in duckdb yourself): {first_line(err)}") from None
             except duckdb.Error as err:
                 raise PhaselogError(f"SQL error: {first_line(err)}") from None
             columns = [d[0] for d in cursor.description] if cursor.description else []

@@ -6,8 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
-
+from phaselog.errors import StoreHeld
 from phaselog.journal import drain_inbox, inbox_entries, queue_entry
 from phaselog.store import Store
 
@@ -41,7 +40,7 @@ class Inbox:
         """True when the inbox was written out (or was empty)."""
         try:
             drain_inbox(self.store, self.attempts)
-        except duckdb.IOException:
+        except StoreHeld:
             return False
         return True
 

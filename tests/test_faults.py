@@ -90,6 +90,14 @@ def test_resume_refills_a_deleted_store_from_the_runs_files(capsys, read_while_t
     assert rows["status"] == [("completed",)] and rows["segments"] == [(0, 0, 20)]
 
 
+def test_a_command_that_cannot_wait_for_a_reader_names_it_in_one_line(capsys, home_with_a_run):
+    home, _ = home_with_a_run
+    with reader_holding(Store(home).path) as reader:
+        code, _, err = run_cli(capsys, "journal", "add", "--run", "r", "a note", "--home", str(home))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{Store(home).path} is held by" in err and f"(pid {reader.pid}): close that connection" in err
+
+
 @pytest.mark.parametrize("damage", ["truncated", "not DuckDB"])
 def test_a_damaged_store_is_one_line_and_leaves_no_snapshot_behind(capsys, monkeypatch, tmp_path, damage):
     import tempfile
@@ -154,7 +162,7 @@ def test_a_reused_run_id_with_another_config_is_refused_and_the_run_left_as_it_w
     save_config_file(home / "elsewhere", config)
     code, _, err = run_cli(capsys, "run", path, "--run-id", "elsewhere", "--set", "model.d_model=128", "--home",
                            str(home))
-    assert code == 2 and "run elsewhere exists with another config (model.d_model differ)" in err
+    assert code == 2 and "run elsewhere exists with another config (model.d_model differs)" in err
 
 
 @pytest.fixture
@@ -348,3 +356,20 @@ def test_sigterm_after_the_first_step_marks_the_run_failed_and_stops_the_prefect
         assert time.monotonic() < deadline, f"the Prefect server {servers} outlived the run"
         time.sleep(0.2)
     assert Store(tmp_path / "home").query("SELECT status FROM runs WHERE run_id = 'long'")[1] == [("failed",)]
+
+
+def test_a_data_error_in_the_flow_ends_with_its_one_line_and_no_traceback(prefect_harness, capfd, tmp_path,
+                                                                         shared_corpus):
+    from phaselog.cli import main
+    from tests.conftest import tiny_config_dict
+    from tests.test_cli import write_config
+
+    (tmp_path / "corpus" / "bad").mkdir(parents=True)
+    (tmp_path / "corpus" / "bad" / "notes.txt").write_bytes(bytes(range(256)) * 64)  # binary, named .txt
+    data = tiny_config_dict(shared_corpus)
+    data["data"] = {"corpus_dir": str(tmp_path / "corpus"), "sources": [{"name": "bad", "path": "bad"}]}
+    code = main(["run", write_config(tmp_path, data), "--run-id", "bad-data", "--home", str(tmp_path / "home")])
+    err = capfd.readouterr().err
+    assert code == 2 and "Traceback" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == (f"phaselog: error: {tmp_path / 'corpus' / 'bad' / 'notes.txt'} is a "
+                                            "binary file, not text: remove it from the source or fix its extension")
