@@ -97,7 +97,8 @@ class Store:
             self.drain_pending(attempts=1)
             return
         try:
-            with self.writer(attempts) as con:
+            # a run waits 1 s, not 5, before it queues: the reader may stay for hours, and training goes on
+            with self.writer(min(attempts, 10) if QUEUEING["on"] else attempts) as con:
                 execute_write(con, statement, rows, params)
         except duckdb.IOException as err:
             if not is_lock_error(err):

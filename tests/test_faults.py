@@ -3,21 +3,36 @@ reproduced against the real thing (a real reader process, the real flow, a real 
 import http.client
 import io
 import json
+import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
+from flows.phase import phase_run
+from phaselog.cli import main
+from phaselog.config import PhaseConfig
+from phaselog.errors import DataError, PhaselogError
 from phaselog.pending import pending_writes
-from phaselog.runs import run_record
+from phaselog.runs import mark_failed, register_run, run_record, save_config_file, set_status
 from phaselog.store import Store
-from tests.test_cli import run_cli
+from server.app import Limits
+from tests.conftest import tiny_config_dict
+from tests.processes import clean_env, explore_process
+from tests.test_cli import run_cli, write_config
+from understanding.monitor import probe_batch
 
 
 @contextmanager
@@ -39,10 +54,6 @@ def reader_holding(path):
 def read_while_training(prefect_harness, shared_corpus, tmp_path_factory):
     """A one-segment run through the real flow while another process holds the store read-only from before the
     run starts until after it ends: (home, run id, what was seen while the reader held the store)."""
-    from flows.phase import phase_run
-    from phaselog.config import PhaseConfig
-    from tests.conftest import tiny_config_dict
-
     home, run_id = tmp_path_factory.mktemp("faults") / "home", "read-while-training"
     store = Store(home)
     store.migrate()
@@ -100,8 +111,6 @@ def test_a_command_that_cannot_wait_for_a_reader_names_it_in_one_line(capsys, ho
 
 @pytest.mark.parametrize("damage", ["truncated", "not DuckDB"])
 def test_a_damaged_store_is_one_line_and_leaves_no_snapshot_behind(capsys, monkeypatch, tmp_path, damage):
-    import tempfile
-
     store = Store(tmp_path)
     store.migrate()
     data = store.path.read_bytes()
@@ -135,11 +144,6 @@ def test_sql_cannot_write_change_settings_or_reach_other_files(capsys, tmp_path,
 
 
 def test_a_reused_run_id_with_another_config_is_refused_and_the_run_left_as_it_was(capsys, tmp_path, shared_corpus):
-    from phaselog.config import PhaseConfig
-    from phaselog.runs import register_run, save_config_file, set_status
-    from tests.conftest import tiny_config_dict
-    from tests.test_cli import write_config
-
     home = tmp_path / "home"
     store = Store(home)
     store.migrate()
@@ -168,11 +172,6 @@ def test_a_reused_run_id_with_another_config_is_refused_and_the_run_left_as_it_w
 @pytest.fixture
 def home_with_a_run(tmp_path, shared_corpus):
     """A real store with one registered (untrained) run "r" and a config file for `phaselog run`."""
-    from phaselog.config import PhaseConfig
-    from phaselog.runs import register_run
-    from tests.conftest import tiny_config_dict
-    from tests.test_cli import write_config
-
     home = tmp_path / "home"
     store = Store(home)
     store.migrate()
@@ -196,8 +195,6 @@ def test_each_bad_input_is_one_line_and_exit_2(capsys, home_with_a_run, argv, me
 
 
 def test_journal_text_on_stdin_that_is_not_utf8_is_one_line(capsys, monkeypatch, home_with_a_run):
-    import io
-
     home, _ = home_with_a_run
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"notes \xff\xfe here")))
     code, _, err = run_cli(capsys, "journal", "add", "--run", "r", "-", "--home", str(home))
@@ -206,9 +203,6 @@ def test_journal_text_on_stdin_that_is_not_utf8_is_one_line(capsys, monkeypatch,
 
 
 def test_seq_len_longer_than_the_validation_text_names_the_setting(tiny_run):
-    from phaselog.errors import DataError
-    from understanding.monitor import probe_batch
-
     home, run_id, config = tiny_run
     longer = config.model_copy(update={"model": config.model.model_copy(update={"seq_len": 10_000_000})})
     with pytest.raises(DataError, match="shorter than model.seq_len 10000000 tokens .*shorten model.seq_len"):
@@ -230,12 +224,8 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_says_so_keeps_the_earlier_rows_and_the_run_can_still_be_marked(small_disk, capfd):
-    import os
 
-    import pyarrow as pa
 
-    from phaselog.errors import PhaselogError
-    from phaselog.runs import mark_failed, set_status
 
     store = Store(small_disk / "home")
     store.migrate()
@@ -257,9 +247,7 @@ def test_a_full_disk_says_so_keeps_the_earlier_rows_and_the_run_can_still_be_mar
 @pytest.fixture(scope="module")
 def explore_url(tiny_run, tmp_path_factory):
     """A real `phaselog explore` (uvicorn) on a copy of the tiny run, loopback, no token, 2 chats a minute."""
-    import shutil
 
-    from tests.processes import explore_process
 
     source, run_id, _ = tiny_run
     home = tmp_path_factory.mktemp("explore-limits") / "home"
@@ -277,8 +265,6 @@ def status_of(url: str, method: str = "GET", path: str = "/api/config", body: by
 def test_a_chunked_upload_over_the_limit_is_refused_before_the_server_reads_it_all(explore_url):
     """The body has no Content-Length, and the upload is never finished: a server that read it all before
     answering would wait here forever; this one answers 413 once the bytes pass the limit."""
-    from server.app import Limits
-
     url, run_id = explore_url
     chunk = b"x" * 65536
     with socket.create_connection(urlsplit(url).netloc.split(":"), timeout=60) as sock:
@@ -325,13 +311,8 @@ def child_processes(pid: int) -> dict[int, str]:
 def test_sigterm_after_the_first_step_marks_the_run_failed_and_stops_the_prefect_server(shared_corpus, tmp_path):
     """A run far too long to finish: its first step is on stderr as soon as it ends (the sign of life), and a
     SIGTERM then ends the command with its temporary Prefect server, which used to run on for many minutes."""
-    import signal
-    import time
 
-    import yaml
 
-    from tests.conftest import tiny_config_dict
-    from tests.processes import clean_env
 
     config = tmp_path / "long.yaml"
     config.write_text(yaml.safe_dump(tiny_config_dict(shared_corpus, end_step=1_000_000, segment_steps=1_000_000)))
@@ -360,9 +341,6 @@ def test_sigterm_after_the_first_step_marks_the_run_failed_and_stops_the_prefect
 
 def test_a_data_error_in_the_flow_ends_with_its_one_line_and_no_traceback(prefect_harness, capfd, tmp_path,
                                                                          shared_corpus):
-    from phaselog.cli import main
-    from tests.conftest import tiny_config_dict
-    from tests.test_cli import write_config
 
     (tmp_path / "corpus" / "bad").mkdir(parents=True)
     (tmp_path / "corpus" / "bad" / "notes.txt").write_bytes(bytes(range(256)) * 64)  # binary, named .txt
