@@ -34,6 +34,7 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
 
 
 def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logger) -> dict:
+    """The phase's tasks, in the order data flows."""
     store.migrate()
     run_dir = Path(home) / run_id
     check_same_config(store, run_id, config, run_dir)  # before config.json is written over

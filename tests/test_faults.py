@@ -57,9 +57,9 @@ def read_while_training(prefect_harness, shared_corpus, tmp_path_factory):
     home, run_id = tmp_path_factory.mktemp("faults") / "home", "read-while-training"
     store = Store(home)
     store.migrate()
+    data = {**tiny_config_dict(shared_corpus, end_step=20), "evaluation": {"enabled": False}}  # CORE: not the point
     with reader_holding(store.path) as reader, redirect_stderr(io.StringIO()) as err:
-        phase_run(config=PhaseConfig.model_validate(tiny_config_dict(shared_corpus, end_step=20)), run_id=run_id,
-                  home=str(home))
+        phase_run(config=PhaseConfig.model_validate(data), run_id=run_id, home=str(home))
         seen = {"reader_pid": reader.pid, "queued": len(pending_writes(home)), "stderr": err.getvalue(),
                 "status": run_record(store, run_id)["status"]}
     assert store.drain_pending()
