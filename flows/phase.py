@@ -4,7 +4,9 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from phaselog.core.config import PhaseConfig
 from phaselog.core.journal import drain_inbox
-from phaselog.core.runs import RunPaths, register_run, run_record, save_config_file, set_status
+from phaselog.core.runs import (RunPaths, check_same_config, mark_failed, register_run, run_record, save_config_file,
+                                set_status)
+from phaselog.core.store import Store, writes_queued_when_held
 from phaselog.flows.review import review_gate
 from phaselog.model.device import pick_device
 from phaselog.model.flops import peak_flops
@@ -13,16 +15,29 @@ from phaselog.tasks.evaluation import evaluate_task
 from phaselog.tasks.loops_bias import loops_bias_task
 from phaselog.tasks.report import write_phase_report_task, write_report_task
 from phaselog.tasks.self_play import check_prompts_task, self_play_task
-from phaselog.tasks.training import train_segment_task
+from phaselog.tasks.training import record_segment_task, train_segment_task
 from phaselog.tasks.understanding import understand_task
 
 
 @flow(name="phase-run", flow_run_name="{run_id}")
 def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
     logger = get_run_logger()
-    paths = RunPaths.of(home, run_id)
-    store, run_dir = paths.store, paths.run_dir
+    store = RunPaths.of(home, run_id).store
+    # a notebook or BI tool holding the store must not kill the run: its writes wait on disk until it lets go
+    with writes_queued_when_held():
+        result = phase_tasks(config, run_id, home, store, logger)
+    if not store.drain_pending():
+        logger.warning(f"the run's last results still wait in {store.home / 'inbox' / 'store'}: another process "
+                       f"holds {store.path}; readers see them already, and the next write to the store (a resume, "
+                       "a journal entry, an open explore page) puts them in")
+    return result
+
+
+def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logger) -> dict:
+    """The phase's tasks, in the order data flows."""
     store.migrate()
+    run_dir = RunPaths.of(home, run_id).run_dir
+    check_same_config(store, run_id, config, run_dir)  # before config.json is written over
     save_config_file(run_dir, config)
     device = pick_device(config.train.device)
     known = store.run_exists(run_id)
@@ -36,7 +51,8 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
         segments = config.segments()
         progress = create_progress_artifact(0.0, description=f"segments of {run_id}")
         for index, (start, end) in enumerate(segments):
-            train_segment_task(config, run_id, home, index, start, end, peak)
+            summary = train_segment_task(config, run_id, home, index, start, end, peak)
+            record_segment_task(run_id, home, index, summary)
             drain_inbox(store)
             evaluate_task(config, run_id, home, end)
             self_play_task(config, run_id, home, index, start, end)
@@ -46,7 +62,7 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
                 return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": end}
             update_progress_artifact(progress, 100.0 * (index + 1) / len(segments))
     except BaseException:
-        set_status(store, run_id, "failed")
+        mark_failed(store, run_id)
         raise
     set_status(store, run_id, "completed")
     write_report_task(run_id, home)

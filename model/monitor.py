@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from phaselog.core.errors import DataError
 from phaselog.datasets.shards import load_stream
 from phaselog.model.gpt import GPT, rms_norm
 
@@ -23,6 +24,10 @@ def probe_batch(run_dir: Path, config) -> torch.Tensor:
         stream = load_stream(Path(run_dir) / "shards", source.name, "val")
         count = min(config.understanding.probe_windows, len(stream) // seq_len)
         windows += [stream[i * seq_len:(i + 1) * seq_len] for i in range(count)]
+    if not windows:
+        raise DataError(f"the validation text of every source is shorter than model.seq_len {seq_len} tokens "
+                        f"(in {Path(run_dir) / 'shards'}): shorten model.seq_len, or add text or raise "
+                        "data.val_fraction")
     return torch.from_numpy(np.stack(windows))
 
 

@@ -7,20 +7,26 @@ from pathlib import Path
 import yaml
 
 from phaselog.core.config import PhaseConfig, load_config
-from phaselog.core.errors import PhaselogError
+from phaselog.core.errors import DataError, PhaselogError
 from phaselog.core.phases import continuation_config
 from phaselog.core.runs import check_run_id, run_record
 from phaselog.core.store import Store
+from phaselog.datasets.sources import source_files
 from phaselog.model.checkpoint import latest_good_checkpoint
 from phaselog.model.prompts import check_prompts_fit
 
 
 def check_sources_exist(config) -> None:
+    """What is cheap to check before Prefect starts: each source's path and the files it would read."""
     for source in config.data.sources:
         path = config.source_path(source)
         if not path.exists():
             raise PhaselogError(f"data.sources[{source.name}]: corpus path {path} does not exist "
                                 "(set data.corpus_dir or $PHASELOG_CORPUS)")
+        try:
+            source_files(path, source.format)
+        except DataError as err:
+            raise PhaselogError(f"data.sources[{source.name}]: {err}") from None
 
 
 def check_before_run(config, run_id: str) -> None:

@@ -4,8 +4,11 @@ Prefect, and Prefect may be imported only after PREFECT_HOME points inside the p
 a Prefect database by accident."""
 import argparse
 import csv
+import errno
 import json
+import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -33,10 +36,40 @@ def use_prefect_home(home: Path) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def exit_on_termination(run_id: str) -> None:
+    """SIGTERM and SIGHUP (`kill`, a closed terminal, a batch system's stop) end the command as an exception, like
+    Ctrl-C: the run is marked failed, and the temporary Prefect server, stopped at interpreter exit, goes with it.
+    Under the default handlers the process died on the spot and the server ran on for many minutes. (During the
+    flow Prefect's own handler marks the flow run, then passes the signal on to this one.)"""
+    def stop(signum, frame):
+        print(f"phaselog: stopped by {signal.Signals(signum).name}; `phaselog resume {run_id}` carries on from the "
+              "last checkpoint", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+
+
+class NoTracebackForUserErrors(logging.Filter):
+    """Prefect logs a failed task and flow with their tracebacks. For a PhaselogError (bad data, a bad setting)
+    those are dozens of lines of noise above the one line main() prints last, which says what to do; the
+    Prefect UI keeps them (its handler sees the record first)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PhaselogError):
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def run_flow(config, run_id: str, home: Path) -> None:
+    exit_on_termination(run_id)
     use_prefect_home(home)
     from phaselog.core.locks import hold_run
     from phaselog.flows.phase import phase_run
+
+    for handler in logging.getLogger().handlers:  # Prefect's console handler sits on the root logger
+        if not any(isinstance(f, NoTracebackForUserErrors) for f in handler.filters):
+            handler.addFilter(NoTracebackForUserErrors())
 
     print(f"run {run_id}: files in {home / run_id}, store {home / 'phaselog.duckdb'}", flush=True)
     with hold_run(home / run_id, run_id):  # e.g. a `phaselog resume` while the UI's retry of the run trains
@@ -47,13 +80,16 @@ def run_flow(config, run_id: str, home: Path) -> None:
 
 def cmd_run(args) -> None:
     from phaselog.core.config import load_config
-    from phaselog.core.runs import new_run_id
+    from phaselog.core.runs import check_same_config, new_run_id
+    from phaselog.core.store import Store
     from phaselog.model.preflight import check_before_run
 
     config = load_config(args.config, args.set)
-    run_id = args.run_id or new_run_id(config.name)
+    run_id = new_run_id(config.name) if args.run_id is None else args.run_id  # --run-id "" is a mistake, not "any"
     check_before_run(config, run_id)
-    run_flow(config, run_id, home_of(args))
+    home = home_of(args)
+    check_same_config(Store(home), run_id, config, home / run_id)
+    run_flow(config, run_id, home)
 
 
 def cmd_resume(args) -> None:
@@ -63,8 +99,16 @@ def cmd_resume(args) -> None:
     from phaselog.model.preflight import check_before_run
 
     home = home_of(args)
-    record = run_record(Store(home), args.run_id)
-    config = PhaseConfig.model_validate_json(record["config_json"])
+    store = Store(home)
+    saved = home / args.run_id / "config.json"
+    if store.path.is_file() and store.run_exists(args.run_id):
+        config = PhaseConfig.model_validate_json(run_record(store, args.run_id)["config_json"])
+    elif saved.is_file():
+        # the store lost the run (deleted, rebuilt, another home's copy) but its files are here: the flow refills it
+        print(f"run {args.run_id} is not in {store.path}; recovering it from {home / args.run_id}", flush=True)
+        config = PhaseConfig.model_validate_json(saved.read_text())
+    else:
+        run_record(store, args.run_id)  # the error naming the store and how to list its runs
     check_before_run(config, args.run_id)
     run_flow(config, args.run_id, home)
 
@@ -108,7 +152,7 @@ def print_table(columns: list[str], rows: list[tuple], fmt: str) -> None:
 def cmd_sql(args) -> None:
     from phaselog.core.store import Store
 
-    columns, rows = Store(home_of(args)).query(args.query)
+    columns, rows = Store(home_of(args)).query(args.query, untrusted=True)
     print_table(columns, rows, args.format)
 
 
@@ -126,6 +170,8 @@ def cmd_report(args) -> None:
         raise PhaselogError("report: give a RUN_ID, or --phase NAME for every run of a phase")
     from phaselog.reports.build import write_report
 
+    if args.out:
+        writable_folder(Path(args.out), "report --out")
     written = write_report(home_of(args), args.run_id, Path(args.out) if args.out else None,
                            args.from_step, args.to_step)
     print(f"phase log of {args.run_id}, steps {written['first_step']}-{written['last_step']}:\n"
@@ -229,6 +275,7 @@ def cmd_review(args) -> None:
 def cmd_ui(args) -> None:
     from phaselog.ui import run_ui, ui_status
 
+    check_port(args.port, "ui")
     if args.status:
         print("\n".join(ui_status(home_of(args))))
     else:
@@ -240,7 +287,7 @@ def cmd_journal_add(args) -> None:
     from phaselog.core.store import Store
 
     # "-" reads the entry from stdin: long texts exceed what one command-line argument may hold
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = read_stdin_text("journal add -") if args.text == "-" else args.text
     entry = add_entry(Store(home_of(args)), args.run, text, args.step, args.tag)
     print(f"journal entry {entry['id']} on run {entry['run_id']} at step {entry['step']}")
 
@@ -261,9 +308,31 @@ def cmd_journal_list(args) -> None:
 def cmd_explore(args) -> None:
     from phaselog.server.app import Limits, serve
 
+    check_port(args.port, "explore")
     home = home_of(args)
     use_prefect_home(home)  # the review form resumes paused runs through the same Prefect as `phaselog run`
     serve(home, args.run, args.host, args.port, args.token, Limits(chats_per_minute=args.chats_per_minute))
+
+
+def writable_folder(path: Path, option: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PhaselogError(f"{option} {path}: cannot create that folder ({err.strerror}); pick another") from None
+
+
+def check_port(port: int, command: str) -> None:
+    if not 0 < port < 65536:
+        raise PhaselogError(f"{command} --port {port}: a TCP port is 1-65535")
+
+
+def read_stdin_text(where: str) -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PhaselogError(f"{where}: standard input is not UTF-8 text (byte {err.start} is invalid); "
+                            "convert it first, e.g. with iconv") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,6 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # output piped into a reader that stopped early (`| head`): not an error; keep Python quiet at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        # a checkpoint or metrics file on a full disk: the files written before it are kept, and resume carries on
+        print(f"phaselog: error: no space left on device writing {err.filename or 'a file'}: free space, then "
+              "`phaselog resume RUN_ID`", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("phaselog: interrupted; `phaselog resume RUN_ID` carries on from the last checkpoint", file=sys.stderr)
         return 130

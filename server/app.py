@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from phaselog.core.config import PhaseConfig
 from phaselog.core.errors import PhaselogError
@@ -29,6 +30,7 @@ from phaselog.core.runs import check_run_id, run_record
 from phaselog.core.store import Store
 from phaselog.server.chat import ChatModel, conversation_entry
 from phaselog.server.inbox import Inbox
+from phaselog.server.limits import BodyLimit
 from phaselog.server.overview import router as overview_router
 
 STATIC = Path(__file__).parent / "static"
@@ -111,6 +113,7 @@ def create_app(home: Path, run_id: str | None = None, token: str | None = None, 
     home = Path(home)
     store = Store(home)
     app = FastAPI(title="phaselog explore")
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.state.home = home
     default_run = run_id or (newest_run(store) if store.path.is_file() else None)
     inbox, rate = Inbox(home), ChatRate(limits.chats_per_minute)
@@ -268,6 +271,9 @@ def resume_in_prefect(run: str, review: dict, decision: str, note: str) -> dict:
                                                   "flow records the answer and the note in the journal"}
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1")
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -295,6 +301,12 @@ def serve(home: Path, run_id: str | None, host: str, port: int, token: str | Non
             raise PhaselogError(f"no runs in {store.path}: start one with `phaselog run CONFIG`")
     run_record(store, run_id)
     app = create_app(home, run_id, token, limits)
+    if token is None:
+        # bound to loopback with no token (the check above): a page on another site could still reach it through
+        # a DNS name rebound to 127.0.0.1, whose requests carry that name in Host; serve only loopback names
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))
     query = f"?run={run_id}" + (f"&token={token}" if token else "")
     print(f"phaselog explore: run {run_id} at http://{host}:{port}/{query}  (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # proxy_headers off: uvicorn would otherwise take the client address from X-Forwarded-For of any request from
+    # 127.0.0.1, and one client could reset its chat rate limit with a made-up header
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)

@@ -6,8 +6,8 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 
+from phaselog.core.errors import StoreHeld
 from phaselog.core.journal import drain_inbox, inbox_entries, queue_entry
 from phaselog.core.store import Store
 
@@ -41,7 +41,7 @@ class Inbox:
         """True when the inbox was written out (or was empty)."""
         try:
             drain_inbox(self.store, self.attempts)
-        except duckdb.IOException:
+        except StoreHeld:
             return False
         return True
 

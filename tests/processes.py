@@ -1,7 +1,17 @@
-"""Helpers for tests that run phaselog and Prefect in real processes: a free local port, and an environment
-without the test session's own Prefect settings."""
+"""Helpers for tests that run phaselog and Prefect in real processes: a free local port, an environment
+without the test session's own Prefect settings, and a `phaselog explore` server process."""
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -13,3 +23,28 @@ def free_port() -> int:
 def clean_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **extra}
+
+
+@contextmanager
+def explore_process(home: Path, run_id: str, *options: str):
+    """`phaselog explore` on HOME in its own process, once it answers: its base URL."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "explore", "--home", str(home), "--run", run_id,
+                               "--port", str(port), *options], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/config", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    pytest.fail(f"phaselog explore did not start: {server.stdout.read().decode()}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.kill()
+        server.wait()

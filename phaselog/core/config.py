@@ -280,7 +280,11 @@ def parse_override(text: str) -> tuple[list[str], object]:
         raise PhaselogError(f"--set {text}: expected key.path=value")
     key, value = text.split("=", 1)
     # YAML parses the value so numbers, booleans and null arrive typed
-    return key.strip().split("."), yaml.safe_load(value)
+    try:
+        return key.strip().split("."), yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        problem = str(err).splitlines()[0]
+        raise PhaselogError(f"--set {text}: the value is not valid YAML ({problem}); quote a string") from None
 
 
 def list_item(items: list, key: str, keys: list[str], i: int):
@@ -307,6 +311,8 @@ def apply_override(raw: dict, keys: list[str], value) -> None:
         else:
             raise PhaselogError(f"--set {'.'.join(keys)}: {'.'.join(keys[:i + 1])} is not a section")
     last = keys[-1]
+    if not isinstance(node, (dict, list)):
+        raise PhaselogError(f"--set {'.'.join(keys)}: {'.'.join(keys[:-1])} is a value, not a section")
     if isinstance(node, list) and last.isdigit():
         node[int(last)] = value
     else:

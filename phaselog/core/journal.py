@@ -40,8 +40,8 @@ def new_entry(store: Store, run_id: str, text: str, step: int | None = None, tag
     if any(not tag.strip() for tag in tags):
         raise PhaselogError("journal --tag: a tag cannot be empty")
     run_record(store, run_id)  # an unknown run is an error naming the store
-    if step is not None and step < 0:
-        raise PhaselogError(f"journal --step {step}: steps are 0 or more")
+    if step is not None and not 0 <= step < 2**63:  # the store's BIGINT
+        raise PhaselogError(f"journal --step {step}: steps are 0 or more and below 2^63")
     step = latest_step(store, run_id) if step is None else step
     return {"id": uuid.uuid4().hex, "run_id": run_id, "step": step, "author": author, "text": text,
             "tags": list(tags), "created_at": now()}
@@ -118,7 +118,7 @@ def inbox_entries(home: Path) -> list[tuple[Path, dict]]:
 def drain_inbox(store: Store, attempts: int = 50) -> int:
     """Write the queued entries into the store, then delete their files. Idempotent by entry id, so two drainers
     racing write each entry once. While another process holds the store past `attempts` tries of 0.1 s, this
-    raises duckdb.IOException and the files stay queued."""
+    raises StoreHeld and the files stay queued."""
     queued = inbox_entries(store.home)
     if not queued:
         return 0

@@ -1,5 +1,6 @@
 """Terminal progress for long training: a bar redrawn in place on a terminal, or a plain line every tenth of a
-segment when output goes to a file or CI log (a redrawn bar there is only noise)."""
+segment when output goes to a file or CI log (a redrawn bar there is only noise); the first step always on a
+line of its own as soon as it ends."""
 import sys
 import time
 
@@ -11,8 +12,17 @@ class TrainingProgress:
         self.interactive = stream.isatty()
         self.last_draw = 0.0
         self.last_line_step = start_step
+        self.started = time.monotonic()
+        self.first = True
+        # a sign of life before the first step, which can take minutes (a long seq_len on CPU): not a hang
+        self.stream.write(f"  training steps {start_step + 1}-{end_step}: the first step is shown when it ends\n")
+        self.stream.flush()
 
     def update(self, step: int, loss: float) -> None:
+        if self.first:
+            self.first = False
+            # on a line of its own, with what it took: it tells how long the segment will be
+            self.stream.write(f"  first step {step} done in {time.monotonic() - self.started:.1f} s: loss {loss:.3f}\n")
         total = self.end_step - self.start_step
         done = step - self.start_step
         if self.interactive:

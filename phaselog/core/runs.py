@@ -4,6 +4,7 @@ status. Plain functions over `Store`; the Prefect tasks call them from the flow 
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,19 +72,40 @@ def check_run_id(run_id: str) -> None:
 
 def register_run(store: Store, run_id: str, config, run_dir: Path, device: str, peak_flops: float) -> None:
     """Insert the run, or mark an existing one running again (a resume keeps its first created_at)."""
-    place = lineage(store, config)  # read before the write transaction: it opens the store read-only
-    with store.writer() as con:
-        exists = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        if exists:
-            con.execute("UPDATE runs SET status = 'running', updated_at = ? WHERE run_id = ?", [now(), run_id])
-            return
-        con.execute(
-            "INSERT INTO runs BY NAME SELECT ? AS run_id, ? AS name, ? AS config_json, ? AS config_hash, "
-            "? AS run_dir, ? AS start_step, ? AS end_step, ? AS device, ? AS peak_flops, 'running' AS status, "
-            "? AS created_at, ? AS updated_at, ? AS phase, ? AS parent_run, ? AS continued_from, ? AS config_diff",
-            [run_id, config.name, config.model_dump_json(), config.hash(), str(run_dir), config.train.start_step,
-             config.train.end_step, device, peak_flops, now(), now(), place["phase"], place["parent_run"],
-             place["continued_from"], place["config_diff"]])
+    if store.run_exists(run_id):
+        set_status(store, run_id, "running")
+        return
+    place = lineage(store, config)
+    store.replace_rows("runs", [{
+        "run_id": run_id, "name": config.name, "config_json": config.model_dump_json(), "config_hash": config.hash(),
+        "run_dir": str(run_dir), "start_step": config.train.start_step, "end_step": config.train.end_step,
+        "device": device, "peak_flops": float(peak_flops), "status": "running", "created_at": now(),
+        "updated_at": now(), **place}], "run_id = ?", [run_id])
+
+
+def check_same_config(store: Store, run_id: str, config, run_dir: Path) -> None:
+    """A run id names one config. `run` with another one for an existing run would train nothing, or fail on the
+    checkpoints' shapes, while the store and config.json disagree: refuse it, naming what differs."""
+    if store.path.is_file() and store.run_exists(run_id):
+        recorded = json.loads(run_record(store, run_id)["config_json"])
+    elif (run_dir / "config.json").is_file():
+        recorded = json.loads((run_dir / "config.json").read_text())
+    else:
+        return
+    changed = differing_keys(recorded, json.loads(config.model_dump_json()))
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise PhaselogError(f"run {run_id} exists with another config ({', '.join(changed[:3])}{more} "
+                            f"differ{'s' if len(changed) == 1 else ''}): "
+                            f"`phaselog resume {run_id}` continues it as configured; for these changes pick a new "
+                            f"--run-id, with --set train.init_from={run_id} to start from its latest checkpoint")
+
+
+def differing_keys(old, new, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [key for name in sorted(set(old) | set(new))
+                for key in differing_keys(old.get(name), new.get(name), f"{prefix}{name}.")]
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def run_record(store: Store, run_id: str) -> dict:
@@ -96,6 +118,16 @@ def run_record(store: Store, run_id: str) -> dict:
 
 def set_status(store: Store, run_id: str, status: str) -> None:
     store.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, now(), run_id])
+
+
+def mark_failed(store: Store, run_id: str) -> None:
+    """Where the store can still be written: the full disk that failed the run may fail this write too, and then
+    the error that says why the run failed is the one to show, not this one."""
+    try:
+        set_status(store, run_id, "failed")
+    except PhaselogError as err:
+        print(f"phaselog: warning: run {run_id} is not marked failed in the store: {err}", file=sys.stderr,
+              flush=True)
 
 
 def read_segment_metrics(run_dir: Path, first_step: int, last_step: int, kind: str = "metrics") -> pa.Table:
@@ -113,8 +145,8 @@ def read_segment_metrics(run_dir: Path, first_step: int, last_step: int, kind: s
     return table.filter(pa.array(keep))
 
 
-def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary: dict, seconds: float,
-                   flow_run_id: str | None) -> int:
+def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary: dict, seconds: float | None,
+                   flow_run_id: str | None, finished_at: datetime | None = None) -> int:
     """Metrics and data mix of a finished segment, replacing whatever an earlier attempt wrote for its steps."""
     first = min(summary["start_step"], summary["resumed_from"]) + 1
     last = summary["end_step"]
@@ -135,7 +167,7 @@ def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary
         "run_id": run_id, "index": index, "start_step": summary["start_step"], "end_step": last,
         "status": "completed", "checkpoint": summary["checkpoint"], "resumed_from": summary["resumed_from"],
         "trained_steps": summary["trained_steps"], "seconds": seconds, "flow_run_id": flow_run_id,
-        "finished_at": now()}], "run_id = ? AND \"index\" = ?", [run_id, index])
+        "finished_at": finished_at or now()}], "run_id = ? AND \"index\" = ?", [run_id, index])
     return metrics.num_rows
 
 
