@@ -114,7 +114,9 @@ def cmd_bench(args) -> None:
 
     if args.name not in BENCHMARKS:
         raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(BENCHMARKS))}")
-    result = BENCHMARKS[args.name]()
+    if args.device and args.name != "train":
+        raise PhaselogError(f"bench {args.name}: --device applies to bench train only")
+    result = BENCHMARKS[args.name](**({"device": args.device} if args.device else {}))
     print(json.dumps(result, indent=1) if args.json else result["summary"])
 
 
@@ -277,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", parents=[common], help="benchmarks")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="bench train only: where to train (default cpu)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", parents=[common], help="corpus helpers")
