@@ -26,10 +26,26 @@ def rms_norm(x: torch.Tensor) -> torch.Tensor:
     return F.rms_norm(x, (x.size(-1),))
 
 
+class SoftCap(torch.autograd.Function):
+    """cap * tanh(logits / cap), written as 2 cap sigmoid(2 logits / cap) - cap (the same function): CPU's tanh
+    kernel cost as much as the head's matmul at the demo shape (profiled), its sigmoid a quarter of that. By hand
+    because the logits are the largest tensor of a step: three passes over them each way, not seven."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, cap: float) -> torch.Tensor:
+        s = (logits * (2 / cap)).sigmoid_()
+        ctx.save_for_backward(s)
+        return torch.full((), -cap, dtype=s.dtype, device=s.device).add(s, alpha=2 * cap)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (s,) = ctx.saved_tensors
+        # d/dx of 2 cap sigmoid(2x / cap) is 4 s (1 - s)
+        return torch.addcmul(s, s, s, value=-1).mul_(grad).mul_(4), None
+
+
 def soft_cap(logits: torch.Tensor, cap: float) -> torch.Tensor:
-    """cap * tanh(logits / cap), written as 2 sigmoid(2z) - 1 = tanh(z): the same function, but CPU's sigmoid
-    kernel is ~4x faster than its tanh, which cost as much as the head's matmul at the demo shape (profiled)."""
-    return (2 * cap) * torch.sigmoid(logits * (2 / cap)) - cap
+    return SoftCap.apply(logits, cap)
 
 
 def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,8 +55,8 @@ def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[t
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.size(-1) // 2
-    x1, x2 = x[..., :half], x[..., half:]
+    # chunk and split, not slicing: their backward is one cat, slicing's a zero-filled buffer per slice
+    x1, x2 = x.chunk(2, dim=-1)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
 
 
@@ -77,7 +93,7 @@ class Attention(nn.Module):
     def forward(self, x, cos, sin, kv_cache=None, record=None):
         B, T, C = x.shape
         qkv = self.c_qkv(x).view(B, T, 3 * self.n_head, self.head_dim)
-        qk, v = qkv[:, :, :2 * self.n_head], qkv[:, :, 2 * self.n_head:]
+        qk, v = qkv.split([2 * self.n_head, self.n_head], dim=2)
         # QK-norm keeps attention logits bounded, which is what lets the lr be high without spikes; q and k go
         # through the rotary and the norm together, half the kernels of doing them one by one
         q, k = rms_norm(apply_rotary(qk, cos, sin)).transpose(1, 2).split(self.n_head, dim=1)
