@@ -52,6 +52,7 @@ def run_flow(config, run_id: str, home: Path) -> None:
 
 
 def cmd_run(args) -> None:
+    from model.memory import available_memory, check_fits
     from model.prompts import check_prompts_fit
     from phaselog.config import load_config
     from phaselog.runs import check_run_id, new_run_id
@@ -59,9 +60,25 @@ def cmd_run(args) -> None:
     config = load_config(args.config, args.set)
     check_sources_exist(config)
     check_prompts_fit(config)
+    check_fits(config, available_memory(config.train.device))
     run_id = args.run_id or new_run_id(config.name)
     check_run_id(run_id)
     run_flow(config, run_id, home_of(args))
+
+
+def cmd_plan(args) -> None:
+    from model.memory import available_memory, human, parse_memory, plan_for
+    from phaselog.config import load_config
+
+    config = load_config(args.config, args.set)
+    budget = parse_memory(args.memory) if args.memory else available_memory(config.train.device)
+    plan = plan_for(config, budget)
+    t, parts = config.train, plan.step_bytes
+    print(f"{config.name}: micro-batch {plan.micro_batch} x grad_accum {plan.grad_accum} x seq_len "
+          f"{config.model.seq_len} = {plan.micro_batch * plan.grad_accum * config.model.seq_len} tokens per step "
+          f"(configured {t.batch_size} x {t.grad_accum}); peak ~{human(plan.peak)} of {human(budget)}")
+    print("  train step: " + ", ".join(f"{name} {human(n)}" for name, n in parts.items()))
+    print(f"  probe pass {human(plan.probe_bytes)}, evaluation at batch 1 {human(plan.eval_bytes)}")
 
 
 def cmd_resume(args) -> None:
@@ -251,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plan", parents=[common], help="estimate a step's peak memory; the micro-batch that fits")
+    p.add_argument("config")
+    p.add_argument("--memory", help="memory to plan for, e.g. 8GB (default: the GPU's, or the machine's available)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("resume", parents=[common], help="resume a failed or killed run from its last good checkpoint")
     p.add_argument("run_id")
