@@ -2,7 +2,8 @@
 shape and at a width of 512, against a classic GPT-2 style trainer (phaselog/bench_reference.py) measured in
 the same minutes, the two alternating round by round so drift in the machine's load hits both alike. bf16
 rows only where the CPU computes bf16 natively (emulated bf16 is one slow thread per op and made this benchmark
-run for more than 30 minutes); every shape gets a time budget, so the whole benchmark ends in about 2 minutes."""
+run for more than 30 minutes); every shape gets a time budget, so the whole benchmark ends in about 2 minutes
+(on a heavily loaded machine, the minimum of one warm-up and one timed step per trainer can take longer)."""
 import platform
 import statistics
 import time
@@ -22,8 +23,8 @@ TRAIN_SHAPES = [
     {"name": "demo", "n_layer": 2, "d_model": 128, "n_head": 2, "seq_len": 64, "batch_size": 16, "vocab_size": 2048},
     {"name": "wide", "n_layer": 4, "d_model": 512, "n_head": 8, "seq_len": 256, "batch_size": 8, "vocab_size": 4096},
 ]
-# per shape and dtype: rounds stop once this is spent (at least one round always runs)
-SHAPE_BUDGET_SECONDS = 40.0
+# per shape and dtype: steps and rounds shrink to fit it (one warm-up and one timed step per trainer at the least)
+SHAPE_BUDGET_SECONDS = 45.0
 NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512 BF16 / AMX, and aarch64's bf16
 
 
@@ -104,16 +105,20 @@ def time_training_steps(shape: dict, dtype: torch.dtype, steps: int = 12, warmup
 
 
 def alternate(trainers: dict, batch, autocast, rounds: int, steps: int, budget: float) -> tuple[dict, int]:
-    """Step times per trainer over `rounds` rounds of `steps` steps each, the order of the trainers flipping
-    every round; stops early once `budget` seconds are spent."""
+    """Step times per trainer over up to `rounds` rounds, the order of the trainers flipping every round. The
+    steps per round come from the warm-up step's time, so a slow or loaded machine runs fewer steps and the
+    shape stays near `budget` seconds (one round of one step per trainer at the least)."""
     times = {name: [] for name in trainers}
-    start, done = time.perf_counter(), 0
+    start = time.perf_counter()
     for name, (model, optimizer) in trainers.items():
-        timed_steps(model, optimizer, batch, 2, autocast)  # warm-up: allocator, kernels, optimizer state
-    while done < rounds and (done == 0 or time.perf_counter() - start < budget):
+        timed_steps(model, optimizer, batch, 1, autocast)  # warm-up: allocator, kernels, optimizer state
+    warm = time.perf_counter() - start
+    per_round = max(1, min(steps, int((budget - warm) / (rounds * warm))))
+    done = 0
+    while done < rounds and (done == 0 or time.perf_counter() - start + warm * per_round < budget):
         order = list(trainers) if done % 2 == 0 else list(reversed(trainers))
         for name in order:
-            times[name].append(timed_steps(*trainers[name], batch, steps, autocast))
+            times[name].append(timed_steps(*trainers[name], batch, per_round, autocast))
         done += 1
     return times, done
 
