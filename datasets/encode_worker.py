@@ -1,4 +1,4 @@
-"""A tokenizing worker process (`python -m datasets.encode_worker`, started by datasets/tokenize_pool.py). It talks
+"""A tokenizing worker process (`python -m phaselog.datasets.encode_worker`, started by datasets/tokenize_pool.py). It talks
 pickles over stdin/stdout: first the encoding's settings, then lists of texts, each answered with the texts' ids.
 It imports tiktoken and nothing heavy, so it starts in a tenth of a second whatever the parent has loaded
 (multiprocessing's spawn would re-import the parent's main module: torch, or all of Prefect under a worker)."""

@@ -62,16 +62,17 @@ class Ranks:
         """Accumulate locally until the rank's last micro-batch: one all-reduce per step, not per micro-batch."""
         return trained.no_sync() if self.world > 1 and more_to_come else nullcontext()
 
-    def combine(self, loss: float, counts: dict[str, int], names: list[str], device: torch.device
-                ) -> tuple[float, dict[str, int]]:
-        """The step's loss (mean over ranks of each rank's mean) and tokens per source (summed over ranks), as one
-        process would have measured them. One process: returned untouched, bit for bit."""
+    def combine(self, loss: torch.Tensor, counts: dict[str, int], names: list[str], device: torch.device
+                ) -> tuple[torch.Tensor, dict[str, int]]:
+        """The step's loss (mean over ranks of each rank's mean, still on the device) and tokens per source
+        (summed over ranks), as one process would have measured them. One process: returned untouched."""
         if self.world == 1:
             return loss, counts
-        values = torch.tensor([loss] + [counts.get(n, 0) for n in names], dtype=torch.float64, device=device)
+        values = torch.cat([loss.detach().reshape(1).double(),
+                            torch.tensor([counts.get(n, 0) for n in names], dtype=torch.float64, device=device)])
         dist.all_reduce(values)  # SUM: gloo has no AVG
-        total = values.tolist()
-        return total[0] / self.world, {n: int(v) for n, v in zip(names, total[1:]) if v}
+        total = values[1:].tolist()
+        return values[0] / self.world, {n: int(v) for n, v in zip(names, total) if v}
 
 
 def outcome_path(run_dir: Path, end_step: int) -> Path:

@@ -26,6 +26,28 @@ def rms_norm(x: torch.Tensor) -> torch.Tensor:
     return F.rms_norm(x, (x.size(-1),))
 
 
+class SoftCap(torch.autograd.Function):
+    """cap * tanh(logits / cap), written as 2 cap sigmoid(2 logits / cap) - cap (the same function): CPU's tanh
+    kernel cost as much as the head's matmul at the demo shape (profiled), its sigmoid a quarter of that. By hand
+    because the logits are the largest tensor of a step: three passes over them each way, not seven."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, cap: float) -> torch.Tensor:
+        s = (logits * (2 / cap)).sigmoid_()
+        ctx.save_for_backward(s)
+        return torch.full((), -cap, dtype=s.dtype, device=s.device).add(s, alpha=2 * cap)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (s,) = ctx.saved_tensors
+        # d/dx of 2 cap sigmoid(2x / cap) is 4 s (1 - s)
+        return torch.addcmul(s, s, s, value=-1).mul_(grad).mul_(4), None
+
+
+def soft_cap(logits: torch.Tensor, cap: float) -> torch.Tensor:
+    return SoftCap.apply(logits, cap)
+
+
 def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
@@ -33,9 +55,16 @@ def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[t
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.size(-1) // 2
-    x1, x2 = x[..., :half], x[..., half:]
+    # chunk and split, not slicing: their backward is one cat, slicing's a zero-filled buffer per slice
+    x1, x2 = x.chunk(2, dim=-1)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
+def fuse_legacy_qkv(state_dict, prefix, *_):
+    """Checkpoints written before q, k and v were fused hold three matrices: stack them, in q, k, v order."""
+    names = [f"{prefix}c_{part}.weight" for part in "qkv"]
+    if names[0] in state_dict:
+        state_dict[f"{prefix}c_qkv.weight"] = torch.cat([state_dict.pop(n) for n in names])
 
 
 def attention_entropy(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -56,19 +85,19 @@ class Attention(nn.Module):
         super().__init__()
         self.n_head = shape.n_head
         self.head_dim = shape.d_model // shape.n_head
-        self.c_q = nn.Linear(shape.d_model, shape.d_model, bias=False)
-        self.c_k = nn.Linear(shape.d_model, shape.d_model, bias=False)
-        self.c_v = nn.Linear(shape.d_model, shape.d_model, bias=False)
+        # q, k and v in one matmul: at the demo's width three small products cost a third more than one
+        self.c_qkv = nn.Linear(shape.d_model, 3 * shape.d_model, bias=False)
         self.c_proj = nn.Linear(shape.d_model, shape.d_model, bias=False)
+        self._register_load_state_dict_pre_hook(fuse_legacy_qkv)
 
     def forward(self, x, cos, sin, kv_cache=None, record=None):
         B, T, C = x.shape
-        q = self.c_q(x).view(B, T, self.n_head, self.head_dim)
-        k = self.c_k(x).view(B, T, self.n_head, self.head_dim)
-        v = self.c_v(x).view(B, T, self.n_head, self.head_dim)
-        # QK-norm keeps attention logits bounded, which is what lets the lr be high without spikes
-        q, k = rms_norm(apply_rotary(q, cos, sin)), rms_norm(apply_rotary(k, cos, sin))
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        qkv = self.c_qkv(x).view(B, T, 3 * self.n_head, self.head_dim)
+        qk, v = qkv.split([2 * self.n_head, self.n_head], dim=2)
+        # QK-norm keeps attention logits bounded, which is what lets the lr be high without spikes; q and k go
+        # through the rotary and the norm together, half the kernels of doing them one by one
+        q, k = rms_norm(apply_rotary(qk, cos, sin)).transpose(1, 2).split(self.n_head, dim=1)
+        v = v.transpose(1, 2)
         if kv_cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
@@ -150,8 +179,7 @@ class GPT(nn.Module):
                 records.append(record)
         x = rms_norm(x)
         # logits in fp32 and soft-capped: bf16 loses the small probabilities, and the cap stops runaway logits
-        logits = self.lm_head(x).float()
-        logits = 15.0 * torch.tanh(logits / 15.0)
+        logits = soft_cap(self.lm_head(x).float(), 15.0)
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)

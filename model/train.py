@@ -52,7 +52,38 @@ def build_optimizer(model: GPT, train_config) -> torch.optim.Optimizer:
     ]
     for group in groups:
         group["base_lr"] = group["lr"]
-    return torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-10, fused=False)
+    device = next(model.parameters()).device
+    return torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-10, **adamw_implementation(device))
+
+
+def adamw_implementation(device: torch.device) -> dict:
+    """The fused kernel (one pass per tensor, CPU and CUDA alike) instead of a dozen small ops per parameter:
+    the update is the same function and as deterministic, so exact resume holds."""
+    return {"fused": device.type in ("cpu", "cuda")}
+
+
+def fuse_legacy_optimizer_state(state: dict, n_layer: int) -> dict:
+    """An optimizer state saved before q, k and v were one matrix (six matrices per block, not four): stack the
+    three moments the way model.gpt.fuse_legacy_qkv stacks the weights, so an older run resumes where it stopped."""
+    blocks = state["param_groups"][2]["params"]
+    if len(blocks) != 6 * n_layer:
+        return state
+    old, new, params = state["state"], {}, {}
+    for group_index, group in enumerate(state["param_groups"]):
+        per_param = [[i] for i in group["params"]]
+        if group_index == 2:
+            per_param = [p for b in range(n_layer) for p in ([blocks[6 * b], blocks[6 * b + 1], blocks[6 * b + 2]],
+                                                               *[[blocks[6 * b + j]] for j in (3, 4, 5)])]
+        params[group_index] = []
+        for indices in per_param:
+            index = len(new)
+            params[group_index].append(index)
+            if indices[0] in old:
+                first = old[indices[0]]
+                new[index] = {key: torch.cat([old[i][key] for i in indices]) if key.startswith("exp_avg") else value
+                              for key, value in first.items()}
+    groups = [{**g, "params": params[i]} for i, g in enumerate(state["param_groups"])]
+    return {"state": new, "param_groups": groups}
 
 
 def load_data(run_dir: Path, config) -> tuple[Tokenizer, dict[str, np.ndarray]]:
@@ -96,7 +127,7 @@ def restore_training_state(state: dict, model: GPT, optimizer: torch.optim.Optim
     otherwise bring back the saved ones."""
     settings = [{k: group[k] for k in ("base_lr", "weight_decay")} for group in optimizer.param_groups]
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    optimizer.load_state_dict(fuse_legacy_optimizer_state(state["optimizer"], model.shape.n_layer))
     for group, kept in zip(optimizer.param_groups, settings):
         group.update(kept)
     restore_rng(state["rng"])
@@ -128,6 +159,12 @@ def drop_stale_metrics(run_dir: Path, after_step: int, kind: str = "metrics") ->
     for path in (run_dir / kind).glob("upto_*.parquet"):
         if int(path.stem.split("_")[1]) > after_step:
             path.unlink()
+
+
+def read_step_scalars(loss: torch.Tensor, grad_norm: torch.Tensor) -> tuple[float, float]:
+    """The one device-to-host read of a training step."""
+    values = torch.stack([loss.float(), grad_norm.float()]).tolist()
+    return values[0], values[1]
 
 
 def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_flops: float,
@@ -188,6 +225,8 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     trained = ranks.wrap(model)  # DDP when several processes share each step
     model_for_step = torch.compile(trained) if t.compile else trained
     autocast = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else nullcontext()
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # the fp32 matmuls autocast leaves: free speed on Ampere+
     flops_per_token = model.flops_per_token()
     tokens_per_step = t.batch_size * t.grad_accum * config.model.seq_len
     protected = {end for _, end in config.segments()}
@@ -200,7 +239,9 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
         lr_scale = lr_multiplier(step, t)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * lr_scale
-        loss_sum, mix_counts = 0.0, {}
+        # the loss stays on the device until the step is done: reading it per micro-batch would stall a GPU
+        # grad_accum times a step; loss and grad norm come to the host together, once
+        loss_sum, mix_counts = torch.zeros((), device=device), {}
         local = ranks.micro_batches(t.grad_accum)
         for micro in local:
             inputs, targets, counts = sampler.batch(step, micro, t.batch_size)
@@ -209,7 +250,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
                     # over this process's share: DDP's mean over processes makes it the mean over grad_accum
                     loss = model_for_step(inputs.to(device), targets.to(device)) / len(local)
                 loss.backward()
-            loss_sum += loss.item()
+            loss_sum += loss.detach()
             for name, n in counts.items():
                 mix_counts[name] = mix_counts.get(name, 0) + n
         loss_sum, mix_counts = ranks.combine(loss_sum, mix_counts, [s.name for s in config.data.sources], device)
@@ -218,7 +259,8 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
         probing = monitor is not None and monitor.is_probe_step(step + 1)
         if probing:
             monitor.before_update()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip).item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        loss_sum, grad_norm = read_step_scalars(loss_sum, grad_norm)
         if not (math.isfinite(loss_sum) and math.isfinite(grad_norm)):
             # stop before the optimizer writes non-finite weights; the checkpoints on disk stay good
             raise TrainingDiverged(step + 1, loss_sum, grad_norm, last_saved, run_dir)

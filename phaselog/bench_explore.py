@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from phaselog.bench import TRAIN_SHAPES, spread, time_training_steps
+from phaselog.bench_train import TRAIN_SHAPES, spread, time_training_steps
 from phaselog.core.config import load_config
 from phaselog.core.runs import register_run
 from phaselog.core.store import Store

@@ -92,6 +92,21 @@ def cmd_run(args) -> None:
     run_flow(config, run_id, home)
 
 
+def cmd_plan(args) -> None:
+    from phaselog.core.config import load_config
+    from phaselog.model.memory import available_memory, human, parse_memory, plan_for
+
+    config = load_config(args.config, args.set)
+    budget = parse_memory(args.memory) if args.memory else available_memory(config.train.device)
+    plan = plan_for(config, budget)
+    t, parts = config.train, plan.step_bytes
+    print(f"{config.name}: micro-batch {plan.micro_batch} x grad_accum {plan.grad_accum} x seq_len "
+          f"{config.model.seq_len} = {plan.micro_batch * plan.grad_accum * config.model.seq_len} tokens per step "
+          f"(configured {t.batch_size} x {t.grad_accum}); peak ~{human(plan.peak)} of {human(budget)}")
+    print("  train step: " + ", ".join(f"{name} {human(n)}" for name, n in parts.items()))
+    print(f"  probe pass {human(plan.probe_bytes)}, evaluation at batch 1 {human(plan.eval_bytes)}")
+
+
 def cmd_resume(args) -> None:
     from phaselog.core.config import PhaseConfig
     from phaselog.core.runs import run_record
@@ -179,15 +194,17 @@ def cmd_report(args) -> None:
 
 
 def cmd_bench(args) -> None:
-    from phaselog import bench, bench_data, bench_eval, bench_explore
+    from phaselog import bench, bench_data, bench_eval, bench_explore, bench_train
     from phaselog.reports.bench import bench_report
 
-    benchmarks = {"train": bench.bench_train, "monitor": bench.bench_monitor, "generate": bench.bench_generate,
+    benchmarks = {"train": bench_train.bench_train, "monitor": bench.bench_monitor, "generate": bench.bench_generate,
                   "data": bench_data.bench_data, "eval": bench_eval.bench_eval, "explore": bench_explore.bench_explore,
                   "report": bench_report}
     if args.name not in benchmarks:
         raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(benchmarks))}")
-    result = benchmarks[args.name]()
+    if args.device and args.name != "train":
+        raise PhaselogError(f"bench {args.name}: --device applies to bench train only")
+    result = benchmarks[args.name](**({"device": args.device} if args.device else {}))
     print(json.dumps(result, indent=1) if args.json else result["summary"])
 
 
@@ -352,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("plan", parents=[common], help="estimate a step's peak memory; the micro-batch that fits")
+    p.add_argument("config")
+    p.add_argument("--memory", help="memory to plan for, e.g. 8GB (default: the GPU's, or the machine's available)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a config value")
+    p.set_defaults(func=cmd_plan)
+
     p = sub.add_parser("resume", parents=[common], help="resume a failed or killed run from its last good checkpoint")
     p.add_argument("run_id")
     p.set_defaults(func=cmd_resume)
@@ -388,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", parents=[common], help="benchmarks")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="bench train only: where to train (default cpu)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", parents=[common], help="corpus helpers")

@@ -61,3 +61,40 @@ def test_flops_per_token_counts_matmuls_and_attention():
     matmul_params = 2 * 12 * 32 * 32 + 64 * 32  # blocks + head; the embedding is a lookup
     assert model.matrix_params() == matmul_params
     assert model.flops_per_token() == 6 * matmul_params + 12 * 2 * 32 * 16
+
+
+def test_checkpoints_with_separate_q_k_v_load_into_the_fused_projection():
+    """Runs saved before q, k and v were one matrix: the weights and AdamW's moments are stacked on load, and
+    the model computes what it computed before."""
+    from phaselog.model.train import fuse_legacy_optimizer_state
+
+    model = tiny_gpt(layers=2)
+    optimizer = torch.optim.AdamW([{"params": [model.wte.weight]}, {"params": [model.lm_head.weight]},
+                                   {"params": [p for b in model.blocks for p in b.parameters()]}])
+    x = torch.randint(0, 64, (2, 16))
+    model(x, x).backward()
+    optimizer.step()
+    # the older layout: c_q, c_k, c_v in the weights, and their moments one by one in the blocks' group
+    legacy = {}
+    for name, value in model.state_dict().items():
+        if name.endswith("c_qkv.weight"):
+            for part, chunk in zip("qkv", value.chunk(3)):
+                legacy[name.replace("c_qkv", f"c_{part}")] = chunk.clone()
+        else:
+            legacy[name] = value
+    state = optimizer.state_dict()
+    old_state, blocks = {0: state["state"][0], 1: state["state"][1]}, []
+    for index in state["param_groups"][2]["params"]:
+        moments = state["state"][index]
+        is_qkv = moments["exp_avg"].size(0) == 3 * 32
+        for chunk in range(3 if is_qkv else 1):
+            blocks.append(len(old_state))
+            old_state[blocks[-1]] = {k: v.chunk(3)[chunk] if is_qkv and k.startswith("exp_avg") else v
+                                     for k, v in moments.items()}
+    groups = state["param_groups"][:2] + [{**state["param_groups"][2], "params": blocks}]
+    fused = fuse_legacy_optimizer_state({"state": old_state, "param_groups": groups}, 2)
+    restored = tiny_gpt(layers=2)
+    restored.load_state_dict(legacy)
+    assert torch.equal(restored(x), model(x))
+    assert fused["param_groups"] == state["param_groups"]
+    assert all(torch.equal(fused["state"][i][k], v) for i, s in state["state"].items() for k, v in s.items())

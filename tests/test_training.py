@@ -82,3 +82,27 @@ def test_next_segment_without_previous_checkpoint_is_a_clear_error(prepared):
     config, run_dir = prepared
     with pytest.raises(PhaselogError, match="previous segment did not finish"):
         train_segment(run_dir, config, 20, 40, PEAK)
+
+
+def test_loss_and_grad_norm_reach_the_host_once_per_step(tiny_config, tmp_path, monkeypatch):
+    """Every device-to-host read the training loop itself makes (item, tolist, float, bool of a tensor), counted
+    over a real segment with 4 micro-batches per step: one per step, however many micro-batches."""
+    import sys
+
+    import torch
+
+    config = tiny_config(grad_accum=4, batch_size=2)
+    run_dir = tmp_path / "run"
+    prepare_data(config, run_dir)
+    reads = []
+    for method in ("item", "tolist", "__float__", "__bool__"):
+        real = getattr(torch.Tensor, method)
+
+        def counted(self, *args, _real=real, _method=method):
+            if sys._getframe(1).f_code.co_filename.endswith("model/train.py"):
+                reads.append(_method)
+            return _real(self, *args)
+        monkeypatch.setattr(torch.Tensor, method, counted)
+    train_segment(run_dir, config, 0, 20, PEAK)
+    assert reads == ["tolist"] * 20
+    assert sorted(losses_of(run_dir)) == list(range(1, 21))

@@ -148,7 +148,7 @@ def test_frozen_units_stay_bit_identical_for_100_steps_while_the_rest_trains(run
     assert torch.equal(before[fc][rows], after[fc][rows]) and torch.equal(before[proj][:, rows], after[proj][:, rows])
     others = [u for u in range(before[fc].size(0)) if u not in rows]
     assert (before[fc][others] != after[fc][others]).float().mean() > 0.9
-    assert not torch.equal(before["blocks.0.attn.c_q.weight"], after["blocks.0.attn.c_q.weight"])
+    assert not torch.equal(before["blocks.0.attn.c_qkv.weight"], after["blocks.0.attn.c_qkv.weight"])
     # and AdamW holds no momentum for them
     # optimizer state is indexed in build_optimizer's order: the embedding, the head, then the blocks' parameters
     block_names = [f"blocks.{n}" for n, _ in training.build_model(config, 512, torch.device("cpu")).blocks.named_parameters()]

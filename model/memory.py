@@ -1,0 +1,147 @@
+"""Peak memory of a training step, estimated from the shape before anything is allocated, and the plan that
+follows: the largest micro-batch (with grad_accum keeping the configured tokens per step) that fits the memory
+the user has, or one line saying what would fit. Checked against measured peaks by tests/test_memory.py
+(model/memory_measure.py measures them).
+
+Where the bytes go, fp32 on CPU (bf16 autocast on CUDA halves the activations, not the logits):
+- weights 4 bytes, AdamW's two moments 8 bytes per parameter, for the whole step; gradients 4 bytes, which
+  fill in as backward frees the activations, so they weigh only when the activations are smaller;
+- activations saved for backward: 21 x d_model values per token and layer, counted from what autograd keeps
+  (attention: the block input, its norm, qkv, the rotated and the normed q and k, the attention output and its
+  contiguous copy = 11; MLP: input, norm, ReLU output, its square = 10);
+- the logits: 7 buffers of tokens x vocab fp32 at once at the turn from forward to backward (the head's output,
+  the soft cap's sigmoid and output, log-softmax, and their gradients; 5 by hand, 7 measured, so 7 it is);
+- the probe pass (every probe_every steps: records of each layer and the attention score matrices) and the
+  evaluation at batch 1 (it halves its batch on out-of-memory down to 1) must fit as well."""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from phaselog.core.errors import PhaselogError
+from phaselog.model.gpt import GPTShape
+
+ACTIVATIONS_PER_TOKEN_LAYER = 21  # x d_model values, see above
+LOGITS_BUFFERS = 7  # x tokens x vocab, fp32
+UNITS = {"": 1, "B": 1, "KB": 2 ** 10, "MB": 2 ** 20, "GB": 2 ** 30, "TB": 2 ** 40}
+
+
+def parse_memory(text: str) -> int:
+    """"8GB", "512MB", "8 GiB" or a byte count; binary units, as device memory is quoted."""
+    match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)I?B?\s*", text.upper())
+    if not match:
+        raise PhaselogError(f"--memory {text!r}: expected a size such as 8GB or 512MB")
+    return int(float(match.group(1)) * UNITS[match.group(2) + "B" if match.group(2) else ""])
+
+
+def human(n: float) -> str:
+    return f"{n / 2 ** 30:.2f} GB" if n >= 2 ** 30 else f"{n / 2 ** 20:.0f} MB"
+
+
+def parameter_count(shape: GPTShape) -> int:
+    # embedding and untied head, then per block qkv (3 d^2), attention out (d^2) and the MLP (8 d^2)
+    return 2 * shape.vocab_size * shape.d_model + 12 * shape.n_layer * shape.d_model ** 2
+
+
+def train_step_bytes(shape: GPTShape, micro_batch: int, bf16: bool = False) -> dict[str, int]:
+    params = parameter_count(shape)
+    tokens = micro_batch * shape.seq_len
+    act_bytes = 2 if bf16 else 4
+    parts = {
+        "weights": 4 * params + (2 * params if bf16 else 0),  # autocast keeps a bf16 copy of each weight
+        "optimizer": 8 * params,
+        "activations": ACTIVATIONS_PER_TOKEN_LAYER * tokens * shape.d_model * shape.n_layer * act_bytes,
+        "logits": LOGITS_BUFFERS * tokens * shape.vocab_size * 4,
+        "gradients": 4 * params,
+    }
+    parts["peak"] = (parts["weights"] + parts["optimizer"]
+                     + max(parts["activations"] + parts["logits"], parts["gradients"]))
+    return parts
+
+
+def probe_bytes(shape: GPTShape, windows: int, bf16: bool = False) -> int:
+    """The monitor's probe forward (no grad) on top of weights and optimizer state: its copy of the blocks'
+    weights, per layer the residual and the MLP hidden kept as records, the attention scores and probabilities
+    in fp32, and the logits."""
+    params = parameter_count(shape)
+    block_copy = 4 * 12 * shape.n_layer * shape.d_model ** 2
+    tokens = windows * shape.seq_len
+    records = shape.n_layer * tokens * 5 * shape.d_model * (2 if bf16 else 4)
+    scores = 3 * windows * shape.n_head * shape.seq_len ** 2 * 4
+    return 12 * params + block_copy + records + scores + 3 * tokens * shape.vocab_size * 4
+
+
+def eval_bytes(shape: GPTShape, batch: int) -> int:
+    """A no-grad forward over `batch` windows with the weights only (evaluation loads the checkpoint afresh)."""
+    tokens = batch * shape.seq_len
+    return 4 * parameter_count(shape) + tokens * (8 * shape.d_model + 3 * shape.vocab_size) * 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    micro_batch: int
+    grad_accum: int
+    step_bytes: dict[str, int]
+    probe_bytes: int
+    eval_bytes: int
+    budget: int
+
+    @property
+    def peak(self) -> int:
+        return max(self.step_bytes["peak"], self.probe_bytes, self.eval_bytes)
+
+
+def plan_for(config, budget: int, vocab_size: int | None = None, bf16: bool | None = None) -> Plan:
+    """The largest micro-batch that fits `budget` bytes with batch_size x grad_accum sequences per step kept
+    (and grad_accum a multiple of the processes); a one-line PhaselogError when not even one sequence fits."""
+    t = config.train
+    shape = plan_shape(config, vocab_size)
+    bf16 = runs_bf16(config) if bf16 is None else bf16
+    sequences = t.batch_size * t.grad_accum
+    windows = config.understanding.probe_windows * len(config.data.sources)
+    probe = probe_bytes(shape, windows, bf16) if config.understanding.probe_every else 0
+    evaluation = eval_bytes(shape, 1)
+    for micro in sorted((b for b in range(1, sequences + 1) if sequences % b == 0
+                         and (sequences // b) % t.nproc_per_node == 0), reverse=True):
+        plan = Plan(micro, sequences // micro, train_step_bytes(shape, micro, bf16), probe, evaluation, budget)
+        if plan.peak <= budget:
+            return plan
+    smallest = train_step_bytes(shape, 1, bf16)
+    raise PhaselogError(
+        f"{config.name}: does not fit {human(budget)}: even micro-batch 1 x seq_len {shape.seq_len} needs "
+        f"{human(max(smallest['peak'], probe, evaluation))} (weights and AdamW {human(12 * parameter_count(shape))});"
+        f" lower model.seq_len or model.depth")
+
+
+def check_fits(config, budget: int, vocab_size: int | None = None) -> Plan:
+    """Before a run: the configured micro-batch must fit, else one line with the plan that would."""
+    plan = plan_for(config, budget, vocab_size)
+    t = config.train
+    configured = train_step_bytes(plan_shape(config, vocab_size), t.batch_size, runs_bf16(config))["peak"]
+    if max(configured, plan.probe_bytes, plan.eval_bytes) > budget:
+        raise PhaselogError(
+            f"{config.name}: train.batch_size {t.batch_size} needs ~{human(configured)} of {human(budget)}; set "
+            f"train.batch_size {plan.micro_batch} and train.grad_accum {plan.grad_accum} (same tokens per step)")
+    return plan
+
+
+def plan_shape(config, vocab_size: int | None = None) -> GPTShape:
+    return GPTShape.from_config(config.model, vocab_size or config.tokenizer.vocab_size)
+
+
+def runs_bf16(config) -> bool:
+    # the trainer autocasts to bf16 on CUDA only (model/train.py)
+    import torch
+
+    return config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())
+
+
+def available_memory(device: str) -> int:
+    """Bytes this run may use: the GPU's total memory, or the machine's available memory on CPU."""
+    import torch
+
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        return torch.cuda.get_device_properties(0).total_memory
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise PhaselogError("cannot read MemAvailable from /proc/meminfo; pass --memory")

@@ -1,0 +1,183 @@
+"""`phaselog bench train`: tokens/sec and MFU of the full training step (forward, backward, AdamW) at the demo
+shape and at a width of 512, against a classic GPT-2 style trainer (phaselog/bench_reference.py) measured in
+the same minutes, the two alternating round by round so drift in the machine's load hits both alike. bf16
+rows only where the CPU computes bf16 natively (emulated bf16 is one slow thread per op and made this benchmark
+run for more than 30 minutes); every shape gets a time budget, so the whole benchmark ends in about 2 minutes
+(on a heavily loaded machine, the minimum of one warm-up and one timed step per trainer can take longer)."""
+import platform
+import statistics
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from phaselog.bench_reference import ReferenceGPT, reference_optimizer
+from phaselog.model.flops import measure_matmul_peak, peak_flops
+from phaselog.model.gpt import GPT, GPTShape
+from phaselog.model.monitor import Monitor
+from phaselog.model.train import adamw_implementation
+
+# the demo's model, and one of width >= 256 as the target asks
+TRAIN_SHAPES = [
+    {"name": "demo", "n_layer": 2, "d_model": 128, "n_head": 2, "seq_len": 64, "batch_size": 16, "vocab_size": 2048},
+    {"name": "wide", "n_layer": 4, "d_model": 512, "n_head": 8, "seq_len": 256, "batch_size": 8, "vocab_size": 4096},
+]
+# per shape and dtype: steps and rounds shrink to fit it (one warm-up and one timed step per trainer at the least)
+SHAPE_BUDGET_SECONDS = 45.0
+NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512 BF16 / AMX, and aarch64's bf16
+
+
+def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[bool, str]:
+    """Whether this CPU has bf16 instructions, and the reason to quote either way."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False, f"cannot read {cpuinfo} to tell whether bf16 is native"
+    flags = set()
+    for line in text.splitlines():
+        if line.split(":")[0].strip() in ("flags", "Features"):
+            flags |= set(line.split(":", 1)[1].split())
+    found = sorted(NATIVE_BF16_FLAGS & flags)
+    if found:
+        return True, f"native bf16 ({', '.join(found)})"
+    return False, "no native bf16 on this CPU (no avx512_bf16, amx_bf16 or bf16 flag): torch would emulate it"
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def random_batch(shape: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    tokens = torch.randint(0, shape["vocab_size"], (shape["batch_size"], shape["seq_len"] + 1), device=device)
+    return tokens[:, :-1], tokens[:, 1:]
+
+
+def phaselog_trainer(shape: dict, device: torch.device) -> tuple[GPT, torch.optim.Optimizer]:
+    model = GPT(GPTShape(shape["vocab_size"], shape["n_layer"], shape["d_model"], shape["n_head"], shape["seq_len"]))
+    model.init_weights(0)
+    model.to(device)
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-3, **adamw_implementation(device))
+
+
+def reference_trainer(shape: dict, device: torch.device) -> tuple[ReferenceGPT, torch.optim.Optimizer]:
+    model = ReferenceGPT(shape["vocab_size"], shape["n_layer"], shape["d_model"], shape["n_head"], shape["seq_len"])
+    model.to(device)
+    return model, reference_optimizer(model)
+
+
+def timed_steps(model, optimizer, batch, steps: int, autocast, monitor: Monitor | None = None,
+                first_step: int = 0) -> list[float]:
+    """Seconds of each of `steps` optimizer steps; the device is synchronised before each clock read."""
+    inputs, targets = batch
+    sync = torch.cuda.synchronize if inputs.device.type == "cuda" else (lambda: None)
+    times = []
+    for i in range(first_step, first_step + steps):
+        sync()
+        t0 = time.perf_counter()
+        with autocast:
+            loss = model(inputs, targets)
+        loss.backward()
+        probing = monitor is not None and monitor.is_probe_step(i + 1)
+        if probing:
+            monitor.before_update()
+        optimizer.step()
+        if probing:
+            monitor.after_update(i + 1)
+        optimizer.zero_grad(set_to_none=True)
+        sync()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def time_training_steps(shape: dict, dtype: torch.dtype, steps: int = 12, warmup: int = 3,
+                        probe_every: int = 0) -> tuple[list[float], float]:
+    """Seconds per optimizer step of phaselog's model on CPU after `warmup` steps; with `probe_every`, the
+    understanding monitor probes as it does in training (bench monitor)."""
+    torch.manual_seed(0)
+    model, optimizer = phaselog_trainer(shape, torch.device("cpu"))
+    batch = random_batch(shape, torch.device("cpu"))
+    # the probe batch of two sources x 4 windows, as in the default config
+    monitor = Monitor(model, batch[0][:8], probe_every) if probe_every else None
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
+    times = timed_steps(model, optimizer, batch, warmup + steps, autocast, monitor)
+    return times[warmup:], model.flops_per_token()
+
+
+def alternate(trainers: dict, batch, autocast, rounds: int, steps: int, budget: float) -> tuple[dict, int]:
+    """Step times per trainer over up to `rounds` rounds, the order of the trainers flipping every round. The
+    steps per round come from the warm-up step's time, so a slow or loaded machine runs fewer steps and the
+    shape stays near `budget` seconds (one round of one step per trainer at the least)."""
+    times = {name: [] for name in trainers}
+    start = time.perf_counter()
+    for name, (model, optimizer) in trainers.items():
+        timed_steps(model, optimizer, batch, 1, autocast)  # warm-up: allocator, kernels, optimizer state
+    warm = time.perf_counter() - start
+    per_round = max(1, min(steps, int((budget - warm) / (rounds * warm))))
+    done = 0
+    while done < rounds and (done == 0 or time.perf_counter() - start + warm * per_round < budget):
+        order = list(trainers) if done % 2 == 0 else list(reversed(trainers))
+        for name in order:
+            times[name].append(timed_steps(*trainers[name], batch, per_round, autocast))
+        done += 1
+    return times, done
+
+
+def measure_shape(shape: dict, dtype_name: str, device: torch.device, peak: float, with_reference: bool,
+                  rounds: int = 4, steps: int = 3) -> dict:
+    torch.manual_seed(0)
+    batch = random_batch(shape, device)
+    trainers = {"phaselog": phaselog_trainer(shape, device)}
+    if with_reference:
+        trainers["reference"] = reference_trainer(shape, device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if dtype_name == "bf16" else nullcontext()
+    times, done = alternate(trainers, batch, autocast, rounds, steps, SHAPE_BUDGET_SECONDS)
+    tokens = shape["batch_size"] * shape["seq_len"]
+    rates = {name: [tokens / t for block in blocks for t in block] for name, blocks in times.items()}
+    flops_per_token = trainers["phaselog"][0].flops_per_token()
+    row = {**shape, "dtype": dtype_name, "device": device.type, "tokens_per_sec": statistics.median(rates["phaselog"]),
+           "tokens_per_sec_spread": spread(rates["phaselog"]), "flops_per_token": flops_per_token,
+           "peak_flops": peak, "rounds": done}
+    row["mfu"] = flops_per_token * row["tokens_per_sec"] / peak
+    if with_reference:
+        # the ratio of each round's medians, then the median over rounds: both sides saw the same minutes
+        ratios = [statistics.median(tokens / t for t in ours) / statistics.median(tokens / t for t in ref)
+                  for ours, ref in zip(times["phaselog"], times["reference"])]
+        row.update(reference_tokens_per_sec=statistics.median(rates["reference"]),
+                   reference_tokens_per_sec_spread=spread(rates["reference"]), ratio_to_reference=spread(ratios))
+    return row
+
+
+def bench_train(device: str = "cpu") -> dict:
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        dtypes = {"bf16": peak_flops(device)}  # the datasheet's dense bf16 peak (model/flops.py)
+        skipped = [{"dtype": "fp32", "reason": "on CUDA the trainer runs bf16 autocast; fp32 rows are for CPUs"}]
+    else:
+        dtypes = {"fp32": measure_matmul_peak(torch.float32)}
+        has_bf16, why = native_bf16()
+        skipped = []
+        if has_bf16:
+            dtypes["bf16"] = measure_matmul_peak(torch.bfloat16)
+        else:
+            skipped.append({"dtype": "bf16", "reason": why})
+    results = [measure_shape(shape, dtype_name, device, peak, with_reference=dtype_name == "fp32")
+               for dtype_name, peak in dtypes.items() for shape in TRAIN_SHAPES]
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    peaks = ", ".join(f"{name} {peak / 1e9:.0f} GFLOP/s" for name, peak in dtypes.items())
+    lines = [f"training step throughput on {where}, {torch.get_num_threads()} threads; matmul peak {peaks} "
+             + ("(datasheet)" if device.type == "cuda" else "(best median of 9 square products, n=1024 and 2048)")]
+    for r in results:
+        line = (f"  {r['name']:5} {r['dtype']}: L{r['n_layer']} d{r['d_model']} T{r['seq_len']} B{r['batch_size']}"
+                f"  {r['tokens_per_sec']:9.0f} tok/s (min {r['tokens_per_sec_spread']['min']:.0f}, "
+                f"max {r['tokens_per_sec_spread']['max']:.0f})  MFU {100 * r['mfu']:.1f}%")
+        if "ratio_to_reference" in r:
+            line += (f"  reference {r['reference_tokens_per_sec']:.0f} tok/s, ratio "
+                     f"{r['ratio_to_reference']['median']:.2f}x (min {r['ratio_to_reference']['min']:.2f}, "
+                     f"max {r['ratio_to_reference']['max']:.2f}, {r['rounds']} alternating rounds)")
+        lines.append(line)
+    for s in skipped:
+        lines.append(f"  {s['dtype']} rows skipped: {s['reason']}")
+    lines.append("rerun: phaselog bench train [--json] [--device cuda]")
+    return {"benchmark": "train", "models": results, "skipped": skipped, "summary": "\n".join(lines)}
