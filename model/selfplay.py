@@ -13,6 +13,7 @@ from model.gpt import GPT, GPTShape
 from model.prompts import prompt_text, self_play_prompts
 from model.signatures import distinctive_z, motif_consistent, reflection_signatures
 from model.tokenizer import Tokenizer
+from model.uptake import log_ratios
 from model.train import pick_device
 from phaselog.store import now
 
@@ -45,7 +46,7 @@ def reflect(run_dir: Path, config, run_id: str, segment: int, step: int, train_l
     outputs = generate(model, [ids] * sp.samples, sampling)
 
     counts = source_token_counts(run_dir, [s.name for s in config.data.sources], tokenizer.vocab_size)
-    z = distinctive_z(counts)
+    z, ratios = distinctive_z(counts), log_ratios(counts)
     rows = []
     for index, tokens in enumerate(outputs):
         reflection = tokenizer.decode(tokens)
@@ -54,7 +55,7 @@ def reflect(run_dir: Path, config, run_id: str, segment: int, step: int, train_l
             "framing": framing.version if framing else "", "sample_index": index, "prompt_text": text,
             "text": reflection, "token_count": len(tokens), "train_loss": train_loss,
             "temperature": sp.temperature, "top_k": sp.top_k, "top_p": sp.top_p, "max_new_tokens": budget,
-            "seed": seed, **reflection_signatures(reflection, tokens, tokenizer.decode, z), "created_at": now()})
+            "seed": seed, **reflection_signatures(reflection, tokens, tokenizer.decode, z, ratios), "created_at": now()})
     consistent = motif_consistent([json.loads(r["motif_sequence"]) for r in rows])
     for row in rows:
         row["motif_consistent"] = consistent

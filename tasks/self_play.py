@@ -1,5 +1,6 @@
 """Self-play as a Prefect task: reflections from the segment's end checkpoint (logic in `model.selfplay`),
-stored with the training loss at that step and mirrored into the journal. A segment that follows an answered
+stored with the training loss at that step and mirrored into the journal; then the calibrated corpus uptake of
+that step (`understanding.uptake`). A segment that follows an answered
 review (at its start step) reflects with the configured framing first."""
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from model.tokenizer import Tokenizer
 from phaselog.journal import record_reflections, training_loss_at
 from phaselog.reviews import review_at
 from phaselog.store import Store
+from understanding.uptake import record_uptake, uptake_sentence
 
 
 @task(name="self-play", task_run_name="self-play-{end_step}")
@@ -23,6 +25,8 @@ def self_play_task(config, run_id: str, home: str, index: int, start_step: int, 
     rows = reflect(Path(home) / run_id, config, run_id, index, end_step, training_loss_at(store, run_id, end_step),
                    after_review)
     record_reflections(store, run_id, end_step, rows)
+    for u in record_uptake(store, run_id, Path(home) / run_id, config, end_step):
+        get_run_logger().info(uptake_sentence(u))
     first = rows[0]["text"].strip().replace("\n", " ")[:80]
     get_run_logger().info(f"step {end_step}: {len(rows)} reflections ({rows[0]['prompt_version']}"
                           f"{', framed ' + rows[0]['framing'] if rows[0]['framing'] else ''}), first: {first!r}")
