@@ -8,6 +8,7 @@ import numpy as np
 from reports.document import Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table
 from reports.gather import ReportData
 from reports.numbers import most_common, num, steps, thirds
+from reports.uptake import surfaced_statements
 
 # a reflection counts as looping at seq-rep-4 >= 0.3 (human text: 0.005-0.08) or a compression ratio >= 10
 # (the design's loop threshold); as formatting-channel when >= 30% of it is structure characters
@@ -175,6 +176,7 @@ def self_play(data: ReportData) -> list:
         + ", ".join(f"{v} ({n})" for v, n in sorted(by_version.items()))
         + f" (mostly {versions}). Signatures: "
         + ", ".join(f"{s} {n}" for s, n in sorted(signatures.items(), key=lambda kv: (-kv[1], kv[0]))) + "."))
+    blocks += [Paragraph(f"Corpus uptake: {s}.") for s in surfaced_statements(data)]
     loops = data.loop_events or []
     if loops:
         named: dict[tuple, list[dict]] = {}

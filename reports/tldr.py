@@ -5,6 +5,7 @@ from reports.gather import ReportData
 from reports.model_sections import looped_samples, signature
 from reports.numbers import loss_story, most_common, num, steps
 from reports.training_sections import bucket_width, data_changes
+from reports.uptake import surfaced_statements
 
 
 def statements(data: ReportData) -> list[str]:
@@ -34,6 +35,7 @@ def statements(data: ReportData) -> list[str]:
         kinds = [signature(r, looped) for r in data.reflections]
         top = most_common(kinds)
         out.append(f"The dominant self-play signature was {top} ({kinds.count(top)} of {len(kinds)} reflections)")
+    out += [s[0].upper() + s[1:] for s in surfaced_statements(data)]
     strongest = [c for c in couplings(data) if backed(c)][:1]
     out += [sentence(c).rstrip(".") for c in strongest]
     return out

@@ -10,6 +10,8 @@ from phaselog.config import PhaseConfig
 from phaselog.journal import record_reflections
 from phaselog.runs import ingest_segment, register_run
 from phaselog.store import Store
+from reports.gather import gather
+from reports.uptake import surfaced_statements
 from tests.conftest import tiny_config_dict
 from understanding.uptake import record_uptake
 
@@ -69,6 +71,11 @@ def test_a_late_source_that_dominates_surfaces_outside_the_null_band(shared_corp
     derived = {step: (low, high) for step, low, high in store.query(BEFORE_BAND_SQL)[1]}
     for r in rows[1:]:
         assert derived[r["step"]] == pytest.approx((r["before_low"], r["before_high"]))
+    # the report's sentence (TL;DR and self-play section) states it with the number and the band
+    [statement] = surfaced_statements(gather(store, "r"))
+    assert statement.startswith(f"philosophy (joined at step 20): uptake {last['score']:.2f}, null band ")
+    assert f"{last['band_high']:.2f} from reflections before it joined" in statement
+    assert statement.endswith("surfaced at step " + str(next(r["step"] for r in rows if r["status"] == "surfaced")))
 
 
 def test_a_source_that_never_joins_stays_inside_the_null_band(shared_corpus, tmp_path):
@@ -81,3 +88,5 @@ def test_a_source_that_never_joins_stays_inside_the_null_band(shared_corpus, tmp
     assert [r["before_reflections"] for r in rows] == [0, 8, 16]
     derived = {step: (low, high) for step, low, high in store.query(BEFORE_BAND_SQL)[1]}
     assert derived[60] == pytest.approx((rows[2]["before_low"], rows[2]["before_high"]))
+    [statement] = surfaced_statements(gather(store, "r"))
+    assert statement.startswith("philosophy joins at step 1,000, after the last reflection (step 60)")
