@@ -17,6 +17,7 @@ from tasks.report import write_report_task
 from tasks.self_play import check_prompts_task, self_play_task
 from tasks.training import train_segment_task
 from tasks.understanding import understand_task
+from understanding.health import TrainingDiverged
 
 
 @flow(name="phase-run", flow_run_name="{run_id}")
@@ -38,7 +39,16 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
         segments = config.segments()
         progress = create_progress_artifact(0.0, description=f"segments of {run_id}")
         for index, (start, end) in enumerate(segments):
-            train_segment_task(config, run_id, home, index, start, end, peak)
+            try:
+                train_segment_task(config, run_id, home, index, start, end, peak)
+            except TrainingDiverged as err:
+                # stopped before the bad update; pause_on health_critical asks a person instead of only failing
+                if "health_critical" not in config.understanding.pause_on:
+                    raise
+                if not review_gate(config, run_id, home, {"step": err.step, "reasons": [], "description": ""}):
+                    return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": err.step}
+                # carry on: once more from the last good checkpoint; a second divergence fails the run
+                train_segment_task(config, run_id, home, index, start, end, peak)
             drain_inbox(store)
             evaluate_task(config, run_id, home, end)
             self_play_task(config, run_id, home, index, start, end)
