@@ -1,9 +1,10 @@
-"""Pause on health, end to end in real processes: with understanding.pause_on [health_critical], a run whose loss
+"""Pause on health. End to end in real processes: with understanding.pause_on [health_critical], a run whose loss
 turns non-finite stops before the bad update, pauses under a real `prefect server` with the bias review's form,
 and the answer (stop) lands in `reviews`, the journal (tagged health) and the run's status.
 
 The fault is the NaN learning rate of tests/test_understanding.py, injected into the `phaselog run` process: the
-run's own code trains, checkpoints, diverges and asks."""
+run's own code trains, checkpoints, diverges and asks. And which health verdicts pause, per pause_on, over a real
+store's health rows."""
 import json
 import subprocess
 import sys
@@ -14,10 +15,12 @@ import torch
 import yaml
 
 from model.checkpoint import checkpoint_path, is_good, load_checkpoint
+from phaselog.reviews import answer_review, request_review
 from phaselog.store import Store
 from tests.conftest import REPO, tiny_config_dict
 from tests.processes import clean_env, free_port
 from tests.test_review_pause import answer_with_the_prefect_api, finished
+from understanding.health_review import with_health
 
 # update 26 uses a NaN lr (batch position 25) and writes NaN weights: the loss of step 27 is NaN
 PHASELOG_WITH_FAULT = """
@@ -90,3 +93,34 @@ def test_a_non_finite_loss_pauses_in_prefect_and_is_answered_with_the_review_for
     good = checkpoint_path(home / "nan" / "checkpoints", 20)
     assert is_good(good) and not checkpoint_path(home / "nan" / "checkpoints", 30).exists()
     assert all(torch.isfinite(t).all() for t in load_checkpoint(good)["model"].values())
+
+
+def test_health_attention_pauses_after_n_segments_in_a_row_since_the_last_review(tiny_config, tmp_path):
+    store = Store(tmp_path)
+    store.migrate()
+    config = tiny_config()
+    statuses = {20: "needs_attention", 40: "healthy", 60: "needs_attention", 80: "needs_attention",
+                100: "needs_attention", 120: "critical"}
+    store.replace_rows("health", [{"run_id": "r", "step": step, "segment_start": step - 20, "status": status,
+                                   "reasons": "[]", "first_flagged_step": None, "sentence": f"{status} at {step}"}
+                                  for step, status in statuses.items()], "true", [])
+
+    def reasons(pause_on, step):
+        cfg = config.model_copy(update={"understanding": config.understanding.model_copy(
+            update={"pause_on": pause_on, "pause_attention_segments": 2})})
+        return with_health(store, "r", cfg, {"step": step, "reasons": ["a bias finding"], "description": "bias"})
+
+    assert reasons(["bias"], 80)["reasons"] == ["a bias finding"] and reasons(["bias"], 80)["topics"] == ["bias"]
+    assert reasons(["health_attention"], 60)["reasons"] == []  # one segment: the healthy one at 40 broke the run
+    paused = reasons(["health_attention"], 80)
+    assert paused["reasons"] == ["health has needed attention for 2 segments in a row (to step 80): "
+                                 "needs_attention at 80"] and paused["topics"] == ["health"]
+    assert paused["description"].startswith("## The health monitor did its job: run `r`, step 80")
+    assert reasons(["health_critical"], 80)["reasons"] == []
+    both = reasons(["bias", "health_critical"], 120)
+    assert both["reasons"] == ["a bias finding", "health is critical at step 120: critical at 120"]
+    assert both["topics"] == ["bias", "health"] and both["description"].startswith("bias\n\n## The health monitor")
+    # an answered review at 80 restarts the count: 100 alone is one segment
+    request_review(store, "r", 80, ["health"], "", None, ["health"])
+    answer_review(store, "r", 80, "resume", "", "cli")
+    assert reasons(["health_attention"], 100)["reasons"] == []
