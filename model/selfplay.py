@@ -55,7 +55,8 @@ def reflect(run_dir: Path, config, run_id: str, segment: int, step: int, train_l
             "framing": framing.version if framing else "", "sample_index": index, "prompt_text": text,
             "text": reflection, "token_count": len(tokens), "train_loss": train_loss,
             "temperature": sp.temperature, "top_k": sp.top_k, "top_p": sp.top_p, "max_new_tokens": budget,
-            "seed": seed, **reflection_signatures(reflection, tokens, tokenizer.decode, z, ratios), "created_at": now()})
+            "seed": seed, **reflection_signatures(reflection, tokens, tokenizer.decode, z, ratios),
+            "created_at": now()})
     consistent = motif_consistent([json.loads(r["motif_sequence"]) for r in rows])
     for row in rows:
         row["motif_consistent"] = consistent

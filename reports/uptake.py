@@ -22,7 +22,8 @@ def surfaced_statements(data: ReportData) -> list[str]:
         if joined is None:
             out.append(f"{source} never joined the mix (reflection uptake {band_text(last)})")
         elif last["status"] == "not_joined":
-            out.append(f"{source} joins at step {steps(joined)}, after the last reflection (step {steps(last['step'])})")
+            out.append(f"{source} joins at step {steps(joined)}, after the last reflection "
+                       f"(step {steps(last['step'])})")
         elif last["status"] == "undecidable":
             out.append(f"{source}: the uptake score cannot tell its held-out text from the others' at "
                        f"{last['window_tokens']} tokens (AUC {last['auc']:.2f}), so whether it surfaced is not known")

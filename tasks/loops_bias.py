@@ -22,8 +22,8 @@ class ReviewInput(RunInput):
     decision: Literal["resume", "resume_with_counterexamples", "stop"] = Field(
         "resume", description="resume_with_counterexamples adds the configured review.counterexample_source to "
         "the mix from the next segment; with none configured it carries on like resume")
-    note: str = Field("", description="what you saw and why you decided so; it goes into the journal, tagged with what the review "
-                      "was about (bias, health)")
+    note: str = Field("", description="what you saw and why you decided so; it goes into the journal, tagged "
+                      "with what the review was about (bias, health)")
 
 
 @task(name="loops-bias", task_run_name="loops-bias-{end}")
