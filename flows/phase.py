@@ -3,6 +3,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from phaselog.core.config import PhaseConfig
+from phaselog.core.errors import TrainingDiverged
 from phaselog.core.journal import drain_inbox
 from phaselog.core.runs import (RunPaths, check_same_config, mark_failed, register_run, run_record, save_config_file,
                                 set_status)
@@ -51,7 +52,16 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
         segments = config.segments()
         progress = create_progress_artifact(0.0, description=f"segments of {run_id}")
         for index, (start, end) in enumerate(segments):
-            summary = train_segment_task(config, run_id, home, index, start, end, peak)
+            try:
+                summary = train_segment_task(config, run_id, home, index, start, end, peak)
+            except TrainingDiverged as err:
+                # stopped before the bad update; pause_on health_critical asks a person instead of only failing
+                if "health_critical" not in config.understanding.pause_on:
+                    raise
+                if not review_gate(config, run_id, home, {"step": err.step, "reasons": [], "description": ""}):
+                    return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": err.step}
+                # carry on: once more from the last good checkpoint; a second divergence fails the run
+                summary = train_segment_task(config, run_id, home, index, start, end, peak)
             record_segment_task(run_id, home, index, summary)
             drain_inbox(store)
             evaluate_task(config, run_id, home, end)

@@ -1,6 +1,7 @@
-"""The review gate the flow calls right after a segment's loops-and-bias task: when the findings need a person,
-the flow pauses in Prefect with a form (ReviewInput), or, with no Prefect server to show that form, stops as
-awaiting_review for `phaselog review`. Flow code, not a task: pause_flow_run pauses the flow run itself."""
+"""The review gate the flow calls right after a segment's loops-and-bias task (and where training diverged): when
+the findings (bias, or health as understanding.pause_on allows) need a person, the flow pauses in Prefect with a
+form (ReviewInput), or, with no Prefect server to show that form, stops as awaiting_review for `phaselog review`.
+Flow code, not a task: pause_flow_run pauses the flow run itself."""
 from typing import Literal
 
 from prefect import get_run_logger, pause_flow_run
@@ -12,6 +13,7 @@ from pydantic import Field
 from phaselog.core.reviews import answer_review, apply_decision, request_review, review_at
 from phaselog.core.runs import RunPaths, set_status
 from phaselog.core.store import Store
+from phaselog.understanding.health_review import with_health
 
 
 class ReviewInput(RunInput):
@@ -19,7 +21,8 @@ class ReviewInput(RunInput):
     decision: Literal["resume", "resume_with_counterexamples", "stop"] = Field(
         "resume", description="resume_with_counterexamples adds the configured review.counterexample_source to "
         "the mix from the next segment; with none configured it carries on like resume")
-    note: str = Field("", description="what you saw and why you decided so; it goes into the journal, tagged bias")
+    note: str = Field("", description="what you saw and why you decided so; it goes into the journal, tagged "
+                      "with what the review was about (bias, health)")
 
 
 def server_can_show_form(mode: str) -> bool:
@@ -44,16 +47,18 @@ def carry_on(store: Store, run_id: str, step: int, decision: str, counterexample
 
 def review_gate(config, run_id: str, home: str, summary: dict) -> bool:
     """True: the run carries on. False: it stops here (awaiting review, or the reviewer chose stop). Runs in the
-    flow body, not a task, because pause_flow_run pauses the flow run itself."""
+    flow body, not a task, because pause_flow_run pauses the flow run itself. `summary`: loops_bias_task's, or
+    {step, reasons: [], description: ""} at the step where training diverged."""
     store, step = RunPaths.of(home, run_id).store, summary["step"]
     earlier = review_at(store, run_id, step)
     if earlier and earlier["status"] == "answered":
         # a resumed run re-analysed this step and rewrote its events: the answer given before still holds
         apply_decision(store, run_id, step, earlier["decision"])
         return carry_on(store, run_id, step, earlier["decision"], config.review.counterexample_source)
+    summary = with_health(store, run_id, config, summary)
     if not summary["reasons"] or not config.review.enabled:
         return True
-    request_review(store, run_id, step, summary["reasons"], summary["description"], flow_run.id)
+    request_review(store, run_id, step, summary["reasons"], summary["description"], flow_run.id, summary["topics"])
     if not server_can_show_form(config.review.mode):
         set_status(store, run_id, "awaiting_review")
         get_run_logger().warning(f"run {run_id} awaits review at step {step}: {'; '.join(summary['reasons'])}. "

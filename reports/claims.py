@@ -8,6 +8,7 @@ from phaselog.reports.gather import ReportData, bucket_width
 from phaselog.reports.model_sections import looped_samples, signature
 from phaselog.reports.numbers import loss_story, most_common, num, steps
 from phaselog.reports.source_joins import joins, leaves
+from phaselog.reports.uptake import surfaced
 
 
 @dataclass
@@ -83,6 +84,9 @@ def claims(data: ReportData) -> list[Claim]:
         out.append(Claim("signature", f"The dominant self-play signature was {top} ({kinds.count(top)} of "
                                       f"{len(kinds)} reflections)",
                          {"signature": top, "count": kinds.count(top), "of": len(kinds)}))
+    for row, text in surfaced(data):
+        out.append(Claim(f"uptake/{row['source']}", capital(text),
+                         {k: row[k] for k in ("step", "score", "band_low", "band_high", "auc", "status")}))
     for c in [c for c in couplings.couplings(data) if couplings.backed(c)][:1]:
         out.append(Claim("coupling", capital(couplings.sentence(c).rstrip(".")),
                          {"a": c["a"], "b": c["b"], "r": c["r"], "partial": c["partial"], "n": c["n"]}))

@@ -35,6 +35,10 @@ BIAS_FIELDS = {"step": ("step",), "source": ("source",), "severity": ("severity"
                "stderr": ("stderr",)}
 REVIEW_FIELDS = {"step": ("step",), "status": ("status",), "decision": ("decision",), "note": ("note",),
                  "created_at": ("answered_at", "created_at", "requested_at")}
+UPTAKE_FIELDS = {"step": ("step",), "source": ("source",), "joined_step": ("joined_step",), "score": ("score",),
+                 "band_low": ("band_low",), "band_high": ("band_high",), "auc": ("auc",),
+                 "before_reflections": ("before_reflections",), "window_tokens": ("window_tokens",),
+                 "status": ("status",)}
 JOURNAL_FIELDS = {"step": ("step",), "author": ("author",), "text": ("text",), "tags": ("tags", "tag"),
                   "created_at": ("created_at",), "id": ("id",)}
 
@@ -55,6 +59,7 @@ class ReportData:
     shimmer: list[dict] | None = None
     concepts: list[dict] | None = None
     reflections: list[dict] | None = None
+    uptake: list[dict] | None = None        # calibrated corpus uptake per reflection step and source
     loop_events: list[dict] | None = None
     bias_events: list[dict] | None = None
     reviews: list[dict] | None = None
@@ -163,6 +168,7 @@ def gather(store: Store, run_id: str, from_step: int | None = None, to_step: int
             shimmer=view.rows("shimmer_history", SHIMMER_FIELDS),
             concepts=view.rows("concepts", CONCEPT_FIELDS),
             reflections=view.rows("reflections", REFLECTION_FIELDS),
+            uptake=view.rows("uptake", UPTAKE_FIELDS),
             loop_events=reflection_loops(view.rows("loop_events", LOOP_FIELDS)),
             bias_events=view.rows("bias_events", BIAS_FIELDS),
             reviews=view.rows("reviews", REVIEW_FIELDS),

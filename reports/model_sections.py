@@ -9,6 +9,7 @@ import numpy as np
 from phaselog.reports.document import Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData
 from phaselog.reports.numbers import most_common, num, steps, thirds
+from phaselog.reports.uptake import surfaced_statements
 
 # a reflection counts as looping at seq-rep-4 >= 0.3 (human text: 0.005-0.08) or a compression ratio >= 10
 # (the design's loop threshold); as formatting-channel when >= 30% of it is structure characters
@@ -178,6 +179,7 @@ def self_play(data: ReportData) -> list:
         + ", ".join(f"{v} ({n})" for v, n in sorted(by_version.items()))
         + (f" (mostly {versions})" if len(by_version) > 1 else "") + ". Signatures: "
         + ", ".join(f"{s} {n}" for s, n in sorted(signatures.items(), key=lambda kv: (-kv[1], kv[0]))) + "."))
+    blocks += [Paragraph(f"Corpus uptake: {s}.") for s in surfaced_statements(data)]
     loops = data.loop_events or []
     if loops:
         named: dict[tuple, list[dict]] = {}

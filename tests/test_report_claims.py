@@ -137,6 +137,15 @@ def recompute(store: Store, run_id: str, claim) -> dict:
         x, y, t = (np.array(v, dtype=float) for v in ([a[s] for s in shared], [b[s] for s in shared], shared))
         return {"n": len(shared), "r": float(np.corrcoef(x, y)[0, 1]),
                 "partial": float(np.corrcoef(without_trend(x, t), without_trend(y, t))[0, 1])}
+    if kind == "uptake":
+        # the last step's row, and its status derived here from the numbers as docs/understanding.md does
+        step, score, low, high, auc, joined = store.query(
+            "SELECT step, score, band_low, band_high, auc, joined_step FROM uptake WHERE run_id = ? AND source = ? "
+            "ORDER BY step DESC LIMIT 1", [run_id, claim.name.split("/", 1)[1]])[1][0]
+        status = ("not_joined" if joined is None or step <= joined else
+                  "undecidable" if auc is None or auc < 0.8 or high is None else
+                  "surfaced" if score > high else "not_yet")
+        return {"step": step, "score": score, "band_low": low, "band_high": high, "auc": auc, "status": status}
     raise AssertionError(f"claim {claim.name!r} has no recomputation in this test: add one")
 
 

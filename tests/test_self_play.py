@@ -4,6 +4,7 @@ import numpy as np
 
 from phaselog.core.store import Store
 from phaselog.model.prompts import load_prompt
+from phaselog.model.uptake import log_ratios
 from phaselog.understanding.selfplay import reflect
 from phaselog.understanding.signatures import corpus_uptake, distinctive_z, formatting_score, motif_consistent, motifs
 
@@ -63,7 +64,10 @@ def test_formatting_channel_and_recurring_motifs():
 
 def test_corpus_uptake_finds_the_source_a_reflection_borrows_from():
     counts = {"general": np.array([500, 490, 10, 200]), "philosophy": np.array([10, 10, 980, 200])}
-    z = distinctive_z(counts)
-    uptake = corpus_uptake([2, 2, 3, 0], z, decode=lambda ids: f"t{ids[0]}")
-    assert uptake["philosophy"] == {"share": 0.5, "top": ["t2"]}
+    z, ratios = distinctive_z(counts), log_ratios(counts)
+    uptake = corpus_uptake([2, 2, 3, 0], z, ratios, decode=lambda ids: f"t{ids[0]}")
+    assert {k: uptake["philosophy"][k] for k in ("share", "top")} == {"share": 0.5, "top": ["t2"]}
     assert uptake["general"]["share"] == 0.25
+    # the score weighs each token by how much more likely it is in the source: token 3 (both alike) adds ~0
+    assert abs(ratios["philosophy"][3]) < 0.01 and uptake["philosophy"]["score"] > 0 > uptake["general"]["score"]
+    assert uptake["philosophy"]["score"] == -uptake["general"]["score"]  # two sources: one's rest is the other

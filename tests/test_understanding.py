@@ -12,7 +12,7 @@ from phaselog.core.errors import TrainingDiverged
 from phaselog.core.runs import ingest_segment, read_segment_metrics, register_run
 from phaselog.core.store import Store
 from phaselog.datasets.prepare import prepare_data
-from phaselog.model.checkpoint import checkpoint_path, is_good, load_checkpoint
+from phaselog.model.checkpoint import checkpoint_path, is_good, load_checkpoint, save_checkpoint
 from phaselog.model.freezing import write_frozen_units
 from phaselog.understanding.health import assess_health
 from phaselog.understanding.segment import record_divergence, understand_segment
@@ -155,3 +155,58 @@ def test_frozen_units_stay_bit_identical_for_100_steps_while_the_rest_trains(run
     fc_state = after_state["optimizer"]["state"][2 + block_names.index(fc)]
     assert float(fc_state["exp_avg"][rows].abs().sum()) == 0 and float(fc_state["exp_avg_sq"][rows].abs().sum()) == 0
     assert math.isfinite(float(after[fc].sum()))
+
+
+def learning_only_in(layers: set[int]):
+    """The real optimizer, with the blocks outside `layers` moved into a group whose learning rate is 0: their
+    gradients still flow (and are measured), their weights never move."""
+    build = training.build_optimizer
+
+    def confined(model, train_config):
+        optimizer = build(model, train_config)
+        still = {id(p) for i, block in enumerate(model.blocks) if i not in layers for p in block.parameters()}
+        blocks = optimizer.param_groups[2]
+        blocks["params"] = [p for p in blocks["params"] if id(p) not in still]
+        optimizer.add_param_group({"params": [p for p in model.parameters() if id(p) in still], "lr": 0.0,
+                                   "base_lr": 0.0, "weight_decay": blocks["weight_decay"]})
+        return optimizer
+    return confined
+
+
+@pytest.mark.parametrize("layers, pattern", [({2, 3}, "late"), ({0, 1}, "early")])
+def test_learning_confined_to_some_layers_of_four_is_named_with_those_layers(run, monkeypatch, layers, pattern):
+    make, _, store, train = run
+    config = make(end_step=40, segment_steps=40)
+    config = config.model_copy(update={"model": config.model.model_copy(update={"depth": 4})})
+    monkeypatch.setattr(training, "build_optimizer", learning_only_in(layers))
+    [summary] = train(config)
+    _, rows = store.query("SELECT pattern, most_active_layers, layer_activity, sentence FROM learning_pattern "
+                          "WHERE run_id = 'r'")
+    found, most_active, activity, sentence = rows[0]
+    print(f"confined to {sorted(layers)}: {sentence}; activity {[round(a, 2) for a in activity]}")
+    assert found == summary["pattern"] == pattern and f"learning is {pattern}-focused" in sentence
+    assert most_active and set(most_active) <= layers
+    assert min(activity[i] for i in layers) > max(a for i, a in enumerate(activity) if i not in layers)
+
+
+def test_a_blown_up_residual_stream_needs_attention(run):
+    make, run_dir, store, _ = run
+    config = make()
+    register_run(store, "r", config, run_dir, "cpu", PEAK)
+    for index, (start, end) in enumerate(config.segments()):
+        if start == 40:
+            # the fault: the block's residual branches written 10x larger into the checkpoint step 41 starts from
+            state = load_checkpoint(checkpoint_path(run_dir / "checkpoints", 40))
+            for name in ("blocks.0.attn.c_proj.weight", "blocks.0.mlp.c_proj.weight"):
+                state["model"][name] *= 10
+            save_checkpoint(run_dir / "checkpoints", 40, state)
+        summary = training.train_segment(run_dir, config, start, end, PEAK, log=lambda *_: None)
+        ingest_segment(store, "r", run_dir, index, summary, 0.0, None)
+        verdict = understand_segment(store, "r", run_dir, config, start, end)
+    _, rows = store.query("SELECT step, status, reasons, sentence FROM health WHERE run_id = 'r' ORDER BY step")
+    print(rows[-1][3])
+    assert [status for _, status, _, _ in rows][1:] == ["healthy", "needs_attention"]
+    assert verdict["status"] == "needs_attention"
+    growth = [r for r in json.loads(rows[-1][2]) if r["code"] == "activation_rms_growth"]
+    assert growth and growth[0]["step"] == 50 and growth[0]["value"] >= 3
+    assert "activation RMS grew" in rows[-1][3]

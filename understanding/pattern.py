@@ -20,10 +20,9 @@ def layer_activity(stats: list[dict]) -> list[float]:
 
 
 def third_of(layer: int, n_layers: int) -> str:
-    # with two layers there is no middle: layer 0 is early, layer 1 late
-    if n_layers == 2:
-        return THIRDS[2 * layer]
-    return THIRDS[min(2, layer * 3 // n_layers)]
+    # by the layer's centre, so the cut is symmetric: 4 layers are early, middle, middle, late (not early, early,
+    # middle, late), and 2 layers have no middle
+    return THIRDS[min(2, int((layer + 0.5) * 3 / n_layers))]
 
 
 def learning_pattern(stats: list[dict], tolerance: float) -> dict:

@@ -12,6 +12,7 @@ from phaselog.model.checkpoint import checkpoint_path, load_model
 from phaselog.model.device import pick_device
 from phaselog.model.engine import Sampling, generate
 from phaselog.model.prompts import prompt_text, self_play_prompts
+from phaselog.model.uptake import log_ratios
 from phaselog.understanding.signatures import distinctive_z, motif_consistent, reflection_signatures
 
 
@@ -41,7 +42,7 @@ def reflect(run_dir: Path, config, run_id: str, segment: int, step: int, train_l
     outputs = generate(model, [ids] * sp.samples, sampling)
 
     counts = source_token_counts(run_dir, [s.name for s in config.data.sources], tokenizer.vocab_size)
-    z = distinctive_z(counts)
+    z, ratios = distinctive_z(counts), log_ratios(counts)
     rows = []
     for index, tokens in enumerate(outputs):
         reflection = tokenizer.decode(tokens)
@@ -50,7 +51,8 @@ def reflect(run_dir: Path, config, run_id: str, segment: int, step: int, train_l
             "framing": framing.version if framing else "", "sample_index": index, "prompt_text": text,
             "text": reflection, "token_count": len(tokens), "train_loss": train_loss,
             "temperature": sp.temperature, "top_k": sp.top_k, "top_p": sp.top_p, "max_new_tokens": budget,
-            "seed": seed, **reflection_signatures(reflection, tokens, tokenizer.decode, z), "created_at": now()})
+            "seed": seed, **reflection_signatures(reflection, tokens, tokenizer.decode, z, ratios),
+            "created_at": now()})
     consistent = motif_consistent([json.loads(r["motif_sequence"]) for r in rows])
     for row in rows:
         row["motif_consistent"] = consistent

@@ -1,7 +1,7 @@
 """Signatures of a reflection, the two the seed run saw plus the model's reading: repetition (seq-rep-4,
 distinct-2, compression ratio), structured formatting as a fallback channel when language degrades (structure
 characters, recurring motifs such as `0-0`, and whether the reflections of a step repeat one motif sequence),
-and corpus uptake (how much of a reflection's vocabulary is distinctive of each data source).
+and corpus uptake (how much of a reflection's vocabulary is distinctive of each data source, and its uptake score).
 
 The repetition figures come from the loop detector (`understanding.loops`), so reflections and loop events
 measure repetition the same way."""
@@ -10,6 +10,7 @@ from collections import Counter
 
 import numpy as np
 
+from phaselog.model.uptake import uptake_score
 from phaselog.understanding.loops import detect_loops
 
 # brackets, dashes, asterisks, digits and the other marks of lists, tables and markup (not prose punctuation)
@@ -74,18 +75,22 @@ def distinctive_z(counts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return z
 
 
-def corpus_uptake(tokens: list[int], z: dict[str, np.ndarray], decode, top: int = 5) -> dict[str, dict]:
-    """For each source: the share of the reflection's tokens that are distinctive of it, and the most frequent
-    of those tokens (decoded), so "philosophy has not surfaced yet" is a number per step."""
+def corpus_uptake(tokens: list[int], z: dict[str, np.ndarray], ratios: dict[str, np.ndarray], decode,
+                  top: int = 5) -> dict[str, dict]:
+    """For each source: the share of the reflection's tokens that are distinctive of it and the most frequent of
+    those (decoded), for reading; and the uptake score (model.uptake), the number understanding/uptake.py
+    calibrates into "surfaced" or "not yet"."""
     uptake = {}
     for name, scores in z.items():
         hits = [t for t in tokens if scores[t] > DISTINCTIVE_Z]
         uptake[name] = {"share": len(hits) / len(tokens) if tokens else 0.0,
-                        "top": [decode([t]) for t, _ in Counter(hits).most_common(top)]}
+                        "top": [decode([t]) for t, _ in Counter(hits).most_common(top)],
+                        "score": uptake_score(tokens, ratios[name])}
     return uptake
 
 
-def reflection_signatures(text: str, tokens: list[int], decode, z: dict[str, np.ndarray]) -> dict:
+def reflection_signatures(text: str, tokens: list[int], decode, z: dict[str, np.ndarray],
+                          ratios: dict[str, np.ndarray]) -> dict:
     """Every per-reflection figure stored with it (motif_consistent is per step and added by the caller)."""
     loops = detect_loops(text, tokens)
     return {
@@ -94,5 +99,5 @@ def reflection_signatures(text: str, tokens: list[int], decode, z: dict[str, np.
         "formatting_token_share": formatting_token_share([decode([t]) for t in tokens]),
         "motifs": json.dumps(motifs(text), ensure_ascii=False),
         "motif_sequence": json.dumps(motif_sequence(text), ensure_ascii=False),
-        "corpus_uptake": json.dumps(corpus_uptake(tokens, z, decode), ensure_ascii=False),
+        "corpus_uptake": json.dumps(corpus_uptake(tokens, z, ratios, decode), ensure_ascii=False),
     }

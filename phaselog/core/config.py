@@ -158,6 +158,12 @@ class UnderstandingConfig(Strict):
     concept_maturing: float = Field(0.8, gt=0, le=1, description="stability from which a concept is maturing")
     concept_freeze: float = Field(0.95, gt=0, le=1, description="stability, twice in a row, for candidate_to_freeze")
     freeze: bool = Field(False, description="freeze candidate_to_freeze units in the following segments")
+    pause_on: list[Literal["bias", "health_critical", "health_attention"]] = Field(
+        ["bias"], description="what may pause the run for a review (review.mode says how): bias findings, a "
+        "critical health verdict (also a non-finite loss, after training stopped before the bad update), or "
+        "needs_attention for `pause_attention_segments` segments in a row")
+    pause_attention_segments: int = Field(2, gt=0, description="consecutive needs_attention segments (since the "
+                                          "last review) before health_attention pauses")
 
 
 class EvaluationConfig(Strict):

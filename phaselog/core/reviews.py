@@ -1,5 +1,6 @@
 """Review bookkeeping in the store: a pending review, its answer (from the Prefect form or `phaselog review`), the
-decision copied onto the step's bias events, and the note as a human journal entry tagged `bias`."""
+decision copied onto the step's bias events, and the note as a human journal entry tagged with the review's
+topics (`bias`, `health`)."""
 import json
 import uuid
 
@@ -24,11 +25,11 @@ def pending_review(store: Store, run_id: str) -> dict:
 
 
 def request_review(store: Store, run_id: str, step: int, reasons: list[str], description: str,
-                   flow_run_id: str | None) -> None:
+                   flow_run_id: str | None, topics: list[str] = ("bias",)) -> None:
     store.replace_rows("reviews", [{
         "run_id": run_id, "step": step, "status": "pending", "reasons": json.dumps(reasons),
         "description": description, "decision": None, "note": None, "answered_via": None,
-        "flow_run_id": flow_run_id, "requested_at": now(), "answered_at": None}],
+        "flow_run_id": flow_run_id, "requested_at": now(), "answered_at": None, "topics": list(topics)}],
         "run_id = ? AND step = ?", [run_id, step])
 
 
@@ -36,10 +37,11 @@ def apply_decision(store: Store, run_id: str, step: int, decision: str) -> None:
     store.execute("UPDATE bias_events SET decision = ? WHERE run_id = ? AND step = ?", [decision, run_id, step])
 
 
-def add_bias_journal_entry(store: Store, run_id: str, step: int, text: str) -> None:
-    """The reviewer's note as a human journal entry tagged `bias` (the journal is self-play's table, 003)."""
+def add_review_journal_entry(store: Store, run_id: str, step: int, text: str, tags: list[str]) -> None:
+    """The reviewer's note as a human journal entry tagged with the review's topics (the journal is self-play's
+    table, 003)."""
     store.replace_rows("journal", [{"id": uuid.uuid4().hex, "run_id": run_id, "step": step, "author": "human",
-                                    "text": text, "tags": ["bias"], "created_at": now()}], "false", [])
+                                    "text": text, "tags": tags, "created_at": now()}], "false", [])
 
 
 def answer_review(store: Store, run_id: str, step: int, decision: str, note: str, via: str) -> None:
@@ -50,7 +52,8 @@ def answer_review(store: Store, run_id: str, step: int, decision: str, note: str
                   "WHERE run_id = ? AND step = ?", [decision, note, via, now(), run_id, step])
     apply_decision(store, run_id, step, decision)
     text = f"Review at step {step}: {decision}." + (f" {note}" if note else "")
-    add_bias_journal_entry(store, run_id, step, text)
+    # reviews recorded before migration 008 have no topics: they were all about bias
+    add_review_journal_entry(store, run_id, step, text, list(review_at(store, run_id, step)["topics"] or ["bias"]))
 
 
 def counterexample_starts(store: Store, run_id: str, config) -> dict[str, int]:
