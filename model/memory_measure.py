@@ -1,10 +1,11 @@
 """Measured peak memory of training steps, for checking model/memory.py: `python -m phaselog.model.memory_measure VOCAB
 LAYERS WIDTH HEADS SEQ_LEN MICRO_BATCH` prints one JSON object. It must be a fresh process: the peak is the
-kernel's high-water mark of resident memory (ru_maxrss), taken just before the model exists and after two full
+kernel's high-water mark of resident memory (VmHWM), taken just before the model exists and after two full
 steps (forward, backward, clip, fused AdamW), so the growth is what training added and nothing that ran before."""
 import json
 import resource
 import sys
+from pathlib import Path
 
 import torch
 
@@ -13,6 +14,12 @@ from phaselog.model.train import adamw_implementation
 
 
 def peak_rss_bytes() -> int:
+    # VmHWM is this process's own high-water mark. ru_maxrss is not: across fork and exec it starts from the
+    # parent's (a test process of a gigabyte would hide a 300 MB training step entirely)
+    status = Path("/proc/self/status")
+    if status.is_file():
+        line = next(line for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 

@@ -83,7 +83,7 @@ def test_refused_change_exits_2_naming_the_field(first_run, capsys, change, fiel
 
 
 def test_allowed_changes_and_the_end_step_check(first_run, capsys):
-    from phaselog.cli import continuation
+    from phaselog.model.preflight import continuation
 
     config, step = continuation(first_run, "first", None, ["train.end_step=60", "train.lr=0.005",
                                                            "self_play.prompt_version=v1.3", "model.seq_len=64"])
