@@ -13,6 +13,7 @@ from model.gpt import GPT, GPTShape
 from phaselog.bench_data import bench_data
 from phaselog.bench_eval import bench_eval
 from phaselog.bench_explore import bench_explore
+from phaselog.bench_scan import bench_scan
 from reports.bench import bench_report
 from understanding.monitor import Monitor
 
@@ -147,4 +148,4 @@ def bench_monitor(repeats: int = 5, steps: int = 200) -> dict:
 
 
 BENCHMARKS = {"monitor": bench_monitor, "train": bench_train, "generate": bench_generate, "report": bench_report, "data": bench_data,
-              "eval": bench_eval, "explore": bench_explore}
+              "eval": bench_eval, "explore": bench_explore, "scan": bench_scan}
