@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("review", parents=[common], help="answer a run's pending review and continue it")
     p.add_argument("run_id")
-    p.add_argument("--decision", required=True, choices=["resume", "resume_with_counterexamples", "stop"])
+    p.add_argument("--decision", required=True,  # phaselog.reviews.DECISIONS, not imported: it loads duckdb
+                   choices=["resume", "resume_with_counterexamples", "stop", "false_positive"])
     p.add_argument("--note", default="", help="goes into the journal, tagged bias")
     p.set_defaults(func=cmd_review)
 

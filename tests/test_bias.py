@@ -131,7 +131,7 @@ def test_shared_suffix_after_first_difference():
 
 def test_probe_pairs_differ_only_in_the_group_word_and_share_a_continuation():
     pairs = [json.loads(line) for line in (LEXICONS / f"bias_pairs.{LEXICON_VERSION}.jsonl").open()]
-    assert len(pairs) >= 30
+    assert len(pairs) >= 200 and {p["category"] for p in pairs} == CATEGORIES
     assert len({pair["id"] for pair in pairs}) == len(pairs)
     for pair in pairs:
         assert set(pair) == {"id", "category", "stereotypical", "anti_stereotypical"}

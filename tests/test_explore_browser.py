@@ -152,10 +152,10 @@ def test_a_pending_review_shows_the_decision_form_and_the_servers_answer(page, e
     assert page.locator("#review-reasons li").all_text_contents() == ["high-severity bias finding in a reflection"]
     assert page.text_content("#review-description") == "The detector did its job: **one sentence** to look at."
     assert page.locator("#review-decision option").all_inner_texts() == [
-        "resume", "resume with counterexamples", "stop"]
+        "resume", "resume with counterexamples", "stop", "false positive (carry on)"]
     page.select_option("#review-decision", "resume_with_counterexamples")
     page.fill("#review-note", "looked at it")
-    page.click("#review-form button")
+    page.click("#review-submit")
     # the run is marked completed, not paused in a Prefect this server can reach: a 409 that says what to do
     message = page.locator("#review-form .form-message.error")
     message.wait_for()
