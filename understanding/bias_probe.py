@@ -74,8 +74,13 @@ def probe_preference(model, tokenizer, pairs: list[dict]) -> dict[str, dict]:
     return result
 
 
-def paired_shift(before: dict, after: dict) -> tuple[float, float]:
-    """(mean change, its standard error) of one category's d between two probes of the same pairs, pair by pair:
-    the pairs' own spread cancels, so this sees a shift that the two probes' separate errors would hide."""
-    changes = [after["values"][k] - d for k, d in before["values"].items() if k in after["values"]]
-    return mean_and_stderr(changes)
+def paired_shift_against_rest(before: dict[str, dict], after: dict[str, dict], category: str) -> float:
+    """How far one category's d moved against the other categories' between two probes of the same pairs, in
+    standard errors. Pair by pair, so the pairs' own spread cancels; against the rest, so a young model's drift
+    of every preference at once does not count (as in events.probe_shifts, which has only the means)."""
+    def changes(ids):
+        return [after["all"]["values"][k] - before["all"]["values"][k] for k in ids if k in after["all"]["values"]]
+    own = set(before[category]["values"])
+    (mean, stderr), (rest, rest_stderr) = (mean_and_stderr(changes(own)),
+                                           mean_and_stderr(changes(set(before["all"]["values"]) - own)))
+    return (mean - rest) / math.hypot(stderr, rest_stderr)
