@@ -122,3 +122,18 @@ def test_every_segment_end_has_loop_events_and_a_probe_over_time(tiny_run):
                            "AND category = 'all' ORDER BY step", [run_id])
     assert [row[0] for row in probe] == ends and all(np.isfinite(v) and se > 0 for _, v, se in probe)
     assert store.query("SELECT status FROM runs WHERE run_id = ?", [run_id])[1] == [("completed",)]
+
+
+def test_false_positive_is_an_answer_recorded_on_the_review_and_the_step_findings(tmp_path):
+    from phaselog.reviews import answer_review, request_review
+    from phaselog.store import Store
+
+    store = Store(tmp_path)
+    store.migrate()
+    _, bias = scan_texts("r", 20, [("reflection", "20:0", "Men are animals, said Plato, and so they are.")])
+    store.replace_rows("bias_events", bias, "run_id = ? AND step = ?", ["r", 20])
+    request_review(store, "r", 20, ["a reason"], "description", None)
+    answer_review(store, "r", 20, "false_positive", "men here means people", "cli")
+    assert store.query("SELECT status, decision FROM reviews WHERE run_id = 'r'")[1] == [("answered", "false_positive")]
+    _, decisions = store.query("SELECT context, decision FROM bias_events WHERE run_id = 'r'")
+    assert decisions and all(decision == "false_positive" for _, decision in decisions)
