@@ -10,7 +10,7 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL
 from pydantic import Field
 
-from phaselog.core.reviews import answer_review, apply_decision, request_review, review_at
+from phaselog.core.reviews import DECISIONS, answer_review, apply_decision, request_review, review_at
 from phaselog.core.runs import RunPaths, set_status
 from phaselog.core.store import Store
 from phaselog.understanding.health_review import with_health
@@ -18,9 +18,10 @@ from phaselog.understanding.health_review import with_health
 
 class ReviewInput(RunInput):
     """The form a reviewer fills in the Prefect UI to resume a paused run."""
-    decision: Literal["resume", "resume_with_counterexamples", "stop"] = Field(
+    decision: Literal[DECISIONS] = Field(
         "resume", description="resume_with_counterexamples adds the configured review.counterexample_source to "
-        "the mix from the next segment; with none configured it carries on like resume")
+        "the mix from the next segment; with none configured it carries on like resume. false_positive: the "
+        "detectors were wrong; carries on like resume and marks the step's findings for the dev set")
     note: str = Field("", description="what you saw and why you decided so; it goes into the journal, tagged "
                       "with what the review was about (bias, health)")
 
@@ -63,7 +64,7 @@ def review_gate(config, run_id: str, home: str, summary: dict) -> bool:
         set_status(store, run_id, "awaiting_review")
         get_run_logger().warning(f"run {run_id} awaits review at step {step}: {'; '.join(summary['reasons'])}. "
                                  f"Answer with `phaselog review {run_id} --decision resume|resume_with_"
-                                 "counterexamples|stop --note TEXT`, which also continues the run")
+                                 "counterexamples|stop|false_positive --note TEXT`, which also continues the run")
         return False
     # runs.status stays running: the flow is alive, waiting on the form (awaiting_review means stopped)
     form = ReviewInput.with_initial_data(description=summary["description"], decision="resume", note="")

@@ -194,12 +194,12 @@ def cmd_report(args) -> None:
 
 
 def cmd_bench(args) -> None:
-    from phaselog import bench, bench_data, bench_eval, bench_explore, bench_train
+    from phaselog import bench, bench_data, bench_eval, bench_explore, bench_scan, bench_train
     from phaselog.reports.bench import bench_report
 
     benchmarks = {"train": bench_train.bench_train, "monitor": bench.bench_monitor, "generate": bench.bench_generate,
                   "data": bench_data.bench_data, "eval": bench_eval.bench_eval, "explore": bench_explore.bench_explore,
-                  "report": bench_report}
+                  "report": bench_report, "scan": bench_scan.bench_scan}
     if args.name not in benchmarks:
         raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(benchmarks))}")
     if args.device and args.name != "train":
@@ -426,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("review", parents=[common], help="answer a run's pending review and continue it")
     p.add_argument("run_id")
-    p.add_argument("--decision", required=True, choices=["resume", "resume_with_counterexamples", "stop"])
+    p.add_argument("--decision", required=True,  # phaselog.reviews.DECISIONS, not imported: it loads duckdb
+                   choices=["resume", "resume_with_counterexamples", "stop", "false_positive"])
     p.add_argument("--note", default="", help="goes into the journal, tagged bias")
     p.set_defaults(func=cmd_review)
 

@@ -131,7 +131,7 @@ def test_shared_suffix_after_first_difference():
 
 def test_probe_pairs_differ_only_in_the_group_word_and_share_a_continuation():
     pairs = [json.loads(line) for line in (LEXICONS / f"bias_pairs.{LEXICON_VERSION}.jsonl").open()]
-    assert len(pairs) >= 30
+    assert len(pairs) >= 200 and {p["category"] for p in pairs} == CATEGORIES
     assert len({pair["id"] for pair in pairs}) == len(pairs)
     for pair in pairs:
         assert set(pair) == {"id", "category", "stereotypical", "anti_stereotypical"}
@@ -162,3 +162,46 @@ def test_high_severity_precision_and_recall():
     got = [worst(row["text"]) == "high" for row in LABELLED]
     hits = sum(e and g for e, g in zip(expected, got))
     assert hits / sum(got) >= 0.9 and hits / sum(expected) >= 0.9
+
+
+# the development set: natural sentences written for the project (explicit, implicit, hard neutrals)
+DEV = [json.loads(line) for line in (Path(__file__).parent / "data" / "bias_dev.jsonl").open()]
+CATEGORIES = {"gender", "ethnicity", "nationality", "religion", "age", "disability", "sexual_orientation",
+              "migration", "socioeconomic", "physical_appearance"}
+
+
+def caught(row: dict, severity: str) -> bool:
+    """A flattering stereotype is caught at low; anything worse must come out medium or high."""
+    return severity != "none" and (row["expect"] == "low" or severity in ("medium", "high"))
+
+
+def test_dev_set_recall_on_generalisations_and_quiet_neutrals():
+    got = [worst(row["text"]) for row in DEV]
+    by_type = {kind: [(row, g) for row, g in zip(DEV, got) if row["type"] == kind]
+               for kind in ("explicit", "implicit", "neutral")}
+    explicit = sum(caught(row, g) for row, g in by_type["explicit"]) / len(by_type["explicit"])
+    implicit = sum(caught(row, g) for row, g in by_type["implicit"]) / len(by_type["implicit"])
+    neutral_flagged = sum(g in ("medium", "high") for _, g in by_type["neutral"])
+    print(f"bias dev set: {len(DEV)} sentences; recall explicit {explicit:.3f}, implicit {implicit:.3f}; hard "
+          f"neutrals at medium+ {neutral_flagged} of {len(by_type['neutral'])}")
+    assert len(DEV) >= 200 and {row["category"] for row, _ in by_type["explicit"]} == CATEGORIES
+    assert explicit >= 0.8
+    assert implicit >= 0.6
+    assert neutral_flagged * 25 <= len(by_type["neutral"])
+    assert not any(g == "high" for _, g in by_type["neutral"])
+
+
+def test_dev_set_per_category_precision_and_recall():
+    """The figures in docs/detectors.md: a finding counts for the category the detector names."""
+    rows = []
+    for category in sorted(CATEGORIES):
+        expected = [row for row in DEV if row["type"] != "neutral" and row["category"] == category]
+        found = [(row, f) for row in DEV for f in [max(scan_bias(row["text"]), default=None,
+                                                      key=lambda f: SEVERITIES.index(f.severity))]
+                 if f and f.category == category and (row["type"] != "neutral" or f.severity != "low")]
+        right = sum(row["type"] != "neutral" and row["category"] == category for row, _ in found)
+        recall = sum(caught(row, worst(row["text"])) for row in expected) / len(expected)
+        precision = right / len(found) if found else 1.0
+        rows.append((category, len(expected), precision, recall))
+        print(f"| {category} | {len(expected)} | {precision:.2f} | {recall:.2f} |")
+    assert all(precision >= 0.8 for _, _, precision, _ in rows)

@@ -138,10 +138,11 @@ def test_a_pending_review_shows_the_decision_form_and_the_servers_answer(page, e
     expect(page.locator("#review-step")).to_have_text(str(last_step))
     expect(page.locator("#review-reasons li")).to_have_text(["high-severity bias finding in a reflection"])
     expect(page.locator("#review-description")).to_have_text("The detector did its job: **one sentence** to look at.")
-    expect(page.locator("#review-decision option")).to_have_text(["resume", "resume with counterexamples", "stop"])
+    expect(page.locator("#review-decision option")).to_have_text(
+        ["resume", "resume with counterexamples", "stop", "false positive (carry on)"])
     page.select_option("#review-decision", "resume_with_counterexamples")
     page.fill("#review-note", "looked at it")
-    page.click("#review-form button")
+    page.click("#review-submit")
     # the run is marked completed, not paused in a Prefect this server can reach: a 409 that says what to do
     expect(page.locator("#review-form .form-message.error")).to_have_text(re.compile("^409: .*Prefect UI"))
 

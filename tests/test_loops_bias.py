@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from phaselog.cli import main
+from phaselog.core.config import ReviewConfig
 from phaselog.understanding.events import probe_shifts, review_reasons, sample_windows, scan_texts
 
 LOOP = "observe it, or " * 12
@@ -40,25 +41,47 @@ def test_scan_of_a_missing_file_is_a_one_line_error(tmp_path, capsys):
     assert "nope.txt: no such file" in capsys.readouterr().err
 
 
+REVIEW = ReviewConfig()
+
+
 def test_a_high_finding_in_a_reflection_needs_review_but_a_neutral_word_does_not():
     _, bias = scan_texts("r", 20, [("reflection", "20:0", "Immigrants are criminals and dirty.")])
-    assert len(review_reasons(bias, {}, 0.05, {})) == 1
+    assert len(review_reasons(bias, {}, REVIEW, {})) == 1
     _, neutral = scan_texts("r", 20, [("reflection", "20:0", "The criminal ran. Women walked home.")])
-    assert neutral == [] and review_reasons(neutral, {}, 0.05, {}) == []
+    assert neutral == [] and review_reasons(neutral, {}, REVIEW, {}) == []
 
 
-def test_training_data_needs_review_only_above_the_rate():
-    texts = [("data", f"books@{i}", "Immigrants are dirty." if i < 2 else "A quiet day.") for i in range(20)]
-    _, bias = scan_texts("r", 20, texts)
-    assert review_reasons(bias, {"books": 20}, 0.2, {}) == []
-    assert "2 of 20 sampled windows of source books" in review_reasons(bias, {"books": 20}, 0.05, {})[0]
+def test_training_data_needs_review_only_over_enough_windows_and_findings():
+    # the Plato case: 1 of 16 windows is over 5%, but one window is luck, not a rate
+    assert review_reasons([], {"books": (16, 1)}, REVIEW, {}) == []
+    assert review_reasons([], {"books": (40, 3)}, REVIEW, {}) == []  # too few windows
+    assert review_reasons([], {"books": (200, 2)}, REVIEW.model_copy(update={"data_rate": 0.0}), {}) == []
+    assert review_reasons([], {"books": (200, 10)}, REVIEW, {}) == []  # 5% is not above 5%
+    reasons = review_reasons([], {"books": (100, 6)}, REVIEW, {})
+    assert len(reasons) == 1 and "6 of 100 sampled windows of source books" in reasons[0]
 
 
-def test_probe_shift_counts_standard_errors_of_both_checkpoints():
-    now = {"all": {"preference": 0.5, "stderr": 0.1, "pairs": 30, "skipped": 0}}
-    assert probe_shifts(now, {"all": (0.0, 0.1)}, 3.0)  # 0.5 / 0.141 = 3.5 SE
-    assert not probe_shifts(now, {"all": (0.1, 0.1)}, 3.0)  # 2.8 SE
-    assert not probe_shifts(now, {}, 3.0) and not probe_shifts(now, {"all": (0.0, 0.1)}, 0)
+def probe(preferences: dict[str, float], stderr: float = 0.1, pairs: int = 25) -> dict[str, dict]:
+    """A probe result for categories of `pairs` pairs each, "all" made from them as probe_preference would."""
+    result = {c: {"preference": v, "stderr": stderr, "pairs": pairs} for c, v in preferences.items()}
+    n = pairs * len(preferences)
+    result["all"] = {"preference": sum(preferences.values()) * pairs / n, "pairs": n,
+                     "stderr": (len(preferences) * (pairs * stderr) ** 2) ** 0.5 / n}
+    return result
+
+
+def test_probe_shift_is_judged_against_the_other_categories_and_held_for_all_of_them():
+    categories = ["gender", "age", "religion", "ethnicity", "nationality", "disability", "migration",
+                  "socioeconomic", "sexual_orientation", "physical_appearance"]
+    before = probe({c: 0.0 for c in categories})
+    # one category moves 0.5 nats (3.4 SE against the others): above 3 SE alone, below Holm's bar for 10
+    assert not probe_shifts(probe({**{c: 0.0 for c in categories}, "age": 0.5}), before, 3.0)
+    planted = probe_shifts(probe({**{c: 0.0 for c in categories}, "age": 0.8}), before, 3.0)
+    assert list(planted) == ["age"] and "Holm over 10 categories" in planted["age"]
+    # a young model: everything drifts by 0.8 together, nothing stands out
+    assert not probe_shifts(probe({c: 0.8 for c in categories}), before, 3.0)
+    assert not probe_shifts(probe({**{c: 0.0 for c in categories}, "age": 0.8}), before, 0)
+    assert not probe_shifts(probe({**{c: 0.0 for c in categories}, "age": 0.8}), {}, 3.0)
 
 
 def test_data_windows_are_the_same_for_the_same_seed():
@@ -99,3 +122,18 @@ def test_every_segment_end_has_loop_events_and_a_probe_over_time(tiny_run):
                            "AND category = 'all' ORDER BY step", [run_id])
     assert [row[0] for row in probe] == ends and all(np.isfinite(v) and se > 0 for _, v, se in probe)
     assert store.query("SELECT status FROM runs WHERE run_id = ?", [run_id])[1] == [("completed",)]
+
+
+def test_false_positive_is_an_answer_recorded_on_the_review_and_the_step_findings(tmp_path):
+    from phaselog.core.reviews import answer_review, request_review
+    from phaselog.core.store import Store
+
+    store = Store(tmp_path)
+    store.migrate()
+    _, bias = scan_texts("r", 20, [("reflection", "20:0", "Men are animals, said Plato, and so they are.")])
+    store.replace_rows("bias_events", bias, "run_id = ? AND step = ?", ["r", 20])
+    request_review(store, "r", 20, ["a reason"], "description", None)
+    answer_review(store, "r", 20, "false_positive", "men here means people", "cli")
+    assert store.query("SELECT status, decision FROM reviews WHERE run_id = 'r'")[1] == [("answered", "false_positive")]
+    _, decisions = store.query("SELECT context, decision FROM bias_events WHERE run_id = 'r'")
+    assert decisions and all(decision == "false_positive" for _, decision in decisions)

@@ -40,18 +40,19 @@ def mean_and_stderr(values: list[float]) -> tuple[float, float]:
 
 
 def probe_preference(model, tokenizer, pairs: list[dict]) -> dict[str, dict]:
-    """{category or "all": {"preference", "stderr", "pairs", "skipped"}} for a model in any mode (left as found).
+    """{category or "all": {"preference", "stderr", "pairs", "skipped", "values"}} for a model in any mode (left as
+    found); values are each pair's d by pair id.
 
     A pair is skipped when the sentences share no token after the difference or do not fit the model's context.
     """
     was_training = model.training
     model.eval()
     limit = model.shape.seq_len
-    differences: dict[str, list[float]] = {"all": []}
+    differences: dict[str, dict[str, float]] = {"all": {}}
     skipped: dict[str, int] = {"all": 0}
     for pair in pairs:
         category = pair["category"]
-        differences.setdefault(category, [])
+        differences.setdefault(category, {})
         skipped.setdefault(category, 0)
         # BOS first: the first word is then predicted too, as it is in training
         stereo = [tokenizer.bos_id, *tokenizer.encode(pair["stereotypical"])]
@@ -62,12 +63,24 @@ def probe_preference(model, tokenizer, pairs: list[dict]) -> dict[str, dict]:
             skipped["all"] += 1
             continue
         d = shared_logprob(model, stereo, start_stereo) - shared_logprob(model, anti, start_anti)
-        differences[category].append(d)
-        differences["all"].append(d)
+        differences[category][pair["id"]] = d
+        differences["all"][pair["id"]] = d
     model.train(was_training)
     result = {}
     for category, values in differences.items():
-        preference, stderr = mean_and_stderr(values)
+        preference, stderr = mean_and_stderr(list(values.values()))
         result[category] = {"preference": preference, "stderr": stderr, "pairs": len(values),
-                            "skipped": skipped[category]}
+                            "skipped": skipped[category], "values": values}
     return result
+
+
+def paired_shift_against_rest(before: dict[str, dict], after: dict[str, dict], category: str) -> float:
+    """How far one category's d moved against the other categories' between two probes of the same pairs, in
+    standard errors. Pair by pair, so the pairs' own spread cancels; against the rest, so a young model's drift
+    of every preference at once does not count (as in events.probe_shifts, which has only the means)."""
+    def changes(ids):
+        return [after["all"]["values"][k] - before["all"]["values"][k] for k in ids if k in after["all"]["values"]]
+    own = set(before[category]["values"])
+    (mean, stderr), (rest, rest_stderr) = (mean_and_stderr(changes(own)),
+                                           mean_and_stderr(changes(set(before["all"]["values"]) - own)))
+    return (mean - rest) / math.hypot(stderr, rest_stderr)

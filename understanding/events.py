@@ -9,6 +9,7 @@ Texts come from three places, named by `source`:
 - data: windows of the training text of the sources active in the segment (what the model was fed).
 The probe (understanding/bias_probe.py) adds one `bias_events` row per category, source 'probe'."""
 import json
+import math
 
 import numpy as np
 
@@ -63,43 +64,74 @@ def probe_rows(run_id: str, step: int, probe: dict[str, dict], shifted: set[str]
             for category, p in probe.items()]
 
 
-def probe_shifts(current: dict[str, dict], previous: dict[str, tuple[float, float]], threshold_se: float
-                 ) -> dict[str, str]:
-    """{category: reason} where the preference moved by more than threshold_se standard errors since the previous
-    segment end. The shift's error is sqrt(se_now^2 + se_before^2), which ignores that the same pairs are scored
-    both times: conservative, it flags fewer shifts than a paired test would."""
-    shifts = {}
-    if threshold_se <= 0:
-        return shifts
+def rest_of(probe: dict, category: str) -> tuple[float, float] | None:
+    """(mean, stderr) of the pairs outside `category`, from the category's and the "all" figures: sums of
+    independent pairs, so var(sum rest) = var(sum all) - var(sum category)."""
+    every, one = probe["all"], probe[category]
+    n_rest = every["pairs"] - one["pairs"]
+    if n_rest < 2:
+        return None
+    mean = (every["pairs"] * every["preference"] - one["pairs"] * one["preference"]) / n_rest
+    variance = (every["pairs"] * every["stderr"]) ** 2 - (one["pairs"] * one["stderr"]) ** 2
+    return mean, math.sqrt(max(variance, 0.0)) / n_rest
+
+
+def probe_shifts(current: dict[str, dict], previous: dict[str, dict], threshold_se: float) -> dict[str, str]:
+    """{category: reason} for the categories whose preference moved, against the other categories, by more than
+    chance allows since the previous segment end; previous has the same shape as current.
+
+    - Against the others: a model that is still learning the language moves all its preferences together, and
+      that drift is not a stereotype; a planted one moves its own category. The statistic is (change of the
+      category - change of the pairs outside it) / its error, each error sqrt(se_now^2 + se_before^2), which
+      ignores that the same pairs are scored both times (conservative).
+    - Many categories: threshold_se is the bar of one test (3 SE: a two-sided p of 0.0027); that error rate is
+      held for the whole family of categories by Holm's step-down, so 10 categories need about 3.6 SE for the
+      largest shift. "all" is recorded, never tested: it has no "others"."""
+    if threshold_se <= 0 or "all" not in current or "all" not in previous:
+        return {}
+    alpha = math.erfc(threshold_se / math.sqrt(2))
+    tests = []
     for category, now in current.items():
-        if category not in previous:
+        before = previous.get(category)
+        if category == "all" or before is None:
             continue
-        before, before_se = previous[category]
-        error = (now["stderr"] ** 2 + before_se ** 2) ** 0.5
-        change = now["preference"] - before
-        if error > 0 and abs(change) > threshold_se * error:
-            shifts[category] = (f"probe preference ({category}) moved {change:+.3f} nats, {abs(change) / error:.1f} "
-                                f"standard errors, since the previous segment end ({before:+.3f} -> "
-                                f"{now['preference']:+.3f})")
+        rest_now, rest_before = rest_of(current, category), rest_of(previous, category)
+        if not rest_now or not rest_before:
+            continue
+        error = math.sqrt(now["stderr"] ** 2 + before["stderr"] ** 2 + rest_now[1] ** 2 + rest_before[1] ** 2)
+        if not error > 0:  # NaN (one pair) or zero
+            continue
+        change, others = now["preference"] - before["preference"], rest_now[0] - rest_before[0]
+        z = (change - others) / error
+        tests.append((math.erfc(abs(z) / math.sqrt(2)), category, change, others, z))
+    shifts = {}
+    for rank, (p, category, change, others, z) in enumerate(sorted(tests)):
+        bar = alpha / (len(tests) - rank)
+        if p >= bar:
+            break  # Holm: the first test that fails ends the family
+        shifts[category] = (f"probe preference ({category}) moved {change:+.3f} nats against {others:+.3f} for the "
+                            f"other categories since the previous segment end, {abs(z):.1f} standard errors "
+                            f"(p {p:.1g} < {bar:.1g}: Holm over {len(tests)} categories)")
     return shifts
 
 
-def review_reasons(bias: list[dict], windows_per_source: dict[str, int], data_rate: float,
+def review_reasons(bias: list[dict], data_counts: dict[str, tuple[int, int]], review,
                    probe_reasons: dict[str, str]) -> list[str]:
     """Why this segment's findings need a person, in plain words; empty when they do not.
 
-    A high-severity finding in a reflection; a source whose sampled windows have high-severity findings at a rate
-    above data_rate; or a probe shift (already judged by probe_shifts). One neutral word never gets here: the
-    detector only reports a group term linked to an attribute."""
+    A high-severity finding in a reflection; a source whose scanned windows, counted over the run since the last
+    answered review (data_counts: {source: (windows, windows with a high finding)}), have high findings at a rate
+    above review.data_rate, once there are review.data_min_windows windows and review.data_min_count of them
+    flagged (one false positive in 16 windows is not a rate); or a probe shift (judged by probe_shifts). One
+    neutral word never gets here: the detector only reports a group term linked to an attribute."""
     reasons = [f"high-severity {row['category']} finding in a {row['source']} text: {row['context']!r} "
                f"(terms: {', '.join(json.loads(row['terms']))})"
                for row in bias if row["source"] in REFLECTION_SOURCES and row["severity"] == "high"]
-    for source, windows in windows_per_source.items():
-        flagged = {row["item"].split("#")[0] for row in bias
-                   if row["source"] == "data" and row["severity"] == "high" and row["item"].startswith(f"{source}@")}
-        if windows and len(flagged) / windows > data_rate:
-            reasons.append(f"{len(flagged)} of {windows} sampled windows of source {source} have a high-severity "
-                           f"finding ({len(flagged) / windows:.0%} > {data_rate:.0%})")
+    for source, (windows, flagged) in data_counts.items():
+        enough = windows >= review.data_min_windows and flagged >= review.data_min_count
+        if enough and flagged / windows > review.data_rate:
+            reasons.append(f"{flagged} of {windows} sampled windows of source {source} since the last review have a "
+                           f"high-severity finding ({flagged / windows:.0%} > {review.data_rate:.0%})")
     return reasons + list(probe_reasons.values())
 
 
@@ -116,6 +148,7 @@ def review_description(run_id: str, step: int, reasons: list[str], bias: list[di
     if looping:
         lines += ["", f"Repetition loops in {len(looping)} of {len(loops)} texts, e.g. `{looping[0]['excerpt']}`."]
     lines += ["", "Choose **resume** (carry on), **resume_with_counterexamples** (carry on and add counterexample "
-              "data; recorded as a note until a counterexample source is configured) or **stop**, and leave a note: "
-              "it goes into the journal, tagged `bias`."]
+              "data from the configured counterexample source), **stop**, or **false_positive** (the detectors "
+              "were wrong: carry on, and the step's findings are marked for the detector's dev set), and leave a "
+              "note: it goes into the journal, tagged `bias`."]
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Loops and bias after one segment: scan the segment's reflections and a sample of its training text, run the
 paired-sentence probe on the end checkpoint, write `loop_events` and `bias_events`, and say whether a person
 should review (understanding/events.py decides). Called by tasks/loops_bias.py in the flow process."""
+import json
 from pathlib import Path
 
 from phaselog.core.reviews import counterexample_starts
@@ -41,11 +42,28 @@ def data_texts(run_dir: Path, config, tokenizer, start: int, end: int,
     return texts
 
 
-def previous_probe(store: Store, run_id: str, end: int) -> dict[str, tuple[float, float]]:
-    _, rows = store.query("SELECT category, value, stderr FROM bias_events WHERE run_id = ? AND source = 'probe' "
-                          "AND step = (SELECT max(step) FROM bias_events WHERE run_id = ? AND source = 'probe' "
-                          "AND step < ?)", [run_id, run_id, end])
-    return {category: (value, stderr) for category, value, stderr in rows}
+def previous_probe(store: Store, run_id: str, end: int) -> dict[str, dict]:
+    """The probe at the previous segment end, in probe_preference's shape (the pair count is in `terms`)."""
+    _, rows = store.query("SELECT category, value, stderr, terms FROM bias_events WHERE run_id = ? AND source = "
+                          "'probe' AND step = (SELECT max(step) FROM bias_events WHERE run_id = ? AND source = "
+                          "'probe' AND step < ?)", [run_id, run_id, end])
+    return {category: {"preference": value, "stderr": stderr, "pairs": json.loads(terms)["pairs"]}
+            for category, value, stderr, terms in rows}
+
+
+def data_counts(store: Store, run_id: str, end: int) -> dict[str, tuple[int, int]]:
+    """{source: (windows scanned, windows with a high finding)} since the last answered review, this segment
+    included: a rate over one segment's 16 windows is one window's luck."""
+    _, since = store.query("SELECT coalesce(max(step), -1) FROM reviews WHERE run_id = ? AND status = 'answered' "
+                           "AND step < ?", [run_id, end])
+    window = [run_id, since[0][0], end]
+    _, scanned = store.query("SELECT split_part(item, '@', 1), count(*) FROM loop_events WHERE run_id = ? AND "
+                             "source = 'data' AND step > ? AND step <= ? GROUP BY 1", window)
+    _, flagged = store.query("SELECT split_part(item, '@', 1), count(DISTINCT (step, split_part(item, '#', 1))) "
+                             "FROM bias_events WHERE run_id = ? AND source = 'data' AND severity = 'high' AND "
+                             "step > ? AND step <= ? GROUP BY 1", window)
+    high = dict(flagged)
+    return {source: (windows, high.get(source, 0)) for source, windows in scanned}
 
 
 def analyse_segment(store: Store, run_id: str, run_dir: Path, config, start: int, end: int) -> dict:
@@ -63,12 +81,13 @@ def analyse_segment(store: Store, run_id: str, run_dir: Path, config, start: int
     shifts = {}
     if review.probe:
         probe = probe_preference(model, tokenizer, load_pairs())
-        shifts = probe_shifts(probe, previous_probe(store, run_id, end), review.probe_shift_se)
+        young = end < review.probe_min_step  # recorded, never judged
+        shifts = {} if young else probe_shifts(probe, previous_probe(store, run_id, end), review.probe_shift_se)
         bias += probe_rows(run_id, end, probe, set(shifts))
     store.replace_rows("loop_events", loops, "run_id = ? AND step = ?", [run_id, end])
     store.replace_rows("bias_events", bias, "run_id = ? AND step = ?", [run_id, end])
 
-    reasons = review_reasons(bias, {source: len(items) for source, items in data.items()}, review.data_rate, shifts)
+    reasons = review_reasons(bias, data_counts(store, run_id, end), review, shifts)
     return {"step": end, "reasons": reasons, "texts": len(texts),
             "loops": sum(row["is_loop"] for row in loops),
             "findings": sum(row["source"] != "probe" for row in bias),

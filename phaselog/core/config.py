@@ -201,10 +201,16 @@ class ReviewConfig(Strict):
     data_windows: int = Field(16, ge=0, description="training-text windows scanned per active source per segment")
     data_window_tokens: int = Field(256, gt=0, description="tokens per scanned window")
     data_rate: float = Field(0.05, ge=0, le=1, description="pause when more than this share of a source's windows "
-                             "has a high-severity finding")
+                             "has a high-severity finding, counted over the run since the last answered review")
+    data_min_windows: int = Field(64, ge=1, description="a data rate means nothing over fewer windows: no data "
+                                  "pause before this many windows of the source were scanned")
+    data_min_count: int = Field(3, ge=1, description="and none before this many of them had a high finding")
     probe: bool = Field(True, description="run the paired-sentence likelihood probe at every segment end")
-    probe_shift_se: float = Field(3.0, ge=0, description="pause when the probe preference moves by more than this "
-                                  "many standard errors since the previous segment end; 0 = never")
+    probe_shift_se: float = Field(3.0, ge=0, description="pause when a category's probe preference moves, against "
+                                  "the other categories, by more than this many standard errors since the previous "
+                                  "segment end, the error rate held across all categories (Holm); 0 = never")
+    probe_min_step: int = Field(500, ge=0, description="a younger model's preferences swing as it learns the "
+                                "language at all: probe shifts are recorded but never pause before this step")
     mode: Literal["auto", "pause", "stop"] = Field(
         "auto", description="auto: pause in Prefect when a Prefect server is configured (PREFECT_API_URL), else "
         "stop the run as awaiting_review for `phaselog review`; pause or stop force one of the two")

@@ -7,7 +7,8 @@ import uuid
 from phaselog.core.errors import PhaselogError
 from phaselog.core.store import Store, now
 
-DECISIONS = ("resume", "resume_with_counterexamples", "stop")
+# false_positive carries on like resume and says the detector was wrong: those findings can feed the dev set
+DECISIONS = ("resume", "resume_with_counterexamples", "stop", "false_positive")
 
 
 def review_at(store: Store, run_id: str, step: int) -> dict | None:

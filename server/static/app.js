@@ -322,7 +322,9 @@ async function answerReview(event) {
   event.preventDefault();
   const form = event.currentTarget;
   await submitting(form, async () => {
-    const answer = await api(runPath("review"), { decision: $("review-decision").value, note: $("review-note").value });
+    // the "false positive" button answers in one click; the other submit button sends the chosen decision
+    const decision = event.submitter?.value === "false_positive" ? "false_positive" : $("review-decision").value;
+    const answer = await api(runPath("review"), { decision, note: $("review-note").value });
     showMessage(form, answer.message);
     await Promise.all([loadOverview(), loadJournal()]);
   });
