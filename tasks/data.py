@@ -5,8 +5,7 @@ import json
 from prefect import get_run_logger, task
 
 from phaselog.core.errors import DataError
-from phaselog.core.runs import RunPaths, record_documents
-from phaselog.core.store import now
+from phaselog.core.runs import RunPaths, record_data_quality, record_documents, record_tokenizer_training
 from phaselog.datasets.prepare import TOKENIZER_RECORD, prepare_data, read_documents
 from phaselog.datasets.quality import check_data_quality, failure_summary
 from phaselog.datasets.tokenizer import init_tokenizer_dir
@@ -25,10 +24,7 @@ def prepare_data_task(config, run_id: str, home: str) -> dict:
     # recorded every time, from the files: a resume after a crash between prep and this line still fills the store
     record_documents(store, run_id, read_documents(run_dir, config))
     training = json.loads((run_dir / "tokenizer" / TOKENIZER_RECORD).read_text())
-    store.replace_rows("tokenizer_training", [
-        {"run_id": run_id, "source": name, "sample_chars": chars, "sample_documents": training["sample_documents"][name],
-         "vocab_size": training["vocab_size"], "pattern": training["pattern"], "sample_sha1": training["sample_sha1"]}
-        for name, chars in training["sample_chars"].items()], "run_id = ?", [run_id])
+    record_tokenizer_training(store, run_id, training)
     return {"cached": summary["cached"], "prepared": summary["prepared"], "vocab_size": summary["vocab_size"]}
 
 
@@ -38,9 +34,7 @@ def check_data_quality_task(config, run_id: str, home: str, vocab_size: int) -> 
     paths = RunPaths.of(home, run_id)
     run_dir = paths.run_dir
     rows = check_data_quality(config, run_dir, vocab_size)
-    checked_at = now()
-    paths.store.replace_rows("data_quality", [{"run_id": run_id, "checked_at": checked_at, **r} for r in rows],
-                             "run_id = ?", [run_id])
+    record_data_quality(paths.store, run_id, rows)
     summary = failure_summary(rows, run_dir / "data_docs")
     if summary:
         raise DataError(summary)

@@ -191,6 +191,20 @@ def record_documents(store: Store, run_id: str, documents: pa.Table) -> None:
     store.replace_rows("documents", rows, "run_id = ?", [run_id])
 
 
+def record_tokenizer_training(store: Store, run_id: str, training: dict) -> None:
+    """One row per source of the tokenizer's training sample (datasets/prepare.py writes `training`)."""
+    store.replace_rows("tokenizer_training", [
+        {"run_id": run_id, "source": name, "sample_chars": chars, "sample_documents": training["sample_documents"][name],
+         "vocab_size": training["vocab_size"], "pattern": training["pattern"], "sample_sha1": training["sample_sha1"]}
+        for name, chars in training["sample_chars"].items()], "run_id = ?", [run_id])
+
+
+def record_data_quality(store: Store, run_id: str, rows: list[dict]) -> None:
+    checked_at = now()
+    store.replace_rows("data_quality", [{"run_id": run_id, "checked_at": checked_at, **r} for r in rows],
+                       "run_id = ?", [run_id])
+
+
 def save_config_file(run_dir: Path, config) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config.model_dump(), indent=2))
