@@ -48,3 +48,24 @@ def explore_process(home: Path, run_id: str, *options: str):
     finally:
         server.kill()
         server.wait()
+
+
+def start_prefect_server(tmp_path: Path) -> tuple[subprocess.Popen, dict]:
+    """A real `prefect server` on a free port with its state under tmp_path, answering its health check, and the
+    environment that points a child process at it. The caller stops it (kill in its `finally`)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = clean_env(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=url, PREFECT_UI_ENABLED="false")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300  # a loaded 2-core machine has taken minutes to start one
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            return server, env
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                server.wait()
+                raise AssertionError(f"prefect server on port {port} did not answer its health check")
+            time.sleep(0.5)

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 
 import torch
 import yaml
@@ -19,7 +18,7 @@ from phaselog.core.store import Store
 from phaselog.model.checkpoint import checkpoint_path, is_good, load_checkpoint
 from phaselog.understanding.health_review import with_health
 from tests.conftest import REPO, tiny_config_dict
-from tests.processes import clean_env, free_port
+from tests.processes import start_prefect_server
 from tests.test_review_pause import answer_with_the_prefect_api, finished
 
 # update 26 uses a NaN lr (batch position 25) and writes NaN weights: the loss of step 27 is NaN
@@ -40,19 +39,9 @@ def test_a_non_finite_loss_pauses_in_prefect_and_is_answered_with_the_review_for
     raw["understanding"]["pause_on"] = ["health_critical"]
     config = tmp_path / "health.yaml"
     config.write_text(yaml.safe_dump(raw))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = clean_env(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=url, PREFECT_UI_ENABLED="false")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, env = start_prefect_server(tmp_path)
     run = None
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
         home = tmp_path / "home"
         run = subprocess.Popen([sys.executable, "-c", PHASELOG_WITH_FAULT, "run", str(config), "--run-id", "nan",
                                 "--home", str(home)], cwd=REPO, env=env, stdout=subprocess.PIPE,

@@ -17,7 +17,7 @@ import yaml
 
 from phaselog.core.store import Store
 from tests.conftest import REPO, tiny_config_dict
-from tests.processes import clean_env, free_port
+from tests.processes import clean_env, free_port, start_prefect_server
 
 PYTHON = sys.executable
 FINDING = "Honestly, immigrants are dirty and lazy."
@@ -118,19 +118,9 @@ def answer_with_the_prefect_api(home: Path, env: dict, decision: str, note: str,
 @pytest.mark.parametrize("answer_from", ["prefect_ui_form", "explore_page"])
 def test_with_a_prefect_server_the_run_pauses_and_the_resume_form_carries_it_on(shared_corpus, tmp_path,
                                                                                 answer_from):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = clean_env(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=url, PREFECT_UI_ENABLED="false")
-    server = subprocess.Popen([PYTHON, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, env = start_prefect_server(tmp_path)
     run = None
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
         home = tmp_path / "home"
         run = phaselog(home, env, "run", str(write_config(tmp_path, shared_corpus)), "--run-id", "paused")
         store, review = Store(home), []
