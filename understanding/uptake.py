@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from phaselog.core.reviews import counterexample_starts
+from phaselog.core.runs import phase_chain
 from phaselog.core.store import Store
 from phaselog.datasets.mixing import mix_from_config
 from phaselog.datasets.tokenizer import Tokenizer
@@ -33,9 +34,11 @@ def joined_steps(store: Store, run_id: str, config) -> dict[str, int | None]:
 
 
 def step_scores(store: Store, run_id: str, last_step: int) -> dict[int, list[dict]]:
-    """{step: [{source: score}] per reflection} for every reflection step up to last_step."""
-    _, rows = store.query("SELECT step, corpus_uptake FROM reflections WHERE run_id = ? AND step <= ? ORDER BY step, "
-                          "sample_index", [run_id, last_step])
+    """{step: [{source: score}] per reflection} for every reflection step up to last_step, in this run and the runs
+    it continues: a continued run's reflections from before a source joined are its parent's."""
+    chain = phase_chain(store, run_id)
+    _, rows = store.query(f"SELECT step, corpus_uptake FROM reflections WHERE run_id IN ({', '.join('?' * len(chain))})"
+                          " AND step <= ? ORDER BY step, sample_index", [*chain, last_step])
     by_step: dict[int, list[dict]] = {}
     for step, uptake in rows:
         by_step.setdefault(step, []).append({name: u.get("score") for name, u in json.loads(uptake).items()})

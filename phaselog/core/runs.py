@@ -116,6 +116,14 @@ def run_record(store: Store, run_id: str) -> dict:
     return dict(zip(columns, rows[0]))
 
 
+def phase_chain(store: Store, run_id: str) -> list[str]:
+    """The run and the runs it continues, back to its phase's first run (just the run when the store has no row)."""
+    _, rows = store.query("WITH RECURSIVE chain(run_id) AS (SELECT ?::VARCHAR UNION SELECT r.parent_run FROM runs r "
+                          "JOIN chain c ON r.run_id = c.run_id WHERE r.parent_run IS NOT NULL) SELECT run_id FROM chain",
+                          [run_id])
+    return [run_id] + sorted(r[0] for r in rows if r[0] != run_id)
+
+
 def set_status(store: Store, run_id: str, status: str) -> None:
     store.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, now(), run_id])
 
