@@ -57,8 +57,9 @@ def claims(data: ReportData) -> list[Claim]:
         out.append(Claim("loss", capital(story["text"]), {k: v for k, v in story.items() if k != "text"}))
     bpb = [e for e in data.evals if e["name"] == "val_bpb"]
     if bpb:
-        out.append(Claim("val_bpb", f"Validation bpb {num(bpb[0]['value'])} at step {steps(bpb[0]['step'])} → "
-                                    f"{num(bpb[-1]['value'])} at step {steps(bpb[-1]['step'])}",
+        # one evaluation is a level, not a change
+        first = f"{num(bpb[0]['value'])} at step {steps(bpb[0]['step'])} → " if len(bpb) > 1 else ""
+        out.append(Claim("val_bpb", f"Validation bpb {first}{num(bpb[-1]['value'])} at step {steps(bpb[-1]['step'])}",
                          {"first_step": bpb[0]["step"], "first": bpb[0]["value"], "last_step": bpb[-1]["step"],
                           "last": bpb[-1]["value"]}))
     out += mix_claims(data) + event_claims(data)

@@ -22,6 +22,7 @@ class PhaseData:
     reviews: list[dict]
     health: list[dict]
     journal: list[dict]
+    uptake: list[dict]           # the uptake table's rows (understanding/uptake.py), every run of the phase
 
     @property
     def run_ids(self) -> list[str]:
@@ -79,6 +80,7 @@ def gather_phase(store: Store, phase: str) -> PhaseData:
             "WHERE r.{where} ORDER BY r.step, r.sample_index"),
         bias=read("SELECT run_id, step, severity FROM bias_events WHERE {where} AND source <> 'probe' ORDER BY step"),
         reviews=read("SELECT run_id, step, status, decision FROM reviews WHERE {where} ORDER BY step"),
+        uptake=read("SELECT * FROM uptake WHERE {where} ORDER BY step, source"),
         health=read("SELECT run_id, step, status FROM health WHERE {where} ORDER BY step"),
         journal=read("SELECT run_id, step, author, text, tags, created_at FROM journal WHERE {where} "
                      "ORDER BY step, created_at"),

@@ -1,7 +1,7 @@
 """Whether each late source surfaced in the reflections, one sentence per source, from the `uptake` table
 (understanding/uptake.py writes it; docs/understanding.md re-derives it in SQL): the last step's score and null
 band, and the first step the score left the band."""
-from phaselog.reports.gather import ReportData
+from phaselog.reports.gather import ReportData, config_of
 from phaselog.reports.numbers import steps
 
 
@@ -16,13 +16,21 @@ def surfaced_statements(data: ReportData) -> list[str]:
 
 
 def surfaced(data: ReportData) -> list[tuple[dict, str]]:
-    """(the source's last uptake row, the sentence that states it) per late source."""
-    rows = data.uptake or []
+    """(the source's last uptake row, the sentence that states it) per late source of the run's phase."""
+    train = config_of(data).get("train", {})
+    phase_start = train.get("schedule_start") if train.get("schedule_start") is not None else \
+        (data.run.get("start_step") or 0)
+    return surfaced_rows(data.uptake or [], phase_start)
+
+
+def surfaced_rows(rows: list[dict], phase_start: int) -> list[tuple[dict, str]]:
+    """The same from uptake rows (of one run, or of every run of a phase): a source in the mix from the phase's
+    start is no late source."""
     out = []
     for source in sorted({r["source"] for r in rows}):
         mine = sorted((r for r in rows if r["source"] == source), key=lambda r: r["step"])
         last, joined = mine[-1], mine[-1]["joined_step"]
-        if joined is not None and joined <= (data.run.get("start_step") or 0):
+        if joined is not None and joined <= phase_start:
             continue  # in the mix from the phase's start: not a late source
         if joined is None:
             text = f"{source} never joined the mix (reflection uptake {band_text(last)})"
