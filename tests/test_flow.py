@@ -1,6 +1,7 @@
 """The real phase flow on a tiny real run (the shared `tiny_run` fixture), and rerunning it."""
 from phaselog.core.store import Store
 from phaselog.flows.phase import phase_run
+from phaselog.model.checkpoint import checkpoint_path
 
 
 def query(home, sql):
@@ -52,17 +53,19 @@ def test_rerunning_a_finished_run_redoes_no_segment(tiny_run):
     assert query(home, "select count(*) from metrics") == [(60,)]
 
 
-def test_a_phase_continues_another_runs_checkpoint_with_global_steps(tiny_run):
+def test_a_phase_continues_another_runs_checkpoint_with_global_steps(tiny_run, tmp_path):
     home, run_id, config = tiny_run
+    # a home of its own, so the shared tiny run's home keeps exactly one run for the tests that read it
+    other = tmp_path / "home"
     raw = config.model_dump()
-    raw["train"].update(start_step=60, end_step=80, init_from=run_id)
+    raw["train"].update(start_step=60, end_step=80, init_from=str(checkpoint_path(home / run_id / "checkpoints", 60)))
     next_phase = type(config).model_validate(raw)
-    phase_run(config=next_phase, run_id="tiny-phase2", home=str(home))
-    steps = query(home, "select min(step), max(step) from metrics where run_id = 'tiny-phase2'")
+    phase_run(config=next_phase, run_id="tiny-phase2", home=str(other))
+    steps = query(other, "select min(step), max(step) from metrics where run_id = 'tiny-phase2'")
     assert steps == [(61, 80)]
     # it starts where phase 1 ended, not from a fresh model at ln(vocab)
-    first = query(home, "select loss from metrics where run_id = 'tiny-phase2' and step = 61")[0][0]
+    first = query(other, "select loss from metrics where run_id = 'tiny-phase2' and step = 61")[0][0]
     fresh = query(home, f"select loss from metrics where run_id = '{run_id}' and step = 1")[0][0]
     assert first < fresh - 1.0
-    assert (home / "tiny-phase2" / "tokenizer" / "tokenizer.json").read_text() == \
+    assert (other / "tiny-phase2" / "tokenizer" / "tokenizer.json").read_text() == \
         (home / run_id / "tokenizer" / "tokenizer.json").read_text()
