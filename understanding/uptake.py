@@ -33,15 +33,23 @@ def joined_steps(store: Store, run_id: str, config) -> dict[str, int | None]:
     return {s.name: mix.get(s.name) for s in config.data.sources}
 
 
-def step_scores(store: Store, run_id: str, last_step: int) -> dict[int, list[dict]]:
+def step_scores(store: Store, run_id: str, last_step: int, ratios: dict[str, np.ndarray],
+                tokenizer: Tokenizer) -> dict[int, list[dict]]:
     """{step: [{source: score}] per reflection} for every reflection step up to last_step, in this run and the runs
-    it continues: a continued run's reflections from before a source joined are its parent's."""
-    chain = phase_chain(store, run_id)
-    _, rows = store.query(f"SELECT step, corpus_uptake FROM reflections WHERE run_id IN ({', '.join('?' * len(chain))})"
-                          " AND step <= ? ORDER BY step, sample_index", [*chain, last_step])
+    it continues: a continued run's reflections from before a source joined are its parent's. The parent's are
+    scored again from their text with this run's ratios (its sources may differ), this run's are as stored."""
+    _, rows = store.query("SELECT step, corpus_uptake FROM reflections WHERE run_id = ? AND step <= ? ORDER BY step, "
+                          "sample_index", [run_id, last_step])
     by_step: dict[int, list[dict]] = {}
     for step, uptake in rows:
         by_step.setdefault(step, []).append({name: u.get("score") for name, u in json.loads(uptake).items()})
+    parents = phase_chain(store, run_id)[1:]
+    if parents:
+        _, rows = store.query(f"SELECT step, text FROM reflections WHERE run_id IN ({', '.join('?' * len(parents))}) "
+                              "AND step <= ? ORDER BY step, sample_index", [*parents, last_step])
+        for step, text in rows:
+            tokens = tokenizer.encode(text)
+            by_step.setdefault(step, []).append({name: uptake_score(tokens, r) for name, r in ratios.items()})
     return by_step
 
 
@@ -55,13 +63,14 @@ def status_of(step: int, joined: int | None, separation: float | None, score: fl
 
 def uptake_rows(store: Store, run_id: str, run_dir: Path, config, step: int) -> list[dict]:
     names = [s.name for s in config.data.sources]
-    by_step = step_scores(store, run_id, step)
+    tokenizer = Tokenizer.load(run_dir / "tokenizer")
+    ratios = log_ratios(source_token_counts(run_dir, names, tokenizer.vocab_size))
+    by_step = step_scores(store, run_id, step, ratios, tokenizer)
     now = by_step.get(step, [])
     if len(names) < 2 or not now or any(v is None for r in now for v in r.values()):
         return []  # one source has nothing to compare with; rows written before scores existed have none
     _, lengths = store.query("SELECT avg(token_count) FROM reflections WHERE run_id = ? AND step = ?", [run_id, step])
     length = max(1, round(lengths[0][0]))
-    ratios = log_ratios(source_token_counts(run_dir, names, Tokenizer.load(run_dir / "tokenizer").vocab_size))
     windows = {name: held_out_windows(run_dir, name, length, WINDOWS) for name in names}
     joined = joined_steps(store, run_id, config)
     rows = []
