@@ -26,8 +26,7 @@ def resolve_home(home: str | Path | None) -> Path:
 
 @dataclass(frozen=True)
 class RunPaths:
-    """Where one run's things are: the store of its home, and its folder HOME/RUN_ID with checkpoints/,
-    tokenizer/, shards/, reports/ and config.json."""
+    """Where one run's things are: the store of its home, its folder HOME/RUN_ID and the tokenizer in it."""
     home: Path
     run_id: str
 
@@ -44,16 +43,8 @@ class RunPaths:
         return self.home / self.run_id
 
     @property
-    def checkpoints(self) -> Path:
-        return self.run_dir / "checkpoints"
-
-    @property
     def tokenizer(self) -> Path:
         return self.run_dir / "tokenizer"
-
-    @property
-    def reports(self) -> Path:
-        return self.run_dir / "reports"
 
 
 def slug(name: str) -> str:
