@@ -7,6 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+LOGIT_CAP = 15.0
+
 
 @dataclass(frozen=True)
 class GPTShape:
@@ -21,43 +23,117 @@ class GPTShape:
         return cls(vocab_size, model_config.depth, model_config.width, model_config.n_head, model_config.seq_len)
 
 
+class RMSNorm(torch.autograd.Function):
+    """x / rms(x) with a backward of three passes, saving the output and one scale per row. On CPU F.rms_norm's
+    backward is composed of some thirty small ops (pow, mean, casts, ...); at the demo's width the norms cost as
+    much as a block's matmuls (profiled). CUDA keeps torch's fused kernel."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        eps = torch.finfo(x.dtype).eps  # F.rms_norm's default
+        wide = torch.promote_types(x.dtype, torch.float32)  # bf16 rows are summed in fp32
+        rstd = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=wide).square_()
+        rstd = rstd.div_(x.size(-1)).add_(eps).rsqrt_().to(x.dtype)
+        y = x * rstd
+        ctx.save_for_backward(y, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        y, rstd = ctx.saved_tensors
+        # d/dx of x * rstd(x): rstd * (g - y * mean(g * y))
+        mean_gy = torch.linalg.vecdot(grad, y).unsqueeze(-1).div_(y.size(-1))
+        return torch.addcmul(grad, y, mean_gy, value=-1).mul_(rstd)
+
+
 def rms_norm(x: torch.Tensor) -> torch.Tensor:
     # no learnable gain: one less thing to tune, and it trains as well at this scale
-    return F.rms_norm(x, (x.size(-1),))
+    return F.rms_norm(x, (x.size(-1),)) if x.is_cuda else RMSNorm.apply(x)
 
 
-class SoftCap(torch.autograd.Function):
-    """cap * tanh(logits / cap), written as 2 cap sigmoid(2 logits / cap) - cap (the same function): CPU's tanh
-    kernel cost as much as the head's matmul at the demo shape (profiled), its sigmoid a quarter of that. By hand
-    because the logits are the largest tensor of a step: three passes over them each way, not seven."""
-
-    @staticmethod
-    def forward(ctx, logits: torch.Tensor, cap: float) -> torch.Tensor:
-        s = (logits * (2 / cap)).sigmoid_()
-        ctx.save_for_backward(s)
-        return torch.full((), -cap, dtype=s.dtype, device=s.device).add(s, alpha=2 * cap)
+class ReLUSquared(torch.autograd.Function):
+    """relu(x)^2 keeping relu(x) for a backward of 2 relu(x) g: two passes each way, where autograd's relu and
+    square take five (CPU profile of the demo shape)."""
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (s,) = ctx.saved_tensors
-        # d/dx of 2 cap sigmoid(2x / cap) is 4 s (1 - s)
-        return torch.addcmul(s, s, s, value=-1).mul_(grad).mul_(4), None
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        r = F.relu(x)
+        ctx.save_for_backward(r)
+        return r * r
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (r,) = ctx.saved_tensors
+        return (r * grad).mul_(2)
+
+
+def relu_squared(x: torch.Tensor) -> torch.Tensor:
+    return ReLUSquared.apply(x)
 
 
 def soft_cap(logits: torch.Tensor, cap: float) -> torch.Tensor:
-    return SoftCap.apply(logits, cap)
+    """cap * tanh(logits / cap), written as 2 cap sigmoid(2 logits / cap) - cap (the same function): CPU's tanh
+    kernel cost as much as the head's matmul at the demo shape (profiled), its sigmoid a quarter of that."""
+    return torch.full((), -cap, dtype=logits.dtype, device=logits.device).add(
+        (logits * (2 / cap)).sigmoid_(), alpha=2 * cap)
+
+
+class SoftCapCrossEntropy(torch.autograd.Function):
+    """The mean cross-entropy of soft-capped logits as one function. The logits are the largest tensors of a step
+    (tokens x vocab): autograd's soft cap, log-softmax and NLL make thirteen passes over them and a zero-filled
+    gradient; this makes ten (one thread at the demo shape: 22 ms -> 14 ms). Backward: the softmax minus the
+    one-hot targets, times the cap's derivative 1 - (capped / cap)^2."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, cap: float) -> torch.Tensor:
+        capped = soft_cap(logits, cap)
+        log_probs = F.log_softmax(capped, dim=-1)
+        ctx.save_for_backward(capped, log_probs, targets)
+        ctx.cap = cap
+        return -log_probs.gather(1, targets[:, None]).mean()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        capped, log_probs, targets = ctx.saved_tensors
+        probs = log_probs.exp()
+        probs.scatter_add_(1, targets[:, None], torch.full((targets.numel(), 1), -1.0, dtype=probs.dtype,
+                                                           device=probs.device))
+        probs.mul_(grad / targets.numel())
+        scaled = probs * capped
+        return torch.addcmul(probs, scaled, capped, value=-1 / ctx.cap ** 2, out=scaled), None, None
 
 
 def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full-width tables for the rotate-half form below: cos repeated over both halves, sin negated on the first
+    (dims i and i + head_dim/2 rotate together by angle i)."""
     inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
-    return angles.cos()[None, :, None, :], angles.sin()[None, :, None, :]
+    cos, sin = angles.cos(), angles.sin()
+    return torch.cat([cos, cos], -1)[None, :, None, :], torch.cat([-sin, sin], -1)[None, :, None, :]
+
+
+def swap_halves(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x2, x1], dim=-1)
+
+
+class Rotary(torch.autograd.Function):
+    """x * cos + swap_halves(x) * sin: (x1 cos - x2 sin, x2 cos + x1 sin). The backward is the rotation by the
+    opposite angle, g * cos + swap_halves(g * sin), three passes where autograd's takes a dozen half-size ones."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(cos, sin)
+        return torch.addcmul(x * cos, swap_halves(x), sin)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        cos, sin = ctx.saved_tensors
+        return torch.addcmul(swap_halves(grad * sin), grad, cos), None, None
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    # chunk and split, not slicing: their backward is one cat, slicing's a zero-filled buffer per slice
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+    return Rotary.apply(x, cos, sin).type_as(x)
 
 
 def fuse_legacy_qkv(state_dict, prefix, *_):
@@ -118,7 +194,7 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(4 * shape.d_model, shape.d_model, bias=False)
 
     def forward(self, x, record=None):
-        hidden = F.relu(self.c_fc(x)).square()
+        hidden = relu_squared(self.c_fc(x))
         if record is not None:
             record["mlp"] = hidden
         return self.c_proj(hidden)
@@ -179,10 +255,13 @@ class GPT(nn.Module):
                 records.append(record)
         x = rms_norm(x)
         # logits in fp32 and soft-capped: bf16 loses the small probabilities, and the cap stops runaway logits
-        logits = soft_cap(self.lm_head(x).float(), 15.0)
+        logits = self.lm_head(x).float()
         if targets is None:
-            return logits
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
+            return soft_cap(logits, LOGIT_CAP)
+        if reduction == "mean":
+            return SoftCapCrossEntropy.apply(logits.view(-1, logits.size(-1)), targets.reshape(-1), LOGIT_CAP)
+        return F.cross_entropy(soft_cap(logits, LOGIT_CAP).view(-1, logits.size(-1)), targets.reshape(-1),
+                               reduction=reduction)
 
     def matrix_params(self) -> int:
         """Parameters that take part in matmuls per token: everything but the embedding table."""

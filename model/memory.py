@@ -4,13 +4,15 @@ the user has, or one line saying what would fit. Checked against measured peaks 
 (model/memory_measure.py measures them).
 
 Where the bytes go, fp32 on CPU (bf16 autocast on CUDA halves the activations, not the logits):
-- weights 4 bytes, AdamW's two moments 8 bytes per parameter, for the whole step; gradients 4 bytes, which
+- weights 4 bytes, AdamW's two moments 8 bytes per parameter (Muon's one momentum, 4 bytes, on the blocks'
+  matrices under train.optimizer muon), for the whole step; gradients 4 bytes, which
   fill in as backward frees the activations, so they weigh only when the activations are smaller;
 - activations saved for backward: 21 x d_model values per token and layer, counted from what autograd keeps
   (attention: the block input, its norm, qkv, the rotated and the normed q and k, the attention output and its
   contiguous copy = 11; MLP: input, norm, ReLU output, its square = 10);
 - the logits: 7 buffers of tokens x vocab fp32 at once at the turn from forward to backward (the head's output,
-  the soft cap's sigmoid and output, log-softmax, and their gradients; 5 by hand, 7 measured, so 7 it is);
+  the capped logits and the log-probabilities kept by model.gpt.SoftCapCrossEntropy, then the probabilities, their
+  product with the capped logits and the head's gradient; 6 by hand, 7 fits the measured peaks);
 - the probe pass (every probe_every steps: records of each layer and the attention score matrices) and the
   evaluation at batch 1 (it halves its batch on out-of-memory down to 1) must fit as well."""
 import re
@@ -42,13 +44,22 @@ def parameter_count(shape: GPTShape) -> int:
     return 2 * shape.vocab_size * shape.d_model + 12 * shape.n_layer * shape.d_model ** 2
 
 
-def train_step_bytes(shape: GPTShape, micro_batch: int, bf16: bool = False) -> dict[str, int]:
+def optimizer_bytes(shape: GPTShape, optimizer: str = "adamw") -> int:
+    params = parameter_count(shape)
+    if optimizer == "muon":  # AdamW on the embedding and the head, one momentum buffer per block matrix
+        block_params = 12 * shape.n_layer * shape.d_model ** 2
+        return 8 * (params - block_params) + 4 * block_params
+    return 8 * params
+
+
+def train_step_bytes(shape: GPTShape, micro_batch: int, bf16: bool = False,
+                     optimizer: str = "adamw") -> dict[str, int]:
     params = parameter_count(shape)
     tokens = micro_batch * shape.seq_len
     act_bytes = 2 if bf16 else 4
     parts = {
         "weights": 4 * params + (2 * params if bf16 else 0),  # autocast keeps a bf16 copy of each weight
-        "optimizer": 8 * params,
+        "optimizer": optimizer_bytes(shape, optimizer),
         "activations": ACTIVATIONS_PER_TOKEN_LAYER * tokens * shape.d_model * shape.n_layer * act_bytes,
         "logits": LOGITS_BUFFERS * tokens * shape.vocab_size * 4,
         "gradients": 4 * params,
@@ -58,7 +69,7 @@ def train_step_bytes(shape: GPTShape, micro_batch: int, bf16: bool = False) -> d
     return parts
 
 
-def probe_bytes(shape: GPTShape, windows: int, bf16: bool = False) -> int:
+def probe_bytes(shape: GPTShape, windows: int, bf16: bool = False, optimizer: str = "adamw") -> int:
     """The monitor's probe forward (no grad) on top of weights and optimizer state: its copy of the blocks'
     weights, per layer the residual and the MLP hidden kept as records, the attention scores and probabilities
     in fp32, and the logits."""
@@ -67,7 +78,8 @@ def probe_bytes(shape: GPTShape, windows: int, bf16: bool = False) -> int:
     tokens = windows * shape.seq_len
     records = shape.n_layer * tokens * 5 * shape.d_model * (2 if bf16 else 4)
     scores = 3 * windows * shape.n_head * shape.seq_len ** 2 * 4
-    return 12 * params + block_copy + records + scores + 3 * tokens * shape.vocab_size * 4
+    logits = 3 * tokens * shape.vocab_size * 4
+    return 4 * params + optimizer_bytes(shape, optimizer) + block_copy + records + scores + logits
 
 
 def eval_bytes(shape: GPTShape, batch: int) -> int:
@@ -98,17 +110,19 @@ def plan_for(config, budget: int, vocab_size: int | None = None, bf16: bool | No
     bf16 = runs_bf16(config) if bf16 is None else bf16
     sequences = t.batch_size * t.grad_accum
     windows = config.understanding.probe_windows * len(config.data.sources)
-    probe = probe_bytes(shape, windows, bf16) if config.understanding.probe_every else 0
+    probe = probe_bytes(shape, windows, bf16, t.optimizer) if config.understanding.probe_every else 0
     evaluation = eval_bytes(shape, 1)
     for micro in sorted((b for b in range(1, sequences + 1) if sequences % b == 0
                          and (sequences // b) % t.nproc_per_node == 0), reverse=True):
-        plan = Plan(micro, sequences // micro, train_step_bytes(shape, micro, bf16), probe, evaluation, budget)
+        plan = Plan(micro, sequences // micro, train_step_bytes(shape, micro, bf16, t.optimizer), probe, evaluation,
+                    budget)
         if plan.peak <= budget:
             return plan
-    smallest = train_step_bytes(shape, 1, bf16)
+    smallest = train_step_bytes(shape, 1, bf16, t.optimizer)
+    weights_and_optimizer = 4 * parameter_count(shape) + optimizer_bytes(shape, t.optimizer)
     raise PhaselogError(
         f"{config.name}: does not fit {human(budget)}: even micro-batch 1 x seq_len {shape.seq_len} needs "
-        f"{human(max(smallest['peak'], probe, evaluation))} (weights and AdamW {human(12 * parameter_count(shape))});"
+        f"{human(max(smallest['peak'], probe, evaluation))} (weights and {t.optimizer} {human(weights_and_optimizer)});"
         f" lower model.seq_len or model.depth")
 
 
@@ -116,7 +130,7 @@ def check_fits(config, budget: int, vocab_size: int | None = None) -> Plan:
     """Before a run: the configured micro-batch must fit, else one line with the plan that would."""
     plan = plan_for(config, budget, vocab_size)
     t = config.train
-    configured = train_step_bytes(plan_shape(config, vocab_size), t.batch_size, runs_bf16(config))["peak"]
+    configured = train_step_bytes(plan_shape(config, vocab_size), t.batch_size, runs_bf16(config), t.optimizer)["peak"]
     if max(configured, plan.probe_bytes, plan.eval_bytes) > budget:
         raise PhaselogError(
             f"{config.name}: train.batch_size {t.batch_size} needs ~{human(configured)} of {human(budget)}; set "

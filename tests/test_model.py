@@ -98,3 +98,32 @@ def test_checkpoints_with_separate_q_k_v_load_into_the_fused_projection():
     assert torch.equal(restored(x), model(x))
     assert fused["param_groups"] == state["param_groups"]
     assert all(torch.equal(fused["state"][i][k], v) for i, s in state["state"].items() for k, v in s.items())
+
+
+def test_hand_written_kernels_have_the_gradients_of_the_functions_they_replace():
+    """The rotary, the norm, relu^2 and the capped cross-entropy are written by hand for speed on CPU: each must
+    pass gradcheck in float64 and match the plain torch composition it replaces."""
+    import torch.nn.functional as F
+
+    from phaselog.model.gpt import (LOGIT_CAP, RMSNorm, ReLUSquared, Rotary, SoftCapCrossEntropy, rotary_tables,
+                                    soft_cap)
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 3, 8, dtype=torch.float64, requires_grad=True)
+    cos, sin = (t.double() for t in rotary_tables(5, 8))
+    x1, x2 = x.chunk(2, dim=-1)
+    c, s = cos[..., :4], sin[..., 4:]
+    composed = {
+        RMSNorm.apply: lambda x: F.rms_norm(x, (8,), eps=torch.finfo(torch.float64).eps),
+        ReLUSquared.apply: lambda x: F.relu(x).square(),
+        lambda x: Rotary.apply(x, cos, sin): lambda x: torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], -1),
+    }
+    for kernel, plain in composed.items():
+        assert torch.autograd.gradcheck(kernel, (x,))
+        torch.testing.assert_close(kernel(x), plain(x))
+    logits = (torch.randn(6, 11, dtype=torch.float64) * 20).requires_grad_()  # beyond the cap, where it bends
+    targets = torch.randint(0, 11, (6,))
+    assert torch.autograd.gradcheck(lambda z: SoftCapCrossEntropy.apply(z, targets, LOGIT_CAP), (logits,))
+    torch.testing.assert_close(SoftCapCrossEntropy.apply(logits, targets, LOGIT_CAP),
+                               F.cross_entropy(LOGIT_CAP * torch.tanh(logits / LOGIT_CAP), targets))
+    torch.testing.assert_close(soft_cap(logits, LOGIT_CAP), LOGIT_CAP * torch.tanh(logits / LOGIT_CAP))
