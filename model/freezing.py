@@ -1,7 +1,8 @@
 """Freezing MLP units under AdamW. A zero gradient is not enough: AdamW's momentum keeps moving a weight after its
 gradient stops, and decoupled weight decay shrinks it regardless. So: mask the gradient before the step, zero the
-unit's optimizer state, and write the frozen values back after the step. A unit is its c_fc row and c_proj
-column."""
+unit's optimizer state (AdamW's moments, or Muon's momentum under train.optimizer muon: any state tensor of the
+weight's shape), and write the frozen values back after the step (Muon's orthogonalised update reaches rows whose
+gradient is zero too). A unit is its c_fc row and c_proj column."""
 import json
 from pathlib import Path
 

@@ -42,7 +42,7 @@ def lr_multiplier(step: int, train_config) -> float:
     return t.final_lr_fraction + (1 - t.final_lr_fraction) * to_go / warmdown
 
 
-def build_optimizer(model: GPT, train_config) -> torch.optim.Optimizer:
+def build_optimizer(model: GPT, train_config) -> "torch.optim.Optimizer | MuonAndAdamW":
     t = train_config
     # embeddings and the head want their own learning rates: their gradients are sparse and tiny respectively
     groups = [
@@ -50,10 +50,48 @@ def build_optimizer(model: GPT, train_config) -> torch.optim.Optimizer:
         {"params": [model.lm_head.weight], "lr": t.head_lr, "weight_decay": 0.0},
         {"params": [p for b in model.blocks for p in b.parameters()], "lr": t.lr, "weight_decay": t.weight_decay},
     ]
+    if t.optimizer == "muon":
+        groups[2]["lr"] = t.muon_lr
     for group in groups:
         group["base_lr"] = group["lr"]
     device = next(model.parameters()).device
+    if t.optimizer == "muon":
+        # every block parameter is a matrix (no biases, norms without gains), which is all Muon takes
+        return MuonAndAdamW(torch.optim.Muon([groups[2]], momentum=0.95, nesterov=True),
+                            torch.optim.AdamW(groups[:2], betas=(0.9, 0.95), eps=1e-10, **adamw_implementation(device)))
     return torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-10, **adamw_implementation(device))
+
+
+class MuonAndAdamW:
+    """Muon on the blocks' matrices and AdamW on the embedding and the head, seen as one optimizer by the lr
+    schedule, the checkpoints and the unit freezer. param_groups keep build_optimizer's order (embedding, head,
+    blocks) so restore_training_state pairs them as it does for AdamW alone."""
+
+    def __init__(self, muon: torch.optim.Muon, adamw: torch.optim.AdamW):
+        self.muon, self.adamw = muon, adamw
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return self.adamw.param_groups + self.muon.param_groups
+
+    @property
+    def state(self) -> dict:
+        return {**self.adamw.state, **self.muon.state}
+
+    def step(self) -> None:
+        self.adamw.step()
+        self.muon.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.adamw.zero_grad(set_to_none=set_to_none)
+        self.muon.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.muon.load_state_dict(state["muon"])
+        self.adamw.load_state_dict(state["adamw"])
 
 
 def adamw_implementation(device: torch.device) -> dict:
@@ -121,13 +159,25 @@ def parent_checkpoint(path: str, step: int) -> Path:
     return path
 
 
-def restore_training_state(state: dict, model: GPT, optimizer: torch.optim.Optimizer) -> int:
+def kind_of(optimizer) -> str:
+    return "muon" if isinstance(optimizer, MuonAndAdamW) else "adamw"
+
+
+def restore_training_state(state: dict, model: GPT, optimizer, log=print) -> int:
     """Weights, optimizer moments and RNG streams from a checkpoint; returns its step. The learning rates and
     weight decay stay those of this run's config: a continued run may change them, and load_state_dict would
     otherwise bring back the saved ones."""
     settings = [{k: group[k] for k in ("base_lr", "weight_decay")} for group in optimizer.param_groups]
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(fuse_legacy_optimizer_state(state["optimizer"], model.shape.n_layer))
+    saved_kind = state.get("config", {}).get("train", {}).get("optimizer", "adamw")
+    if saved_kind != kind_of(optimizer):
+        # a continued run that switched optimizers: its moments mean nothing to the other one, which starts fresh
+        log(f"optimizer changed from {saved_kind} to {kind_of(optimizer)}: weights and RNG streams carry over, "
+            f"the {kind_of(optimizer)} state starts empty")
+    elif saved_kind == "muon":
+        optimizer.load_state_dict(state["optimizer"])
+    else:
+        optimizer.load_state_dict(fuse_legacy_optimizer_state(state["optimizer"], model.shape.n_layer))
     for group, kept in zip(optimizer.param_groups, settings):
         group.update(kept)
     restore_rng(state["rng"])
@@ -188,7 +238,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
 
     resume = latest_good_checkpoint(ckpt_dir, at_most=end_step, warn=log)
     if resume is not None and resume.step >= t.start_step:
-        step = restore_training_state(load_checkpoint(resume.path, device), model, optimizer)
+        step = restore_training_state(load_checkpoint(resume.path, device), model, optimizer, log)
         if step == end_step:
             return {"start_step": start_step, "end_step": end_step, "resumed_from": step, "trained_steps": 0,
                     "checkpoint": str(resume.path)}
@@ -201,7 +251,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
         step = t.start_step
         if t.continue_from:
             state = load_checkpoint(parent_checkpoint(t.continue_from, step), device)
-            restore_training_state(state, model, optimizer)
+            restore_training_state(state, model, optimizer, log)
             log(f"continuing from {t.continue_from}: weights, optimizer state and RNG streams")
         elif t.init_from:
             source = resolve_init_from(t.init_from, home or run_dir.parent)

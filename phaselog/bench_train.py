@@ -124,14 +124,23 @@ def alternate(trainers: dict, batch, autocast, rounds: int, steps: int, budget: 
 
 
 def measure_shape(shape: dict, dtype_name: str, device: torch.device, peak: float, with_reference: bool,
-                  rounds: int = 4, steps: int = 3) -> dict:
+                  rounds: int = 4, steps: int = 3, compiled: bool = False) -> dict:
     torch.manual_seed(0)
     batch = random_batch(shape, device)
     trainers = {"phaselog": phaselog_trainer(shape, device)}
     if with_reference:
         trainers["reference"] = reference_trainer(shape, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if dtype_name == "bf16" else nullcontext()
-    times, done = alternate(trainers, batch, autocast, rounds, steps, SHAPE_BUDGET_SECONDS)
+    compile_seconds = None
+    if compiled:
+        # the same model under torch.compile; its first step (the compilation) is timed apart, off the budget
+        model, optimizer = phaselog_trainer(shape, device)
+        trainers["compiled"] = (torch.compile(model), optimizer)
+        started = time.perf_counter()
+        timed_steps(*trainers["compiled"], batch, 1, autocast)
+        compile_seconds = time.perf_counter() - started
+    budget = SHAPE_BUDGET_SECONDS * (1.5 if compiled else 1)  # a third trainer gets its share
+    times, done = alternate(trainers, batch, autocast, rounds, steps, budget)
     tokens = shape["batch_size"] * shape["seq_len"]
     rates = {name: [tokens / t for block in blocks for t in block] for name, blocks in times.items()}
     flops_per_token = trainers["phaselog"][0].flops_per_token()
@@ -145,10 +154,17 @@ def measure_shape(shape: dict, dtype_name: str, device: torch.device, peak: floa
                   for ours, ref in zip(times["phaselog"], times["reference"])]
         row.update(reference_tokens_per_sec=statistics.median(rates["reference"]),
                    reference_tokens_per_sec_spread=spread(rates["reference"]), ratio_to_reference=spread(ratios))
+    if compiled:
+        ratios = [statistics.median(tokens / t for t in fast) / statistics.median(tokens / t for t in eager)
+                  for fast, eager in zip(times["compiled"], times["phaselog"])]
+        row.update(compiled_tokens_per_sec=statistics.median(rates["compiled"]), compile_seconds=compile_seconds,
+                   ratio_compiled_to_eager=spread(ratios))
     return row
 
 
-def bench_train(device: str = "cpu") -> dict:
+def bench_train(device: str = "cpu", compile: bool = False) -> dict:
+    """`compile` adds torch.compile'd rows of phaselog's model beside eager ones (the compilation is timed apart
+    and not counted in the budget; it is why compiled rows are not in the default run)."""
     device = torch.device(device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -162,7 +178,7 @@ def bench_train(device: str = "cpu") -> dict:
             dtypes["bf16"] = measure_matmul_peak(torch.bfloat16)
         else:
             skipped.append({"dtype": "bf16", "reason": why})
-    results = [measure_shape(shape, dtype_name, device, peak, with_reference=dtype_name == "fp32")
+    results = [measure_shape(shape, dtype_name, device, peak, with_reference=dtype_name == "fp32", compiled=compile)
                for dtype_name, peak in dtypes.items() for shape in TRAIN_SHAPES]
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     peaks = ", ".join(f"{name} {peak / 1e9:.0f} GFLOP/s" for name, peak in dtypes.items())
@@ -177,7 +193,12 @@ def bench_train(device: str = "cpu") -> dict:
                      f"{r['ratio_to_reference']['median']:.2f}x (min {r['ratio_to_reference']['min']:.2f}, "
                      f"max {r['ratio_to_reference']['max']:.2f}, {r['rounds']} alternating rounds)")
         lines.append(line)
+        if "compiled_tokens_per_sec" in r:
+            lines.append(f"        compiled: {r['compiled_tokens_per_sec']:9.0f} tok/s, "
+                         f"{r['ratio_compiled_to_eager']['median']:.2f}x eager (min "
+                         f"{r['ratio_compiled_to_eager']['min']:.2f}, max {r['ratio_compiled_to_eager']['max']:.2f}); "
+                         f"compiling took {r['compile_seconds']:.0f} s")
     for s in skipped:
         lines.append(f"  {s['dtype']} rows skipped: {s['reason']}")
-    lines.append("rerun: phaselog bench train [--json] [--device cuda]")
+    lines.append("rerun: phaselog bench train [--json] [--device cuda] [--compile]")
     return {"benchmark": "train", "models": results, "skipped": skipped, "summary": "\n".join(lines)}

@@ -193,18 +193,29 @@ def cmd_report(args) -> None:
           f"  {written['markdown']}\n  {written['html']}\n  charts: {', '.join(written['charts'])}")
 
 
+BENCH_OPTIONS = {"device": ("train",), "compile": ("train",), "seconds": ("converge", "gpu"),
+                 "seeds": ("converge",)}  # option: the benchmarks that take it
+
+
 def cmd_bench(args) -> None:
-    from phaselog import bench, bench_data, bench_eval, bench_explore, bench_scan, bench_train
+    from phaselog import (bench, bench_converge, bench_data, bench_eval, bench_explore, bench_gpu, bench_scan,
+                          bench_train)
     from phaselog.reports.bench import bench_report
 
     benchmarks = {"train": bench_train.bench_train, "monitor": bench.bench_monitor, "generate": bench.bench_generate,
                   "data": bench_data.bench_data, "eval": bench_eval.bench_eval, "explore": bench_explore.bench_explore,
-                  "report": bench_report, "scan": bench_scan.bench_scan}
+                  "report": bench_report, "scan": bench_scan.bench_scan, "converge": bench_converge.bench_converge,
+                  "gpu": bench_gpu.bench_gpu}
     if args.name not in benchmarks:
         raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(benchmarks))}")
-    if args.device and args.name != "train":
-        raise PhaselogError(f"bench {args.name}: --device applies to bench train only")
-    result = benchmarks[args.name](**({"device": args.device} if args.device else {}))
+    options = {name: getattr(args, name) for name in BENCH_OPTIONS if getattr(args, name) is not None}
+    for name in options:
+        if args.name not in BENCH_OPTIONS[name]:
+            takers = " and ".join(BENCH_OPTIONS[name])
+            raise PhaselogError(f"bench {args.name}: --{name} applies to bench {takers} only")
+    if options.get("seconds", 1) <= 0 or options.get("seeds", 1) < 1:
+        raise PhaselogError(f"bench {args.name}: --seconds must be above 0 and --seeds at least 1")
+    result = benchmarks[args.name](**options)
     print(json.dumps(result, indent=1) if args.json else result["summary"])
 
 
@@ -412,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", choices=["cpu", "cuda"], help="bench train only: where to train (default cpu)")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="bench train only: add torch.compile'd rows (compiling takes minutes on a CPU)")
+    p.add_argument("--seconds", type=float, help="bench converge: training seconds per run (default 120); bench "
+                   "gpu: seconds of training (default 90)")
+    p.add_argument("--seeds", type=int, help="bench converge only: seeds per optimizer (default 3)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", parents=[common], help="corpus helpers")

@@ -25,7 +25,8 @@ from phaselog.cli import main
 from phaselog.core.config import PhaseConfig
 from phaselog.core.errors import DataError, PhaselogError
 from phaselog.core.pending import pending_writes
-from phaselog.core.runs import mark_failed, register_run, run_record, save_config_file, set_status
+from phaselog.core.runs import (check_same_config, mark_failed, register_run, run_record, save_config_file,
+                                set_status)
 from phaselog.core.store import Store
 from phaselog.flows.phase import phase_run
 from phaselog.model.monitor import probe_batch
@@ -167,6 +168,23 @@ def test_a_reused_run_id_with_another_config_is_refused_and_the_run_left_as_it_w
     code, _, err = run_cli(capsys, "run", path, "--run-id", "elsewhere", "--set", "model.d_model=128", "--home",
                            str(home))
     assert code == 2 and "run elsewhere exists with another config (model.d_model differs)" in err
+
+
+def test_a_run_recorded_before_a_config_field_existed_is_the_same_config(tmp_path, shared_corpus):
+    """A field added since (train.optimizer, train.muon_lr) is not a change: the recorded config is read with
+    today's defaults, so `phaselog run` of an older run id goes on instead of being refused."""
+    home = tmp_path / "home"
+    store = Store(home)
+    store.migrate()
+    config = PhaseConfig.model_validate(tiny_config_dict(shared_corpus))
+    recorded = json.loads(config.model_dump_json())
+    del recorded["train"]["optimizer"], recorded["train"]["muon_lr"]
+    (home / "old-run").mkdir()
+    (home / "old-run" / "config.json").write_text(json.dumps(recorded))
+    check_same_config(store, "old-run", config, home / "old-run")
+    with pytest.raises(PhaselogError, match=r"train\.optimizer differs"):
+        check_same_config(store, "old-run", config.model_copy(update={"train": config.train.model_copy(
+            update={"optimizer": "muon"})}), home / "old-run")
 
 
 @pytest.fixture

@@ -57,8 +57,11 @@ def test_segments_train_exactly_like_one_run(prepared, tmp_path):
     assert sorted(losses_of(run_dir)) == list(range(1, 41))
 
 
-def test_resume_from_an_inner_checkpoint_gives_identical_losses(prepared, tmp_path):
-    config, run_dir = prepared
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_resume_from_an_inner_checkpoint_gives_identical_losses(tiny_config, tmp_path, optimizer):
+    config = tiny_config(optimizer=optimizer)
+    run_dir = tmp_path / "run"
+    prepare_data(config, run_dir)
     other = tmp_path / "other"
     shutil.copytree(run_dir, other)
     train_segment(run_dir, config, 0, 20, PEAK)
@@ -106,3 +109,23 @@ def test_loss_and_grad_norm_reach_the_host_once_per_step(tiny_config, tmp_path, 
     train_segment(run_dir, config, 0, 20, PEAK)
     assert reads == ["tolist"] * 20
     assert sorted(losses_of(run_dir)) == list(range(1, 21))
+
+
+def test_a_continued_run_may_switch_to_muon_with_fresh_optimizer_state(prepared, tiny_config, tmp_path):
+    """Muon's momentum and AdamW's moments mean nothing to each other: the weights and RNG streams carry over,
+    the new optimizer starts empty, and the log says so."""
+    config, run_dir = prepared
+    train_segment(run_dir, config, 0, 20, PEAK)
+    child = tmp_path / "child"
+    shutil.copytree(run_dir / "tokenizer", child / "tokenizer")
+    shutil.copytree(run_dir / "shards", child / "shards")
+    switched = tiny_config(optimizer="muon", start_step=20, end_step=40, schedule_start=0, schedule_end=60,
+                           continue_from=str(checkpoint_path(run_dir / "checkpoints", 20)))
+    said = []
+    train_segment(child, switched, 20, 40, PEAK, log=said.append)
+    assert any("optimizer changed from adamw to muon" in line for line in said)
+    losses = losses_of(child)
+    assert sorted(losses) == list(range(21, 41))
+    # the weights carried over: the first continued step's loss is the parent's last, not an untrained model's
+    parent = losses_of(run_dir)
+    assert abs(losses[21] - parent[20]) < 0.3 < parent[1] - losses[21], (parent, losses)

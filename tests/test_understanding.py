@@ -131,10 +131,11 @@ def test_concepts_get_tiers_and_no_concepts_is_a_valid_first_state(run):
     assert -1 <= low < high <= 1 and 0.01 <= active_low and active_high <= 0.5
 
 
-def test_frozen_units_stay_bit_identical_for_100_steps_while_the_rest_trains(run):
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_frozen_units_stay_bit_identical_for_100_steps_while_the_rest_trains(run, optimizer):
     make, run_dir, _, _ = run
     # weight decay on: AdamW would shrink a frozen weight even with a zero gradient
-    config = make(end_step=120, segment_steps=20, weight_decay=0.1)
+    config = make(end_step=120, segment_steps=20, weight_decay=0.1, optimizer=optimizer)
     config = config.model_copy(update={"understanding": config.understanding.model_copy(update={"freeze": True})})
     training.train_segment(run_dir, config, 0, 20, PEAK, log=lambda *_: None)
     units = [(0, 3), (0, 100), (0, 255)]
@@ -149,11 +150,15 @@ def test_frozen_units_stay_bit_identical_for_100_steps_while_the_rest_trains(run
     others = [u for u in range(before[fc].size(0)) if u not in rows]
     assert (before[fc][others] != after[fc][others]).float().mean() > 0.9
     assert not torch.equal(before["blocks.0.attn.c_qkv.weight"], after["blocks.0.attn.c_qkv.weight"])
-    # and AdamW holds no momentum for them
-    # optimizer state is indexed in build_optimizer's order: the embedding, the head, then the blocks' parameters
+    # and the optimizer holds no momentum for them. AdamW's state is indexed in build_optimizer's order (the
+    # embedding, the head, then the blocks' parameters); Muon's holds the blocks' parameters only
     block_names = [f"blocks.{n}" for n, _ in training.build_model(config, 512, torch.device("cpu")).blocks.named_parameters()]
-    fc_state = after_state["optimizer"]["state"][2 + block_names.index(fc)]
-    assert float(fc_state["exp_avg"][rows].abs().sum()) == 0 and float(fc_state["exp_avg_sq"][rows].abs().sum()) == 0
+    if optimizer == "muon":
+        fc_state = after_state["optimizer"]["muon"]["state"][block_names.index(fc)]
+        assert float(fc_state["momentum_buffer"][rows].abs().sum()) == 0
+    else:
+        fc_state = after_state["optimizer"]["state"][2 + block_names.index(fc)]
+        assert float(fc_state["exp_avg"][rows].abs().sum()) == 0 and float(fc_state["exp_avg_sq"][rows].abs().sum()) == 0
     assert math.isfinite(float(after[fc].sum()))
 
 

@@ -83,6 +83,10 @@ def check_same_config(store: Store, run_id: str, config, run_dir: Path) -> None:
         recorded = json.loads((run_dir / "config.json").read_text())
     else:
         return
+    try:  # with the defaults of today's fields filled in: a field added since the run began is not a change
+        recorded = json.loads(type(config).model_validate(recorded).model_dump_json())
+    except ValueError:
+        pass  # a field since removed: compared as recorded
     changed = differing_keys(recorded, json.loads(config.model_dump_json()))
     if changed:
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
