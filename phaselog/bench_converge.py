@@ -34,8 +34,9 @@ def demo_config(corpus: Path) -> PhaseConfig:
     raw["data"]["corpus_dir"] = str(corpus)
     for source in raw["data"]["sources"]:
         source["start_step"] = 0
+    phase_steps = (raw["train"]["schedule_end"] or raw["train"]["end_step"]) - raw["train"]["start_step"]
     raw["train"].update(start_step=0, end_step=SCHEDULE_STEPS, schedule_end=None,
-                        warmup_steps=SCHEDULE_STEPS * raw["train"]["warmup_steps"] // raw["train"]["schedule_end"])
+                        warmup_steps=max(1, SCHEDULE_STEPS * raw["train"]["warmup_steps"] // phase_steps))
     return PhaseConfig.model_validate(raw)
 
 
