@@ -220,8 +220,11 @@ def segment_result(outcome: Path, returncode: int, lines: list[str], start_step:
 
 def failed_ranks(lines: list[str]) -> str:
     """torchrun's failure summary in words, the root cause first: "rank 1 killed by SIGKILL (the first failure),
-    then rank 0 killed by SIGTERM". Its entries read "rank : 1 (local_rank: 1)", "exitcode : -9 (pid: ...)"."""
-    causes, others, rank, in_root_cause = [], [], None, False
+    then rank 0 killed by SIGTERM". Its entries read "rank : 1 (local_rank: 1)", "exitcode : -9 (pid: ...)".
+    torchrun stops the surviving ranks with SIGTERM once one fails, but a survivor may first fail on the broken
+    connection and write its error file, and torchrun then names it the root cause: so a rank that ended other
+    than by SIGTERM goes first, torchrun's root cause first among equals."""
+    entries, rank, in_root_cause = [], None, False
     for line in lines:
         key, _, value = (part.strip() for part in line.partition(":"))
         in_root_cause = in_root_cause or line.startswith("Root Cause")
@@ -232,12 +235,12 @@ def failed_ranks(lines: list[str]) -> str:
             how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
             if code < 0 and -code in signal.valid_signals():
                 how = f"killed by {signal.Signals(-code).name}"
-            (causes if in_root_cause else others).append(f"rank {rank} {how}")
+            entries.append((code == -signal.SIGTERM, not in_root_cause, f"rank {rank} {how}"))
             rank = None
-    if not causes + others:
+    if not entries:
         return "torchrun reported no failed rank"
-    first = [f"{text} (the first failure)" for text in causes]
-    return ", then ".join(first + others) if first else ", ".join(others)
+    ordered = [text for *_, text in sorted(entries, key=lambda e: e[:2])]  # stable: torchrun's order otherwise
+    return ", then ".join([f"{ordered[0]} (the first failure)"] + ordered[1:])
 
 
 def tail(lines: list[str], count: int = 30) -> str:

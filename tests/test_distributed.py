@@ -16,7 +16,7 @@ from phaselog.core.config import config_from_dict
 from phaselog.core.errors import PhaselogError, TrainingDiverged
 from phaselog.datasets.prepare import prepare_data
 from phaselog.model.checkpoint import checkpoint_path, is_good
-from phaselog.model.distributed import RankFailed, outcome_path, segment_result, write_outcome
+from phaselog.model.distributed import RankFailed, failed_ranks, outcome_path, segment_result, write_outcome
 from phaselog.model.train import train_segment
 from tests.conftest import tiny_config_dict
 
@@ -167,3 +167,16 @@ def test_rank_zero_outcome_becomes_the_exception_one_process_raises(tmp_path):
     with pytest.raises(TrainingDiverged, match="diverged at step 13") as diverged:
         segment_result(outcome_path(tmp_path, 20), 1, [], 10, 20, tmp_path)
     assert diverged.value.last_good_step == 10 and diverged.value.reasons()[0]["code"] == "non_finite_loss"
+
+
+def test_the_first_failure_is_the_rank_that_was_not_stopped_by_torchrun():
+    """torchrun stops survivors with SIGTERM; a survivor that failed on the broken connection first is what its
+    summary then names as the root cause (seen on a CI run). The killed rank still goes first."""
+    summary = ["Failures:", "[1]:", "  rank      : 1 (local_rank: 1)", "  exitcode  : -9 (pid: 18469)",
+               "Root Cause (first observed failure):", "[0]:", "  rank      : 0 (local_rank: 0)",
+               "  exitcode  : -15 (pid: 18468)"]
+    assert failed_ranks(summary) == "rank 1 killed by SIGKILL (the first failure), then rank 0 killed by SIGTERM"
+    summary = ["Root Cause (first observed failure):", "[0]:", "  rank      : 1 (local_rank: 1)",
+               "  exitcode  : 1 (pid: 7)", "Other Failures:", "  rank      : 0 (local_rank: 0)",
+               "  exitcode  : -15 (pid: 8)"]
+    assert failed_ranks(summary) == "rank 1 exited with code 1 (the first failure), then rank 0 killed by SIGTERM"
