@@ -78,29 +78,80 @@ def soft_cap(logits: torch.Tensor, cap: float) -> torch.Tensor:
         (logits * (2 / cap)).sigmoid_(), alpha=2 * cap)
 
 
-class SoftCapCrossEntropy(torch.autograd.Function):
-    """The mean cross-entropy of soft-capped logits as one function. The logits are the largest tensors of a step
-    (tokens x vocab): autograd's soft cap, log-softmax and NLL make thirteen passes over them and a zero-filled
-    gradient; this makes ten (one thread at the demo shape: 22 ms -> 14 ms). Backward: the softmax minus the
-    one-hot targets, times the cap's derivative 1 - (capped / cap)^2."""
+def head_chunk_rows(d_model: int, vocab: int, device: torch.device) -> int:
+    """Tokens per chunk of the fused head. A logit costs 6 d_model FLOPs of matmul and ten elementwise passes:
+    at a small width the passes dominate and want the chunk in cache, at a large width the matmuls want rows.
+    On CPU 8192 x d_model logits per chunk (measured: 512 tokens at the demo's d128 V2048, 1024 at d512 V4096,
+    each the fastest within noise of 64 to 2048), at least 256 tokens. On CUDA 2^26 logits (256 MB of fp32), so
+    that the chunk's matmuls fill the card and the step still never holds the whole logits tensor."""
+    logits = 2 ** 13 * d_model if device.type == "cpu" else 2 ** 26
+    return max(256, logits // vocab)
+
+
+class HeadCrossEntropy(torch.autograd.Function):
+    """The head's matmul, the soft cap and the mean cross-entropy as one function, a chunk of tokens at a time.
+    The logits are the largest tensors of a step (tokens x vocab); here they never exist in full. Each chunk's
+    gradient is made in the forward, while its logits are in cache, and the function keeps only the gradients
+    of its inputs (tokens x d_model and vocab x d_model) for the backward to scale. Forward passes without a
+    backward (evaluation, probes, torch.no_grad) skip the gradient work (`with_grad`).
+
+    Per chunk: u = 2 cap sigmoid(2 x / cap) is the capped logit plus cap (the softmax does not see the shift), so
+    exp(u) <= exp(2 cap) needs no max subtracted for fp32 (cap <= 44); p = softmax(u); the loss is -log p(target),
+    safe in fp32 because the cap bounds each probability below by exp(-2 cap) / vocab. The gradient on the logits
+    is (p - one_hot(target)) times the cap's derivative 1 - (capped / cap)^2 = u (2 cap - u) / cap^2."""
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, cap: float) -> torch.Tensor:
-        capped = soft_cap(logits, cap)
-        log_probs = F.log_softmax(capped, dim=-1)
-        ctx.save_for_backward(capped, log_probs, targets)
-        ctx.cap = cap
-        return -log_probs.gather(1, targets[:, None]).mean()
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, cap: float,
+                with_grad: bool) -> torch.Tensor:
+        assert cap <= 44, "exp(2 cap) must fit in fp32"
+        n, vocab = x.size(0), weight.size(0)
+        rows = head_chunk_rows(x.size(1), vocab, x.device)
+        wide = torch.promote_types(x.dtype, torch.float32)  # fp32 at the least: bf16 loses small probabilities
+        mixed = torch.is_autocast_enabled(x.device.type)  # out= and in-place ops do not autocast
+        # two chunk buffers for the whole pass: the logits turning into probabilities, then into their gradient,
+        # and the cap's derivative
+        logits, d_cap = (torch.empty(min(rows, n), vocab, dtype=wide, device=x.device) for _ in range(2))
+        loss = torch.zeros((), dtype=wide, device=x.device)
+        if with_grad:
+            grad_x = torch.empty(x.shape, dtype=wide, device=x.device)
+            grad_weight = torch.zeros(weight.shape, dtype=wide, device=x.device)
+        for start in range(0, n, rows):
+            chunk, chunk_targets = x[start:start + rows], targets[start:start + rows, None]
+            u, d = logits[:chunk.size(0)], d_cap[:chunk.size(0)]
+            if mixed:
+                u.copy_(F.linear(chunk, weight))
+            else:
+                torch.mm(chunk, weight.t(), out=u)
+            u.mul_(2 / cap).sigmoid_().mul_(2 * cap)
+            if with_grad:
+                torch.add(u, -2 * cap, out=d).mul_(u)  # u (u - 2 cap): -cap^2 times the cap's derivative
+            probs = u.exp_()
+            probs.div_(probs.sum(-1, keepdim=True))
+            loss -= probs.gather(1, chunk_targets).log_().sum()
+            if not with_grad:
+                continue
+            d_target = d.gather(1, chunk_targets)
+            d_logits = probs.mul_(d).scatter_add_(1, chunk_targets, d_target.neg_())  # -cap^2 of the gradient
+            if mixed:  # bf16 products, summed in fp32
+                grad_x[start:start + rows] = d_logits @ weight
+                grad_weight += d_logits.t() @ chunk
+            else:  # straight into the gradients, no product tensors
+                torch.mm(d_logits, weight, out=grad_x[start:start + rows])
+                grad_weight.addmm_(d_logits.t(), chunk)
+        if with_grad:
+            scale = -1 / (cap ** 2 * n)
+            ctx.save_for_backward(grad_x.mul_(scale).to(x.dtype), grad_weight.mul_(scale).to(weight.dtype))
+        return loss / n
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        capped, log_probs, targets = ctx.saved_tensors
-        probs = log_probs.exp()
-        probs.scatter_add_(1, targets[:, None], torch.full((targets.numel(), 1), -1.0, dtype=probs.dtype,
-                                                           device=probs.device))
-        probs.mul_(grad / targets.numel())
-        scaled = probs * capped
-        return torch.addcmul(probs, scaled, capped, value=-1 / ctx.cap ** 2, out=scaled), None, None
+        grad_x, grad_weight = ctx.saved_tensors
+        return grad_x * grad, grad_weight * grad, None, None, None
+
+
+def head_cross_entropy(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, cap: float) -> torch.Tensor:
+    with_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    return HeadCrossEntropy.apply(x, weight, targets, cap, with_grad)
 
 
 def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,24 +163,28 @@ def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[t
     return torch.cat([cos, cos], -1)[None, :, None, :], torch.cat([-sin, sin], -1)[None, :, None, :]
 
 
-def swap_halves(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x2, x1], dim=-1)
-
-
 class Rotary(torch.autograd.Function):
-    """x * cos + swap_halves(x) * sin: (x1 cos - x2 sin, x2 cos + x1 sin). The backward is the rotation by the
-    opposite angle, g * cos + swap_halves(g * sin), three passes where autograd's takes a dozen half-size ones."""
+    """(x1 cos - x2 sin, x2 cos + x1 sin) over the halves x1, x2 of each head, the sign in the sin table.
+    The halves are read through views rather than swapped into a new tensor: two passes each way, where
+    autograd's composition takes a dozen half-size ones. The backward is the rotation by the opposite angle."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(cos, sin)
-        return torch.addcmul(x * cos, swap_halves(x), sin)
+        return rotate(x, cos, sin, 1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         cos, sin = ctx.saved_tensors
-        return torch.addcmul(swap_halves(grad * sin), grad, cos), None, None
+        return rotate(grad, cos, sin, -1), None, None
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, direction: int) -> torch.Tensor:
+    h = x.size(-1) // 2
+    out = x * cos
+    out[..., :h].addcmul_(x[..., h:], sin[..., :h], value=direction)
+    out[..., h:].addcmul_(x[..., :h], sin[..., h:], value=direction)
+    return out
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -239,10 +294,10 @@ class GPT(nn.Module):
             else:
                 p.uniform_(-std * 3 ** 0.5, std * 3 ** 0.5, generator=generator)
 
-    def forward(self, idx, targets=None, kv_cache=None, records: list | None = None, reduction="mean"):
-        """Logits, or the loss when targets are given. `records`, when a list, receives one dict per layer with
-        the residual stream after the block, the MLP hidden activations and the attention entropy (for the
-        understanding module)."""
+    def final_hidden(self, idx, kv_cache=None, records: list | None = None) -> torch.Tensor:
+        """The normed hidden state the head reads. `records`, when a list, receives one dict per layer with the
+        residual stream after the block, the MLP hidden activations and the attention entropy (the understanding
+        module's probes, which need no logits: at phase1's vocabulary those would be the largest tensors)."""
         B, T = idx.shape
         past = kv_cache.length if kv_cache is not None else 0
         cos, sin = self.cos[:, past:past + T], self.sin[:, past:past + T]
@@ -253,15 +308,18 @@ class GPT(nn.Module):
             if records is not None:
                 record["residual"] = x
                 records.append(record)
-        x = rms_norm(x)
+        return rms_norm(x)
+
+    def forward(self, idx, targets=None, kv_cache=None, reduction="mean"):
+        """Logits, or the loss when targets are given (per token with reduction="none")."""
+        x = self.final_hidden(idx, kv_cache)
+        if targets is not None and reduction == "mean":  # training: the head is fused with the loss
+            return head_cross_entropy(x.view(-1, x.size(-1)), self.lm_head.weight, targets.reshape(-1), LOGIT_CAP)
         # logits in fp32 and soft-capped: bf16 loses the small probabilities, and the cap stops runaway logits
-        logits = self.lm_head(x).float()
+        logits = soft_cap(self.lm_head(x).float(), LOGIT_CAP)
         if targets is None:
-            return soft_cap(logits, LOGIT_CAP)
-        if reduction == "mean":
-            return SoftCapCrossEntropy.apply(logits.view(-1, logits.size(-1)), targets.reshape(-1), LOGIT_CAP)
-        return F.cross_entropy(soft_cap(logits, LOGIT_CAP).view(-1, logits.size(-1)), targets.reshape(-1),
-                               reduction=reduction)
+            return logits
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
 
     def matrix_params(self) -> int:
         """Parameters that take part in matmuls per token: everything but the embedding table."""

@@ -3,27 +3,32 @@ follows: the largest micro-batch (with grad_accum keeping the configured tokens 
 the user has, or one line saying what would fit. Checked against measured peaks by tests/test_memory.py
 (model/memory_measure.py measures them).
 
-Where the bytes go, fp32 on CPU (bf16 autocast on CUDA halves the activations, not the logits):
+Where the bytes go, fp32 on CPU (bf16 autocast on CUDA halves the activations, not the head's fp32 buffers):
 - weights 4 bytes, AdamW's two moments 8 bytes per parameter (Muon's one momentum, 4 bytes, on the blocks'
   matrices under train.optimizer muon), for the whole step; gradients 4 bytes, which
   fill in as backward frees the activations, so they weigh only when the activations are smaller;
-- activations saved for backward: 21 x d_model values per token and layer, counted from what autograd keeps
-  (attention: the block input, its norm, qkv, the rotated and the normed q and k, the attention output and its
-  contiguous copy = 11; MLP: input, norm, ReLU output, its square = 10);
-- the logits: 7 buffers of tokens x vocab fp32 at once at the turn from forward to backward (the head's output,
-  the capped logits and the log-probabilities kept by model.gpt.SoftCapCrossEntropy, then the probabilities, their
-  product with the capped logits and the head's gradient; 6 by hand, 7 fits the measured peaks);
+- activations saved for backward: 17 x d_model values per token and layer, counted from what autograd keeps
+  (attention: the norm 1, qkv 3, which v keeps whole as a view, the normed q and k 2, the attention output and
+  its contiguous copy 2 = 8; MLP: the norm 1, the ReLU output 4, its square 4 = 9; the rotated q and k and the
+  residual stream are not kept);
+- the head (model.gpt.HeadCrossEntropy, the head's matmul fused with the loss): two chunk buffers of
+  rows x vocab fp32 (model.gpt.head_chunk_rows) beside the gradients it keeps for backward (tokens x d_model and
+  vocab x d_model), then those gradients scaled, twice over; the whole logits tensor never exists in training;
+- on CPU, torch itself: the first training step touches some 90 MB of kernel code and thread buffers, measured
+  as the growth of a 1-layer d64 model's step (CUDA's context is not in the card's allocated memory either way);
 - the probe pass (every probe_every steps: records of each layer and the attention score matrices) and the
   evaluation at batch 1 (it halves its batch on out-of-memory down to 1) must fit as well."""
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from phaselog.core.errors import PhaselogError
-from phaselog.model.gpt import GPTShape
+import torch
 
-ACTIVATIONS_PER_TOKEN_LAYER = 21  # x d_model values, see above
-LOGITS_BUFFERS = 7  # x tokens x vocab, fp32
+from phaselog.core.errors import PhaselogError
+from phaselog.model.gpt import GPTShape, head_chunk_rows
+
+ACTIVATIONS_PER_TOKEN_LAYER = 17  # x d_model values, see above
+CPU_RUNTIME_BYTES = 90 * 2 ** 20  # torch's own pages on CPU, see above
 UNITS = {"": 1, "B": 1, "KB": 2 ** 10, "MB": 2 ** 20, "GB": 2 ** 30, "TB": 2 ** 40}
 
 
@@ -58,28 +63,35 @@ def train_step_bytes(shape: GPTShape, micro_batch: int, bf16: bool = False,
     tokens = micro_batch * shape.seq_len
     act_bytes = 2 if bf16 else 4
     parts = {
+        "runtime": 0 if bf16 else CPU_RUNTIME_BYTES,  # bf16 stands for CUDA, as in plan_for
         "weights": 4 * params + (2 * params if bf16 else 0),  # autocast keeps a bf16 copy of each weight
         "optimizer": optimizer_bytes(shape, optimizer),
         "activations": ACTIVATIONS_PER_TOKEN_LAYER * tokens * shape.d_model * shape.n_layer * act_bytes,
-        "logits": LOGITS_BUFFERS * tokens * shape.vocab_size * 4,
+        "head": head_bytes(shape, tokens, "cuda" if bf16 else "cpu"),
         "gradients": 4 * params,
     }
-    parts["peak"] = (parts["weights"] + parts["optimizer"]
-                     + max(parts["activations"] + parts["logits"], parts["gradients"]))
+    parts["peak"] = (parts["runtime"] + parts["weights"] + parts["optimizer"]
+                     + max(parts["activations"] + parts["head"], parts["gradients"]))
     return parts
 
 
+def head_bytes(shape: GPTShape, tokens: int, device: str) -> int:
+    rows = min(tokens, head_chunk_rows(shape.d_model, shape.vocab_size, torch.device(device)))
+    kept = (tokens + shape.vocab_size) * shape.d_model  # the gradients of the head's input and weight
+    return 4 * max(2 * rows * shape.vocab_size + kept, 2 * kept)
+
+
 def probe_bytes(shape: GPTShape, windows: int, bf16: bool = False, optimizer: str = "adamw") -> int:
-    """The monitor's probe forward (no grad) on top of weights and optimizer state: its copy of the blocks'
-    weights, per layer the residual and the MLP hidden kept as records, the attention scores and probabilities
-    in fp32, and the logits."""
+    """The monitor's probe forward (no grad, and no head: model.gpt.GPT.final_hidden) on top of weights and
+    optimizer state: its copy of the blocks' weights, per layer the residual and the MLP hidden kept as records,
+    and the attention scores and probabilities in fp32."""
     params = parameter_count(shape)
     block_copy = 4 * 12 * shape.n_layer * shape.d_model ** 2
     tokens = windows * shape.seq_len
     records = shape.n_layer * tokens * 5 * shape.d_model * (2 if bf16 else 4)
     scores = 3 * windows * shape.n_head * shape.seq_len ** 2 * 4
-    logits = 3 * tokens * shape.vocab_size * 4
-    return 4 * params + optimizer_bytes(shape, optimizer) + block_copy + records + scores + logits
+    runtime = 0 if bf16 else CPU_RUNTIME_BYTES
+    return runtime + 4 * params + optimizer_bytes(shape, optimizer) + block_copy + records + scores
 
 
 def eval_bytes(shape: GPTShape, batch: int) -> int:
@@ -144,15 +156,11 @@ def plan_shape(config, vocab_size: int | None = None) -> GPTShape:
 
 def runs_bf16(config) -> bool:
     # the trainer autocasts to bf16 on CUDA only (model/train.py)
-    import torch
-
     return config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())
 
 
 def available_memory(device: str) -> int:
     """Bytes this run may use: the GPU's total memory, or the machine's available memory on CPU."""
-    import torch
-
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         return torch.cuda.get_device_properties(0).total_memory
     for line in Path("/proc/meminfo").read_text().splitlines():

@@ -34,7 +34,7 @@ def probe_batch(run_dir: Path, config) -> torch.Tensor:
 @torch.no_grad()
 def probe_records(model: GPT, probe: torch.Tensor) -> list[dict]:
     records = []
-    model(probe, records=records)
+    model.final_hidden(probe, records=records)
     return records
 
 

@@ -42,16 +42,20 @@ def lr_multiplier(step: int, train_config) -> float:
     return t.final_lr_fraction + (1 - t.final_lr_fraction) * to_go / warmdown
 
 
+def set_lr(optimizer, lr_scale: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * lr_scale
+
+
 def build_optimizer(model: GPT, train_config) -> "torch.optim.Optimizer | MuonAndAdamW":
     t = train_config
     # embeddings and the head want their own learning rates: their gradients are sparse and tiny respectively
     groups = [
         {"params": [model.wte.weight], "lr": t.embedding_lr, "weight_decay": 0.0},
         {"params": [model.lm_head.weight], "lr": t.head_lr, "weight_decay": 0.0},
-        {"params": [p for b in model.blocks for p in b.parameters()], "lr": t.lr, "weight_decay": t.weight_decay},
+        {"params": [p for b in model.blocks for p in b.parameters()],
+         "lr": t.muon_lr if t.optimizer == "muon" else t.lr, "weight_decay": t.weight_decay},
     ]
-    if t.optimizer == "muon":
-        groups[2]["lr"] = t.muon_lr
     for group in groups:
         group["base_lr"] = group["lr"]
     device = next(model.parameters()).device
@@ -287,8 +291,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
         # start_step is a segment boundary first appears in that segment
         t0 = time.perf_counter()
         lr_scale = lr_multiplier(step, t)
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * lr_scale
+        set_lr(optimizer, lr_scale)
         # the loss stays on the device until the step is done: reading it per micro-batch would stall a GPU
         # grad_accum times a step; loss and grad norm come to the host together, once
         loss_sum, mix_counts = torch.zeros((), device=device), {}

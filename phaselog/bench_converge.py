@@ -20,7 +20,7 @@ from phaselog.core.config import PhaseConfig, load_config
 from phaselog.datasets.mixing import BatchSampler, mix_from_config
 from phaselog.datasets.prepare import prepare_data
 from phaselog.model.evaluate import validation_bpb
-from phaselog.model.train import build_model, build_optimizer, load_data, lr_multiplier
+from phaselog.model.train import build_model, build_optimizer, load_data, lr_multiplier, set_lr
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIMIZERS = ("adamw", "muon")
@@ -54,9 +54,7 @@ def train_for(config: PhaseConfig, run_dir: Path, seconds: float) -> list[dict]:
     model.train()
     while len(curve) < MARKS:
         t0 = time.perf_counter()
-        lr_scale = lr_multiplier(first + min(last - first - 1, int(trained / seconds * (last - first))), t)
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * lr_scale
+        set_lr(optimizer, lr_multiplier(first + min(last - first - 1, int(trained / seconds * (last - first))), t))
         inputs, targets, _ = sampler.batch(step, 0, t.batch_size)
         model(inputs, targets).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)

@@ -1,13 +1,15 @@
 """`phaselog bench train`: tokens/sec and MFU of the full training step (forward, backward, AdamW) at the demo
 shape and at a width of 512, against a classic GPT-2 style trainer (phaselog/bench_reference.py) measured in
-the same minutes, the two alternating round by round so drift in the machine's load hits both alike. bf16
-rows only where the CPU computes bf16 natively (emulated bf16 is one slow thread per op and made this benchmark
-run for more than 30 minutes); every shape gets a time budget, so the whole benchmark ends in about 2 minutes
-(on a heavily loaded machine, the minimum of one warm-up and one timed step per trainer can take longer)."""
+the same minutes: each trainer in a process of its own, the two alternating round by round so drift in the
+machine's load hits both alike. bf16 rows only where the CPU computes bf16 natively (emulated bf16 is one slow
+thread per op and made this benchmark run for more than 30 minutes); every shape gets a time budget, so the
+whole benchmark ends in under 2 minutes (on a heavily loaded machine, the minimum of one warm-up and one timed
+step per trainer can take longer)."""
+import contextlib
+import multiprocessing
 import platform
 import statistics
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -104,46 +106,75 @@ def time_training_steps(shape: dict, dtype: torch.dtype, steps: int = 12, warmup
     return times[warmup:], model.flops_per_token()
 
 
-def alternate(trainers: dict, batch, autocast, rounds: int, steps: int, budget: float) -> tuple[dict, int]:
-    """Step times per trainer over up to `rounds` rounds, the order of the trainers flipping every round. The
-    steps per round come from the warm-up step's time, so a slow or loaded machine runs fewer steps and the
-    shape stays near `budget` seconds (one round of one step per trainer at the least)."""
-    times = {name: [] for name in trainers}
+def trainer_process(conn, kind: str, shape: dict, device: str, dtype_name: str) -> None:
+    """One trainer in a process of its own, as it runs for its user: run the steps asked for over `conn`, send
+    back their times, stop on None. In one shared process the trainers' temporaries land in one allocator, and
+    which one the allocator favours shifted the ratio by 10% with what ran before (the matmul peak)."""
+    device = torch.device(device)
+    torch.manual_seed(0)
+    batch = random_batch(shape, device)
+    model, optimizer = (reference_trainer if kind == "reference" else phaselog_trainer)(shape, device)
+    if kind == "compiled":
+        model = torch.compile(model)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if dtype_name == "bf16" else contextlib.nullcontext()
+    conn.send(model.flops_per_token() if kind == "phaselog" else None)
+    while (steps := conn.recv()) is not None:
+        conn.send(timed_steps(model, optimizer, batch, steps, autocast))
+
+
+def alternate(workers: dict, budget: float, round_seconds: float = 0.5, max_rounds: int = 40) -> tuple[dict, int]:
+    """Step times per trainer over as many rounds as fit in `budget` seconds (at most `max_rounds`), the order
+    of the trainers flipping every round. A round is about `round_seconds` of steps per trainer (one step at the
+    least), from the warm-up step's time: the machine's speed drifts by more than the differences measured (10%
+    within a minute on a shared VM), so many short rounds compared pairwise beat a few long ones."""
+    def run(name: str, steps: int) -> list[float]:
+        workers[name].send(steps)
+        return workers[name].recv()
+
+    times = {name: [] for name in workers}
     start = time.perf_counter()
-    for name, (model, optimizer) in trainers.items():
-        timed_steps(model, optimizer, batch, 1, autocast)  # warm-up: allocator, kernels, optimizer state
+    for name in workers:
+        run(name, 1)  # warm-up: allocator, kernels, optimizer state
     warm = time.perf_counter() - start
-    per_round = max(1, min(steps, int((budget - warm) / (rounds * warm))))
+    per_round = max(1, int(round_seconds * len(workers) / warm))
     done = 0
-    while done < rounds and (done == 0 or time.perf_counter() - start + warm * per_round < budget):
-        order = list(trainers) if done % 2 == 0 else list(reversed(trainers))
-        for name in order:
-            times[name].append(timed_steps(*trainers[name], batch, per_round, autocast))
+    while done < max_rounds and (done == 0 or time.perf_counter() - start + warm * per_round < budget):
+        for name in (list(workers) if done % 2 == 0 else list(reversed(workers))):
+            times[name].append(run(name, per_round))
         done += 1
     return times, done
 
 
 def measure_shape(shape: dict, dtype_name: str, device: torch.device, peak: float, with_reference: bool,
-                  rounds: int = 4, steps: int = 3, compiled: bool = False) -> dict:
-    torch.manual_seed(0)
-    batch = random_batch(shape, device)
-    trainers = {"phaselog": phaselog_trainer(shape, device)}
-    if with_reference:
-        trainers["reference"] = reference_trainer(shape, device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if dtype_name == "bf16" else nullcontext()
-    compile_seconds = None
-    if compiled:
-        # the same model under torch.compile; its first step (the compilation) is timed apart, off the budget
-        model, optimizer = phaselog_trainer(shape, device)
-        trainers["compiled"] = (torch.compile(model), optimizer)
-        started = time.perf_counter()
-        timed_steps(*trainers["compiled"], batch, 1, autocast)
-        compile_seconds = time.perf_counter() - started
-    budget = SHAPE_BUDGET_SECONDS * (1.5 if compiled else 1)  # a third trainer gets its share
-    times, done = alternate(trainers, batch, autocast, rounds, steps, budget)
+                  compiled: bool = False) -> dict:
+    kinds = ["phaselog"] + (["reference"] if with_reference else []) + (["compiled"] if compiled else [])
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: no allocator or thread pool shared
+    workers, processes, flops_per_token = {}, [], None
+    try:
+        for kind in kinds:
+            ours, theirs = spawn.Pipe()
+            process = spawn.Process(target=trainer_process, args=(theirs, kind, shape, device.type, dtype_name),
+                                    daemon=True)
+            process.start()
+            workers[kind], processes = ours, processes + [process]
+        for kind in kinds:
+            flops_per_token = workers[kind].recv() or flops_per_token
+        compile_seconds = None
+        if compiled:  # its first step is the compilation, timed apart and off the budget
+            started = time.perf_counter()
+            workers["compiled"].send(1)
+            workers["compiled"].recv()
+            compile_seconds = time.perf_counter() - started
+        budget = SHAPE_BUDGET_SECONDS * (1.5 if compiled else 1)  # a third trainer gets its share
+        times, done = alternate(workers, budget)
+    finally:
+        for conn in workers.values():
+            with contextlib.suppress(OSError):  # a trainer that died has said why on stderr
+                conn.send(None)
+        for process in processes:
+            process.join(timeout=30)
     tokens = shape["batch_size"] * shape["seq_len"]
     rates = {name: [tokens / t for block in blocks for t in block] for name, blocks in times.items()}
-    flops_per_token = trainers["phaselog"][0].flops_per_token()
     row = {**shape, "dtype": dtype_name, "device": device.type, "tokens_per_sec": statistics.median(rates["phaselog"]),
            "tokens_per_sec_spread": spread(rates["phaselog"]), "flops_per_token": flops_per_token,
            "peak_flops": peak, "rounds": done}

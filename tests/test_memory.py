@@ -13,7 +13,7 @@ from phaselog.model.gpt import GPTShape
 from phaselog.model.memory import parse_memory, plan_for, train_step_bytes
 
 REPO = Path(__file__).resolve().parents[1]
-# activations-heavy, logits-heavy and parameters-heavy, a few hundred MB each so a step takes seconds
+# vocabulary-heavy, activations-heavy and parameters-heavy, a few hundred MB each so a step takes seconds
 SHAPES = [(4096, 2, 128, 2, 128, 16), (2048, 4, 256, 4, 256, 8), (8192, 6, 384, 6, 128, 8)]
 
 

@@ -34,7 +34,7 @@ def test_model_is_causal():
 def test_per_layer_records_hold_residual_and_mlp_activations():
     model = tiny_gpt(layers=3)
     records = []
-    model(torch.randint(0, 64, (2, 16)), records=records)
+    model.final_hidden(torch.randint(0, 64, (2, 16)), records=records)
     assert len(records) == 3
     assert records[0]["residual"].shape == (2, 16, 32)
     assert records[0]["mlp"].shape == (2, 16, 128)
@@ -100,13 +100,13 @@ def test_checkpoints_with_separate_q_k_v_load_into_the_fused_projection():
     assert all(torch.equal(fused["state"][i][k], v) for i, s in state["state"].items() for k, v in s.items())
 
 
-def test_hand_written_kernels_have_the_gradients_of_the_functions_they_replace():
-    """The rotary, the norm, relu^2 and the capped cross-entropy are written by hand for speed on CPU: each must
-    pass gradcheck in float64 and match the plain torch composition it replaces."""
+def test_hand_written_kernels_have_the_gradients_of_the_functions_they_replace(monkeypatch):
+    """The rotary, the norm, relu^2 and the head fused with the capped cross-entropy are written by hand for speed
+    on CPU: each must pass gradcheck in float64 and match the plain torch composition it replaces."""
     import torch.nn.functional as F
 
-    from phaselog.model.gpt import (LOGIT_CAP, RMSNorm, ReLUSquared, Rotary, SoftCapCrossEntropy, rotary_tables,
-                                    soft_cap)
+    from phaselog.model import gpt
+    from phaselog.model.gpt import LOGIT_CAP, ReLUSquared, RMSNorm, Rotary, head_cross_entropy, rotary_tables, soft_cap
 
     torch.manual_seed(0)
     x = torch.randn(2, 5, 3, 8, dtype=torch.float64, requires_grad=True)
@@ -121,9 +121,25 @@ def test_hand_written_kernels_have_the_gradients_of_the_functions_they_replace()
     for kernel, plain in composed.items():
         assert torch.autograd.gradcheck(kernel, (x,))
         torch.testing.assert_close(kernel(x), plain(x))
-    logits = (torch.randn(6, 11, dtype=torch.float64) * 20).requires_grad_()  # beyond the cap, where it bends
-    targets = torch.randint(0, 11, (6,))
-    assert torch.autograd.gradcheck(lambda z: SoftCapCrossEntropy.apply(z, targets, LOGIT_CAP), (logits,))
-    torch.testing.assert_close(SoftCapCrossEntropy.apply(logits, targets, LOGIT_CAP),
-                               F.cross_entropy(LOGIT_CAP * torch.tanh(logits / LOGIT_CAP), targets))
+    # 7 tokens and chunks of 3: two full chunks and a short one
+    monkeypatch.setattr(gpt, "head_chunk_rows", lambda *_: 3)
+    hidden = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    weight = (torch.randn(11, 4, dtype=torch.float64) * 8).requires_grad_()  # logits beyond the cap, where it bends
+    targets = torch.randint(0, 11, (7,))
+    assert torch.autograd.gradcheck(lambda h, w: head_cross_entropy(h, w, targets, LOGIT_CAP), (hidden, weight))
+    logits = hidden @ weight.t()
+    plain = F.cross_entropy(LOGIT_CAP * torch.tanh(logits / LOGIT_CAP), targets)
+    torch.testing.assert_close(head_cross_entropy(hidden, weight, targets, LOGIT_CAP), plain)
+    with torch.no_grad():  # no gradient work without a backward to come, and the same loss
+        torch.testing.assert_close(head_cross_entropy(hidden, weight, targets, LOGIT_CAP), plain)
+    # the autocast branch a GPU takes (bf16 products, fp32 sums), run here under CPU autocast
+    h32, w32 = hidden.detach().float().requires_grad_(), weight.detach().float().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = head_cross_entropy(h32, w32, targets, LOGIT_CAP)
+    loss.backward()
+    plain.backward()
+    assert loss.dtype == torch.float32 and h32.grad.dtype == w32.grad.dtype == torch.float32
+    torch.testing.assert_close(loss.double(), plain.detach(), rtol=0.02, atol=0.02)
+    for ours, exact in ((h32.grad, hidden.grad), (w32.grad, weight.grad)):
+        torch.testing.assert_close(ours.double(), exact, rtol=0.05, atol=0.02)
     torch.testing.assert_close(soft_cap(logits, LOGIT_CAP), LOGIT_CAP * torch.tanh(logits / LOGIT_CAP))
