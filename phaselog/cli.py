@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", choices=["cpu", "cuda"], help="bench train only: where to train (default cpu)")
     p.add_argument("--compile", action="store_true", default=None,
-                   help="bench train only: add torch.compile'd rows (compiling takes minutes on a CPU)")
+                   help="bench train only: add torch.compile'd rows (compiling can take a minute on a CPU)")
     p.add_argument("--seconds", type=float, help="bench converge: training seconds per run (default 120); bench "
                    "gpu: seconds of training (default 90)")
     p.add_argument("--seeds", type=int, help="bench converge only: seeds per optimizer (default 3)")
