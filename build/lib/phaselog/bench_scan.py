@@ -1,0 +1,54 @@
+"""`phaselog bench scan`: sentences per second of the bias detector (understanding/bias.py), the part of
+`phaselog scan` and of every segment's data scan that grows with the text. Two kinds of text, because the
+detector does more work where it finds groups: natural prose (the sentences of the shared corpus, mostly
+without a group term) and stereotype-dense sentences (both sides of every probe pair, shipped with the
+project). CPU time of this process (time.process_time), median of repeats, so other load on the machine
+shows less than in wall time. Target: >= 2,000 sentences/s."""
+import os
+import statistics
+import time
+from pathlib import Path
+
+from phaselog.understanding.bias import SENTENCE_END, scan_bias
+from phaselog.understanding.bias_probe import load_pairs
+
+REPEATS = 5
+PROSE_SENTENCES = 20_000
+
+
+def corpus_sentences(corpus: Path, limit: int) -> list[str]:
+    sentences = []
+    for path in sorted(corpus.rglob("*.txt")):
+        text = " ".join(path.read_text(encoding="utf-8", errors="replace").split())
+        sentences += [s.strip() for s in SENTENCE_END.split(text) if len(s.strip()) > 1]
+    return sentences[:limit]
+
+
+def sentences_per_second(sentences: list[str]) -> list[float]:
+    rates = []
+    for _ in range(REPEATS):
+        started = time.process_time()
+        for sentence in sentences:
+            scan_bias(sentence)
+        rates.append(len(sentences) / (time.process_time() - started))
+    return rates
+
+
+def bench_scan() -> dict:
+    from phaselog.bench import spread
+
+    corpus = Path(os.environ.get("PHASELOG_CORPUS", "../shared/data/corpus")).resolve()
+    sets = {"stereotype-dense": [p[side] for p in load_pairs() for side in ("stereotypical", "anti_stereotypical")]}
+    if corpus.is_dir():
+        sets["prose"] = corpus_sentences(corpus, PROSE_SENTENCES)
+    lines = [f"bias scan, CPU time of one process, median of {REPEATS} repeats (target >= 2,000 sentences/s):"]
+    results = {}
+    for name, sentences in sets.items():
+        rates = sentences_per_second(sentences)
+        results[name] = {"sentences": len(sentences), "sentences_per_sec": spread(rates)}
+        lines.append(f"  {name:16}: {len(sentences):6} sentences, {statistics.median(rates):8.0f} sentences/s "
+                     f"(min {min(rates):.0f}, max {max(rates):.0f})")
+    if not corpus.is_dir():
+        lines.append(f"  prose skipped: no corpus at {corpus} (set PHASELOG_CORPUS)")
+    lines.append("rerun: phaselog bench scan [--json]")
+    return {"benchmark": "scan", **results, "summary": "\n".join(lines)}

@@ -1,0 +1,244 @@
+"""The DuckDB store: one file under the phaselog home holds every run. The schema is the numbered SQL files in
+`migrations/` (each table has a comment saying what a row is and what makes it unique), applied in order and
+recorded in `schema_migrations`. Only the flow process writes; each write is one transaction that first deletes
+the rows it replaces, so writing the same (run, step) twice leaves one row. Readers open read-only and cope
+with a live writer by retrying, then by reading a snapshot copy.
+
+A reader in another process can hold the file for as long as it likes. Inside `writes_queued_when_held()` (the
+flow process, around a run) a write that cannot get the file is queued on disk (phaselog/pending.py) with one
+warning naming the holder, and the run goes on; every writer applies the queue before its own write, and a
+reader while writes are queued reads a snapshot with them applied, so the run sees its own writes."""
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from phaselog.core.errors import PhaselogError, StoreHeld
+from phaselog.core.pending import apply_write, execute_write, forget_write, holder_of, pending_writes, queue_write
+
+STORE_FILE = "phaselog.duckdb"
+# `phaselog sql` runs what a user types: DuckDB's own switches keep it off the file system (no COPY TO, ATTACH,
+# INSTALL or read_csv of other files) and stop it changing them back (no SET); only reading statements may run
+SANDBOX = {"enable_external_access": False, "lock_configuration": True, "autoinstall_known_extensions": False,
+           "autoload_known_extensions": False, "allow_community_extensions": False}
+READING_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+QUEUEING = {"on": False}  # set by writes_queued_when_held(); module-wide because the flow's tasks make their own Store
+
+
+@contextmanager
+def writes_queued_when_held():
+    QUEUEING["on"] = True
+    try:
+        yield
+    finally:
+        QUEUEING["on"] = False
+
+
+def is_lock_error(err: Exception) -> bool:
+    return isinstance(err, duckdb.IOException) and "lock" in str(err).lower()
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    files = sorted(p for p in resources.files("phaselog.core").joinpath("migrations").iterdir() if p.name.endswith(".sql"))
+    return [(int(p.name.split("_")[0]), p.name, p.read_text()) for p in files]
+
+
+class Store:
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.path = self.home / STORE_FILE
+
+    @contextmanager
+    def writer(self, attempts: int = 50):
+        """A connection inside one transaction, after the queued writes; waits while another process (a reader)
+        holds the file."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        con = self._connect(read_only=False, attempts=attempts)
+        try:
+            con.execute("BEGIN")
+            queued = pending_writes(self.home)
+            for path in queued:
+                apply_write(con, path)
+            yield con
+            con.execute("COMMIT")
+            # while this connection still holds the file: no other writer can apply them a second time
+            for path in queued:
+                forget_write(path)
+        except BaseException as err:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.TransactionException:
+                pass  # a failed COMMIT has ended the transaction already; its own error is the one to tell
+            # a full disk, a read-only or failing file system (at COMMIT DuckDB says "Failed to commit: ...")
+            if isinstance(err, (duckdb.IOException, duckdb.TransactionException)):
+                raise PhaselogError(f"could not write the store {self.path}: {first_line(err)}; the store keeps "
+                                    "what it had: fix that, then `phaselog resume` the run") from None
+            raise
+        finally:
+            con.close()
+
+    def write(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 50) -> None:
+        """One write: now, or queued on disk while another process holds the file (inside
+        writes_queued_when_held(); elsewhere StoreHeld after `attempts` tries of 0.1 s)."""
+        if QUEUEING["on"] and pending_writes(self.home):
+            # already waiting on a holder: queue behind the earlier writes (order matters), try the file once
+            queue_write(self.home, statement, rows, params)
+            self.drain_pending(attempts=1)
+            return
+        try:
+            # a run waits 1 s, not 5, before it queues: the reader may stay for hours, and training goes on
+            with self.writer(min(attempts, 10) if QUEUEING["on"] else attempts) as con:
+                execute_write(con, statement, rows, params)
+        except duckdb.IOException as err:
+            if not is_lock_error(err):
+                raise
+            if not QUEUEING["on"]:
+                raise StoreHeld(f"{self.path} is held by {holder_of(err)}: close that connection (a notebook, the "
+                                "duckdb CLI) and try again") from None
+            queue_write(self.home, statement, rows, params)
+            print(f"phaselog: warning: {self.path} is held by {holder_of(err)}; the run goes on and its results "
+                  f"wait in {self.home / 'inbox' / 'store'} until the store is free (close that connection)",
+                  file=sys.stderr, flush=True)
+
+    def drain_pending(self, attempts: int = 50) -> bool:
+        """Apply the queued writes. False: another process still holds the file, and they stay queued."""
+        if not pending_writes(self.home):
+            return True
+        try:
+            with self.writer(attempts):
+                pass
+        except duckdb.IOException as err:
+            if not is_lock_error(err):
+                raise
+            return False
+        return True
+
+    def _connect(self, read_only: bool, attempts: int, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+        for attempt in range(attempts):
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only, config=config or {})
+            except duckdb.IOException as err:
+                if not is_lock_error(err):  # truncated, not DuckDB at all, unreadable
+                    raise PhaselogError(f"{self.path} is not a readable DuckDB store ({first_line(err)}): move it "
+                                        "aside (or restore a copy); `phaselog resume RUN_ID` then refills a new "
+                                        "store from the run's files") from None
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.1)
+
+    def migrate(self) -> None:
+        if self.path.is_file() and self.schema_is_current():
+            return  # nothing to write: a reader holding the file must not stop a run from starting
+        with self.writer() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                        "name VARCHAR, applied_at TIMESTAMP)")
+            done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            for version, name, sql in migrations():
+                if version not in done:
+                    con.execute(sql)
+                    con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
+
+    def replace_rows(self, table: str, rows: list[dict] | pa.Table, where: str, params: list,
+                     attempts: int = 50) -> int:
+        """Delete the rows matching `where`, then insert `rows` (matched to columns by name), in one transaction."""
+        arrow = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows)
+        self.write({"op": "replace", "table": table, "where": where}, arrow if arrow.num_rows else None,
+                   list(params), attempts)
+        return arrow.num_rows
+
+    def execute(self, sql: str, params: list = ()) -> None:
+        self.write({"op": "execute", "sql": sql}, None, list(params))
+
+    def schema_is_current(self) -> bool:
+        names = {name for _, name, _ in migrations()}
+        try:
+            _, rows = self.query("SELECT name FROM schema_migrations")
+        except PhaselogError:
+            return False  # no schema_migrations table yet
+        return names <= {row[0] for row in rows}
+
+    @contextmanager
+    def reader(self, config: dict | None = None):
+        """A read-only connection; while a writer holds the file, a snapshot copy of it; while writes are queued,
+        a snapshot with them applied."""
+        if not self.path.is_file():
+            raise PhaselogError(f"no store at {self.path}: run a phase first, or point --home at the right folder")
+        queued = pending_writes(self.home)
+        snapshot = None
+        try:
+            if queued:
+                snapshot = self._snapshot()
+                with duckdb.connect(str(snapshot / STORE_FILE)) as copy:
+                    for path in queued:
+                        apply_write(copy, path)
+                con = duckdb.connect(str(snapshot / STORE_FILE), read_only=True, config=config or {})
+            else:
+                try:
+                    con = self._connect(read_only=True, attempts=30, config=config)
+                except duckdb.IOException:
+                    snapshot = self._snapshot()
+                    con = duckdb.connect(str(snapshot / STORE_FILE), read_only=True, config=config or {})
+        except BaseException:
+            if snapshot is not None:
+                shutil.rmtree(snapshot, ignore_errors=True)
+            raise
+        try:
+            yield con
+        finally:
+            con.close()
+            if snapshot is not None:
+                shutil.rmtree(snapshot, ignore_errors=True)
+
+    def _snapshot(self) -> Path:
+        snapshot = Path(tempfile.mkdtemp(prefix="phaselog-snapshot-"))
+        for suffix in ("", ".wal"):
+            if Path(str(self.path) + suffix).exists():
+                shutil.copy(str(self.path) + suffix, snapshot / (STORE_FILE + suffix))
+        return snapshot
+
+    def query(self, sql: str, params: list = (), untrusted: bool = False) -> tuple[list[str], list[tuple]]:
+        """Rows of a query. `untrusted` (what a user typed): inside the SANDBOX, and reading statements only."""
+        with self.reader(SANDBOX if untrusted else None) as con:
+            try:
+                if untrusted:
+                    check_reads_only(con, sql)
+                cursor = con.execute(sql, params)
+            except duckdb.InvalidInputException as err:
+                if "read-only" in str(err):
+                    raise PhaselogError("the store is opened read-only here: `phaselog sql` runs queries, "
+                                        "not writes") from None
+                raise PhaselogError(f"SQL error: {first_line(err)}") from None
+            except duckdb.PermissionException as err:
+                raise PhaselogError(f"`phaselog sql` reads the store only, never other files (to join your own, "
+                                    f"open the store read-only in duckdb yourself): {first_line(err)}") from None
+            except duckdb.Error as err:
+                raise PhaselogError(f"SQL error: {first_line(err)}") from None
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            return columns, cursor.fetchall()
+
+    def run_exists(self, run_id: str) -> bool:
+        return self.path.is_file() and bool(self.query("SELECT 1 FROM runs WHERE run_id = ?", [run_id])[1])
+
+
+def check_reads_only(con, sql: str) -> None:
+    """Each statement, as DuckDB's own parser sees it, must read (SELECT, SHOW, DESCRIBE, EXPLAIN, ...)."""
+    for statement in con.extract_statements(sql):
+        if statement.type not in READING_STATEMENTS:
+            kind = statement.type.name.lower()
+            raise PhaselogError(f"the store is opened read-only here: `phaselog sql` runs queries, not {kind} "
+                                f"statements ({statement.query.strip()[:60]!r})")
+
+
+def first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0]

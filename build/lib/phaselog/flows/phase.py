@@ -1,0 +1,82 @@
+"""The phase flow: the DAG of one phase, in the order data flows. Each step is a task in `tasks/`."""
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from phaselog.core.config import PhaseConfig
+from phaselog.core.errors import TrainingDiverged
+from phaselog.core.journal import drain_inbox
+from phaselog.core.runs import (RunPaths, check_same_config, mark_failed, register_run, run_record, save_config_file,
+                                set_status)
+from phaselog.core.store import Store, writes_queued_when_held
+from phaselog.flows.review import review_gate
+from phaselog.model.device import pick_device
+from phaselog.model.flops import peak_flops
+from phaselog.tasks.data import check_data_quality_task, prepare_data_task
+from phaselog.tasks.evaluation import evaluate_task
+from phaselog.tasks.loops_bias import loops_bias_task
+from phaselog.tasks.report import write_phase_report_task, write_report_task
+from phaselog.tasks.self_play import check_prompts_task, self_play_task
+from phaselog.tasks.training import record_segment_task, train_segment_task
+from phaselog.tasks.understanding import understand_task
+
+
+@flow(name="phase-run", flow_run_name="{run_id}")
+def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
+    logger = get_run_logger()
+    store = RunPaths.of(home, run_id).store
+    # a notebook or BI tool holding the store must not kill the run: its writes wait on disk until it lets go
+    with writes_queued_when_held():
+        result = phase_tasks(config, run_id, home, store, logger)
+    if not store.drain_pending():
+        logger.warning(f"the run's last results still wait in {store.home / 'inbox' / 'store'}: another process "
+                       f"holds {store.path}; readers see them already, and the next write to the store (a resume, "
+                       "a journal entry, an open explore page) puts them in")
+    return result
+
+
+def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logger) -> dict:
+    """The phase's tasks, in the order data flows."""
+    store.migrate()
+    run_dir = RunPaths.of(home, run_id).run_dir
+    check_same_config(store, run_id, config, run_dir)  # before config.json is written over
+    save_config_file(run_dir, config)
+    device = pick_device(config.train.device)
+    known = store.run_exists(run_id)
+    peak = run_record(store, run_id)["peak_flops"] if known else peak_flops(device)
+    register_run(store, run_id, config, run_dir, str(device), peak)
+    drain_inbox(store)  # journal entries the exploration server queued while no one could write
+    try:
+        data = prepare_data_task(config, run_id, home)
+        check_data_quality_task(config, run_id, home, data["vocab_size"])
+        check_prompts_task(config, run_id, home)
+        segments = config.segments()
+        progress = create_progress_artifact(0.0, description=f"segments of {run_id}")
+        for index, (start, end) in enumerate(segments):
+            try:
+                summary = train_segment_task(config, run_id, home, index, start, end, peak)
+            except TrainingDiverged as err:
+                # stopped before the bad update; pause_on health_critical asks a person instead of only failing
+                if "health_critical" not in config.understanding.pause_on:
+                    raise
+                if not review_gate(config, run_id, home, {"step": err.step, "reasons": [], "description": ""}):
+                    return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": err.step}
+                # carry on: once more from the last good checkpoint; a second divergence fails the run
+                summary = train_segment_task(config, run_id, home, index, start, end, peak)
+            record_segment_task(run_id, home, index, summary)
+            drain_inbox(store)
+            evaluate_task(config, run_id, home, end)
+            self_play_task(config, run_id, home, index, start, end)
+            understand_task(config, run_id, home, start, end)
+            # after self-play: scans the segment's reflections; a finding that needs a person pauses or stops here
+            if not review_gate(config, run_id, home, loops_bias_task(config, run_id, home, start, end)):
+                return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": end}
+            update_progress_artifact(progress, 100.0 * (index + 1) / len(segments))
+    except BaseException:
+        mark_failed(store, run_id)
+        raise
+    set_status(store, run_id, "completed")
+    write_report_task(run_id, home)
+    if config.train.continue_from:  # a phase of several runs: its log tells them all
+        write_phase_report_task(config.phase_name(), home)
+    logger.info(f"run {run_id} completed: {run_dir}")
+    return {"run_id": run_id, "run_dir": str(run_dir)}

@@ -1,0 +1,94 @@
+"""The claim registry: every sentence of the TL;DR and of the phase overview's list, each with a name and the
+figures it states (`facts`), so that tests/test_report.py can recompute every figure from the store with its own
+SQL. A sentence that is not a claim here does not appear in those two places."""
+from dataclasses import dataclass
+
+from phaselog.reports import couplings, events
+from phaselog.reports.gather import ReportData, bucket_width
+from phaselog.reports.model_sections import looped_samples, signature
+from phaselog.reports.numbers import loss_story, most_common, num, steps
+from phaselog.reports.source_joins import joins, leaves
+from phaselog.reports.uptake import surfaced
+
+
+@dataclass
+class Claim:
+    name: str     # what it states, e.g. "join/philosophy", "loss", "event/1500/join"
+    text: str     # the sentence, without its final full stop
+    facts: dict   # the figures the sentence states
+
+
+def capital(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
+def mix_claims(data: ReportData) -> list[Claim]:
+    """Sources joining (at their own step, with their share of the tokens from then on) and leaving the mix."""
+    out = []
+    for j in joins(data):
+        share = f" ({100 * j['share']:.0f}% of the tokens from then on)" if j["share"] is not None else ""
+        out.append(Claim(f"join/{j['source']}", f"{capital(j['source'])} joined the mix at step {steps(j['step'])}"
+                         + share, {"step": j["step"], "share": j["share"]}))
+    out += [Claim(f"leave/{x['source']}", f"{capital(x['source'])} left the mix at step {steps(x['step'])}",
+                  {"step": x["step"]}) for x in leaves(data)]
+    return out
+
+
+def event_claims(data: ReportData) -> list[Claim]:
+    """What changed around each join (always), and around any other event when something went beyond noise."""
+    out = []
+    for found in events.changes(data):
+        event = found["event"]
+        loss = found.get("loss") or {}
+        beyond = [loss.get("jump_beyond"), loss.get("slope_beyond"), *(v["beyond"] for v in found["rms"].values()),
+                  *(v["beyond"] for k, v in found.items() if k in ("val bpb", "loop share") or k.endswith(" uptake"))]
+        if event["kind"] != "join" and not any(beyond):
+            continue
+        facts = {"step": event["step"], "window": found["window"], "loss_before": loss.get("before"),
+                 "loss_after": loss.get("after"), "jump": loss.get("jump")}
+        out.append(Claim(f"event/{event['step']}/{event['kind']}", events.describe(found), facts))
+    return out
+
+
+def claims(data: ReportData) -> list[Claim]:
+    out = []
+    story = loss_story(data.metrics["step"], data.metrics["loss"], bucket_width(data))
+    if story:
+        out.append(Claim("loss", capital(story["text"]), {k: v for k, v in story.items() if k != "text"}))
+    bpb = [e for e in data.evals if e["name"] == "val_bpb"]
+    if bpb:
+        # one evaluation is a level, not a change
+        first = f"{num(bpb[0]['value'])} at step {steps(bpb[0]['step'])} → " if len(bpb) > 1 else ""
+        out.append(Claim("val_bpb", f"Validation bpb {first}{num(bpb[-1]['value'])} at step {steps(bpb[-1]['step'])}",
+                         {"first_step": bpb[0]["step"], "first": bpb[0]["value"], "last_step": bpb[-1]["step"],
+                          "last": bpb[-1]["value"]}))
+    out += mix_claims(data) + event_claims(data)
+    if data.health:
+        unhealthy = [h for h in data.health if h["status"] != "healthy"]
+        text = ("Health stayed healthy at every check" if not unhealthy else
+                f"Health left healthy at {len(unhealthy)} of {len(data.health)} checks "
+                f"(first at step {steps(unhealthy[0]['step'])}: {unhealthy[0]['status']})")
+        out.append(Claim("health", text, {"unhealthy": len(unhealthy), "checks": len(data.health),
+                                          "first_step": unhealthy[0]["step"] if unhealthy else None}))
+    if data.bias_events is not None or data.reviews is not None:
+        # probe rows are measurements at every segment end, not findings
+        found = [e for e in data.bias_events or [] if e["source"] != "probe"]
+        high = sum(1 for e in found if e["severity"] == "high")
+        pauses = len(data.reviews or [])
+        out.append(Claim("bias", f"{len(found)} bias finding{'s' if len(found) != 1 else ''} ({high} high severity) "
+                                 f"and {pauses} review pause{'s' if pauses != 1 else ''}",
+                         {"findings": len(found), "high": high, "reviews": pauses}))
+    if data.reflections:
+        looped = looped_samples(data)
+        kinds = [signature(r, looped) for r in data.reflections]
+        top = most_common(kinds)
+        out.append(Claim("signature", f"The dominant self-play signature was {top} ({kinds.count(top)} of "
+                                      f"{len(kinds)} reflections)",
+                         {"signature": top, "count": kinds.count(top), "of": len(kinds)}))
+    for row, text in surfaced(data):
+        out.append(Claim(f"uptake/{row['source']}", capital(text),
+                         {k: row[k] for k in ("step", "score", "band_low", "band_high", "auc", "status")}))
+    for c in [c for c in couplings.couplings(data) if couplings.backed(c)][:1]:
+        out.append(Claim("coupling", capital(couplings.sentence(c).rstrip(".")),
+                         {"a": c["a"], "b": c["b"], "r": c["r"], "partial": c["partial"], "n": c["n"]}))
+    return out

@@ -1,0 +1,151 @@
+"""Couplings: Pearson correlations across steps between signals the store holds (loss, gradient norm, val bpb,
+per-layer activation RMS, shimmer, reflection loop and formatting scores, the most frequent formatting motif).
+Two signals are paired on the steps where both exist, only across families (seq-rep-4 against compression
+ratio says nothing new). Two signals that both simply fall with step correlate strongly without telling anything,
+so each pair is also correlated with step partialled out (each signal's straight-line trend over step removed,
+then r of what is left): the partial r decides, and a sentence is written only when it is backed (enough points
+and a clear partial r)."""
+import json
+
+import numpy as np
+
+from phaselog.reports.document import Heading, Note, Paragraph, Table
+from phaselog.reports.gather import ReportData
+from phaselog.reports.numbers import num, pearson
+
+MIN_POINTS = 5          # fewer points than this: no r is shown at all
+SENTENCE_POINTS = 8     # and a sentence needs at least this many
+SENTENCE_R = 0.5        # and |r| at least this (moderate or stronger)
+TABLE_ROWS = 12
+SENTENCES = 5           # the strongest backed couplings get a sentence; the table holds the rest
+
+
+def strength(r: float) -> str:
+    size = abs(r)
+    return "strong" if size >= 0.7 else "moderate" if size >= 0.5 else "weak" if size >= 0.3 else "negligible"
+
+
+def per_step(rows: list[dict], key: str) -> dict[int, float]:
+    """Mean of `key` per step over the rows that have it."""
+    sums: dict[int, list[float]] = {}
+    for row in rows:
+        if row[key] is not None:
+            sums.setdefault(int(row["step"]), []).append(float(row[key]))
+    return {step: float(np.mean(v)) for step, v in sums.items()}
+
+
+def motif_counts(motifs) -> dict[str, float]:
+    if isinstance(motifs, str):
+        try:
+            motifs = json.loads(motifs)
+        except json.JSONDecodeError:
+            return {}
+    if isinstance(motifs, dict):
+        return {str(k): float(v) for k, v in motifs.items()}
+    if isinstance(motifs, list):  # a list of {motif, count} structs
+        return {str(m.get("motif")): float(m.get("count", 0)) for m in motifs if isinstance(m, dict)}
+    return {}
+
+
+def signals(data: ReportData) -> list[tuple[str, str, dict[int, float]]]:
+    """(family, name, step -> value) for every signal the store holds in this step range."""
+    m = data.metrics
+    out = [("loss", "loss", dict(zip(m["step"].astype(int).tolist(), m["loss"].tolist()))),
+           ("grad", "grad norm", dict(zip(m["step"].astype(int).tolist(), m["grad_norm"].tolist())))]
+    out.append(("val", "val bpb", {int(e["step"]): float(e["value"]) for e in data.evals if e["name"] == "val_bpb"}))
+    for layer in sorted({int(r["layer"]) for r in data.activation or []}):
+        out.append(("activation", f"activation RMS L{layer}",
+                    per_step([r for r in data.activation if int(r["layer"]) == layer], "rms")))
+    out.append(("shimmer", "shimmer (mean over layers)", per_step(data.shimmer or [], "shimmer")))
+    reflections = data.reflections or []
+    for key, label in (("seq_rep_4", "reflection seq-rep-4"), ("compression_ratio", "reflection compression"),
+                       ("formatting_score", "reflection formatting score")):
+        out.append(("reflection", label, per_step(reflections, key)))
+    counted = [(r["step"], motif_counts(r["motifs"])) for r in reflections]
+    totals: dict[str, float] = {}
+    for _, counts in counted:
+        for motif, n in counts.items():
+            totals[motif] = totals.get(motif, 0) + n
+    if totals:
+        top = min(totals, key=lambda k: (-totals[k], k))
+        out.append(("motif", f"motif '{top}' count",
+                    per_step([{"step": s, "n": c.get(top, 0.0)} for s, c in counted], "n")))
+    if data.loop_events is not None and reflections:
+        repeats = {int(r["step"]): 0.0 for r in reflections}
+        for e in data.loop_events:
+            repeats[int(e["step"])] = max(repeats.get(int(e["step"]), 0.0), float(e["repeats"] or 0))
+        out.append(("loop", "longest loop repeat", repeats))
+    return [s for s in out if s[2]]
+
+
+def couplings(data: ReportData) -> list[dict]:
+    found = []
+    series = signals(data)
+    for i, (family_a, name_a, a) in enumerate(series):
+        for family_b, name_b, b in series[i + 1:]:
+            if family_a == family_b:
+                continue
+            shared = sorted(set(a) & set(b))
+            x = np.array([a[s] for s in shared])
+            y = np.array([b[s] for s in shared])
+            keep = np.isfinite(x) & np.isfinite(y)
+            if keep.sum() < MIN_POINTS:
+                continue
+            at = np.array(shared, dtype=float)[keep]
+            r = pearson(x[keep], y[keep])
+            if r is not None:
+                found.append({"a": name_a, "b": name_b, "r": r, "n": int(keep.sum()),
+                              "partial": partial_r(x[keep], y[keep], at)})
+    return sorted(found, key=lambda c: (-abs(c["partial"] if c["partial"] is not None else 0), -abs(c["r"]),
+                                        c["a"], c["b"]))
+
+
+def detrended(values: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """What is left of `values` after its least-squares straight line over step."""
+    slope, intercept = np.polyfit(step, values, 1)
+    return values - (slope * step + intercept)
+
+
+def partial_r(x: np.ndarray, y: np.ndarray, step: np.ndarray) -> float | None:
+    """r of x and y with step partialled out; None when too few points for a trend and a rest."""
+    if x.size < MIN_POINTS or np.std(step) == 0:
+        return None
+    return pearson(detrended(x, step), detrended(y, step))
+
+
+def backed(coupling: dict) -> bool:
+    return (coupling["n"] >= SENTENCE_POINTS and coupling["partial"] is not None
+            and abs(coupling["partial"]) >= SENTENCE_R)
+
+
+def sentence(c: dict) -> str:
+    direction = "go together" if c["partial"] > 0 else "move in opposite directions"
+    return (f"{c['a']} and {c['b']} {direction} beyond their trends over step (partial r = {c['partial']:.2f}, "
+            f"{strength(c['partial'])}; r = {c['r']:.2f} before removing the trends; {c['n']} steps).")
+
+
+def partial_text(c: dict) -> str:
+    return num(c["partial"], 2) if c["partial"] is not None else "n/a"
+
+
+def section(data: ReportData) -> list:
+    blocks = [Heading(2, "Couplings")]
+    found = couplings(data)
+    if not found:
+        return blocks + [Note(f"Left out: no two signals share {MIN_POINTS} or more steps in this range.")]
+    claims = [c for c in found if backed(c)]
+    blocks.append(Paragraph("Pearson r across steps, and r with step partialled out (each signal's straight-line "
+                            "trend over step removed first): two signals that only fall with time have a high r "
+                            "and a low partial r, and only the partial r is claimed."))
+    blocks += [Paragraph(sentence(c)) for c in claims[:SENTENCES]]
+    if len(claims) > SENTENCES:
+        blocks.append(Paragraph(f"{len(claims) - SENTENCES} more couplings pass the same bar; the strongest "
+                                "are in the table."))
+    if not claims:
+        blocks.append(Note(f"No coupling is backed by the data (partial r beyond ±{SENTENCE_R} over "
+                           f"{SENTENCE_POINTS} or more steps), so none is claimed."))
+    blocks.append(Table(["signal", "signal", "r", "partial r (step removed)", "strength (partial)", "steps"],
+                        [[c["a"], c["b"], num(c["r"], 2), partial_text(c),
+                          strength(c["partial"]) if c["partial"] is not None else "n/a", str(c["n"])]
+                         for c in found[:TABLE_ROWS]]))
+    return blocks

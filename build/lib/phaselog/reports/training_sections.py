@@ -1,0 +1,150 @@
+"""The training half of the phase log: title, phase overview, loss, validation and benchmarks, speed, and the
+key (Prefect flow) runs. Each function takes the gathered data and returns blocks; a section without data
+returns its heading and a one-line note saying why it is left out."""
+import numpy as np
+
+from phaselog.reports.claims import mix_claims
+from phaselog.reports.document import Bullets, Figure, Heading, Note, Paragraph, Table
+from phaselog.reports.gather import ReportData, bucket_width
+from phaselog.reports.numbers import buckets, median, mfu_percent, num, span, steps
+from phaselog.reports.source_joins import joins
+
+
+def title(data: ReportData) -> list:
+    run = data.run
+    flow_runs = sorted({s["flow_run_id"] for s in data.segments if s["flow_run_id"]})
+    line = (f"Run {data.run_id} ({run.get('name')}, {run.get('device')}, status {run.get('status')}): "
+            f"steps {steps(data.first_step)} to {steps(data.last_step)}, {len(data.segments)} segments")
+    if len(flow_runs) > 1:
+        line += f" over {len(flow_runs)} flow runs"
+    return [Heading(1, f"Phase log: {data.run_id}, steps {steps(data.first_step)}-{steps(data.last_step)}"),
+            Paragraph(line + ".")]
+
+
+def mix_by_segment(data: ReportData) -> dict[int, dict[str, float]]:
+    mix: dict[int, dict[str, float]] = {}
+    for row in data.data_mix:
+        if row["tokens"]:
+            mix.setdefault(row["segment_start"], {})[row["source"]] = row["share"]
+    return mix
+
+
+def prompt_by_segment(data: ReportData) -> dict[int, str]:
+    versions: dict[int, set] = {}
+    for row in data.reflections or []:
+        for s in data.segments:
+            if s["start_step"] < row["step"] <= s["end_step"] and row["prompt_version"]:
+                versions.setdefault(s["start_step"], set()).add(str(row["prompt_version"]))
+    return {start: ", ".join(sorted(v)) for start, v in versions.items()}
+
+
+def overview(data: ReportData) -> list:
+    """Consecutive segments with the same data mix and prompt version form one period; review pauses split them."""
+    blocks = [Heading(2, "Phase overview")]
+    if not data.segments:
+        return blocks + [Note("Left out: no finished segments in this step range.")]
+    mix, prompts = mix_by_segment(data), prompt_by_segment(data)
+    pauses = sorted({int(r["step"]) for r in data.reviews or [] if r["step"] is not None})
+    joined = joins(data)
+    periods: list[dict] = []
+    for s in data.segments:
+        shares = mix.get(s["start_step"], {})
+        label = ("data: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(shares.items()))) if shares else ""
+        # a segment's shares are over all its steps, so a source joining inside it is named with its step
+        label += "".join(f"; {j['source']} joined at step {steps(j['step'])}" for j in joined
+                         if s["start_step"] < j["step"] < s["end_step"])
+        if s["start_step"] in prompts:
+            label += f"; prompt {prompts[s['start_step']]}"
+        paused = [p for p in pauses if s["start_step"] < p <= s["end_step"]]
+        if periods and periods[-1]["label"] == label and not periods[-1]["paused"]:
+            periods[-1].update(end=s["end_step"], count=periods[-1]["count"] + 1, paused=paused)
+        else:
+            periods.append({"start": s["start_step"], "end": s["end_step"], "count": 1, "label": label,
+                            "paused": paused})
+    rows = [[f"{steps(p['start'])}-{steps(p['end'])}", str(p["count"]),
+             (p["label"] or "no data mix recorded") + "".join(f"; review pause at step {steps(x)}" for x in p["paused"])]
+            for p in periods]
+    blocks.append(Table(["steps", "segments", "what happened (share of the segment's tokens)"], rows))
+    changes = mix_claims(data)
+    if changes:
+        blocks.append(Bullets([c.text + "." for c in changes]))
+    return blocks
+
+
+def loss_progression(data: ReportData) -> list:
+    blocks = [Heading(2, "Loss progression")]
+    step, loss = data.metrics["step"], data.metrics["loss"]
+    width = bucket_width(data)
+    rows = [[f"{steps(a)}-{steps(b)}", span(loss[i]), median(loss[i]), num(float(np.min(loss[i])))]
+            for a, b, i in buckets(step, width)]
+    blocks.append(Paragraph(f"Training loss per {steps(width)} steps: the usual range (10th-90th percentile), "
+                            "the median and the lowest value."))
+    blocks.append(Table(["steps", "loss range", "median", "min"], rows))
+    marked = "".join(f"; {j['source']} joins at step {steps(j['step'])} (green dotted line)" for j in joins(data))
+    blocks.append(Figure("loss.png", "training loss and validation bpb against step, with segment boundaries" + marked))
+    return blocks
+
+
+def validation(data: ReportData) -> list:
+    blocks = [Heading(2, "Validation and benchmarks")]
+    if not data.evals:
+        return blocks + [Note("Left out: no evaluations in this step range.")]
+    series: dict[str, list[tuple[int, float]]] = {}
+    for row in data.evals:
+        series.setdefault(row["name"], []).append((row["step"], row["value"]))
+    rows = []
+    for name in sorted(series, key=lambda n: (n != "val_bpb", n)):
+        points = series[name]
+        (s0, v0), (s1, v1) = points[0], points[-1]
+        best = min(points, key=lambda p: (p[1], p[0])) if "bpb" in name else max(points, key=lambda p: (p[1], -p[0]))
+        rows.append([name, f"{num(v0)} (step {steps(s0)})", f"{num(v1)} (step {steps(s1)})",
+                     f"{num(best[1])} (step {steps(best[0])})", str(len(points))])
+    if "val_bpb" in series:
+        first, last = series["val_bpb"][0][1], series["val_bpb"][-1][1]
+        blocks.append(Paragraph(f"Validation bpb went from {num(first)} to {num(last)} "
+                                f"({num(last - first)} bits per byte)."))
+    blocks.append(Table(["evaluation", "first", "last", "best", "points"], rows))
+    return blocks
+
+
+def speed(data: ReportData) -> list:
+    blocks = [Heading(2, "Training speed")]
+    m = data.metrics
+    mfu, basis = mfu_percent(data)
+    measures = (("tokens/sec", m["tokens_per_sec"]), ("MFU (%)", mfu), ("step time (ms)", m["step_time_ms"]))
+    rows = [[label, span(values), median(values)] for label, values in measures]
+    blocks.append(Table(["measure", "usual range (10th-90th pct)", "median"], rows))
+    blocks.append(Paragraph(f"MFU is measured {basis['long']}."))
+    blocks.append(Figure("speed.png", "tokens per second and MFU against step, on two panels"))
+    return blocks
+
+
+def key_runs(data: ReportData) -> list:
+    """Each Prefect flow run (a first run, a resume) with its steps, date, what changed and what was seen."""
+    blocks = [Heading(2, "Key runs")]
+    groups: dict[str, list[dict]] = {}
+    for s in data.segments:
+        groups.setdefault(s["flow_run_id"] or "unknown", []).append(s)
+    if not groups:
+        return blocks + [Note("Left out: no finished segments in this step range.")]
+    mix, prompts = mix_by_segment(data), prompt_by_segment(data)
+    ordered = sorted(groups.items(), key=lambda kv: kv[1][0]["start_step"])
+    rows, previous = [], None
+    for flow_run_id, segs in ordered:
+        start, end = segs[0]["start_step"], segs[-1]["end_step"]
+        dates = sorted({s["finished_at"].date().isoformat() for s in segs if s["finished_at"]})
+        inside = (data.metrics["step"] > start) & (data.metrics["step"] <= end)
+        sources = sorted({name for s in segs for name in mix.get(s["start_step"], {})})
+        setup = {"sources": ", ".join(sources), "prompt": ", ".join(sorted({prompts[s["start_step"]] for s in segs
+                                                                             if s["start_step"] in prompts}))}
+        changes = [f"{k}: {v or 'none'}" for k, v in setup.items() if previous is not None and previous[k] != v]
+        resumed = [s for s in segs if s["resumed_from"] is not None and s["resumed_from"] > s["start_step"]]
+        notes = [f"resumed mid-segment from step {steps(s['resumed_from'])}" for s in resumed]
+        trained = sum(s["trained_steps"] or 0 for s in segs)
+        seconds = sum(s["seconds"] or 0 for s in segs)
+        notes.append(f"{steps(trained)} steps trained in {num(seconds)} s; loss {span(data.metrics['loss'][inside])}")
+        rows.append([flow_run_id[:8], f"{steps(start)}-{steps(end)}", ", ".join(dates) or "n/a",
+                     "; ".join(changes) or ("first run" if previous is None else "same setup"), "; ".join(notes)])
+        previous = setup
+    blocks.append(Table(["flow run", "steps", "date", "configuration changes", "observations"], rows))
+    return blocks

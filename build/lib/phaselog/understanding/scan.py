@@ -1,0 +1,47 @@
+"""Loops and bias for any text, for `phaselog scan`-style commands: one document or a file of them."""
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from phaselog.core.errors import DataError
+from phaselog.understanding.bias import scan_bias
+from phaselog.understanding.loops import detect_loops
+
+
+class ScanInputError(DataError, ValueError):
+    """A scan input that cannot be read; a ValueError too, so plain callers can catch it without phaselog."""
+
+
+def scan_text(text: str) -> dict:
+    return {"loops": detect_loops(text).as_dict(), "bias": [f.as_dict() for f in scan_bias(text)]}
+
+
+def iter_scan_inputs(path: str) -> Iterator[tuple[str, str]]:
+    """(doc_id, text) pairs: "-" is stdin (one document), a .jsonl file is one document per line with a
+    "text" field (doc_id from an "id" field, else file:line), anything else is one plain-text document."""
+    if path == "-":
+        yield "stdin", sys.stdin.read()
+        return
+    file = Path(path)
+    if not file.is_file():
+        raise ScanInputError(f"{path}: no such file; give a .txt or .jsonl file, or - for stdin")
+    if file.suffix != ".jsonl":
+        try:
+            yield path, file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ScanInputError(f"{path}: not UTF-8 text; give a .txt or .jsonl file") from None
+        return
+    with file.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                row = json.loads(raw) if raw.strip() else None
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                reason = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8"
+                raise ScanInputError(f"{path}:{number}: not valid JSON ({reason})") from None
+            if row is None:
+                continue  # blank lines, e.g. a trailing newline
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise ScanInputError(f"{path}:{number}: needs a \"text\" field holding a string")
+            yield str(row.get("id", f"{path}:{number}")), row["text"]
