@@ -63,7 +63,7 @@ def train_step_bytes(shape: GPTShape, micro_batch: int, bf16: bool = False,
     tokens = micro_batch * shape.seq_len
     act_bytes = 2 if bf16 else 4
     parts = {
-        "runtime": 0 if bf16 else CPU_RUNTIME_BYTES,  # bf16 stands for CUDA, as in plan_for
+        "runtime": runtime_bytes(bf16),
         "weights": 4 * params + (2 * params if bf16 else 0),  # autocast keeps a bf16 copy of each weight
         "optimizer": optimizer_bytes(shape, optimizer),
         "activations": ACTIVATIONS_PER_TOKEN_LAYER * tokens * shape.d_model * shape.n_layer * act_bytes,
@@ -73,6 +73,10 @@ def train_step_bytes(shape: GPTShape, micro_batch: int, bf16: bool = False,
     parts["peak"] = (parts["runtime"] + parts["weights"] + parts["optimizer"]
                      + max(parts["activations"] + parts["head"], parts["gradients"]))
     return parts
+
+
+def runtime_bytes(bf16: bool) -> int:
+    return 0 if bf16 else CPU_RUNTIME_BYTES  # bf16 stands for CUDA, as in plan_for
 
 
 def head_bytes(shape: GPTShape, tokens: int, device: str) -> int:
@@ -90,8 +94,7 @@ def probe_bytes(shape: GPTShape, windows: int, bf16: bool = False, optimizer: st
     tokens = windows * shape.seq_len
     records = shape.n_layer * tokens * 5 * shape.d_model * (2 if bf16 else 4)
     scores = 3 * windows * shape.n_head * shape.seq_len ** 2 * 4
-    runtime = 0 if bf16 else CPU_RUNTIME_BYTES
-    return runtime + 4 * params + optimizer_bytes(shape, optimizer) + block_copy + records + scores
+    return runtime_bytes(bf16) + 4 * params + optimizer_bytes(shape, optimizer) + block_copy + records + scores
 
 
 def eval_bytes(shape: GPTShape, batch: int) -> int:

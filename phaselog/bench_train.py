@@ -122,6 +122,14 @@ def trainer_process(conn, kind: str, shape: dict, device: str, dtype_name: str) 
         conn.send(timed_steps(model, optimizer, batch, steps, autocast))
 
 
+def reply(workers: dict, kind: str):
+    try:
+        return workers[kind].recv()
+    except EOFError:
+        raise RuntimeError(f"bench train: the {kind} trainer's process ended without answering (its error is "
+                           "above)") from None
+
+
 def alternate(workers: dict, budget: float, round_seconds: float = 0.5, max_rounds: int = 40) -> tuple[dict, int]:
     """Step times per trainer over as many rounds as fit in `budget` seconds (at most `max_rounds`), the order
     of the trainers flipping every round. A round is about `round_seconds` of steps per trainer (one step at the
@@ -129,7 +137,7 @@ def alternate(workers: dict, budget: float, round_seconds: float = 0.5, max_roun
     within a minute on a shared VM), so many short rounds compared pairwise beat a few long ones."""
     def run(name: str, steps: int) -> list[float]:
         workers[name].send(steps)
-        return workers[name].recv()
+        return reply(workers, name)
 
     times = {name: [] for name in workers}
     start = time.perf_counter()
@@ -149,21 +157,21 @@ def measure_shape(shape: dict, dtype_name: str, device: torch.device, peak: floa
                   compiled: bool = False) -> dict:
     kinds = ["phaselog"] + (["reference"] if with_reference else []) + (["compiled"] if compiled else [])
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: no allocator or thread pool shared
-    workers, processes, flops_per_token = {}, [], None
+    workers, processes = {}, []
     try:
         for kind in kinds:
             ours, theirs = spawn.Pipe()
             process = spawn.Process(target=trainer_process, args=(theirs, kind, shape, device.type, dtype_name),
                                     daemon=True)
             process.start()
-            workers[kind], processes = ours, processes + [process]
-        for kind in kinds:
-            flops_per_token = workers[kind].recv() or flops_per_token
+            workers[kind] = ours
+            processes.append(process)
+        flops_per_token = {kind: reply(workers, kind) for kind in kinds}["phaselog"]  # each says it is ready
         compile_seconds = None
         if compiled:  # its first step is the compilation, timed apart and off the budget
             started = time.perf_counter()
             workers["compiled"].send(1)
-            workers["compiled"].recv()
+            reply(workers, "compiled")
             compile_seconds = time.perf_counter() - started
         budget = SHAPE_BUDGET_SECONDS * (1.5 if compiled else 1)  # a third trainer gets its share
         times, done = alternate(workers, budget)
@@ -179,17 +187,18 @@ def measure_shape(shape: dict, dtype_name: str, device: torch.device, peak: floa
            "tokens_per_sec_spread": spread(rates["phaselog"]), "flops_per_token": flops_per_token,
            "peak_flops": peak, "rounds": done}
     row["mfu"] = flops_per_token * row["tokens_per_sec"] / peak
+    def ratios(ours: str, theirs: str) -> dict:
+        # the ratio of each round's medians, then spread over rounds: both sides saw the same minutes
+        return spread([statistics.median(tokens / t for t in a) / statistics.median(tokens / t for t in b)
+                       for a, b in zip(times[ours], times[theirs])])
+
     if with_reference:
-        # the ratio of each round's medians, then the median over rounds: both sides saw the same minutes
-        ratios = [statistics.median(tokens / t for t in ours) / statistics.median(tokens / t for t in ref)
-                  for ours, ref in zip(times["phaselog"], times["reference"])]
         row.update(reference_tokens_per_sec=statistics.median(rates["reference"]),
-                   reference_tokens_per_sec_spread=spread(rates["reference"]), ratio_to_reference=spread(ratios))
+                   reference_tokens_per_sec_spread=spread(rates["reference"]),
+                   ratio_to_reference=ratios("phaselog", "reference"))
     if compiled:
-        ratios = [statistics.median(tokens / t for t in fast) / statistics.median(tokens / t for t in eager)
-                  for fast, eager in zip(times["compiled"], times["phaselog"])]
         row.update(compiled_tokens_per_sec=statistics.median(rates["compiled"]), compile_seconds=compile_seconds,
-                   ratio_compiled_to_eager=spread(ratios))
+                   ratio_compiled_to_eager=ratios("compiled", "phaselog"))
     return row
 
 
