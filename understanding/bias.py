@@ -74,7 +74,7 @@ LINK_WORDS = COPULAS | HABITUAL | {
     "extremely", "incredibly", "clearly", "obviously", "such", "the", "a", "an", "by", "nature", "known",
     "considered", "more", "also", "still", "can", "could", "should", "must", "will", "would", "do", "does", "make",
     "course", "honestly", "frankly", "truly", "seriously", "bunch", "lot", "rather", "far", "much", "ever",
-    "even", "kind", "sort", "today", "nowadays", ","}
+    "even", "kind", "sort", "today", "nowadays", "again", ","}
 STACK_WORDS = {"and", ",", "or", "but", "also", "not", "only"}  # between two attributes of one group
 RESUMING = {"they"}  # "X, they all ...": the pronoun picks up the whole group
 MAX_LINK_WORDS = 6
@@ -93,6 +93,14 @@ BECAUSE = {"because", "since", "cause", "'cause", "as"}
 BE_PRESENT = {"is", "'s", "was", "are", "'re", "were", "am", "'m"}
 CANNOT = {"can't", "cannot", "couldn't", "won't"}  # inability or refusal
 QUANTIFIERS_AFTER_LIKE = {"all", "most", "every", "any", "other"}
+# a habit stated without exception is the generic claim itself, whatever the verb's valence ("teenagers always
+# sleep late"); "usually" and "often" can state a custom ("Muslims usually pray at dawn"), so they do not count
+ABSOLUTE = {"always", "never", "constantly", "forever", "invariably"}
+# the trait put into the group's nature: "in their blood", "by nature", "it's genetic"
+NATURE_WORDS = {"genetic", "genetics", "genetically", "inherent", "inherently", "innate", "innately", "dna"}
+NATURE_AFTER_IN = {"blood", "nature", "culture", "genes"}
+NATURE_FRAMES = {"in", "for", "those"}  # "in Gypsy culture", "genetic for Mexicans", "in their blood, those X"
+GROUP_STANDARD = {"behaviour", "behavior", "thing", "move"}  # "typical boomer behaviour"
 
 
 @dataclass
@@ -322,6 +330,8 @@ def attributes_in(tokens: list[str], start: int, end: int, skip: range, category
             length, kind = 2, "negative"
         elif not length and valence_kind(tokens[k]):
             length, kind = 1, valence_kind(tokens[k])
+        elif not length and tokens[k] in ABSOLUTE and k + 1 < end and is_present_verb(tokens[k + 1]):
+            length, kind = 2, "negative"  # "like every Polish family, they always drink"
         if length:
             if kind == "positive" and k > start and tokens[k - 1] in NEGATORS:  # "never laughs at jokes"
                 kind = "negative"
@@ -358,7 +368,8 @@ def verb_phrase(tokens: list[str], j: int, category: str, habitual: bool) -> lis
 
 def is_present_verb(word: str) -> bool:
     """Roughly: a word that can be a present-tense verb, so not a past form or a grammar word."""
-    return (word.isalpha() and not word.endswith("ed") and word not in IRREGULAR_PAST and word not in LINK_WORDS
+    past = word.endswith("ed") and not word.endswith("eed")  # "need", "feed" are present
+    return (word.isalpha() and not past and word not in IRREGULAR_PAST and word not in LINK_WORDS
             and word not in NEGATORS and word not in PREDICATE_ENDS)
 
 
@@ -389,6 +400,14 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
             continue
         if word == "never" and j + 1 < len(tokens) and is_present_verb(tokens[j + 1]):
             found.append((j, 2, "negative"))  # "men never ask for directions": a habit, not a denial
+            j += 2
+            continue
+        if word in CANNOT and j + 1 < len(tokens) and is_present_verb(tokens[j + 1]):
+            found.append((j, 2, "negative"))  # "boomers can't follow a recipe": an inability of the group
+            j += 2
+            continue
+        if word in ABSOLUTE and j + 1 < len(tokens) and is_present_verb(tokens[j + 1]) and not copular:
+            found.append((j, 2, "negative"))  # "the unemployed always sleep until noon"
             j += 2
             continue
         if word in NEGATORS or word in LINK_WORDS:
@@ -423,6 +442,29 @@ def suspicion_after(tokens: list[str], start: int, i: int, end: int, clause_end:
         if closing(k):
             return closing(k)
     return 0
+
+
+def nature_claim(tokens: list[str], start: int, end: int, group_end: int) -> int:
+    """Index of a word that puts a trait into a group's nature ("in their blood", "in Gypsy culture", "by
+    nature", "genetic") in tokens[start:end]; 0 if none. Only read once a group is mentioned in the clause."""
+    for k in range(max(start, 1), end):
+        if tokens[k] in NATURE_WORDS or tokens[k] == "nature" and tokens[k - 1] == "by":
+            return k
+        # "in their blood", or "in Gypsy culture" right after the mention; not "in human nature"
+        if tokens[k] in NATURE_AFTER_IN and (tokens[k - 2:k] == ["in", "their"] or k == group_end):
+            return k
+    return 0
+
+
+def measured_against(tokens: list[str], start: int, i: int, end: int, form: str) -> bool:
+    """One person measured against a group: "throws like a girl", "he must be gay", "typical boomer
+    behaviour". "looks like a girl" describes; only a verb of doing before "like" makes the comparison."""
+    before = tokens[start:i]
+    if form == "singular" and before[-2:-1] == ["like"] and before[-1] in ("a", "an") and len(before) >= 3:
+        return before[-3] not in COPULAS and before[-3] not in ("just", "feel", "feels", "dressed")
+    if before[-2:] == ["must", "be"] and (end >= len(tokens) or tokens[end] in PREDICATE_ENDS):
+        return True
+    return "typical" in before[-2:] and end < len(tokens) and tokens[end] in GROUP_STANDARD
 
 
 def has_cue(tokens: list[str], phrases) -> bool:
@@ -481,7 +523,8 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
     findings, i = [], 0
     while i < len(tokens):
         length, category, form = group_at(tokens, i)
-        if not length and is_membership(tokens[max(0, i - 3):i]):  # "he is autistic, so": the adjective alone
+        predicated = is_membership(tokens[max(0, i - 3):i]) or tokens[max(0, i - 2):i] == ["must", "be"]
+        if not length and predicated:  # "he is autistic, so", "he must be gay": the adjective alone
             length = longest_match(tokens, i, LEXICON["adjectives"])
             predicative = i + length >= len(tokens) or tokens[i + length] in PREDICATE_ENDS | {"so"}
             length = length if predicative else 0
@@ -500,6 +543,12 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
                 or previous in LEXICON["contempt"] and i - 1 == clause_start:
             found.append((i - 1, 1, "derogatory"))
         suspicion = suspicion_after(tokens, clause_start, i, group_end, clause_end)
+        nature = nature_claim(tokens, clause_start, clause_end, group_end) \
+            if previous in NATURE_FRAMES or is_generic(previous, form, category) else 0
+        if nature:
+            found.append((nature, 1, "negative"))
+        if measured_against(tokens, clause_start, i, group_end, form):
+            found.append((i, group_end - i, "negative"))
         if suspicion:
             found.append((group_end, suspicion, "negative"))
         elif wide_frame(tokens, clause_start, i, group_end):
