@@ -100,6 +100,7 @@ ABSOLUTE = {"always", "never", "constantly", "forever", "invariably"}
 NATURE_WORDS = {"genetic", "genetics", "genetically", "inherent", "inherently", "innate", "innately", "dna"}
 NATURE_AFTER_IN = {"blood", "nature", "culture", "genes"}
 NATURE_FRAMES = {"in", "for", "those"}  # "in Gypsy culture", "genetic for Mexicans", "in their blood, those X"
+LIKE_A_GENDER = {("girl",), ("little", "girl"), ("old", "woman"), ("old", "lady"), ("woman",)}
 GROUP_STANDARD = {"behaviour", "behavior", "thing", "move"}  # "typical boomer behaviour"
 
 
@@ -402,11 +403,13 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
             found.append((j, 2, "negative"))  # "men never ask for directions": a habit, not a denial
             j += 2
             continue
-        if word in CANNOT and j + 1 < len(tokens) and is_present_verb(tokens[j + 1]):
+        kind_of_people = form != "singular"  # "a man cannot steal" in old books means anyone
+        if kind_of_people and word in CANNOT and j + 1 < len(tokens) and is_present_verb(tokens[j + 1]):
             found.append((j, 2, "negative"))  # "boomers can't follow a recipe": an inability of the group
             j += 2
             continue
-        if word in ABSOLUTE and j + 1 < len(tokens) and is_present_verb(tokens[j + 1]) and not copular:
+        if kind_of_people and word in ABSOLUTE and j + 1 < len(tokens) and is_present_verb(tokens[j + 1]) \
+                and not copular:
             found.append((j, 2, "negative"))  # "the unemployed always sleep until noon"
             j += 2
             continue
@@ -456,11 +459,16 @@ def nature_claim(tokens: list[str], start: int, end: int, group_end: int) -> int
     return 0
 
 
-def measured_against(tokens: list[str], start: int, i: int, end: int, form: str) -> bool:
+def measured_against(tokens: list[str], start: int, i: int, end: int, form: str, category: str) -> bool:
     """One person measured against a group: "throws like a girl", "he must be gay", "typical boomer
-    behaviour". "looks like a girl" describes; only a verb of doing before "like" makes the comparison."""
-    before = tokens[start:i]
-    if form == "singular" and before[-2:-1] == ["like"] and before[-1] in ("a", "an") and len(before) >= 3:
+    behaviour". "looks like a girl" describes; only a verb of doing before "like" makes the comparison. Old
+    books compare to "a man", "a father", "a lady" as a manner, not a group, so of gender only "girl" and
+    "old woman" count, and "like a man who ..." describes the man."""
+    before, mention = tokens[start:i], tuple(tokens[i:end])
+    comparison = category != "gender" or mention in LIKE_A_GENDER
+    described = end < len(tokens) and tokens[end] in ("who", "that", "whose")
+    if comparison and not described and form == "singular" and before[-2:-1] == ["like"] \
+            and before[-1] in ("a", "an") and len(before) >= 3:
         return before[-3] not in COPULAS and before[-3] not in ("just", "feel", "feels", "dressed")
     if before[-2:] == ["must", "be"] and (end >= len(tokens) or tokens[end] in PREDICATE_ENDS):
         return True
@@ -544,10 +552,10 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
             found.append((i - 1, 1, "derogatory"))
         suspicion = suspicion_after(tokens, clause_start, i, group_end, clause_end)
         nature = nature_claim(tokens, clause_start, clause_end, group_end) \
-            if previous in NATURE_FRAMES or is_generic(previous, form, category) else 0
+            if previous in NATURE_FRAMES or form != "singular" and is_generic(previous, form, category) else 0
         if nature:
             found.append((nature, 1, "negative"))
-        if measured_against(tokens, clause_start, i, group_end, form):
+        if measured_against(tokens, clause_start, i, group_end, form, category):
             found.append((i, group_end - i, "negative"))
         if suspicion:
             found.append((group_end, suspicion, "negative"))
