@@ -9,6 +9,10 @@ attribute linked to it. Generic means one of these shapes:
   X", "like all X", "as X do", "because she is X", "smart for a woman";
 - "X, (and) they ..." after any mention, even "he was a Roma": the "they" is the generalisation;
 - "with X you can never tell" / "you never know with X": suspicion of the group itself.
+A generic claim needs no valenced word in these shapes (medium): an exceptionless habit after a plural kind
+("always / never / can't" + a present verb), a trait put into the group's nature ("in their blood", "in X
+culture", "by nature", "genetic"), and one person measured against a group ("throws like a girl", "he must be
+gay", "typical boomer behaviour").
 After a bare-plural kind of mention the attribute must follow with only linking words between ("are", "always",
 "can't", "tend to be", a comma), so "immigrants who are criminals", "women won the right" and "the women in my
 office" are not findings.
