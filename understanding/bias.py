@@ -55,6 +55,10 @@ SEEGULL_HIGH, SEEGULL_MEDIUM = 3.0, 1.0  # mean offensiveness -1..4: "criminal" 
 
 TOKEN = re.compile(r"[^\W_]+n't|[^\W_]+|'[^\W\d_]+|[^\w\s]")
 SENTENCE_END = re.compile(r"[.!?]+[\"”’)]*(?=\s|$)|\n")
+# people typing fast drop the apostrophe ("dont", "shouldnt"); read them as the contraction. "cant" is a word
+# too, but far rarer in such text than "they cant"; "wont" (a habit) is left alone
+NO_APOSTROPHE = {word[:-3] + "nt": word for word in ("don't", "doesn't", "can't", "shouldn't", "wouldn't",
+                                                     "couldn't", "aren't", "isn't", "wasn't", "weren't", "ain't")}
 QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”]*”")
 
 # Grammar, not lexicon: which words make a group term generic, link it to an attribute, or end a clause.
@@ -529,7 +533,7 @@ def severity_and_discount(kinds: list[str], negated: bool, denied: bool, counter
 def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tuple[int, int]]) -> list[BiasFinding]:
     """Findings in text[start:end]; plain is text with curly apostrophes made straight (same offsets)."""
     matches = list(TOKEN.finditer(plain, start, end))
-    tokens = [m.group().lower() for m in matches]
+    tokens = [NO_APOSTROPHE.get(word, word) for word in (m.group().lower() for m in matches)]
     context = " ".join(text[start:end].split())
     counter = has_cue(tokens, LEXICON["counter"])
     findings, i = [], 0
