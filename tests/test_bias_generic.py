@@ -37,6 +37,13 @@ CASES = {
         "African Americans never go to the dentist.",
         "Crippled people always need help.",
     ]),
+    "a harm or a shunning urged on a group": (FLAGGED, [
+        "We should deport the Somalis, every last one.",
+        "Never trust a gypsy with the keys.",
+        "I would never hire a deaf person for the front desk.",
+        "Being autistic is a burden on the family.",
+        "Gay couples shouldnt be allowed to adopt.",
+    ]),
     "negated or reported": (QUIET, [
         "It is wrong to say that teenagers never read books.",
         "The myth that boomers can't follow a recipe is silly.",
@@ -48,6 +55,10 @@ CASES = {
         "Muslims usually pray five times a day.",
         "Italian families often gather on Sundays.",
         "He shook his head like a man who has lost his keys.",
+        "We should not ban Muslims from the village hall.",
+        "The old law would not allow women to vote.",
+        "She would not have hired the young man without a reference.",
+        "They tried to ban women from the club in 1950.",
     ]),
 }
 

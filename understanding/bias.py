@@ -109,6 +109,15 @@ NATURE_WORDS = {"genetic", "genetics", "genetically", "inherent", "inherently", 
 NATURE_AFTER_IN = {"blood", "nature", "culture", "genes"}
 NATURE_FRAMES = {"in", "for", "those"}  # "in Gypsy culture", "genetic for Mexicans", "in their blood, those X"
 LIKE_A_GENDER = {("girl",), ("little", "girl"), ("old", "woman"), ("old", "lady"), ("woman",)}
+# urging a harm or a shunning on a group says it deserves it ("we should ban gays", "never hire a woman"):
+# a harm counts when it is urged (a modal, an imperative, "I/we" as subject) and not negated, a shunning only
+# when negated ("I would never employ a disabled person"); the verb stands up to 3 words before the mention
+HARMS = {"kill", "ban", "deport", "exterminate", "shoot", "hang", "gas", "expel", "sterilise", "sterilize",
+         "eradicate", "eliminate", "imprison", "segregate"}
+SHUNNINGS = {"hire", "employ", "trust", "allow", "date", "marry", "rent", "befriend", "elect", "promote"}
+URGING = {"should", "must", "need", "needs", "ought", "let's", "gotta"}  # and "have to", "I would"
+URGED_DETERMINERS = {"the", "all", "a", "an", "any", "every", "those", "these", "more", "them"}
+IMPERATIVE_OPENERS = {"never", "don't", "do", "please", "just", "make", "always", "dont"}
 GROUP_STANDARD = {"behaviour", "behavior", "thing", "move"}  # "typical boomer behaviour"
 
 
@@ -483,6 +492,26 @@ def measured_against(tokens: list[str], start: int, i: int, end: int, form: str,
     return "typical" in before[-2:] and end < len(tokens) and tokens[end] in GROUP_STANDARD
 
 
+def urged_against(tokens: list[str], start: int, i: int) -> str:
+    """"derogatory" for an urged harm, "negative" for a negated shunning of the mention at tokens[i], else ""."""
+    for k in range(max(start, i - 3), i):
+        if tokens[k] not in HARMS and tokens[k] not in SHUNNINGS or tokens[k + 1] in ("'d", "'s") \
+                or tokens[k - 1:k] == ["have"]:
+            continue  # "kill'd", "would not have hired": an event
+        if any(word not in URGED_DETERMINERS for word in tokens[k + 1:i]):
+            continue  # "kill my husband": one person
+        before = tokens[start:k]
+        negated = bool(NEGATORS & set(before)) or "not" in before
+        urged = k == start or tokens[start] in IMPERATIVE_OPENERS or bool(URGING & set(before)) \
+            or any(pair in (("have", "to"), ("has", "to"), ("i", "would"), ("i", "'d"), ("we", "would"))
+                   for pair in zip(before, before[1:]))  # "the old law would not allow": a past habit
+        if urged and tokens[k] in HARMS and not negated:
+            return "derogatory"
+        if urged and tokens[k] in SHUNNINGS and negated:
+            return "negative"
+    return ""
+
+
 def has_cue(tokens: list[str], phrases) -> bool:
     for i in range(len(tokens)):
         # "this is not a myth" defends the stereotype
@@ -540,9 +569,10 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
     while i < len(tokens):
         length, category, form = group_at(tokens, i)
         predicated = is_membership(tokens[max(0, i - 3):i]) or tokens[max(0, i - 2):i] == ["must", "be"]
-        if not length and predicated:  # "he is autistic, so", "he must be gay": the adjective alone
+        state = i > 0 and tokens[i - 1] == "being"  # "being gay is a mental illness": the state itself
+        if not length and (predicated or state):  # "he is autistic, so", "he must be gay": the adjective alone
             length = longest_match(tokens, i, LEXICON["adjectives"])
-            predicative = i + length >= len(tokens) or tokens[i + length] in PREDICATE_ENDS | {"so"}
+            predicative = state or i + length >= len(tokens) or tokens[i + length] in PREDICATE_ENDS | {"so"}
             length = length if predicative else 0
             category, form = LEXICON["adjectives"].get(tuple(tokens[i:i + length]), ""), "singular"
         if not length:
@@ -565,6 +595,10 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
             found.append((nature, 1, "negative"))
         if measured_against(tokens, clause_start, i, group_end, form, category):
             found.append((i, group_end - i, "negative"))
+        urged = urged_against(tokens, clause_start, i)
+        if urged:
+            found.append((i, group_end - i, urged))
+            pre_negated = False  # the negation is the shunning itself, or there is none
         if suspicion:
             found.append((group_end, suspicion, "negative"))
         elif wide_frame(tokens, clause_start, i, group_end):
