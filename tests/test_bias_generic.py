@@ -44,6 +44,10 @@ CASES = {
         "Being autistic is a burden on the family.",
         "Gay couples shouldnt be allowed to adopt.",
     ]),
+    "a condition as the group, one word before the trait": (FLAGGED, [
+        "People with autism are total idiots.",
+        "Nigerians are born liars.",
+    ]),
     "negated or reported": (QUIET, [
         "It is wrong to say that teenagers never read books.",
         "The myth that boomers can't follow a recipe is silly.",

@@ -35,5 +35,5 @@ def test_public_test_recall_and_neutrals_flagged():
                                             sorted(row.items())))
     hits, n = figures("test")["explicit"]
     flagged, neutrals = figures("test")["neutral"]
-    assert hits / n >= 0.21  # measured 41/179 = 0.229 (see docs/detectors.md)
+    assert hits / n >= 0.22  # measured 42/179 = 0.235 (see docs/detectors.md)
     assert flagged / neutrals <= 0.08

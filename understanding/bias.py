@@ -445,6 +445,12 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
             found.append((j, 1, valence_kind(word)))
             j += 1
             continue
+        modified = lexicon_attribute(tokens, j + 1, category) if copular and word.isalpha() \
+            and j + 1 < len(tokens) else (0, "")
+        if modified[0] and word not in PREDICATE_ENDS:  # "are naked savages", "are a huge drain": one modifier
+            found.append((j + 1, modified[0], modified[1]))
+            j += 1 + modified[0]
+            continue
         if (not copular or word.endswith("ing")) and (modal or form in ("plural", "described")):
             found += verb_phrase(tokens, j, category, habitual)
         break
