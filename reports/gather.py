@@ -11,7 +11,8 @@ from phaselog.core.store import Store
 
 # field -> the column names it may have in the store (the design's name first)
 MIX_FIELDS = {"segment_start": ("segment_start",), "segment_end": ("segment_end",), "source": ("source",),
-              "tokens": ("tokens",), "share": ("share",)}
+              "tokens": ("tokens",),
+              "token_share": ("token_share", "share")}
 ACTIVATION_FIELDS = {"step": ("step",), "layer": ("layer",),
                      "rms": ("rms", "resid_rms", "residual_rms", "act_rms", "activation_rms")}
 HEALTH_FIELDS = {"step": ("step",), "status": ("status",), "reasons": ("reasons",),

@@ -37,7 +37,7 @@ def period_key(data: PhaseData, segment: dict) -> tuple[str, str, str]:
               if segment["start_step"] < r["step"] <= segment["end_step"]]
     versions = ", ".join(sorted({str(r["prompt_version"]) for r in inside}))
     mix = [m for m in of_run(data.mix, run["run_id"]) if m["segment_start"] == segment["start_step"]]
-    sources = ", ".join(f"{m['source']} {100 * m['share']:.0f}%" for m in mix) or "no data mix recorded"
+    sources = ", ".join(f"{m['source']} {100 * m['token_share']:.0f}%" for m in mix) or "no data mix recorded"
     review = run["config"]["review"]
     detectors = "loops and bias, review pause " + ("on" if review["enabled"] else "off")
     return f"prompt {versions}" if versions else "self-play off", sources, detectors

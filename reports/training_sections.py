@@ -25,7 +25,7 @@ def mix_by_segment(data: ReportData) -> dict[int, dict[str, float]]:
     mix: dict[int, dict[str, float]] = {}
     for row in data.data_mix:
         if row["tokens"]:
-            mix.setdefault(row["segment_start"], {})[row["source"]] = row["share"]
+            mix.setdefault(row["segment_start"], {})[row["source"]] = row["token_share"]
     return mix
 
 
