@@ -13,7 +13,7 @@ class PhaseData:
     phase: str
     runs: list[dict]             # runs rows in chain order, each with "config" (the parsed config_json)
     segments: list[dict]
-    metrics: list[dict]          # run_id, step, loss
+    metrics: list[dict]          # run_id, step, loss, tokens_per_sec
     val_bpb: list[dict]          # run_id, step, value
     mix: list[dict]              # run_id, segment_start, source, token_share
     reflections: list[dict]      # run_id, step, prompt_version, distinct_2, formatting_score, is_loop (None:
@@ -67,7 +67,7 @@ def gather_phase(store: Store, phase: str) -> PhaseData:
     return PhaseData(
         phase=phase, runs=runs,
         segments=read('SELECT * FROM segments WHERE {where} ORDER BY start_step, "index"'),
-        metrics=read("SELECT run_id, step, loss FROM metrics WHERE {where} ORDER BY step"),
+        metrics=read("SELECT run_id, step, loss, tokens_per_sec FROM metrics WHERE {where} ORDER BY step"),
         val_bpb=read("SELECT run_id, step, value FROM evals WHERE {where} AND name = 'val_bpb' ORDER BY step"),
         mix=read("SELECT run_id, segment_start, source, token_share FROM data_mix WHERE {where} AND tokens > 0 "
                  "ORDER BY segment_start, source"),

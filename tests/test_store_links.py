@@ -1,17 +1,13 @@
 """Migration 010: data_mix's share under a name DuckDB takes bare (the old name still answers), the runs' start and
 end times, and a key from every loop and bias row to the text it scanned; on an old store (backfilled) and on the
 real tiny run (written by the flow)."""
-from phaselog.core.store import Store, migrations, now
+from phaselog.core.store import Store
+from tests.conftest import store_before
 
 
 def test_a_store_from_before_010_gains_token_share_run_times_and_text_keys(tmp_path):
-    store = Store(tmp_path)
+    store = store_before(tmp_path, 10)
     with store.writer() as con:
-        con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
-        for version, name, sql in migrations():
-            if version < 10:
-                con.execute(sql)
-                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
         con.execute("INSERT INTO runs (run_id, status, created_at, updated_at) VALUES "
                     "('done', 'completed', '2025-01-01 09:00', '2025-01-01 11:00'), "
                     "('live', 'running', '2025-01-02 09:00', '2025-01-02 09:30')")
