@@ -1,16 +1,14 @@
-"""The claim registry: every sentence of the TL;DR and of the phase overview's list, each with a name and the
-figures it states (`facts`), so that tests/test_report_claims.py can recompute every figure from the store with its
-own SQL. A sentence that is not a claim here does not appear in those two places. Each claim also says what kind
+"""The claim registry: every sentence of the TL;DR and of the list under "What we changed and why", each with a
+name and the figures it states (`facts`), so that tests/test_report_claims.py can recompute every figure from the
+store with its own SQL. A sentence that is not a claim here does not appear in those two places. Each claim also says what kind
 of statement it is (`group`) and whether it passed its own test against noise (`noteworthy`): the TL;DR takes
 only those, in GROUPS order."""
 from dataclasses import dataclass
 
-import numpy as np
-
 from phaselog.reports import couplings, events
 from phaselog.reports.gather import ReportData, bucket_width
 from phaselog.reports.model_sections import looped_samples, signature
-from phaselog.reports.numbers import buckets, loss_story, most_common, num, steps
+from phaselog.reports.numbers import buckets, loss_story, most_common, num, ranges_apart, steady_change, steps
 from phaselog.reports.source_joins import joins, leaves
 from phaselog.reports.uptake import surfaced
 
@@ -64,24 +62,11 @@ def event_claims(data: ReportData) -> list[Claim]:
 
 
 def loss_moved(data: ReportData, story: dict) -> bool:
-    """The loss sentence's test against noise: the usual range (10th-90th percentile) of the first bucket and of
-    the bucket it reached do not overlap."""
+    """The loss sentence's test against noise: the first bucket and the bucket the loss reached are ranges_apart."""
     step, loss = data.metrics["step"], data.metrics["loss"]
     groups = buckets(step, bucket_width(data))
     reached = next(index for first, _, index in groups if first == story["bucket_first"])
-    (low_a, high_a), (low_b, high_b) = np.percentile(loss[groups[0][2]], [10, 90]), np.percentile(loss[reached], [10, 90])
-    return bool(high_b < low_a or high_a < low_b)
-
-
-def bpb_moved(points: list[dict]) -> bool:
-    """The validation sentence's test: the change from first to last is more than twice the largest move the
-    other way between two consecutive evaluations (a fall that a bounce could not undo)."""
-    if len(points) < 2:
-        return False
-    values = [p["value"] for p in points]
-    change = values[-1] - values[0]
-    against = max([0.0] + [-(b - a) if change > 0 else b - a for a, b in zip(values, values[1:])])
-    return bool(change != 0 and abs(change) > 2 * against)
+    return ranges_apart(loss[groups[0][2]], loss[reached])
 
 
 def claims(data: ReportData) -> list[Claim]:
@@ -96,7 +81,7 @@ def claims(data: ReportData) -> list[Claim]:
         first = f"{num(bpb[0]['value'])} at step {steps(bpb[0]['step'])} → " if len(bpb) > 1 else ""
         out.append(Claim("val_bpb", f"Validation bpb {first}{num(bpb[-1]['value'])} at step {steps(bpb[-1]['step'])}",
                          {"first_step": bpb[0]["step"], "first": bpb[0]["value"], "last_step": bpb[-1]["step"],
-                          "last": bpb[-1]["value"]}, "mattered", bpb_moved(bpb)))
+                          "last": bpb[-1]["value"]}, "mattered", steady_change([p["value"] for p in bpb])))
     out += mix_claims(data) + event_claims(data)
     if data.health:
         unhealthy = [h for h in data.health if h["status"] != "healthy"]

@@ -1,8 +1,9 @@
 """What's next, drawn from what the store still holds open: a loss still falling at the end (train further, with
 the command), a late source whose uptake has not surfaced or cannot be decided, a review waiting for an answer, a
 health verdict that is not healthy at the end, reflections that loop at the last self-play, late sources no
-reflection could show (self-play off), high findings that did not pause; then the researcher's own plans (journal entries tagged next, the config's notes). Both the run's log
-and the phase's log build their list here, from plain values."""
+reflection could show (self-play off), high findings that did not pause; then the researcher's own plans (journal
+entries tagged next, the config's notes). Both the run's log and the phase's log build their list here, from plain
+values."""
 from dataclasses import dataclass, field
 
 from phaselog.reports.numbers import num, steps

@@ -16,7 +16,7 @@ from phaselog.reports.document import (Bullets, Excerpt, Figure, Heading, Note, 
                                        without_repeats)
 from phaselog.reports.model_sections import note_items
 from phaselog.reports.next_steps import Signals, follow_ups
-from phaselog.reports.numbers import loss_story, num, span, steps
+from phaselog.reports.numbers import loss_story, num, ranges_apart, span, steady_change, steps
 from phaselog.reports.phase_charts import draw_phase_charts
 from phaselog.reports.phase_data import PhaseData, gather_phase, run_changes
 from phaselog.reports.training_sections import duration as training_time
@@ -63,9 +63,13 @@ def key_periods(data: PhaseData) -> list[str]:
     return out
 
 
+def losses(data: PhaseData, first: int, last: int) -> np.ndarray:
+    return np.array([m["loss"] for m in data.metrics if first <= m["step"] <= last], dtype=float)
+
+
 def mean_loss(data: PhaseData, first: int, last: int) -> float | None:
-    values = [m["loss"] for m in data.metrics if first <= m["step"] <= last]
-    return float(np.mean(values)) if values else None
+    values = losses(data, first, last)
+    return float(np.mean(values)) if values.size else None
 
 
 def duration(data: PhaseData) -> str:
@@ -81,7 +85,9 @@ def duration(data: PhaseData) -> str:
 
 def tldr(data: PhaseData) -> list:
     """At most MAX_BULLETS, most important first: what the runs changed, what the loss and validation did, what
-    the model now does (uptake, loops); the runs' changes and the uptake verdicts are one bullet each."""
+    the model now does (uptake, loops); the runs' changes and the uptake verdicts are one bullet each. The loss
+    and validation figures enter only past their tests against noise, as in the run's TL;DR (reports/claims.py):
+    the first and last stretch's usual ranges apart, a change in val bpb that no bounce between evaluations undoes."""
     first, last = data.runs[0]["start_step"], max((m["step"] for m in data.metrics), default=0)
     width = bucket_width(data)
     start_loss, end_loss = mean_loss(data, first + 1, first + width), mean_loss(data, last - width + 1, last)
@@ -89,9 +95,10 @@ def tldr(data: PhaseData) -> list:
     if data.runs[1:]:
         items.append("; ".join(f"Run {run['run_id']} (from step {steps(run['continued_from'] or run['start_step'])}"
                                f"): {', '.join(run_changes(run))}" for run in data.runs[1:]) + ".")
-    if start_loss is not None:
+    if start_loss is not None and ranges_apart(losses(data, first + 1, first + width),
+                                               losses(data, last - width + 1, last)):
         items.append(f"Loss {num(start_loss)} over the first {steps(width)} steps -> {num(end_loss)} over the last.")
-    if len(data.val_bpb) > 1:
+    if steady_change([v["value"] for v in data.val_bpb]):
         items.append(f"Validation {num(data.val_bpb[0]['value'])} bpb at step {steps(data.val_bpb[0]['step'])} -> "
                      f"{num(data.val_bpb[-1]['value'])} at step {steps(data.val_bpb[-1]['step'])}.")
     uptake = surfaced_rows(data.uptake, first)

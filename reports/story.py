@@ -5,7 +5,7 @@ from the store's open signals)."""
 import numpy as np
 
 from phaselog.reports import verdicts
-from phaselog.reports.claims import mix_claims
+from phaselog.reports.claims import capital, mix_claims
 from phaselog.reports.document import Bullets, Excerpt, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData, bucket_width, config_of
 from phaselog.reports.model_sections import (FORMATTING_SHARE, LOOP_SEQ_REP, as_list, corpus_uptake, human_entries,
@@ -134,7 +134,8 @@ def model_talk(data: ReportData) -> list:
                   signature(r, looped)]
         blocks.append(Excerpt(badges, text[:QUOTE_CHARS] + ("..." if len(text) > QUOTE_CHARS else "")))
         blocks.append(Paragraph(what_it_shows(data, r, looped, loops_of)))
-    blocks += [Paragraph(f"Corpus uptake: {text}.") for _, text in surfaced(data)]
+    # the uptake claim's own sentence: said here only when the TL;DR did not say it (document.without_repeats)
+    blocks += [Paragraph(capital(text) + ".") for _, text in surfaced(data)]
     return blocks
 
 

@@ -1,6 +1,6 @@
 """The training half of the phase log: title, the periods of the run (segments with the same mix and prompt),
-loss, validation and benchmarks, and speed per run (each Prefect flow run). Each function takes the gathered data and returns blocks; a section without data
-returns its heading and a one-line note saying why it is left out."""
+loss, validation and benchmarks, and speed per run (each Prefect flow run). Each function takes the gathered data
+and returns blocks; a section without data returns its heading and a one-line note saying why it is left out."""
 import numpy as np
 
 from phaselog.reports.document import Figure, Heading, Note, Paragraph, Table
