@@ -1,8 +1,8 @@
 """The claim registry: every sentence of the TL;DR and of the list under "What we changed and why", each with a
 name and the figures it states (`facts`), so that tests/test_report_claims.py can recompute every figure from the
-store with its own SQL. A sentence that is not a claim here does not appear in those two places. Each claim also says what kind
-of statement it is (`group`) and whether it passed its own test against noise (`noteworthy`): the TL;DR takes
-only those, in GROUPS order."""
+store with its own SQL. A sentence that is not a claim here does not appear in those two places. Each claim also
+says what kind of statement it is (`group`) and whether it passed its own test against noise (`noteworthy`): the
+TL;DR takes only those, in GROUPS order."""
 from dataclasses import dataclass
 
 from phaselog.reports import couplings, events

@@ -13,7 +13,7 @@ import numpy as np
 
 from phaselog.reports.document import Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData
-from phaselog.reports.numbers import num, pearson
+from phaselog.reports.numbers import mean_per, num, pearson
 
 MIN_POINTS = 5          # fewer points than this: no r is shown at all
 SENTENCE_POINTS = 8     # and a sentence needs at least this many
@@ -25,15 +25,6 @@ ALPHA = 0.05            # family-wise error rate over all the pairs tried (Holm)
 def strength(r: float) -> str:
     size = abs(r)
     return "strong" if size >= 0.7 else "moderate" if size >= 0.5 else "weak" if size >= 0.3 else "negligible"
-
-
-def per_step(rows: list[dict], key: str) -> dict[int, float]:
-    """Mean of `key` per step over the rows that have it."""
-    sums: dict[int, list[float]] = {}
-    for row in rows:
-        if row[key] is not None:
-            sums.setdefault(int(row["step"]), []).append(float(row[key]))
-    return {step: float(np.mean(v)) for step, v in sums.items()}
 
 
 def motif_counts(motifs) -> dict[str, float]:
@@ -57,12 +48,13 @@ def signals(data: ReportData) -> list[tuple[str, str, dict[int, float]]]:
     out.append(("val", "val bpb", {int(e["step"]): float(e["value"]) for e in data.evals if e["name"] == "val_bpb"}))
     for layer in sorted({int(r["layer"]) for r in data.activation or []}):
         out.append(("activation", f"activation RMS L{layer}",
-                    per_step([r for r in data.activation if int(r["layer"]) == layer], "rms")))
-    out.append(("shimmer", "shimmer (mean over layers)", per_step(data.shimmer or [], "shimmer")))
+                    mean_per([r for r in data.activation if int(r["layer"]) == layer], "step", "rms")))
+    # shimmer is the change of the very probe activations whose RMS is measured: one family, never paired
+    out.append(("activation", "shimmer (mean over layers)", mean_per(data.shimmer or [], "step", "shimmer")))
     reflections = data.reflections or []
     for key, label in (("seq_rep_4", "reflection seq-rep-4"), ("compression_ratio", "reflection compression"),
                        ("formatting_score", "reflection formatting score")):
-        out.append(("reflection", label, per_step(reflections, key)))
+        out.append(("reflection", label, mean_per(reflections, "step", key)))
     counted = [(r["step"], motif_counts(r["motifs"])) for r in reflections]
     totals: dict[str, float] = {}
     for _, counts in counted:
@@ -71,7 +63,7 @@ def signals(data: ReportData) -> list[tuple[str, str, dict[int, float]]]:
     if totals:
         top = min(totals, key=lambda k: (-totals[k], k))
         out.append(("motif", f"motif '{top}' count",
-                    per_step([{"step": s, "n": c.get(top, 0.0)} for s, c in counted], "n")))
+                    mean_per([{"step": s, "n": c.get(top, 0.0)} for s, c in counted], "step", "n")))
     if data.loop_events is not None and reflections:
         repeats = {int(r["step"]): 0.0 for r in reflections}
         for e in data.loop_events:

@@ -8,7 +8,7 @@ import numpy as np
 
 from phaselog.reports.document import Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData
-from phaselog.reports.numbers import most_common, num, steps, thirds
+from phaselog.reports.numbers import mean_per, most_common, num, steps, thirds
 
 # a reflection counts as looping at seq-rep-4 >= 0.3 (human text: 0.005-0.08) or a compression ratio >= 10
 # (the design's loop threshold); as formatting-channel when >= 30% of it is structure characters
@@ -124,14 +124,6 @@ def concept_summary(rows: list[dict]) -> str:
 MOVED = 0.1   # a layer's activation RMS or the mean shimmer moved when its late-third mean is 10% off the early one
 
 
-def mean_of(rows: list[dict], key: str) -> dict[int, float]:
-    layers: dict[int, list[float]] = {}
-    for row in rows:
-        if row[key] is not None:
-            layers.setdefault(int(row["layer"]), []).append(float(row[key]))
-    return {layer: float(np.mean(v)) for layer, v in layers.items()}
-
-
 def movements(data: ReportData) -> list[str]:
     """What moved between the early and the late third: health left healthy, the learning pattern changed, a
     layer's activation RMS or the mean shimmer changed by MOVED or more, the concepts' tiers changed."""
@@ -151,12 +143,12 @@ def movements(data: ReportData) -> list[str]:
             patterns.append(pattern)
     if len(patterns) > 1:
         out.append(f"the learning pattern went {' -> '.join(patterns)}")
-    early, late = mean_of(inside(data.activation, a0, a1), "rms"), mean_of(inside(data.activation, b0, b1), "rms")
+    early, late = (mean_per(inside(data.activation, low, high), "layer", "rms") for low, high in ((a0, a1), (b0, b1)))
     for layer in sorted(set(early) & set(late)):
         if early[layer] and abs(late[layer] / early[layer] - 1) >= MOVED:
             out.append(f"layer {layer} activation RMS {num(early[layer])} -> {num(late[layer])} "
                        f"({100 * (late[layer] / early[layer] - 1):+.0f}%)")
-    shimmer = [np.mean(list(mean_of(inside(data.shimmer, low, high), "shimmer").values()) or [np.nan])
+    shimmer = [np.mean(list(mean_per(inside(data.shimmer, low, high), "layer", "shimmer").values()) or [np.nan])
                for low, high in ((a0, a1), (b0, b1))]
     if all(np.isfinite(shimmer)) and shimmer[0] and abs(shimmer[1] / shimmer[0] - 1) >= MOVED:
         out.append(f"mean shimmer {num(shimmer[0])} -> {num(shimmer[1])} ({100 * (shimmer[1] / shimmer[0] - 1):+.0f}%)")

@@ -40,6 +40,15 @@ def buckets(step: np.ndarray, width: int) -> list[tuple[int, int, np.ndarray]]:
     return out
 
 
+def mean_per(rows: list[dict], by: str, key: str) -> dict[int, float]:
+    """Mean of `key` per value of `by` (a step, a layer) over the rows that have it."""
+    groups: dict[int, list[float]] = {}
+    for row in rows:
+        if row[key] is not None:
+            groups.setdefault(int(row[by]), []).append(float(row[key]))
+    return {group: float(np.mean(v)) for group, v in groups.items()}
+
+
 def ranges_apart(a: np.ndarray, b: np.ndarray) -> bool:
     """A change between two stretches beyond their noise: their usual ranges (10th-90th percentile) do not overlap."""
     (low_a, high_a), (low_b, high_b) = np.percentile(a, [10, 90]), np.percentile(b, [10, 90])

@@ -123,7 +123,8 @@ def overview(data: PhaseData) -> list:
     last = max((m["step"] for m in data.metrics), default=first)
     blocks = [Heading(2, "Phase overview"),
               Paragraph(f"Phase {data.phase}: steps {steps(first)} to {steps(last)} in {len(data.runs)} runs and "
-                        f"{len(data.segments)} segments, from {min(r['created_at'] for r in data.runs):%Y-%m-%d %H:%M}, "
+                        f"{len(data.segments)} segments, from "
+                        f"{min(r['created_at'] for r in data.runs):%Y-%m-%d %H:%M}, "
                         f"{duration(data)}."),
               Heading(3, "Key periods")]
     periods = key_periods(data)
@@ -282,7 +283,8 @@ def signals(data: PhaseData) -> Signals:
         last_loop = (at, sum(bool(r["is_loop"]) for r in latest) / len(latest))
     start = data.runs[0]["start_step"]
     first = {x["name"] for x in data.runs[0]["config"]["data"]["sources"] if x["start_step"] <= start}
-    late = [x["name"] for x in last_run["config"]["data"]["sources"] if x["name"] not in first or x["start_step"] > start]
+    late = [x["name"] for x in last_run["config"]["data"]["sources"]
+            if x["name"] not in first or x["start_step"] > start]
     health = (data.health or [None])[-1]
     plans = [f"(journal, step {steps(e['step'])}) {' '.join(str(e['text']).split())}" for e in data.journal
              if e["author"] == "human" and "next" in (e["tags"] or [])]
