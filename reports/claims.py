@@ -1,14 +1,21 @@
-"""The claim registry: every sentence of the TL;DR and of the phase overview's list, each with a name and the
-figures it states (`facts`), so that tests/test_report.py can recompute every figure from the store with its own
-SQL. A sentence that is not a claim here does not appear in those two places."""
+"""The claim registry: every sentence of the TL;DR and of the list under "What we changed and why", each with a
+name and the figures it states (`facts`), so that tests/test_report_claims.py can recompute every figure from the
+store with its own SQL. A sentence that is not a claim here does not appear in those two places. Each claim also
+says what kind of statement it is (`group`) and whether it passed its own test against noise (`noteworthy`): the
+TL;DR takes only those, in GROUPS order."""
 from dataclasses import dataclass
 
 from phaselog.reports import couplings, events
 from phaselog.reports.gather import ReportData, bucket_width
 from phaselog.reports.model_sections import looped_samples, signature
-from phaselog.reports.numbers import loss_story, most_common, num, steps
+from phaselog.reports.numbers import buckets, loss_story, most_common, num, ranges_apart, steady_change, steps
 from phaselog.reports.source_joins import joins, leaves
 from phaselog.reports.uptake import surfaced
+
+
+# the TL;DR's order (reports/tldr.py): what changed, whether it mattered, what the model now does, what needs
+# attention, then couplings
+GROUPS = ("changed", "mattered", "model", "attention", "coupling")
 
 
 @dataclass
@@ -16,6 +23,8 @@ class Claim:
     name: str     # what it states, e.g. "join/philosophy", "loss", "event/1500/join"
     text: str     # the sentence, without its final full stop
     facts: dict   # the figures the sentence states
+    group: str = "changed"     # one of GROUPS
+    noteworthy: bool = True    # passed its own test against noise: only then may it enter the TL;DR
 
 
 def capital(text: str) -> str:
@@ -46,22 +55,33 @@ def event_claims(data: ReportData) -> list[Claim]:
             continue
         facts = {"step": event["step"], "window": found["window"], "loss_before": loss.get("before"),
                  "loss_after": loss.get("after"), "jump": loss.get("jump")}
-        out.append(Claim(f"event/{event['step']}/{event['kind']}", events.describe(found), facts))
+        facts["shares"] = event["shares"]
+        group = "changed" if event["kind"] in ("join", "leave") else "attention"
+        out.append(Claim(f"event/{event['step']}/{event['kind']}", events.describe(found), facts, group))
     return out
+
+
+def loss_moved(data: ReportData, story: dict) -> bool:
+    """The loss sentence's test against noise: the first bucket and the bucket the loss reached are ranges_apart."""
+    step, loss = data.metrics["step"], data.metrics["loss"]
+    groups = buckets(step, bucket_width(data))
+    reached = next(index for first, _, index in groups if first == story["bucket_first"])
+    return ranges_apart(loss[groups[0][2]], loss[reached])
 
 
 def claims(data: ReportData) -> list[Claim]:
     out = []
     story = loss_story(data.metrics["step"], data.metrics["loss"], bucket_width(data))
     if story:
-        out.append(Claim("loss", capital(story["text"]), {k: v for k, v in story.items() if k != "text"}))
+        out.append(Claim("loss", capital(story["text"]), {k: v for k, v in story.items() if k != "text"},
+                         "mattered", loss_moved(data, story)))
     bpb = [e for e in data.evals if e["name"] == "val_bpb"]
     if bpb:
         # one evaluation is a level, not a change
         first = f"{num(bpb[0]['value'])} at step {steps(bpb[0]['step'])} → " if len(bpb) > 1 else ""
         out.append(Claim("val_bpb", f"Validation bpb {first}{num(bpb[-1]['value'])} at step {steps(bpb[-1]['step'])}",
                          {"first_step": bpb[0]["step"], "first": bpb[0]["value"], "last_step": bpb[-1]["step"],
-                          "last": bpb[-1]["value"]}))
+                          "last": bpb[-1]["value"]}, "mattered", steady_change([p["value"] for p in bpb])))
     out += mix_claims(data) + event_claims(data)
     if data.health:
         unhealthy = [h for h in data.health if h["status"] != "healthy"]
@@ -69,7 +89,8 @@ def claims(data: ReportData) -> list[Claim]:
                 f"Health left healthy at {len(unhealthy)} of {len(data.health)} checks "
                 f"(first at step {steps(unhealthy[0]['step'])}: {unhealthy[0]['status']})")
         out.append(Claim("health", text, {"unhealthy": len(unhealthy), "checks": len(data.health),
-                                          "first_step": unhealthy[0]["step"] if unhealthy else None}))
+                                          "first_step": unhealthy[0]["step"] if unhealthy else None},
+                         "attention", bool(unhealthy)))
     if data.bias_events is not None or data.reviews is not None:
         # probe rows are measurements at every segment end, not findings
         found = [e for e in data.bias_events or [] if e["source"] != "probe"]
@@ -77,18 +98,23 @@ def claims(data: ReportData) -> list[Claim]:
         pauses = len(data.reviews or [])
         out.append(Claim("bias", f"{len(found)} bias finding{'s' if len(found) != 1 else ''} ({high} high severity) "
                                  f"and {pauses} review pause{'s' if pauses != 1 else ''}",
-                         {"findings": len(found), "high": high, "reviews": pauses}))
+                         {"findings": len(found), "high": high, "reviews": pauses}, "attention",
+                         bool(high or pauses)))
     if data.reflections:
         looped = looped_samples(data)
         kinds = [signature(r, looped) for r in data.reflections]
         top = most_common(kinds)
         out.append(Claim("signature", f"The dominant self-play signature was {top} ({kinds.count(top)} of "
                                       f"{len(kinds)} reflections)",
-                         {"signature": top, "count": kinds.count(top), "of": len(kinds)}))
+                         {"signature": top, "count": kinds.count(top), "of": len(kinds)}, "model",
+                         len(kinds) >= 4 and kinds.count(top) > len(kinds) / 2))
     for row, text in surfaced(data):
         out.append(Claim(f"uptake/{row['source']}", capital(text),
-                         {k: row[k] for k in ("step", "score", "band_low", "band_high", "auc", "status")}))
-    for c in [c for c in couplings.couplings(data) if couplings.backed(c)][:1]:
+                         {k: row[k] for k in ("step", "score", "band_low", "band_high", "auc", "status")},
+                         "model", row["status"] in ("surfaced", "not_yet")))
+    tried = couplings.couplings(data)
+    for c in [c for c in tried if couplings.backed(c)][:1]:
         out.append(Claim("coupling", capital(couplings.sentence(c).rstrip(".")),
-                         {"a": c["a"], "b": c["b"], "r": c["r"], "partial": c["partial"], "n": c["n"]}))
+                         {"a": c["a"], "b": c["b"], "r": c["r"], "partial": c["partial"], "n": c["n"], "p": c["p"],
+                          "pairs": len(tried)}, "coupling"))
     return out

@@ -3,35 +3,28 @@ per-layer activation RMS, shimmer, reflection loop and formatting scores, the mo
 Two signals are paired on the steps where both exist, only across families (seq-rep-4 against compression
 ratio says nothing new). Two signals that both simply fall with step correlate strongly without telling anything,
 so each pair is also correlated with step partialled out (each signal's straight-line trend over step removed,
-then r of what is left): the partial r decides, and a sentence is written only when it is backed (enough points
-and a clear partial r)."""
+then r of what is left): the partial r decides. Many pairs are tried, so some pass any fixed bar by chance: a
+coupling is backed only with enough points, a clear partial r, and a p-value that survives Holm's step-down over
+every pair tried (the family-wise error held at ALPHA); only backed couplings appear in the log."""
 import json
+import math
 
 import numpy as np
 
 from phaselog.reports.document import Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData
-from phaselog.reports.numbers import num, pearson
+from phaselog.reports.numbers import mean_per, num, pearson
 
 MIN_POINTS = 5          # fewer points than this: no r is shown at all
 SENTENCE_POINTS = 8     # and a sentence needs at least this many
 SENTENCE_R = 0.5        # and |r| at least this (moderate or stronger)
 TABLE_ROWS = 12
-SENTENCES = 5           # the strongest backed couplings get a sentence; the table holds the rest
+ALPHA = 0.05            # family-wise error rate over all the pairs tried (Holm)
 
 
 def strength(r: float) -> str:
     size = abs(r)
     return "strong" if size >= 0.7 else "moderate" if size >= 0.5 else "weak" if size >= 0.3 else "negligible"
-
-
-def per_step(rows: list[dict], key: str) -> dict[int, float]:
-    """Mean of `key` per step over the rows that have it."""
-    sums: dict[int, list[float]] = {}
-    for row in rows:
-        if row[key] is not None:
-            sums.setdefault(int(row["step"]), []).append(float(row[key]))
-    return {step: float(np.mean(v)) for step, v in sums.items()}
 
 
 def motif_counts(motifs) -> dict[str, float]:
@@ -55,12 +48,13 @@ def signals(data: ReportData) -> list[tuple[str, str, dict[int, float]]]:
     out.append(("val", "val bpb", {int(e["step"]): float(e["value"]) for e in data.evals if e["name"] == "val_bpb"}))
     for layer in sorted({int(r["layer"]) for r in data.activation or []}):
         out.append(("activation", f"activation RMS L{layer}",
-                    per_step([r for r in data.activation if int(r["layer"]) == layer], "rms")))
-    out.append(("shimmer", "shimmer (mean over layers)", per_step(data.shimmer or [], "shimmer")))
+                    mean_per([r for r in data.activation if int(r["layer"]) == layer], "step", "rms")))
+    # shimmer is the change of the very probe activations whose RMS is measured: one family, never paired
+    out.append(("activation", "shimmer (mean over layers)", mean_per(data.shimmer or [], "step", "shimmer")))
     reflections = data.reflections or []
     for key, label in (("seq_rep_4", "reflection seq-rep-4"), ("compression_ratio", "reflection compression"),
                        ("formatting_score", "reflection formatting score")):
-        out.append(("reflection", label, per_step(reflections, key)))
+        out.append(("reflection", label, mean_per(reflections, "step", key)))
     counted = [(r["step"], motif_counts(r["motifs"])) for r in reflections]
     totals: dict[str, float] = {}
     for _, counts in counted:
@@ -69,7 +63,7 @@ def signals(data: ReportData) -> list[tuple[str, str, dict[int, float]]]:
     if totals:
         top = min(totals, key=lambda k: (-totals[k], k))
         out.append(("motif", f"motif '{top}' count",
-                    per_step([{"step": s, "n": c.get(top, 0.0)} for s, c in counted], "n")))
+                    mean_per([{"step": s, "n": c.get(top, 0.0)} for s, c in counted], "step", "n")))
     if data.loop_events is not None and reflections:
         repeats = {int(r["step"]): 0.0 for r in reflections}
         for e in data.loop_events:
@@ -78,7 +72,30 @@ def signals(data: ReportData) -> list[tuple[str, str, dict[int, float]]]:
     return [s for s in out if s[2]]
 
 
+def partial_p(partial: float | None, n: int) -> float | None:
+    """Two-sided p of a partial r with one variable (step) partialled out, by Fisher's z: atanh(r) is about normal
+    with standard error 1 / sqrt(n - 4) (n - 3 for a plain r, one fewer per variable partialled out)."""
+    if partial is None or n < 5:
+        return None
+    z = math.atanh(min(abs(partial), 1 - 1e-12)) * math.sqrt(n - 4)
+    return math.erfc(z / math.sqrt(2))
+
+
+def holm(found: list[dict]) -> None:
+    """Marks each coupling `passes` (and gives its Holm bar): step down from the smallest p, the k-th smallest of m
+    against ALPHA / (m - k + 1); the first that fails ends it. Every pair tried counts in m."""
+    for c in found:
+        c["passes"], c["bar"] = False, None
+    ordered = sorted((c for c in found if c["p"] is not None), key=lambda c: (c["p"], c["a"], c["b"]))
+    for rank, c in enumerate(ordered):
+        c["bar"] = ALPHA / (len(found) - rank)
+        if c["p"] >= c["bar"]:
+            break
+        c["passes"] = True
+
+
 def couplings(data: ReportData) -> list[dict]:
+    """Every pair tried (>= MIN_POINTS shared steps), strongest partial r first, each with its p and Holm verdict."""
     found = []
     series = signals(data)
     for i, (family_a, name_a, a) in enumerate(series):
@@ -94,8 +111,10 @@ def couplings(data: ReportData) -> list[dict]:
             at = np.array(shared, dtype=float)[keep]
             r = pearson(x[keep], y[keep])
             if r is not None:
-                found.append({"a": name_a, "b": name_b, "r": r, "n": int(keep.sum()),
-                              "partial": partial_r(x[keep], y[keep], at)})
+                partial = partial_r(x[keep], y[keep], at)
+                found.append({"a": name_a, "b": name_b, "r": r, "n": int(keep.sum()), "partial": partial,
+                              "p": partial_p(partial, int(keep.sum()))})
+    holm(found)
     return sorted(found, key=lambda c: (-abs(c["partial"] if c["partial"] is not None else 0), -abs(c["r"]),
                                         c["a"], c["b"]))
 
@@ -115,37 +134,35 @@ def partial_r(x: np.ndarray, y: np.ndarray, step: np.ndarray) -> float | None:
 
 def backed(coupling: dict) -> bool:
     return (coupling["n"] >= SENTENCE_POINTS and coupling["partial"] is not None
-            and abs(coupling["partial"]) >= SENTENCE_R)
+            and abs(coupling["partial"]) >= SENTENCE_R and coupling["passes"])
 
 
 def sentence(c: dict) -> str:
     direction = "go together" if c["partial"] > 0 else "move in opposite directions"
     return (f"{c['a']} and {c['b']} {direction} beyond their trends over step (partial r = {c['partial']:.2f}, "
-            f"{strength(c['partial'])}; r = {c['r']:.2f} before removing the trends; {c['n']} steps).")
+            f"{strength(c['partial'])}; r = {c['r']:.2f} before removing the trends; {c['n']} steps; "
+            f"p = {c['p']:.2g}, under its Holm bar of {c['bar']:.2g}).")
 
 
-def partial_text(c: dict) -> str:
-    return num(c["partial"], 2) if c["partial"] is not None else "n/a"
+def rule() -> str:
+    return (f"at least {SENTENCE_POINTS} shared steps, |partial r| >= {SENTENCE_R}, and a p-value under Holm's "
+            f"bar for the pairs tried (family-wise error {ALPHA:g})")
 
 
 def section(data: ReportData) -> list:
-    blocks = [Heading(2, "Couplings")]
+    """Only the couplings that pass; the pairs that do not are counted, never shown (each would read as a claim)."""
+    blocks = [Heading(3, "Couplings")]
     found = couplings(data)
     if not found:
         return blocks + [Note(f"Left out: no two signals share {MIN_POINTS} or more steps in this range.")]
     claims = [c for c in found if backed(c)]
-    blocks.append(Paragraph("Pearson r across steps, and r with step partialled out (each signal's straight-line "
-                            "trend over step removed first): two signals that only fall with time have a high r "
-                            "and a low partial r, and only the partial r is claimed."))
-    blocks += [Paragraph(sentence(c)) for c in claims[:SENTENCES]]
-    if len(claims) > SENTENCES:
-        blocks.append(Paragraph(f"{len(claims) - SENTENCES} more couplings pass the same bar; the strongest "
-                                "are in the table."))
-    if not claims:
-        blocks.append(Note(f"No coupling is backed by the data (partial r beyond ±{SENTENCE_R} over "
-                           f"{SENTENCE_POINTS} or more steps), so none is claimed."))
-    blocks.append(Table(["signal", "signal", "r", "partial r (step removed)", "strength (partial)", "steps"],
-                        [[c["a"], c["b"], num(c["r"], 2), partial_text(c),
-                          strength(c["partial"]) if c["partial"] is not None else "n/a", str(c["n"])]
-                         for c in found[:TABLE_ROWS]]))
+    blocks.append(Paragraph(
+        f"{len(found)} pairs of signals from different families were tried (r with each signal's straight-line "
+        f"trend over step removed, so two signals that only fall with time do not count); a coupling is named only "
+        f"with {rule()}: {len(claims)} pass."))
+    if claims:
+        blocks.append(Table(["signal", "signal", "partial r (step removed)", "r", "steps", "p", "Holm bar"],
+                            [[c["a"], c["b"], num(c["partial"], 2), num(c["r"], 2), str(c["n"]), f"{c['p']:.2g}",
+                              f"{c['bar']:.2g}"] for c in claims[:TABLE_ROWS]]))
+        blocks += [Paragraph(sentence(c)) for c in claims[:3]]
     return blocks

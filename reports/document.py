@@ -47,6 +47,43 @@ class Figure:
     alt: str
 
 
+# a sentence ends at . ! or ? before a space and a capital letter (not at the full stop of 3.5 or e.g.)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def sentences(text: str) -> list[str]:
+    return [part for part in SENTENCE_END.split(" ".join(str(text).split())) if part]
+
+
+def without_repeats(blocks: list) -> list:
+    """The blocks with every sentence said before (in a paragraph, a note or a bullet) left out: a log that says a
+    thing once. Headings, tables, quoted excerpts and charts stay as they are; a bullet or paragraph left with no
+    sentence goes."""
+    seen: set[str] = set()
+
+    def fresh(text: str) -> str:
+        kept = []
+        for sentence in sentences(text):
+            key = sentence.rstrip(".").casefold()
+            if key not in seen:
+                seen.add(key)
+                kept.append(sentence)
+        return " ".join(kept)
+
+    out = []
+    for block in blocks:
+        match block:
+            case Paragraph(text) | Note(text):
+                if (text := fresh(text)):
+                    out.append(type(block)(text))
+            case Bullets(items):
+                if (items := [t for t in map(fresh, items) if t]):
+                    out.append(Bullets(items))
+            case _:
+                out.append(block)
+    return out
+
+
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
 
 

@@ -12,13 +12,11 @@ with no event within W; each evaluation or self-play pair that spans no event); 
 further from the quiet points' median than twice the furthest quiet point (centring on the median takes out a
 steady trend; twice the widest spread keeps a handful of quiet points from passing chance changes), and only with
 at least QUIET_POINTS of them. Otherwise the report says nothing beyond noise."""
-import json
-
 import numpy as np
 
 from phaselog.reports.document import Bullets, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData, bucket_width
-from phaselog.reports.model_sections import looped_samples, signature
+from phaselog.reports.model_sections import corpus_uptake, looped_samples, signature
 from phaselog.reports.numbers import num, steps
 from phaselog.reports.source_joins import joins, leaves
 
@@ -28,8 +26,11 @@ KIND_ORDER = ("join", "leave", "review", "resume", "health")
 
 
 def event_list(data: ReportData) -> list[dict]:
-    """{step, kind, what, sources (the ones joining)} per step with an event in the report's range, in order."""
-    out = [{"step": j["step"], "kind": "join", "what": f"{j['source']} joined the mix", "source": j["source"]}
+    """{step, kind, what, sources (the ones joining), shares (theirs from then on)} per step with an event in the
+    report's range, in order."""
+    out = [{"step": j["step"], "kind": "join", "source": j["source"], "share": j["share"],
+            "what": f"{j['source']} joined the mix" + (f", {100 * j['share']:.0f}% of the tokens from then on"
+                                                        if j["share"] is not None else "")}
            for j in joins(data)]
     out += [{"step": x["step"], "kind": "leave", "what": f"{x['source']} left the mix"} for x in leaves(data)]
     out += [{"step": int(r["step"]), "kind": "review", "what": f"review ({r['decision'] or 'unanswered'})"}
@@ -54,7 +55,8 @@ def event_list(data: ReportData) -> list[dict]:
     for step, group in sorted(by_step.items()):
         group.sort(key=lambda e: (KIND_ORDER.index(e["kind"]), e["what"]))
         merged.append({"step": step, "kind": group[0]["kind"], "what": " and ".join(e["what"] for e in group),
-                       "sources": [e["source"] for e in group if e["kind"] == "join"]})
+                       "sources": [e["source"] for e in group if e["kind"] == "join"],
+                       "shares": {e["source"]: e["share"] for e in group if e["kind"] == "join"}})
     return merged
 
 
@@ -137,13 +139,7 @@ def uptake_points(data: ReportData, source: str) -> list[tuple[int, float]]:
     """Mean share of the reflections' tokens distinctive of `source` (self-play's corpus_uptake) per step."""
     by_step: dict[int, list[float]] = {}
     for r in data.reflections or []:
-        uptake = r["corpus_uptake"]
-        if isinstance(uptake, str):
-            try:
-                uptake = json.loads(uptake)
-            except json.JSONDecodeError:
-                uptake = None
-        share = (uptake or {}).get(source, {}).get("share") if isinstance(uptake, dict) else None
+        share = (corpus_uptake(r).get(source) or {}).get("share")
         if share is not None:
             by_step.setdefault(int(r["step"]), []).append(float(share))
     return [(s, float(np.mean(v))) for s, v in sorted(by_step.items())]
@@ -230,7 +226,7 @@ def change_cell(value: float | None, beyond: bool | None) -> str:
 
 
 def section(data: ReportData) -> list:
-    blocks = [Heading(2, "Events and what changed")]
+    blocks = [Heading(3, "Events and what changed")]
     found = changes(data)
     if not found:
         return blocks + [Note("Left out: no source joined or left, no review, resumption or health change in this "

@@ -11,7 +11,8 @@ from phaselog.core.store import Store
 
 # field -> the column names it may have in the store (the design's name first)
 MIX_FIELDS = {"segment_start": ("segment_start",), "segment_end": ("segment_end",), "source": ("source",),
-              "tokens": ("tokens",), "share": ("share",)}
+              "tokens": ("tokens",),
+              "token_share": ("token_share", "share")}
 ACTIVATION_FIELDS = {"step": ("step",), "layer": ("layer",),
                      "rms": ("rms", "resid_rms", "residual_rms", "act_rms", "activation_rms")}
 HEALTH_FIELDS = {"step": ("step",), "status": ("status",), "reasons": ("reasons",),
@@ -32,7 +33,9 @@ LOOP_FIELDS = {"step": ("step",), "source": ("source",), "item": ("item",), "is_
                "severity": ("severity",), "excerpt": ("excerpt", "name")}
 BIAS_FIELDS = {"step": ("step",), "source": ("source",), "severity": ("severity",), "category": ("category",),
                "terms": ("terms",), "context": ("context",), "decision": ("decision",), "value": ("value",),
-               "stderr": ("stderr",)}
+               "stderr": ("stderr",), "discounted": ("discounted",), "text_key": ("text_key", "item")}
+# every text the loop detector scanned (reflections, the drill text, training-data windows), looping or not
+SCAN_FIELDS = {"step": ("step",), "source": ("source",), "text_key": ("text_key", "item")}
 REVIEW_FIELDS = {"step": ("step",), "status": ("status",), "decision": ("decision",), "note": ("note",),
                  "created_at": ("answered_at", "created_at", "requested_at")}
 UPTAKE_FIELDS = {"step": ("step",), "source": ("source",), "joined_step": ("joined_step",), "score": ("score",),
@@ -60,7 +63,8 @@ class ReportData:
     concepts: list[dict] | None = None
     reflections: list[dict] | None = None
     uptake: list[dict] | None = None        # calibrated corpus uptake per reflection step and source
-    loop_events: list[dict] | None = None
+    loop_events: list[dict] | None = None   # loops found in reflections
+    scans: list[dict] | None = None         # every loop_events row: what was scanned
     bias_events: list[dict] | None = None
     reviews: list[dict] | None = None
     journal: list[dict] | None = None
@@ -170,6 +174,7 @@ def gather(store: Store, run_id: str, from_step: int | None = None, to_step: int
             reflections=view.rows("reflections", REFLECTION_FIELDS),
             uptake=view.rows("uptake", UPTAKE_FIELDS),
             loop_events=reflection_loops(view.rows("loop_events", LOOP_FIELDS)),
+            scans=view.rows("loop_events", SCAN_FIELDS),
             bias_events=view.rows("bias_events", BIAS_FIELDS),
             reviews=view.rows("reviews", REVIEW_FIELDS),
             journal=view.rows("journal", JOURNAL_FIELDS),

@@ -1,6 +1,6 @@
-"""The model's half of the phase log: how the understanding signals evolved, what the model said in self-play
-(with its loops), bias events and the decisions taken, the human journal, and next steps. Every section reads
-tables that other stages fill; an absent or empty table leaves the section out with a one-line note."""
+"""The model's half of the phase log: how the understanding signals evolved (when they moved), the judgements on
+reflections the other sections share (signature, loops), and the human journal. Every section reads tables that
+other stages fill; an absent or empty table leaves the section out with a one-line note."""
 import json
 import re
 
@@ -8,16 +8,13 @@ import numpy as np
 
 from phaselog.reports.document import Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData
-from phaselog.reports.numbers import most_common, num, steps, thirds
-from phaselog.reports.uptake import surfaced_statements
+from phaselog.reports.numbers import mean_per, most_common, num, steps, thirds
 
 # a reflection counts as looping at seq-rep-4 >= 0.3 (human text: 0.005-0.08) or a compression ratio >= 10
 # (the design's loop threshold); as formatting-channel when >= 30% of it is structure characters
 LOOP_SEQ_REP = 0.3
 LOOP_COMPRESSION = 10.0
 FORMATTING_SHARE = 0.3
-EXCERPTS = 6
-EXCERPT_CHARS = 320
 
 
 def missing(table: str, rows: list | None, what: str) -> Note | None:
@@ -43,6 +40,17 @@ def as_list(value) -> list[str]:
         # health reasons are {code, step, layer, ...} objects: their code names them
         return [str(v.get("code", v)) if isinstance(v, dict) else str(v) for v in value]
     return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def corpus_uptake(row: dict) -> dict:
+    """A reflection's corpus_uptake, {source: {share, top}}: self-play stores it as JSON."""
+    value = row["corpus_uptake"]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    return value if isinstance(value, dict) else {}
 
 
 def loop_name(event: dict) -> str:
@@ -74,15 +82,6 @@ def pattern_name(row: dict) -> str:
     if not layers or pattern in ("uniform", "unknown"):
         return name
     return name + f" ({'layer' if len(layers) == 1 else 'layers'} {', '.join(layers)})"
-
-
-def pattern_at(data: ReportData, step: int) -> str | None:
-    """The learning pattern of the last segment that ended at or before `step`."""
-    found = None
-    for row in data.patterns or []:
-        if row["step"] <= step and row["pattern"]:
-            found = pattern_name(row)
-    return found
 
 
 def health_summary(rows: list[dict]) -> str:
@@ -122,7 +121,47 @@ def concept_summary(rows: list[dict]) -> str:
     return text + (f"; {frozen} frozen" if frozen else "")
 
 
+MOVED = 0.1   # a layer's activation RMS or the mean shimmer moved when its late-third mean is 10% off the early one
+
+
+def movements(data: ReportData) -> list[str]:
+    """What moved between the early and the late third: health left healthy, the learning pattern changed, a
+    layer's activation RMS or the mean shimmer changed by MOVED or more, the concepts' tiers changed."""
+    (_, a0, a1), _, (_, b0, b1) = thirds(data.first_step, data.last_step)
+
+    def inside(rows, low, high):
+        return [r for r in rows or [] if r["step"] is not None and low <= r["step"] <= high]
+    out = []
+    unhealthy = [h for h in data.health or [] if h["status"] != "healthy"]
+    if unhealthy:
+        out.append(f"health left healthy at {len(unhealthy)} of {len(data.health)} checks "
+                   f"({health_summary(data.health)})")
+    patterns = []
+    for _, low, high in thirds(data.first_step, data.last_step):
+        pattern = most_common([pattern_name(r) for r in inside(data.patterns, low, high)])
+        if pattern and (not patterns or patterns[-1] != pattern):
+            patterns.append(pattern)
+    if len(patterns) > 1:
+        out.append(f"the learning pattern went {' -> '.join(patterns)}")
+    early, late = (mean_per(inside(data.activation, low, high), "layer", "rms") for low, high in ((a0, a1), (b0, b1)))
+    for layer in sorted(set(early) & set(late)):
+        if early[layer] and abs(late[layer] / early[layer] - 1) >= MOVED:
+            out.append(f"layer {layer} activation RMS {num(early[layer])} -> {num(late[layer])} "
+                       f"({100 * (late[layer] / early[layer] - 1):+.0f}%)")
+    shimmer = [np.mean(list(mean_per(inside(data.shimmer, low, high), "layer", "shimmer").values()) or [np.nan])
+               for low, high in ((a0, a1), (b0, b1))]
+    if all(np.isfinite(shimmer)) and shimmer[0] and abs(shimmer[1] / shimmer[0] - 1) >= MOVED:
+        out.append(f"mean shimmer {num(shimmer[0])} -> {num(shimmer[1])} ({100 * (shimmer[1] / shimmer[0] - 1):+.0f}%)")
+    probes = sorted({r["step"] for r in data.concepts or [] if r["step"] is not None})
+    if len(probes) > 1:
+        first, last = (concept_summary([r for r in data.concepts if r["step"] == s]) for s in (probes[0], probes[-1]))
+        if first != last:
+            out.append(f"concepts went from {first} at step {steps(probes[0])} to {last} at step {steps(probes[-1])}")
+    return out
+
+
 def understanding(data: ReportData) -> list:
+    """Where learning happens, shimmer and the concept tiers, only when something moved (else one line)."""
     blocks = [Heading(2, "Understanding module")]
     tables = (("health", data.health), ("learning_pattern", data.patterns), ("activation_stats", data.activation),
               ("concepts", data.concepts))
@@ -132,6 +171,12 @@ def understanding(data: ReportData) -> list:
     if not any(rows for _, rows in tables):
         return blocks + [Note("Left out: health, learning_pattern, activation_stats and concepts hold no rows for "
                               "this step range.")]
+    moved = movements(data)
+    if not moved:
+        return blocks + [Note(f"Nothing moved between the early and the late third (health, learning pattern, "
+                              f"activation RMS and shimmer within {100 * MOVED:.0f}%, concept tiers), so the "
+                              "table and charts are left out.")]
+    blocks.append(Paragraph(f"What moved from the early to the late third: {'; '.join(moved)}."))
     rows = []
     for label, low, high in thirds(data.first_step, data.last_step):
         def inside(table):
@@ -140,111 +185,19 @@ def understanding(data: ReportData) -> list:
         concepts = inside(data.concepts)
         if label == "late" and data.concepts and all(r["step"] is None for r in data.concepts):
             concepts = data.concepts
+        shimmer = [r["shimmer"] for r in inside(data.shimmer) if r["shimmer"] is not None]
         rows.append([f"{label} ({steps(low)}-{steps(high)})",
                      most_common([pattern_name(r) for r in inside(data.patterns)]) or "n/a",
-                     health_summary(health), rms_by_layer(inside(data.activation)), concept_summary(concepts)])
-    blocks.append(Table(["period", "learning pattern", "health", "activation RMS by layer", "concepts"], rows))
+                     health_summary(health), rms_by_layer(inside(data.activation)),
+                     num(float(np.mean(shimmer))) if shimmer else "n/a", concept_summary(concepts)])
+    blocks.append(Table(["period", "learning pattern", "health", "activation RMS by layer", "shimmer (mean)",
+                         "concepts"], rows))
     for table, rows_ in tables:
         note = missing(table, rows_, "the understanding stage")
         if note:
             blocks.append(note)
     blocks += [Figure("activation_rms.png", "per-layer activation RMS over steps"),
                Figure("health.png", "health status over steps")]
-    return blocks
-
-
-def pick_evenly(items: list, count: int) -> list:
-    if len(items) <= count:
-        return items
-    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count).round()]
-
-
-def self_play(data: ReportData) -> list:
-    blocks = [Heading(2, "Self-play reflections")]
-    note = missing("reflections", data.reflections, "self-play")
-    if note:
-        return blocks + [note]
-    looped = looped_samples(data)
-    reflections = data.reflections
-    versions = most_common([r["prompt_version"] for r in reflections])
-    by_version: dict[str, int] = {}
-    for r in reflections:
-        by_version[str(r["prompt_version"])] = by_version.get(str(r["prompt_version"]), 0) + 1
-    signatures: dict[str, int] = {}
-    for kind in (signature(r, looped) for r in reflections):
-        signatures[kind] = signatures.get(kind, 0) + 1
-    step_count = len({r["step"] for r in reflections})
-    blocks.append(Paragraph(
-        f"{len(reflections)} reflections at {step_count} steps; prompt versions "
-        + ", ".join(f"{v} ({n})" for v, n in sorted(by_version.items()))
-        + (f" (mostly {versions})" if len(by_version) > 1 else "") + ". Signatures: "
-        + ", ".join(f"{s} {n}" for s, n in sorted(signatures.items(), key=lambda kv: (-kv[1], kv[0]))) + "."))
-    blocks += [Paragraph(f"Corpus uptake: {s}.") for s in surfaced_statements(data)]
-    loops = data.loop_events or []
-    if loops:
-        named: dict[tuple, list[dict]] = {}
-        for e in loops:
-            named.setdefault((str(e["unit"]), e["period"]), []).append(e)
-        rows = [[loop_name(max(events, key=lambda e: (e["repeats"] or 0))), str(len(events)),
-                 ", ".join(steps(s) for s in sorted({e["step"] for e in events})[:8])]
-                for _, events in sorted(named.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
-        blocks.append(Table(["loop (period x longest repeat)", "events", "steps"], rows[:10]))
-    elif data.loop_events is None:
-        blocks.append(Note("No loop_events table yet: loops are judged from seq-rep-4 and compression only."))
-    loops_of = {}
-    for e in loops:
-        loops_of.setdefault((e["step"], e["sample_index"]), []).append(loop_name(e))
-    first_per_step = {}
-    for r in reflections:
-        first_per_step.setdefault(r["step"], r)
-    for r in pick_evenly([first_per_step[s] for s in sorted(first_per_step)], EXCERPTS):
-        badges = [f"step {steps(r['step'])}"]
-        if r["loss"] is not None:
-            badges.append(f"loss {num(r['loss'])}")
-        if pattern_at(data, r["step"]):
-            badges.append(pattern_at(data, r["step"]))
-        badges.append(signature(r, looped))
-        badges += [f"loop {name}" for name in loops_of.get((r["step"], r["sample_index"]), [])[:2]]
-        text = " ".join(str(r["text"] or "").split())
-        blocks.append(Excerpt(badges, text[:EXCERPT_CHARS] + ("..." if len(text) > EXCERPT_CHARS else "")))
-    blocks.append(Figure("loops.png", "loop scores of the reflections over steps"))
-    return blocks
-
-
-def bias(data: ReportData) -> list:
-    blocks = [Heading(2, "Bias detection and decisions")]
-    note = missing("bias_events", data.bias_events, "bias detection")
-    if note and not data.reviews:
-        return blocks + [note]
-    events = [e for e in data.bias_events or [] if e["source"] != "probe"]
-    counts: dict[tuple, int] = {}
-    for e in events:
-        counts[(str(e["severity"]), str(e["source"]))] = counts.get((str(e["severity"]), str(e["source"])), 0) + 1
-    if counts:
-        blocks.append(Table(["severity", "source", "events"],
-                            [[sev, src, str(n)] for (sev, src), n in sorted(counts.items())]))
-    else:
-        blocks.append(Paragraph("No bias findings in reflections or training data in this step range."))
-    probe = [e for e in data.bias_events or [] if e["source"] == "probe" and e["category"] == "all"
-             and e["value"] is not None]
-    if probe:
-        first, last = probe[0], probe[-1]
-        blocks.append(Paragraph(
-            f"Paired-sentence probe (all categories; > 0 leans to the stereotype): {first['value']:+.3f} "
-            f"± {first['stderr'] or 0:.3f} nats at step {steps(first['step'])}, {last['value']:+.3f} "
-            f"± {last['stderr'] or 0:.3f} at step {steps(last['step'])}."))
-    notable = [e for e in events if e["severity"] == "high" or e["decision"]]
-    if notable:
-        blocks.append(Bullets([
-            f"step {steps(e['step'])}: {e['severity']} {e['category'] or ''} in {e['source']} "
-            f"({', '.join(as_list(e['terms']))}): \"{' '.join(str(e['context'] or '').split())[:200]}\""
-            + (f"; decision: {e['decision']}" if e["decision"] else "") for e in notable[:20]]))
-    if data.reviews:
-        blocks.append(Table(["step", "decision", "review note"],
-                            [[steps(r["step"]), str(r["decision"]), " ".join(str(r["note"] or "").split())]
-                             for r in data.reviews]))
-    elif data.reviews is None:
-        blocks.append(Note("No reviews table yet: decisions are shown as stored on the events."))
     return blocks
 
 
@@ -289,13 +242,3 @@ def note_items(notes: str) -> list[str]:
             items[-1] += " " + text
         fresh = False
     return [" ".join(item.split()) for item in items]
-
-
-def next_steps(data: ReportData, notes: str) -> list:
-    blocks = [Heading(2, "Next steps")]
-    items = note_items(notes)
-    items += [f"(journal, step {steps(e['step'])}) {' '.join(str(e['text']).split())}"
-              for e in data.journal or [] if "next" in as_list(e["tags"])]
-    if not items:
-        return blocks + [Note("Left out: the config has no notes and no journal entry is tagged next.")]
-    return blocks + [Bullets(items)]

@@ -40,6 +40,31 @@ def buckets(step: np.ndarray, width: int) -> list[tuple[int, int, np.ndarray]]:
     return out
 
 
+def mean_per(rows: list[dict], by: str, key: str) -> dict[int, float]:
+    """Mean of `key` per value of `by` (a step, a layer) over the rows that have it."""
+    groups: dict[int, list[float]] = {}
+    for row in rows:
+        if row[key] is not None:
+            groups.setdefault(int(row[by]), []).append(float(row[key]))
+    return {group: float(np.mean(v)) for group, v in groups.items()}
+
+
+def ranges_apart(a: np.ndarray, b: np.ndarray) -> bool:
+    """A change between two stretches beyond their noise: their usual ranges (10th-90th percentile) do not overlap."""
+    (low_a, high_a), (low_b, high_b) = np.percentile(a, [10, 90]), np.percentile(b, [10, 90])
+    return bool(high_b < low_a or high_a < low_b)
+
+
+def steady_change(values: list[float]) -> bool:
+    """A change from first to last that a bounce could not undo: more than twice the largest move the other way
+    between two consecutive values."""
+    if len(values) < 2:
+        return False
+    change = values[-1] - values[0]
+    against = max([0.0] + [-(b - a) if change > 0 else b - a for a, b in zip(values, values[1:])])
+    return bool(change != 0 and abs(change) > 2 * against)
+
+
 def loss_story(step: np.ndarray, loss: np.ndarray, width: int) -> dict | None:
     """'loss fell from ~4.1 to ~3.5 by step 13,000 and then held in 3.4-3.6', derived from bucket medians: the
     plateau is the longest run of final buckets whose medians stay within 3% of the last one. Returns the sentence

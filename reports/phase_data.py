@@ -13,9 +13,9 @@ class PhaseData:
     phase: str
     runs: list[dict]             # runs rows in chain order, each with "config" (the parsed config_json)
     segments: list[dict]
-    metrics: list[dict]          # run_id, step, loss
+    metrics: list[dict]          # run_id, step, loss, tokens_per_sec
     val_bpb: list[dict]          # run_id, step, value
-    mix: list[dict]              # run_id, segment_start, source, share
+    mix: list[dict]              # run_id, segment_start, source, token_share
     reflections: list[dict]      # run_id, step, prompt_version, distinct_2, formatting_score, is_loop (None:
                                  # not scanned)
     bias: list[dict]             # non-probe bias events: run_id, step, severity
@@ -67,16 +67,16 @@ def gather_phase(store: Store, phase: str) -> PhaseData:
     return PhaseData(
         phase=phase, runs=runs,
         segments=read('SELECT * FROM segments WHERE {where} ORDER BY start_step, "index"'),
-        metrics=read("SELECT run_id, step, loss FROM metrics WHERE {where} ORDER BY step"),
+        metrics=read("SELECT run_id, step, loss, tokens_per_sec FROM metrics WHERE {where} ORDER BY step"),
         val_bpb=read("SELECT run_id, step, value FROM evals WHERE {where} AND name = 'val_bpb' ORDER BY step"),
-        mix=read("SELECT run_id, segment_start, source, share FROM data_mix WHERE {where} AND tokens > 0 "
+        mix=read("SELECT run_id, segment_start, source, token_share FROM data_mix WHERE {where} AND tokens > 0 "
                  "ORDER BY segment_start, source"),
-        # a reflection's loop row is the loop_events row of source reflection whose item names it
+        # a reflection's loop row is the loop_events row whose text_key names it (as scanned_texts keys it)
         reflections=read(
             "SELECT r.run_id, r.step, r.prompt_version, r.distinct_2, r.formatting_score, l.is_loop "
             "FROM reflections r LEFT JOIN loop_events l ON l.run_id = r.run_id AND l.step = r.step "
             "AND l.source = 'reflection' "
-            "AND l.item = concat_ws(':', r.step, r.prompt_version, r.framing, r.sample_index) "
+            "AND l.text_key = concat_ws(':', r.step, r.prompt_version, r.framing, r.sample_index) "
             "WHERE r.{where} ORDER BY r.step, r.sample_index"),
         bias=read("SELECT run_id, step, severity FROM bias_events WHERE {where} AND source <> 'probe' ORDER BY step"),
         reviews=read("SELECT run_id, step, status, decision FROM reviews WHERE {where} ORDER BY step"),

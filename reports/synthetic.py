@@ -64,9 +64,10 @@ def synthesise_store(home: Path, run_id: str = "synthetic", steps: int = 20_000,
     join = start_step + 1000 * max(1, len(segments) // 3)       # philosophy joins a third of the way in
     paused = segments[len(segments) // 2][1]                     # a review pause half way
     config = {"name": "phase1", "notes": "Next: a deeper model on a GPU.\nWatch the late layers' norms.",
-              "data": {"sources": [{"name": "general", "start_step": 0, "end_step": None},
-                                   {"name": "philosophy", "start_step": join, "end_step": None}]},
-              "train": {"start_step": start_step, "end_step": end_step, "segment_steps": 1000}}
+              "data": {"sources": [{"name": "general", "weight": 0.7, "start_step": 0, "end_step": None},
+                                   {"name": "philosophy", "weight": 0.3, "start_step": join, "end_step": None}]},
+              "train": {"start_step": start_step, "end_step": end_step, "segment_steps": 1000},
+              "self_play": {"enabled": True, "prompt_version": "v1.4"}, "review": {"enabled": True}}
 
     step = np.arange(start_step + 1, end_step + 1)
     progress = (step - start_step) / steps

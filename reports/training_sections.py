@@ -1,22 +1,35 @@
-"""The training half of the phase log: title, phase overview, loss, validation and benchmarks, speed, and the
-key (Prefect flow) runs. Each function takes the gathered data and returns blocks; a section without data
-returns its heading and a one-line note saying why it is left out."""
+"""The training half of the phase log: title, the periods of the run (segments with the same mix and prompt),
+loss, validation and benchmarks, and speed per run (each Prefect flow run). Each function takes the gathered data
+and returns blocks; a section without data returns its heading and a one-line note saying why it is left out."""
 import numpy as np
 
-from phaselog.reports.claims import mix_claims
-from phaselog.reports.document import Bullets, Figure, Heading, Note, Paragraph, Table
+from phaselog.reports.document import Figure, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData, bucket_width
-from phaselog.reports.numbers import buckets, median, mfu_percent, num, span, steps
+from phaselog.reports.numbers import buckets, loss_story, median, mfu_percent, num, span, steps
 from phaselog.reports.source_joins import joins
 
 
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} minutes" if seconds < 7200 else f"{seconds / 3600:.1f} hours"
+
+
 def title(data: ReportData) -> list:
+    """The run in one line; its duration is training time (the segments' seconds), and the wall clock from its first
+    step to its end (evaluation, self-play, analysis and pauses included) is said as such."""
     run = data.run
     flow_runs = sorted({s["flow_run_id"] for s in data.segments if s["flow_run_id"]})
     line = (f"Run {data.run_id} ({run.get('name')}, {run.get('device')}, status {run.get('status')}): "
             f"steps {steps(data.first_step)} to {steps(data.last_step)}, {len(data.segments)} segments")
     if len(flow_runs) > 1:
         line += f" over {len(flow_runs)} flow runs"
+    trained = sum(s["seconds"] or 0 for s in data.segments)
+    if trained:
+        line += f", {duration(trained)} of training"
+        if run.get("started_at") and run.get("ended_at"):
+            line += (f" ({duration((run['ended_at'] - run['started_at']).total_seconds())} from the first step to "
+                     "the end, with evaluation, self-play and analysis)")
     return [Heading(1, f"Phase log: {data.run_id}, steps {steps(data.first_step)}-{steps(data.last_step)}"),
             Paragraph(line + ".")]
 
@@ -25,7 +38,7 @@ def mix_by_segment(data: ReportData) -> dict[int, dict[str, float]]:
     mix: dict[int, dict[str, float]] = {}
     for row in data.data_mix:
         if row["tokens"]:
-            mix.setdefault(row["segment_start"], {})[row["source"]] = row["share"]
+            mix.setdefault(row["segment_start"], {})[row["source"]] = row["token_share"]
     return mix
 
 
@@ -38,11 +51,10 @@ def prompt_by_segment(data: ReportData) -> dict[int, str]:
     return {start: ", ".join(sorted(v)) for start, v in versions.items()}
 
 
-def overview(data: ReportData) -> list:
+def overview_table(data: ReportData) -> list:
     """Consecutive segments with the same data mix and prompt version form one period; review pauses split them."""
-    blocks = [Heading(2, "Phase overview")]
     if not data.segments:
-        return blocks + [Note("Left out: no finished segments in this step range.")]
+        return [Note("Left out: no finished segments in this step range.")]
     mix, prompts = mix_by_segment(data), prompt_by_segment(data)
     pauses = sorted({int(r["step"]) for r in data.reviews or [] if r["step"] is not None})
     joined = joins(data)
@@ -64,19 +76,18 @@ def overview(data: ReportData) -> list:
     rows = [[f"{steps(p['start'])}-{steps(p['end'])}", str(p["count"]),
              (p["label"] or "no data mix recorded") + "".join(f"; review pause at step {steps(x)}" for x in p["paused"])]
             for p in periods]
-    blocks.append(Table(["steps", "segments", "what happened (share of the segment's tokens)"], rows))
-    changes = mix_claims(data)
-    if changes:
-        blocks.append(Bullets([c.text + "." for c in changes]))
-    return blocks
+    return [Table(["steps", "segments", "what happened (share of the segment's tokens)"], rows)]
 
 
 def loss_progression(data: ReportData) -> list:
-    blocks = [Heading(2, "Loss progression")]
+    blocks = [Heading(3, "Loss progression")]
     step, loss = data.metrics["step"], data.metrics["loss"]
     width = bucket_width(data)
     rows = [[f"{steps(a)}-{steps(b)}", span(loss[i]), median(loss[i]), num(float(np.min(loss[i])))]
             for a, b, i in buckets(step, width)]
+    story = loss_story(step, loss, width)
+    if story:
+        blocks.append(Paragraph(story["text"][0].upper() + story["text"][1:] + "."))
     blocks.append(Paragraph(f"Training loss per {steps(width)} steps: the usual range (10th-90th percentile), "
                             "the median and the lowest value."))
     blocks.append(Table(["steps", "loss range", "median", "min"], rows))
@@ -86,7 +97,7 @@ def loss_progression(data: ReportData) -> list:
 
 
 def validation(data: ReportData) -> list:
-    blocks = [Heading(2, "Validation and benchmarks")]
+    blocks = [Heading(3, "Validation and benchmarks")]
     if not data.evals:
         return blocks + [Note("Left out: no evaluations in this step range.")]
     series: dict[str, list[tuple[int, float]]] = {}
@@ -107,8 +118,40 @@ def validation(data: ReportData) -> list:
     return blocks
 
 
+def per_run(data: ReportData) -> list[list[str]]:
+    """Each Prefect flow run (a first run, a resume): its steps, date, what changed, training time and speed."""
+    groups: dict[str, list[dict]] = {}
+    for s in data.segments:
+        groups.setdefault(s["flow_run_id"] or "unknown", []).append(s)
+    m = data.metrics
+    mfu, _ = mfu_percent(data)
+    mix, prompts = mix_by_segment(data), prompt_by_segment(data)
+    rows, previous = [], None
+    for flow_run_id, segs in sorted(groups.items(), key=lambda kv: kv[1][0]["start_step"]):
+        start, end = segs[0]["start_step"], segs[-1]["end_step"]
+        dates = sorted({s["finished_at"].date().isoformat() for s in segs if s["finished_at"]})
+        inside = (m["step"] > start) & (m["step"] <= end)
+        sources = sorted({name for s in segs for name in mix.get(s["start_step"], {})})
+        setup = {"sources": ", ".join(sources), "prompt": ", ".join(sorted({prompts[s["start_step"]] for s in segs
+                                                                             if s["start_step"] in prompts}))}
+        changes = [f"{k}: {v or 'none'}" for k, v in setup.items() if previous is not None and previous[k] != v]
+        resumed = [f"resumed mid-segment from step {steps(s['resumed_from'])}" for s in segs
+                   if s["resumed_from"] is not None and s["resumed_from"] > s["start_step"]]
+        trained = sum(s["trained_steps"] or 0 for s in segs)
+        rows.append([flow_run_id[:8], f"{steps(start)}-{steps(end)}", ", ".join(dates) or "n/a",
+                     "; ".join(changes + resumed) or ("first run" if previous is None else "same setup"),
+                     f"{steps(trained)} in {duration(sum(s['seconds'] or 0 for s in segs))}",
+                     median(m["tokens_per_sec"][inside]), median(mfu[inside]), median(m["step_time_ms"][inside])])
+        previous = setup
+    return rows
+
+
 def speed(data: ReportData) -> list:
-    blocks = [Heading(2, "Training speed")]
+    """Speed per run (each flow run of the run id), then the whole range's spread, MFU's basis and the chart."""
+    blocks = [Heading(2, "Runs and speed")]
+    if data.segments:
+        blocks.append(Table(["flow run", "steps", "date", "what changed", "steps trained, training time",
+                             "tokens/sec (median)", "MFU % (median)", "step time ms (median)"], per_run(data)))
     m = data.metrics
     mfu, basis = mfu_percent(data)
     measures = (("tokens/sec", m["tokens_per_sec"]), ("MFU (%)", mfu), ("step time (ms)", m["step_time_ms"]))
@@ -116,35 +159,4 @@ def speed(data: ReportData) -> list:
     blocks.append(Table(["measure", "usual range (10th-90th pct)", "median"], rows))
     blocks.append(Paragraph(f"MFU is measured {basis['long']}."))
     blocks.append(Figure("speed.png", "tokens per second and MFU against step, on two panels"))
-    return blocks
-
-
-def key_runs(data: ReportData) -> list:
-    """Each Prefect flow run (a first run, a resume) with its steps, date, what changed and what was seen."""
-    blocks = [Heading(2, "Key runs")]
-    groups: dict[str, list[dict]] = {}
-    for s in data.segments:
-        groups.setdefault(s["flow_run_id"] or "unknown", []).append(s)
-    if not groups:
-        return blocks + [Note("Left out: no finished segments in this step range.")]
-    mix, prompts = mix_by_segment(data), prompt_by_segment(data)
-    ordered = sorted(groups.items(), key=lambda kv: kv[1][0]["start_step"])
-    rows, previous = [], None
-    for flow_run_id, segs in ordered:
-        start, end = segs[0]["start_step"], segs[-1]["end_step"]
-        dates = sorted({s["finished_at"].date().isoformat() for s in segs if s["finished_at"]})
-        inside = (data.metrics["step"] > start) & (data.metrics["step"] <= end)
-        sources = sorted({name for s in segs for name in mix.get(s["start_step"], {})})
-        setup = {"sources": ", ".join(sources), "prompt": ", ".join(sorted({prompts[s["start_step"]] for s in segs
-                                                                             if s["start_step"] in prompts}))}
-        changes = [f"{k}: {v or 'none'}" for k, v in setup.items() if previous is not None and previous[k] != v]
-        resumed = [s for s in segs if s["resumed_from"] is not None and s["resumed_from"] > s["start_step"]]
-        notes = [f"resumed mid-segment from step {steps(s['resumed_from'])}" for s in resumed]
-        trained = sum(s["trained_steps"] or 0 for s in segs)
-        seconds = sum(s["seconds"] or 0 for s in segs)
-        notes.append(f"{steps(trained)} steps trained in {num(seconds)} s; loss {span(data.metrics['loss'][inside])}")
-        rows.append([flow_run_id[:8], f"{steps(start)}-{steps(end)}", ", ".join(dates) or "n/a",
-                     "; ".join(changes) or ("first run" if previous is None else "same setup"), "; ".join(notes)])
-        previous = setup
-    blocks.append(Table(["flow run", "steps", "date", "configuration changes", "observations"], rows))
     return blocks

@@ -57,6 +57,20 @@ def uninterrupted_losses(prepared_run: Path, clean: Path, config) -> dict[int, f
     return losses
 
 
+def store_before(home: Path, version: int):
+    """A store with the migrations before `version` applied and recorded, as an older phaselog left it."""
+    from phaselog.core.store import Store, migrations, now
+
+    store = Store(home)
+    with store.writer() as con:
+        con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+        for number, name, sql in migrations():
+            if number < version:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, now()])
+    return store
+
+
 @pytest.fixture(scope="session")
 def shared_corpus() -> Path:
     if not (SHARED_CORPUS / "general").is_dir():

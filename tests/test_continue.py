@@ -14,7 +14,9 @@ from phaselog.cli import main
 from phaselog.core.config import PhaseConfig
 from phaselog.core.store import Store
 from phaselog.flows.phase import phase_run
-from tests.conftest import tiny_config_dict, uninterrupted_losses
+from phaselog.reports.training_sections import duration
+from tests.conftest import store_before, tiny_config_dict, uninterrupted_losses
+from tests.test_report_story import prose_sentences
 
 
 def first_phase(corpus, **train) -> dict:
@@ -131,6 +133,16 @@ def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_
     assert {r["run_id"] for r in data.reflections} == {"first", "run2"}
     assert all(r["is_loop"] is not None and r["distinct_2"] is not None for r in data.reflections)
     assert "> `step 30` `run2` `human` `\\#check-in`\n>\n> v1.4 reads like a diary" in markdown
+    # read like the posts: a short ranked TL;DR, no sentence twice, follow-ups drawn from the store
+    tldr = markdown.split("## TL;DR\n")[1].split("\n## ")[0]
+    assert 1 <= tldr.count("\n- ") + tldr.startswith("\n- ") <= 5
+    said = prose_sentences(markdown)
+    assert len(said) == len(set(said)), [s for s in said if said.count(s) > 1]
+    follow_ups = [line for line in markdown.split("## What's next\n")[1].split("\n---\n")[0].splitlines()
+                  if line.startswith("- ")]
+    assert len(follow_ups) >= 2, follow_ups
+    (trained,), = Store(home).query("SELECT sum(seconds) FROM segments WHERE run_id IN ('first', 'run2')")[1]
+    assert f"{duration(trained)} of training" in markdown  # training time, not the time until the log was written
     html = Path(written["html"]).read_text()
     assert html.count("data:image/png;base64,") == 2
 
@@ -148,15 +160,8 @@ def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_
 
 def test_an_existing_store_migrates_its_runs_into_phases(tmp_path):
     """A store from before phases: its runs become the first run of a phase named after their config."""
-    from phaselog.core.store import migrations, now
-
-    store = Store(tmp_path)
+    store = store_before(tmp_path, 7)
     with store.writer() as con:
-        con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
-        for version, name, sql in migrations():
-            if version < 7:
-                con.execute(sql)
-                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
         con.execute("INSERT INTO runs (run_id, name, start_step, end_step) VALUES ('old', 'demo', 0, 3000)")
     store.migrate()
     assert store.query("SELECT phase, parent_run, continued_from, config_diff FROM runs")[1] == \

@@ -3,6 +3,7 @@ recomputed here from the store (and the trainer's per-step token counts) with th
 draw what their legends name. Runs: the demo-like tiny run (philosophy joins at a segment boundary), a run whose
 sources join inside the first segment and mid-segment, and the synthesised long phase."""
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from phaselog.core.runs import read_segment_metrics
 from phaselog.core.store import Store
 from phaselog.reports.build import write_report
 from phaselog.reports.charts import figures
-from phaselog.reports.claims import claims
+from phaselog.reports.claims import GROUPS, claims
 from phaselog.reports.document import md
 from phaselog.reports.gather import gather
 from phaselog.reports.synthetic import synthesise_store
@@ -130,13 +131,23 @@ def recompute(store: Store, run_id: str, claim) -> dict:
         before, after = one(store, "SELECT median(loss) FILTER (step > ? AND step <= ?), median(loss) FILTER "
                                    "(step > ? AND step <= ?) FROM metrics WHERE run_id = ?",
                             [x - w, x, x, x + w, run_id])
-        return {"loss_before": before, "loss_after": after}
+        shares = {}
+        for source in claim.facts["shares"]:
+            run_dir = one(store, "SELECT run_dir FROM runs WHERE run_id = ?", [run_id])[0]
+            if run_dir and Path(run_dir).is_dir():
+                shares[source] = recompute_join(store, run_id, source)["share"]
+            else:  # the synthesised store joins at a segment boundary: its data_mix rows from then on
+                shares[source] = one(store, "SELECT sum(tokens) FILTER (source = ?) / sum(tokens) FROM data_mix "
+                                            "WHERE run_id = ? AND segment_start >= ?", [source, run_id, x])[0]
+        return {"loss_before": before, "loss_after": after, "shares": pytest.approx(shares, rel=1e-9)}
     if kind == "coupling":
         a, b = series(store, run_id, claim.facts["a"]), series(store, run_id, claim.facts["b"])
         shared = sorted(set(a) & set(b))
         x, y, t = (np.array(v, dtype=float) for v in ([a[s] for s in shared], [b[s] for s in shared], shared))
-        return {"n": len(shared), "r": float(np.corrcoef(x, y)[0, 1]),
-                "partial": float(np.corrcoef(without_trend(x, t), without_trend(y, t))[0, 1])}
+        partial = float(np.corrcoef(without_trend(x, t), without_trend(y, t))[0, 1])
+        # Fisher's z of a partial r with one variable partialled out: standard error 1 / sqrt(n - 4)
+        return {"n": len(shared), "r": float(np.corrcoef(x, y)[0, 1]), "partial": partial,
+                "p": math.erfc(abs(math.atanh(partial)) * math.sqrt(len(shared) - 4) / math.sqrt(2))}
     if kind == "uptake":
         # the last step's row, and its status derived here from the numbers as docs/understanding.md does
         step, score, low, high, auc, joined = store.query(
@@ -161,9 +172,13 @@ def check_claims(home: Path, run_id: str, tmp_path: Path) -> list:
             else:
                 assert stated == expected, (claim.name, key, claim.text)
     markdown = Path(write_report(home, run_id, tmp_path)["markdown"]).read_text()
-    stated = {md(c.text + ".") for c in found}
-    assert set(bullets(section(markdown, "TL;DR"))) == stated, "a TL;DR sentence that is not a claim"
-    assert set(bullets(section(markdown, "Phase overview"))) <= stated, "an overview sentence that is not a claim"
+    noteworthy = {md(c.text + "."): c for c in found if c.noteworthy}
+    tldr = bullets(section(markdown, "TL;DR"))
+    assert 1 <= len(tldr) <= 5 and set(tldr) <= set(noteworthy), "a TL;DR sentence that is not a noteworthy claim"
+    order = [GROUPS.index(noteworthy[b].group) for b in tldr]
+    assert order == sorted(order), "the TL;DR is not ranked: what changed, mattered, the model, attention"
+    assert set(bullets(section(markdown, "What we changed and why"))) <= {md(c.text + ".") for c in found}, \
+        "a sentence about what changed that is not a claim"
     return found
 
 
@@ -174,7 +189,7 @@ def test_demo_like_run_claims_recompute_from_the_store(tiny_run, tmp_path):
     assert "Philosophy joined the mix at step 20 (" in found["join/philosophy"].text
     # the join is tied to what changed around it: with the numbers, or saying nothing went beyond noise
     event = found["event/20/join"].text
-    assert event.startswith("At step 20 philosophy joined the mix (loss median ")
+    assert event.startswith("At step 20 philosophy joined the mix, ") and "(loss median " in event
     assert ": nothing changed beyond the run's own noise" in event or "rose" in event or "fell" in event \
         or "jumped" in event or "dropped" in event or "slope went" in event or "went from" in event
 
@@ -185,11 +200,11 @@ def test_sources_joining_inside_the_first_segment_and_mid_segment_are_claimed_at
     assert found["join/meditations"].facts["step"] == 10   # inside the first segment (0, 20]
     assert found["join/philosophy"].facts["step"] == 30    # mid-segment in (20, 40]
     markdown = (tmp_path / "phase-log.md").read_text()
-    overview = section(markdown, "Phase overview")
+    overview = section(markdown, "What we changed and why")
     assert "meditations joined at step 10" in overview and "philosophy joined at step 30" in overview
     for step, source in ((10, "meditations"), (30, "philosophy")):
         text = found[f"event/{step}/join"].text
-        assert text.startswith(f"At step {step} {source} joined the mix (loss median ")
+        assert text.startswith(f"At step {step} {source} joined the mix, ") and "(loss median " in text
         assert "too few quiet stretches" not in text  # 60 steps leave enough quiet points to judge the noise
     # the share from the join on is higher than the share over the whole segment that data_mix holds
     _, [(segment_share,)] = Store(home).query("SELECT share FROM data_mix WHERE run_id = ? AND segment_start = 20 "

@@ -30,16 +30,17 @@ def sample_windows(stream: np.ndarray, count: int, length: int, seed: list[int])
 
 def loop_row(run_id: str, step: int, source: str, item: str, text: str) -> dict:
     report = detect_loops(text)
-    return {"run_id": run_id, "step": step, "source": source, "item": item, "is_loop": report.is_loop,
-            "severity": report.severity, "period": report.period, "unit": report.unit, "repeats": report.repeats,
+    # text_key: the scanned text itself (for a reflection, scanned_texts.text_key), as the bias rows name it too
+    return {"run_id": run_id, "step": step, "source": source, "item": item, "text_key": item,
+            "is_loop": report.is_loop, "severity": report.severity, "period": report.period, "unit": report.unit, "repeats": report.repeats,
             "loop_share": report.loop_share, "compression_ratio": report.compression_ratio,
             "seq_rep_4": report.seq_rep_4, "duplicate_line_fraction": report.duplicate_line_fraction,
             "excerpt": report.excerpt}
 
 
 def bias_rows(run_id: str, step: int, source: str, item: str, text: str) -> list[dict]:
-    return [{"run_id": run_id, "step": step, "source": source, "item": f"{item}#{n}", "severity": f.severity,
-             "category": f.category, "terms": json.dumps(f.terms), "context": f.context, "discounted": f.discounted,
+    return [{"run_id": run_id, "step": step, "source": source, "item": f"{item}#{n}", "text_key": item,
+             "severity": f.severity, "category": f.category, "terms": json.dumps(f.terms), "context": f.context, "discounted": f.discounted,
              "value": None, "stderr": None, "decision": None}
             for n, f in enumerate(scan_bias(text))]
 

@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -120,7 +120,11 @@ def phase_chain(store: Store, run_id: str) -> list[str]:
 
 
 def set_status(store: Store, run_id: str, status: str) -> None:
-    store.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?", [status, now(), run_id])
+    """The run's status; a run that stops (completed, failed, stopped, awaiting review) ends now, a running one has
+    not ended."""
+    at = now()
+    store.execute("UPDATE runs SET status = ?, updated_at = ?, ended_at = ? WHERE run_id = ?",
+                  [status, at, None if status == "running" else at, run_id])
 
 
 def mark_failed(store: Store, run_id: str) -> None:
@@ -163,14 +167,21 @@ def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary
     token_columns = [c for c in segment.column_names if c.startswith("tokens/")]
     totals = {c.split("/", 1)[1]: sum(v or 0 for v in segment.column(c).to_pylist()) for c in token_columns}
     all_tokens = sum(totals.values()) or 1
+    # share: the same figure under its name from before migration 010, for queries written then
     mix = [{"run_id": run_id, "segment_start": summary["start_step"], "segment_end": last, "source": name,
-            "tokens": tokens, "share": tokens / all_tokens} for name, tokens in totals.items()]
+            "tokens": tokens, "token_share": tokens / all_tokens, "share": tokens / all_tokens}
+           for name, tokens in totals.items()]
     store.replace_rows("data_mix", mix, "run_id = ? AND segment_start = ?", [run_id, summary["start_step"]])
     store.replace_rows("segments", [{
         "run_id": run_id, "index": index, "start_step": summary["start_step"], "end_step": last,
         "status": "completed", "checkpoint": summary["checkpoint"], "resumed_from": summary["resumed_from"],
         "trained_steps": summary["trained_steps"], "seconds": seconds, "flow_run_id": flow_run_id,
         "finished_at": finished_at or now()}], "run_id = ? AND \"index\" = ?", [run_id, index])
+    if seconds is not None:
+        # the run started training when its earliest recorded segment began
+        began = (finished_at or now()) - timedelta(seconds=seconds)
+        store.execute("UPDATE runs SET started_at = least(coalesce(started_at, ?), ?) WHERE run_id = ?",
+                      [began, began, run_id])
     return metrics.num_rows
 
 

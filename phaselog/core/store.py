@@ -144,8 +144,11 @@ class Store:
             con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                         "name VARCHAR, applied_at TIMESTAMP)")
             done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
-            for version, name, sql in migrations():
-                if version not in done:
+        for version, name, sql in migrations():
+            if version not in done:
+                # a transaction each: DuckDB cannot commit ALTER TABLE on a table the same transaction updated
+                # (007 and 010 both add columns to runs and fill them)
+                with self.writer() as con:
                     con.execute(sql)
                     con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
 

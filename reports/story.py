@@ -1,0 +1,178 @@
+"""The sections that make the phase log read like a researcher's post: what we changed and why (the configuration,
+the data joins, the reviews, and the reasons the journal gives), how the model talks now
+(two or three of the latest reflections quoted, each with what it shows), and what's next (reports/next_steps.py,
+from the store's open signals)."""
+import numpy as np
+
+from phaselog.reports import verdicts
+from phaselog.reports.claims import capital, mix_claims
+from phaselog.reports.document import Bullets, Excerpt, Heading, Note, Paragraph, Table
+from phaselog.reports.gather import ReportData, bucket_width, config_of
+from phaselog.reports.model_sections import (FORMATTING_SHARE, LOOP_SEQ_REP, as_list, corpus_uptake, human_entries,
+                                             loop_name, looped_samples, missing, note_items, signature)
+from phaselog.reports.next_steps import Signals, follow_ups
+from phaselog.reports.numbers import buckets, loss_story, num, steps
+from phaselog.reports.phase_data import run_changes
+from phaselog.reports.source_joins import joins
+from phaselog.reports.training_sections import overview_table
+from phaselog.reports.uptake import surfaced
+
+QUOTES = 3
+QUOTE_CHARS = 320
+WHY_TAGS = ("why", "plan", "change")
+
+
+def configuration(data: ReportData) -> str:
+    run = {"parent_run": None, "config_diff": None, **data.run, "config": config_of(data)}
+    if run["parent_run"] and run["config_diff"]:
+        return f"Changed from {run['parent_run']}: {'; '.join(run_changes(run))}."
+    return f"Configuration: {'; '.join(run_changes(run))}."
+
+
+def reasons(data: ReportData) -> list:
+    """The journal entries that give a reason: tagged why/plan/change, or written at or before the first change
+    (the config's notes are plans: they go to what's next)."""
+    first_change = min([j["step"] for j in joins(data)] + [r["step"] for r in data.reviews or []],
+                       default=data.last_step)
+    entries = [e for e in human_entries(data)
+               if set(as_list(e["tags"])) & set(WHY_TAGS) or (e["step"] is not None and e["step"] <= first_change)]
+    blocks = [Excerpt([f"step {steps(e['step'])}", "journal", *[f"#{t}" for t in as_list(e["tags"])]],
+                      " ".join(str(e["text"]).split())) for e in entries]
+    return blocks or [Note(f"No journal entry says why: phaselog journal add --run "
+                           f"{data.run_id} --step N --tag why TEXT records the reason for the next log.")]
+
+
+def changes(data: ReportData) -> list:
+    blocks = [Heading(2, "What we changed and why"), Paragraph(configuration(data))]
+    blocks += overview_table(data)
+    joined = mix_claims(data)
+    if joined:
+        blocks.append(Bullets([c.text + "." for c in joined]))
+    answered = [r for r in data.reviews or [] if r["step"] is not None]
+    if answered:
+        blocks.append(Table(["review at step", "decision", "note"],
+                            [[steps(r["step"]), str(r["decision"] or "waiting for an answer"),
+                              " ".join(str(r["note"] or "").split())] for r in answered]))
+    return blocks + reasons(data)
+
+
+def token_name(token: str) -> str:
+    """A token as a reader can see it: quoted text, or what whitespace it is."""
+    if token.strip():
+        return f"'{token.strip()}'"
+    return "a line break" if "\n" in token else "a space"
+
+
+def what_it_shows(data: ReportData, row: dict, looped: set, loops_of: dict) -> str:
+    kind = signature(row, looped)
+    if kind == "repetition loops":
+        found = loops_of.get((row["step"], row["sample_index"]))
+        why = (f"a repetition loop ({found[0]})" if found else
+               f"repetition: seq-rep-4 {num(row['seq_rep_4'] or 0)} (>= {LOOP_SEQ_REP}; human text 0.005-0.08)")
+    elif kind == "structured formatting":
+        why = (f"the formatting channel: {100 * (row['formatting_score'] or 0):.0f}% of its characters are structure "
+               f"(>= {100 * FORMATTING_SHARE:.0f}%)")
+    else:
+        why = f"plain prose, no loop (seq-rep-4 {num(row['seq_rep_4'] or 0)}, formatting score " \
+              f"{num(row['formatting_score'] or 0)})"
+    parts = [why]
+    uptake = corpus_uptake(row)
+    for j in joins(data):
+        mine = uptake.get(j["source"]) or {}
+        if mine.get("top"):
+            words = ", ".join(token_name(w) for w in mine["top"][:4])
+            parts.append(f"{100 * (mine.get('share') or 0):.0f}% of its tokens are distinctive of {j['source']}, "
+                         f"which joined at step {steps(j['step'])} ({words})")
+    return f"It shows {'; '.join(parts)}."
+
+
+def quoted(data: ReportData) -> list[dict]:
+    """Up to QUOTES reflections of the last self-play: one of each signature first, then the one most marked by
+    a late source's vocabulary."""
+    last = max(r["step"] for r in data.reflections)
+    latest = [r for r in data.reflections if r["step"] == last]
+    looped = looped_samples(data)
+    late = [j["source"] for j in joins(data)]
+
+    def late_share(r):
+        uptake = corpus_uptake(r)
+        return max([(uptake.get(s) or {}).get("share") or 0 for s in late], default=0)
+    chosen = []
+    for kind in ("repetition loops", "structured formatting", "plain prose"):
+        of_kind = [r for r in latest if signature(r, looped) == kind]
+        if of_kind:
+            chosen.append(max(of_kind, key=lambda r: (late_share(r), -r["sample_index"])))
+    rest = sorted((r for r in latest if r not in chosen), key=lambda r: (-late_share(r), r["sample_index"]))
+    texts, out = set(), []
+    for r in chosen + rest:  # a text the model wrote twice is quoted once
+        if r["text"] not in texts and len(out) < QUOTES:
+            texts.add(r["text"])
+            out.append(r)
+    return sorted(out, key=lambda r: r["sample_index"])
+
+
+def model_talk(data: ReportData) -> list:
+    blocks = [Heading(2, "How the model talks now")]
+    note = missing("reflections", data.reflections, "self-play")
+    if note:
+        return blocks + [note]
+    looped = looped_samples(data)
+    loops_of: dict = {}
+    for e in data.loop_events or []:
+        loops_of.setdefault((e["step"], e["sample_index"]), []).append(loop_name(e))
+    counts: dict[str, int] = {}
+    for r in data.reflections:
+        counts[signature(r, looped)] = counts.get(signature(r, looped), 0) + 1
+    picked = quoted(data)
+    blocks.append(Paragraph(
+        f"{len(picked)} of the {sum(r['step'] == picked[0]['step'] for r in data.reflections)} reflections at step "
+        f"{steps(picked[0]['step'])}, the last self-play. Of the {len(data.reflections)} reflections in the range: "
+        + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) + "."))
+    for r in picked:
+        text = " ".join(str(r["text"] or "").split())
+        badges = [f"step {steps(r['step'])}", f"sample {r['sample_index']}", f"prompt {r['prompt_version']}",
+                  signature(r, looped)]
+        blocks.append(Excerpt(badges, text[:QUOTE_CHARS] + ("..." if len(text) > QUOTE_CHARS else "")))
+        blocks.append(Paragraph(what_it_shows(data, r, looped, loops_of)))
+    # the uptake claim's own sentence: said here only when the TL;DR did not say it (document.without_repeats)
+    blocks += [Paragraph(capital(text) + ".") for _, text in surfaced(data)]
+    return blocks
+
+
+def signals(data: ReportData) -> Signals:
+    width = bucket_width(data)
+    step, loss = data.metrics["step"], data.metrics["loss"]
+    groups = buckets(step, width)
+    slope = None
+    if groups and len(groups[-1][2]) >= 3:
+        index = groups[-1][2]
+        slope = 1000 * float(np.polyfit(step[index], loss[index], 1)[0])
+    looped = looped_samples(data)
+    last_loop = None
+    if data.reflections:
+        last = max(r["step"] for r in data.reflections)
+        latest = [r for r in data.reflections if r["step"] == last]
+        last_loop = (last, sum(signature(r, looped) == "repetition loops" for r in latest) / len(latest))
+    high = [e for e in verdicts.findings(data) if e["severity"] == "high"
+            and verdicts.pause_note(data, e).startswith("did not pause")]
+    plans = [f"(journal, step {steps(e['step'])}) {' '.join(str(e['text']).split())}"
+             for e in human_entries(data) if "next" in as_list(e["tags"])]
+    plans += [f"(config notes) {item}" for item in note_items(str(config_of(data).get("notes") or ""))]
+    health = (data.health or [None])[-1]
+    return Signals(
+        run_id=data.run_id, first_step=data.first_step, last_step=data.last_step,
+        loss_story=loss_story(step, loss, width), last_slope=slope, uptake=surfaced(data),
+        pending_reviews=[r["step"] for r in data.reviews or [] if r["status"] == "pending"],
+        last_health={"step": health["step"], "status": health["status"], "reasons": as_list(health["reasons"])}
+        if health else None,
+        last_loop_share=last_loop, unheard=[] if data.reflections else [j["source"] for j in joins(data)],
+        unpaused_high=[f"step {steps(e['step'])} ({e['source']})" for e in high], plans=plans)
+
+
+def whats_next(data: ReportData) -> list:
+    blocks = [Heading(2, "What's next")]
+    items = follow_ups(signals(data))
+    if not items:
+        return blocks + [Note("Nothing in the store is left open: the loss has settled, no review waits, health "
+                              "is healthy, and no journal entry is tagged next.")]
+    return blocks + [Bullets(items)]
