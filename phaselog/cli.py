@@ -81,13 +81,14 @@ def run_flow(config, run_id: str, home: Path) -> None:
 def cmd_run(args) -> None:
     from phaselog.core.config import load_config
     from phaselog.core.runs import check_same_config, new_run_id
-    from phaselog.core.store import Store
+    from phaselog.core.store import Store, use_config_store
     from phaselog.model.preflight import check_before_run
 
     config = load_config(args.config, args.set)
     run_id = new_run_id(config.name) if args.run_id is None else args.run_id  # --run-id "" is a mistake, not "any"
     check_before_run(config, run_id)
     home = home_of(args)
+    use_config_store(config.store)
     check_same_config(Store(home), run_id, config, home / run_id)
     run_flow(config, run_id, home)
 
@@ -116,11 +117,11 @@ def cmd_resume(args) -> None:
     home = home_of(args)
     store = Store(home)
     saved = home / args.run_id / "config.json"
-    if store.path.is_file() and store.run_exists(args.run_id):
+    if store.run_exists(args.run_id):
         config = PhaseConfig.model_validate_json(run_record(store, args.run_id)["config_json"])
     elif saved.is_file():
         # the store lost the run (deleted, rebuilt, another home's copy) but its files are here: the flow refills it
-        print(f"run {args.run_id} is not in {store.path}; recovering it from {home / args.run_id}", flush=True)
+        print(f"run {args.run_id} is not in {store}; recovering it from {home / args.run_id}", flush=True)
         config = PhaseConfig.model_validate_json(saved.read_text())
     else:
         run_record(store, args.run_id)  # the error naming the store and how to list its runs
@@ -130,11 +131,12 @@ def cmd_resume(args) -> None:
 
 def cmd_continue(args) -> None:
     from phaselog.core.runs import new_run_id
-    from phaselog.core.store import Store
+    from phaselog.core.store import Store, use_config_store
     from phaselog.model.preflight import check_before_run, continuation
 
     home = home_of(args)
     config, step = continuation(home, args.run_id, args.config, args.set)
+    use_config_store(config.store)
     run_id = args.run_id_new or new_run_id(config.name)
     check_before_run(config, run_id)
     if Store(home).run_exists(run_id) or (home / run_id).exists():
@@ -169,6 +171,16 @@ def cmd_sql(args) -> None:
 
     columns, rows = Store(home_of(args)).query(args.query, untrusted=True)
     print_table(columns, rows, args.format)
+
+
+def cmd_store_copy(args) -> None:
+    from phaselog.core.store import Store, copy_store
+
+    home = home_of(args)
+    source, target = Store(home, args.source), Store(home, args.target)
+    copied = copy_store(source, target)
+    print(f"copied {sum(copied.values()):,} rows of {len(copied)} tables from {source} to {target}; point "
+          f"PHASELOG_STORE (or the config's store:) at {target.url.text} to use it")
 
 
 def cmd_report(args) -> None:
@@ -402,6 +414,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("store", help="the store itself: duckdb:PATH, ducklake:sqlite:PATH?data=DIR or "
+                       "ducklake:postgres:DSN?data=DIR (docs/scale.md)")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    s = store_sub.add_parser("copy", parents=[common], help="copy every row of one store into a new or empty one")
+    s.add_argument("source", help="the store to copy (a URL, or the path of a DuckDB file)")
+    s.add_argument("target", help="the store to fill (created and migrated when missing)")
+    s.set_defaults(func=cmd_store_copy)
 
     p = sub.add_parser("report", parents=[common], help="write the phase log (markdown, HTML, PNG charts)")
     p.add_argument("run_id", nargs="?", help="one run (or --phase)")
