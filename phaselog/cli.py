@@ -71,11 +71,18 @@ def run_flow(config, run_id: str, home: Path) -> None:
         if not any(isinstance(f, NoTracebackForUserErrors) for f in handler.filters):
             handler.addFilter(NoTracebackForUserErrors())
 
-    print(f"run {run_id}: files in {home / run_id}, store {home / 'phaselog.duckdb'}", flush=True)
+    from phaselog.core.pending import pending_writes
+    from phaselog.core.store import Store
+
+    print(f"run {run_id}: files in {home / run_id}, store {Store(home)}", flush=True)
     with hold_run(home / run_id, run_id):  # e.g. a `phaselog resume` while the UI's retry of the run trains
         phase_run(config=config, run_id=run_id, home=str(home))
     print(f"run {run_id} finished. Try:\n  phaselog sql \"select max(step), min(loss), max(loss) from metrics "
           f"where run_id = '{run_id}'\" --home {home}")
+    if queued := pending_writes(home):
+        # the last line, where a user looks: a plain duckdb client sees the run as running until these are in
+        print(f"{len(queued)} of its writes still wait in {home / 'inbox' / 'store'}, since another process holds "
+              f"the store: `phaselog store drain --home {home}` puts them in as soon as it lets go")
 
 
 def cmd_run(args) -> None:
@@ -181,6 +188,22 @@ def cmd_store_copy(args) -> None:
     copied = copy_store(source, target)
     print(f"copied {sum(copied.values()):,} rows of {len(copied)} tables from {source} to {target}; point "
           f"PHASELOG_STORE (or the config's store:) at {target.url.text} to use it")
+
+
+def cmd_store_drain(args) -> None:
+    import time
+
+    from phaselog.core.pending import pending_writes
+    from phaselog.core.store import Store
+
+    home = home_of(args)
+    store, queued = Store(home), len(pending_writes(home))
+    if not store.drain_pending(attempts=1):
+        print(f"{queued} queued writes wait for the process holding {store} to let go (Ctrl-C stops waiting)",
+              flush=True)
+        while not store.drain_pending(attempts=1):
+            time.sleep(1)
+    print(f"{queued} queued writes are in {store}")
 
 
 def cmd_report(args) -> None:
@@ -422,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("source", help="the store to copy (a URL, or the path of a DuckDB file)")
     s.add_argument("target", help="the store to fill (created and migrated when missing)")
     s.set_defaults(func=cmd_store_copy)
+    s = store_sub.add_parser("drain", parents=[common], help="put the writes a run queued while another process "
+                             "held the store file (HOME/inbox/store) into it, waiting until that process lets go")
+    s.set_defaults(func=cmd_store_drain)
 
     p = sub.add_parser("report", parents=[common], help="write the phase log (markdown, HTML, PNG charts)")
     p.add_argument("run_id", nargs="?", help="one run (or --phase)")

@@ -2,14 +2,21 @@
 idempotent drain and `phaselog sql`'s sandbox run on a single DuckDB file and on a DuckLake with a SQLite catalog
 (the PostgreSQL catalog is tested with several writers in tests/test_lake_postgres.py); `phaselog store copy`
 moves a real run's home between them and back without a row lost or changed."""
+import subprocess
+import sys
+
+import duckdb
 import pytest
 
 from phaselog.cli import main
 from phaselog.core.errors import PhaselogError
 from phaselog.core.journal import drain_inbox, list_entries, new_entry, queue_entry
 from phaselog.core.lake import parse_store_url
+from phaselog.core.pending import pending_writes
 from phaselog.core.runs import register_run
-from phaselog.core.store import Store, migrations
+from phaselog.core.store import Store, migrations, writes_queued_when_held
+from tests.conftest import REPO
+from tests.test_faults import reader_holding
 
 
 def lake_url(folder) -> str:
@@ -95,6 +102,22 @@ def test_store_copy_moves_a_real_run_to_a_lake_and_back_unchanged(capsys, tiny_r
     code, _, err = run_cli(capsys, "store", "copy", there, back, "--home", str(tmp_path))
     assert code == 2 and "already holds rows" in err
     assert copied.query("SELECT count(*) FROM metrics")[1] == [(60,)]
+
+
+def test_store_drain_waits_for_the_holder_then_puts_the_queued_writes_in(capsys, tmp_path):
+    store = Store(tmp_path)
+    store.migrate()
+    with reader_holding(store.path):
+        with writes_queued_when_held():  # as inside a run: the write waits on disk
+            store.replace_rows("metrics", [{"run_id": "a", "step": 1, "loss": 1.5}], "run_id = ?", ["a"])
+        assert "is held by" in capsys.readouterr().err and len(pending_writes(tmp_path)) == 1
+        drain = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "store", "drain", "--home", str(tmp_path)],
+                                 cwd=REPO, stdout=subprocess.PIPE, text=True)
+        assert "wait for the process holding" in drain.stdout.readline()
+    assert drain.wait(timeout=120) == 0 and "1 queued writes are in" in drain.stdout.read()
+    assert not pending_writes(tmp_path)
+    with duckdb.connect(str(store.path), read_only=True) as con:  # a plain client, not phaselog's queue-aware reads
+        assert con.execute("SELECT run_id, step, loss FROM metrics").fetchall() == [("a", 1, 1.5)]
 
 
 @pytest.mark.parametrize("url, message", [
