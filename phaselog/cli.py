@@ -190,6 +190,14 @@ def cmd_store_copy(args) -> None:
           f"PHASELOG_STORE (or the config's store:) at {target.url.text} to use it")
 
 
+def cmd_store_migrate(args) -> None:
+    from phaselog.core.store import Store
+
+    store = Store(home_of(args))
+    store.migrate()
+    print(f"the tables of {store} are up to date")
+
+
 def cmd_store_drain(args) -> None:
     import time
 
@@ -234,13 +242,13 @@ BENCH_OPTIONS = {"device": ("train",), "compile": ("train",), "seconds": ("conve
 
 def cmd_bench(args) -> None:
     from phaselog import (bench, bench_converge, bench_data, bench_eval, bench_explore, bench_gpu, bench_scan,
-                          bench_train)
+                          bench_store, bench_train)
     from phaselog.reports.bench import bench_report
 
     benchmarks = {"train": bench_train.bench_train, "monitor": bench.bench_monitor, "generate": bench.bench_generate,
                   "data": bench_data.bench_data, "eval": bench_eval.bench_eval, "explore": bench_explore.bench_explore,
                   "report": bench_report, "scan": bench_scan.bench_scan, "converge": bench_converge.bench_converge,
-                  "gpu": bench_gpu.bench_gpu}
+                  "gpu": bench_gpu.bench_gpu, "store": bench_store.bench_store}
     if args.name not in benchmarks:
         raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(benchmarks))}")
     options = {name: getattr(args, name) for name in BENCH_OPTIONS if getattr(args, name) is not None}
@@ -445,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("source", help="the store to copy (a URL, or the path of a DuckDB file)")
     s.add_argument("target", help="the store to fill (created and migrated when missing)")
     s.set_defaults(func=cmd_store_copy)
+    s = store_sub.add_parser("migrate", parents=[common], help="create the store's tables or bring them up to date: "
+                             "once, before a lake's workers start (docs/scale.md); a run does it too")
+    s.set_defaults(func=cmd_store_migrate)
     s = store_sub.add_parser("drain", parents=[common], help="put the writes a run queued while another process "
                              "held the store file (HOME/inbox/store) into it, waiting until that process lets go")
     s.set_defaults(func=cmd_store_drain)

@@ -8,6 +8,7 @@ import sys
 import duckdb
 import pytest
 
+from phaselog.bench_store import REPEATS, time_segment_writes
 from phaselog.cli import main
 from phaselog.core.errors import PhaselogError
 from phaselog.core.journal import drain_inbox, list_entries, new_entry, queue_entry
@@ -118,6 +119,12 @@ def test_store_drain_waits_for_the_holder_then_puts_the_queued_writes_in(capsys,
     assert not pending_writes(tmp_path)
     with duckdb.connect(str(store.path), read_only=True) as con:  # a plain client, not phaselog's queue-aware reads
         assert con.execute("SELECT run_id, step, loss FROM metrics").fetchall() == [("a", 1, 1.5)]
+
+
+def test_bench_store_times_a_segment_write_that_leaves_one_row_per_step(store):
+    times = time_segment_writes(store, 50)
+    assert len(times) == REPEATS and all(t > 0 for t in times)
+    assert store.query("SELECT count(*), count(DISTINCT step), max(step) FROM metrics")[1] == [(50, 50, 50)]
 
 
 @pytest.mark.parametrize("url, message", [
