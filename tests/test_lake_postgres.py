@@ -5,7 +5,9 @@ before the workers start; the workers only insert (and delete what they replace)
 import json
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import yaml
 
@@ -49,10 +51,15 @@ def test_two_workers_write_one_phase_into_a_postgres_lake_while_others_read_and_
     prefect, env = start_prefect_server(tmp_path)  # the work pool's server: one, as in docs/scale.md
     started = [prefect]
     try:
-        with local_postgres(tmp_path / "postgres") as dsn:
+        # the server's folder outside pytest's tree: as root the server runs as another user, who must pass through
+        # every folder above its data, and each pytest session that starts (another suite on the machine) makes
+        # /tmp/pytest-of-USER private again
+        with tempfile.TemporaryDirectory(prefix="phaselog-postgres-") as folder, \
+                local_postgres(Path(folder)) as dsn:
             url = f"ducklake:postgres:{dsn}?data={tmp_path / 'lake'}"
             env = {**env, "PHASELOG_STORE": url}
-            Store(tmp_path / "setup", url).migrate()  # once, at setup
+            # once, at setup, as docs/scale.md says
+            assert phaselog("store", "migrate", "--home", str(tmp_path / "setup"), env=env).wait() == 0
             workers = [phaselog("run", str(tmp_path / "config.yaml"), "--run-id", run_id, "--home",
                                 str(tmp_path / run_id), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True) for run_id in RUNS]
