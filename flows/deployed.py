@@ -11,7 +11,7 @@ from prefect.runtime import flow_run
 from phaselog.core.config import PhaseConfig, load_config
 from phaselog.core.locks import hold_run
 from phaselog.core.runs import resolve_home, run_record, slug
-from phaselog.core.store import Store
+from phaselog.core.store import Store, use_config_store
 from phaselog.flows.phase import phase_run
 from phaselog.model.preflight import check_before_run, continuation
 from phaselog.tasks.report import write_phase_report_task, write_report_task
@@ -31,6 +31,7 @@ def start_phase(config: PhaseConfig, run_id: str | None, home: str | None) -> di
     (`.fn`, not a subflow, so a retry of this flow run is a retry of the phase)."""
     run_id, home_dir = phase_run_id(config.name, run_id), resolve_home(home)
     check_before_run(config, run_id)
+    use_config_store(config.store)  # a worker runs each flow run in a process of its own
     get_run_logger().info(f"phaselog run {run_id} in {home_dir}")
     # the UI's list of flow runs then reads like the store's runs (`phaselog run` names its flow run the same way)
     with get_client(sync_client=True) as client:

@@ -29,8 +29,9 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
         result = phase_tasks(config, run_id, home, store, logger)
     if not store.drain_pending():
         logger.warning(f"the run's last results still wait in {store.home / 'inbox' / 'store'}: another process "
-                       f"holds {store.path}; readers see them already, and the next write to the store (a resume, "
-                       "a journal entry, an open explore page) puts them in")
+                       f"holds {store.path}; readers see them already, and `phaselog store drain --home "
+                       f"{store.home}` (or the next write: a resume, a journal entry, an open explore page) puts "
+                       "them in once it lets go")
     return result
 
 

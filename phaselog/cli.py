@@ -71,23 +71,31 @@ def run_flow(config, run_id: str, home: Path) -> None:
         if not any(isinstance(f, NoTracebackForUserErrors) for f in handler.filters):
             handler.addFilter(NoTracebackForUserErrors())
 
-    print(f"run {run_id}: files in {home / run_id}, store {home / 'phaselog.duckdb'}", flush=True)
+    from phaselog.core.pending import pending_writes
+    from phaselog.core.store import Store
+
+    print(f"run {run_id}: files in {home / run_id}, store {Store(home)}", flush=True)
     with hold_run(home / run_id, run_id):  # e.g. a `phaselog resume` while the UI's retry of the run trains
         phase_run(config=config, run_id=run_id, home=str(home))
     print(f"run {run_id} finished. Try:\n  phaselog sql \"select max(step), min(loss), max(loss) from metrics "
           f"where run_id = '{run_id}'\" --home {home}")
+    if queued := pending_writes(home):
+        # the last line, where a user looks: a plain duckdb client sees the run as running until these are in
+        print(f"{len(queued)} of its writes still wait in {home / 'inbox' / 'store'}, since another process holds "
+              f"the store: `phaselog store drain --home {home}` puts them in as soon as it lets go")
 
 
 def cmd_run(args) -> None:
     from phaselog.core.config import load_config
     from phaselog.core.runs import check_same_config, new_run_id
-    from phaselog.core.store import Store
+    from phaselog.core.store import Store, use_config_store
     from phaselog.model.preflight import check_before_run
 
     config = load_config(args.config, args.set)
     run_id = new_run_id(config.name) if args.run_id is None else args.run_id  # --run-id "" is a mistake, not "any"
     check_before_run(config, run_id)
     home = home_of(args)
+    use_config_store(config.store)
     check_same_config(Store(home), run_id, config, home / run_id)
     run_flow(config, run_id, home)
 
@@ -116,11 +124,11 @@ def cmd_resume(args) -> None:
     home = home_of(args)
     store = Store(home)
     saved = home / args.run_id / "config.json"
-    if store.path.is_file() and store.run_exists(args.run_id):
+    if store.run_exists(args.run_id):
         config = PhaseConfig.model_validate_json(run_record(store, args.run_id)["config_json"])
     elif saved.is_file():
         # the store lost the run (deleted, rebuilt, another home's copy) but its files are here: the flow refills it
-        print(f"run {args.run_id} is not in {store.path}; recovering it from {home / args.run_id}", flush=True)
+        print(f"run {args.run_id} is not in {store}; recovering it from {home / args.run_id}", flush=True)
         config = PhaseConfig.model_validate_json(saved.read_text())
     else:
         run_record(store, args.run_id)  # the error naming the store and how to list its runs
@@ -130,11 +138,12 @@ def cmd_resume(args) -> None:
 
 def cmd_continue(args) -> None:
     from phaselog.core.runs import new_run_id
-    from phaselog.core.store import Store
+    from phaselog.core.store import Store, use_config_store
     from phaselog.model.preflight import check_before_run, continuation
 
     home = home_of(args)
     config, step = continuation(home, args.run_id, args.config, args.set)
+    use_config_store(config.store)
     run_id = args.run_id_new or new_run_id(config.name)
     check_before_run(config, run_id)
     if Store(home).run_exists(run_id) or (home / run_id).exists():
@@ -171,6 +180,40 @@ def cmd_sql(args) -> None:
     print_table(columns, rows, args.format)
 
 
+def cmd_store_copy(args) -> None:
+    from phaselog.core.store import Store, copy_store
+
+    home = home_of(args)
+    source, target = Store(home, args.source), Store(home, args.target)
+    copied = copy_store(source, target)
+    print(f"copied {sum(copied.values()):,} rows of {len(copied)} tables from {source} to {target}; point "
+          f"PHASELOG_STORE (or the config's store:) at {target.url.text} to use it")
+
+
+def cmd_store_migrate(args) -> None:
+    from phaselog.core.store import Store
+
+    store = Store(home_of(args))
+    store.migrate()
+    print(f"the tables of {store} are up to date")
+
+
+def cmd_store_drain(args) -> None:
+    import time
+
+    from phaselog.core.pending import pending_writes
+    from phaselog.core.store import Store
+
+    home = home_of(args)
+    store, queued = Store(home), len(pending_writes(home))
+    if not store.drain_pending(attempts=1):
+        print(f"{queued} queued writes wait for the process holding {store} to let go (Ctrl-C stops waiting)",
+              flush=True)
+        while not store.drain_pending(attempts=1):
+            time.sleep(1)
+    print(f"{queued} queued writes are in {store}")
+
+
 def cmd_report(args) -> None:
     if args.phase:
         from phaselog.reports.phase import write_phase_report
@@ -199,13 +242,13 @@ BENCH_OPTIONS = {"device": ("train",), "compile": ("train",), "seconds": ("conve
 
 def cmd_bench(args) -> None:
     from phaselog import (bench, bench_converge, bench_data, bench_eval, bench_explore, bench_gpu, bench_scan,
-                          bench_train)
+                          bench_store, bench_train)
     from phaselog.reports.bench import bench_report
 
     benchmarks = {"train": bench_train.bench_train, "monitor": bench.bench_monitor, "generate": bench.bench_generate,
                   "data": bench_data.bench_data, "eval": bench_eval.bench_eval, "explore": bench_explore.bench_explore,
                   "report": bench_report, "scan": bench_scan.bench_scan, "converge": bench_converge.bench_converge,
-                  "gpu": bench_gpu.bench_gpu}
+                  "gpu": bench_gpu.bench_gpu, "store": bench_store.bench_store}
     if args.name not in benchmarks:
         raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(benchmarks))}")
     options = {name: getattr(args, name) for name in BENCH_OPTIONS if getattr(args, name) is not None}
@@ -402,6 +445,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("store", help="the store itself: duckdb:PATH, ducklake:sqlite:PATH?data=DIR or "
+                       "ducklake:postgres:DSN?data=DIR (docs/scale.md)")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    s = store_sub.add_parser("copy", parents=[common], help="copy every row of one store into a new or empty one")
+    s.add_argument("source", help="the store to copy (a URL, or the path of a DuckDB file)")
+    s.add_argument("target", help="the store to fill (created and migrated when missing)")
+    s.set_defaults(func=cmd_store_copy)
+    s = store_sub.add_parser("migrate", parents=[common], help="create the store's tables or bring them up to date: "
+                             "once, before a lake's workers start (docs/scale.md); a run does it too")
+    s.set_defaults(func=cmd_store_migrate)
+    s = store_sub.add_parser("drain", parents=[common], help="put the writes a run queued while another process "
+                             "held the store file (HOME/inbox/store) into it, waiting until that process lets go")
+    s.set_defaults(func=cmd_store_drain)
 
     p = sub.add_parser("report", parents=[common], help="write the phase log (markdown, HTML, PNG charts)")
     p.add_argument("run_id", nargs="?", help="one run (or --phase)")

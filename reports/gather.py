@@ -144,7 +144,7 @@ def gather(store: Store, run_id: str, from_step: int | None = None, to_step: int
         cursor = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
         rows = cursor.fetchall()
         if not rows:
-            raise PhaselogError(f"unknown run id {run_id!r} in {store.path}; `phaselog sql \"select run_id from "
+            raise PhaselogError(f"unknown run id {run_id!r} in {store}; `phaselog sql \"select run_id from "
                                 "runs\"` lists the runs")
         run = dict(zip([c[0] for c in cursor.description], rows[0]))
         first, last = step_window(con, run_id, run.get("start_step"), from_step, to_step)

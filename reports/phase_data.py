@@ -54,7 +54,7 @@ def gather_phase(store: Store, phase: str) -> PhaseData:
     runs = rows(store, "SELECT * FROM runs WHERE phase = ?", [phase])
     if not runs:
         known = ", ".join(r[0] for r in store.query("SELECT DISTINCT phase FROM runs ORDER BY 1")[1]) or "none"
-        raise PhaselogError(f"no runs of phase {phase!r} in {store.path} (phases: {known})")
+        raise PhaselogError(f"no runs of phase {phase!r} in {store} (phases: {known})")
     runs = chain_order(runs)
     for r in runs:
         r["config"] = json.loads(r["config_json"])

@@ -115,7 +115,7 @@ def create_app(home: Path, run_id: str | None = None, token: str | None = None, 
     app = FastAPI(title="phaselog explore")
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.state.home = home
-    default_run = run_id or (newest_run(store) if store.path.is_file() else None)
+    default_run = run_id or (newest_run(store) if store.exists() else None)
     inbox, rate = Inbox(home), ChatRate(limits.chats_per_minute)
     chats: dict[str, ChatModel] = {}
     chats_lock = threading.Lock()
@@ -298,7 +298,7 @@ def serve(home: Path, run_id: str | None, host: str, port: int, token: str | Non
     if run_id is None:
         run_id = newest_run(store)
         if run_id is None:
-            raise PhaselogError(f"no runs in {store.path}: start one with `phaselog run CONFIG`")
+            raise PhaselogError(f"no runs in {store}: start one with `phaselog run CONFIG`")
     run_record(store, run_id)
     app = create_app(home, run_id, token, limits)
     if token is None:

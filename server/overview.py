@@ -29,7 +29,7 @@ def reading(request: Request, run_id: str | None = None):
     try:
         with store.reader() as con:
             if run_id is not None and not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
-                raise HTTPException(404, f"unknown run {run_id!r} in {store.path}: pick one from GET /api/runs")
+                raise HTTPException(404, f"unknown run {run_id!r} in {store}: pick one from GET /api/runs")
             yield con
     except PhaselogError as err:  # no store file yet
         raise HTTPException(404, str(err)) from None

@@ -1,5 +1,7 @@
-"""kill -9 in the middle of a segment, then `phaselog resume`: the run finishes with exactly one metrics row per
-step and the same per-step losses as an uninterrupted run (CPU, same seed)."""
+"""kill -9 in the middle of a segment, then `phaselog resume` on another worker: the run finishes with exactly one
+metrics row per step and the same per-step losses as an uninterrupted run (CPU, same seed). The two workers are two
+processes with their own folders and Prefect state, standing for two machines; what they share is what machines
+share in docs/scale.md: the home (the run's folder with its checkpoints) and a DuckLake on the same storage."""
 import contextlib
 import os
 import signal
@@ -21,17 +23,21 @@ def cli_env(tmp_path) -> dict:
     return env
 
 
-def test_resume_after_sigkill_matches_uninterrupted_run(shared_corpus, tmp_path, tiny_config):
-    home = tmp_path / "home"
+def test_resume_on_another_worker_after_sigkill_matches_uninterrupted_run(shared_corpus, tmp_path, tiny_config):
+    shared = tmp_path / "shared"  # the storage both machines mount
+    home = shared / "home"
+    store = f"ducklake:sqlite:{shared / 'catalog.sqlite'}?data={shared / 'lake'}"
     data = tiny_config_dict(shared_corpus, end_step=120, segment_steps=40)
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(yaml.safe_dump(data))
-    env = cli_env(tmp_path)
+    workers = {name: {**cli_env(tmp_path / name), "PHASELOG_STORE": store} for name in ("worker-a", "worker-b")}
+    for name in workers:
+        (tmp_path / name).mkdir()
     ckpts = home / "killed" / "checkpoints"
 
     proc = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config_file), "--run-id", "killed",
-                             "--home", str(home)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                             "--home", str(home)], env=workers["worker-a"], cwd=tmp_path / "worker-a",
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     # a generous deadline: on a loaded 2-core machine the Prefect start-up alone has taken minutes
     deadline = time.monotonic() + 900
     while not checkpoint_path(ckpts, 50).with_suffix(".json").exists():
@@ -47,10 +53,12 @@ def test_resume_after_sigkill_matches_uninterrupted_run(shared_corpus, tmp_path,
     assert not checkpoint_path(ckpts, 120).exists(), "the run finished before it could be killed"
 
     done = subprocess.run([sys.executable, "-m", "phaselog.cli", "resume", "killed", "--home", str(home)],
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=workers["worker-b"], cwd=tmp_path / "worker-b", capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    store = Store(home)
+    assert not (home / "phaselog.duckdb").exists(), "a worker wrote a single-file store instead of the lake"
+    store = Store(home, store)
     assert store.query("select count(*), count(distinct step), min(step), max(step) from metrics")[1] == \
         [(120, 120, 1, 120)]
     resumed = dict(store.query("select step, loss from metrics order by step")[1])

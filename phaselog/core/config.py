@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from phaselog.core.errors import PhaselogError
+from phaselog.core.lake import parse_store_url
 
 
 class Strict(BaseModel):
@@ -233,6 +234,9 @@ class PhaseConfig(Strict):
     phase: str = Field("", description="the phase this run belongs to (a phase is a chain of runs, each continuing "
                        "the previous one); empty: the config's name")
     notes: str = Field("", description="next steps and remarks, quoted in the report")
+    store: str = Field("", description="where the run's rows go: duckdb:PATH, ducklake:sqlite:PATH?data=DIR or "
+                       "ducklake:postgres:DSN?data=DIR (docs/scale.md); empty: $PHASELOG_STORE, else "
+                       "HOME/phaselog.duckdb")
     data: DataConfig
     tokenizer: TokenizerConfig = TokenizerConfig()
     model: ModelConfig = ModelConfig()
@@ -276,8 +280,20 @@ class PhaseConfig(Strict):
     def phase_name(self) -> str:
         return self.phase or self.name
 
+    @field_validator("store")
+    @classmethod
+    def store_is_a_store_url(cls, value: str) -> str:
+        try:
+            if value:
+                parse_store_url(value, "the URL")  # its one-sentence error, before anything starts
+        except PhaselogError as err:
+            raise ValueError(str(err)) from None
+        return value
+
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:16]
+        # where the rows are stored is not what trains: a copied store keeps its runs' hashes (and Prefect caches)
+        dumped = self.model_dump(exclude={"store"})
+        return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:16]
 
     def source_path(self, source: SourceConfig) -> Path:
         path = Path(os.path.expanduser(source.path))

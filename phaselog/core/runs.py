@@ -77,7 +77,7 @@ def register_run(store: Store, run_id: str, config, run_dir: Path, device: str, 
 def check_same_config(store: Store, run_id: str, config, run_dir: Path) -> None:
     """A run id names one config. `run` with another one for an existing run would train nothing, or fail on the
     checkpoints' shapes, while the store and config.json disagree: refuse it, naming what differs."""
-    if store.path.is_file() and store.run_exists(run_id):
+    if store.run_exists(run_id):
         recorded = json.loads(run_record(store, run_id)["config_json"])
     elif (run_dir / "config.json").is_file():
         recorded = json.loads((run_dir / "config.json").read_text())
@@ -106,7 +106,7 @@ def differing_keys(old, new, prefix: str = "") -> list[str]:
 def run_record(store: Store, run_id: str) -> dict:
     columns, rows = store.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
     if not rows:
-        raise PhaselogError(f"unknown run id {run_id!r} in {store.path}; `phaselog sql \"select run_id from runs\"` "
+        raise PhaselogError(f"unknown run id {run_id!r} in {store}; `phaselog sql \"select run_id from runs\"` "
                             "lists the runs")
     return dict(zip(columns, rows[0]))
 

@@ -7,7 +7,13 @@ with a live writer by retrying, then by reading a snapshot copy.
 A reader in another process can hold the file for as long as it likes. Inside `writes_queued_when_held()` (the
 flow process, around a run) a write that cannot get the file is queued on disk (phaselog/pending.py) with one
 warning naming the holder, and the run goes on; every writer applies the queue before its own write, and a
-reader while writes are queued reads a snapshot with them applied, so the run sees its own writes."""
+reader while writes are queued reads a snapshot with them applied, so the run sees its own writes.
+
+The store may also be a DuckLake (phaselog/core/lake.py: a catalog in SQLite or PostgreSQL, the rows as Parquet
+files), which several processes and machines write at once: no one holds it, so nothing is ever queued; each
+write is still one delete-then-insert transaction, and a commit that loses a race on the lake's snapshot is
+retried by DuckLake (ducklake_max_retry_count), then here as a whole transaction."""
+import os
 import shutil
 import sys
 import tempfile
@@ -21,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from phaselog.core.errors import PhaselogError, StoreHeld
+from phaselog.core.lake import NO_AUTOLOAD, attach, connect_lake, lake_connection, lake_ddl, parse_store_url
 from phaselog.core.pending import apply_write, execute_write, forget_write, holder_of, pending_writes, queue_write
 
 STORE_FILE = "phaselog.duckdb"
@@ -41,6 +48,13 @@ def writes_queued_when_held():
         QUEUEING["on"] = False
 
 
+def use_config_store(url: str) -> None:
+    """A config's `store:` holds for the whole process that runs it (the CLI's run, a worker's flow-run process):
+    every task makes its own Store, and a Store reads $PHASELOG_STORE."""
+    if url:
+        os.environ["PHASELOG_STORE"] = url
+
+
 def is_lock_error(err: Exception) -> bool:
     return isinstance(err, duckdb.IOException) and "lock" in str(err).lower()
 
@@ -54,10 +68,32 @@ def migrations() -> list[tuple[int, str, str]]:
     return [(int(p.name.split("_")[0]), p.name, p.read_text()) for p in files]
 
 
+def is_conflict(err: Exception) -> bool:
+    """A DuckLake commit that lost the race on the snapshot to another writer's, after DuckLake's own retries."""
+    return isinstance(err, duckdb.TransactionException) and "conflict" in str(err).lower()
+
+
 class Store:
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, url: str | None = None):
+        """The store of `home`: at `url`, else $PHASELOG_STORE, else the home's DuckDB file."""
         self.home = Path(home)
-        self.path = self.home / STORE_FILE
+        origin = "the store" if url else "$PHASELOG_STORE"
+        self.url = parse_store_url(url or os.environ.get("PHASELOG_STORE") or str(self.home / STORE_FILE), origin)
+        self.lake = self.url.kind == "ducklake"
+        self.path = self.url.path  # the DuckDB file, or the SQLite catalog of a lake (None: a PostgreSQL one)
+
+    def __str__(self) -> str:
+        """The store as messages name it: the file (of a single-file store), else its URL."""
+        return self.url.text if self.lake else str(self.path)
+
+    def exists(self) -> bool:
+        if not self.lake or self.url.catalog == "sqlite":
+            return self.path.is_file()
+        try:
+            self.query("SELECT 1 FROM schema_migrations LIMIT 1")
+        except PhaselogError:
+            return False
+        return True
 
     @contextmanager
     def writer(self, attempts: int = 50):
@@ -67,7 +103,7 @@ class Store:
         con = self._connect(read_only=False, attempts=attempts)
         try:
             con.execute("BEGIN")
-            queued = pending_writes(self.home)
+            queued = [] if self.lake else pending_writes(self.home)
             for path in queued:
                 apply_write(con, path)
             yield con
@@ -81,8 +117,8 @@ class Store:
             except duckdb.TransactionException:
                 pass  # a failed COMMIT has ended the transaction already; its own error is the one to tell
             # a full disk, a read-only or failing file system (at COMMIT DuckDB says "Failed to commit: ...")
-            if isinstance(err, (duckdb.IOException, duckdb.TransactionException)):
-                raise PhaselogError(f"could not write the store {self.path}: {first_line(err)}; the store keeps "
+            if isinstance(err, (duckdb.IOException, duckdb.TransactionException)) and not is_conflict(err):
+                raise PhaselogError(f"could not write the store {self}: {first_line(err)}; the store keeps "
                                     "what it had: fix that, then `phaselog resume` the run") from None
             raise
         finally:
@@ -91,6 +127,9 @@ class Store:
     def write(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 50) -> None:
         """One write: now, or queued on disk while another process holds the file (inside
         writes_queued_when_held(); elsewhere StoreHeld after `attempts` tries of 0.1 s)."""
+        if self.lake:
+            self._write_lake(statement, rows, params)
+            return
         if QUEUEING["on"] and pending_writes(self.home):
             # already waiting on a holder: queue behind the earlier writes (order matters), try the file once
             queue_write(self.home, statement, rows, params)
@@ -111,9 +150,23 @@ class Store:
                   f"wait in {self.home / 'inbox' / 'store'} until the store is free (close that connection)",
                   file=sys.stderr, flush=True)
 
+    def _write_lake(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 20) -> None:
+        """A lake has no holder to wait on; a transaction whose commit still conflicts after DuckLake's retries
+        (two writers deleting from one data file) runs again on the newer snapshot."""
+        for attempt in range(attempts):
+            try:
+                with self.writer() as con:
+                    execute_write(con, statement, rows, params)
+                return
+            except duckdb.TransactionException as err:
+                if not is_conflict(err) or attempt == attempts - 1:
+                    raise PhaselogError(f"could not write the store {self}: {first_line(err)} ({attempt + 1} "
+                                        "tries); the store keeps what it had: `phaselog resume` the run") from None
+                time.sleep(0.05 * (attempt + 1))
+
     def drain_pending(self, attempts: int = 50) -> bool:
         """Apply the queued writes. False: another process still holds the file, and they stay queued."""
-        if not pending_writes(self.home):
+        if self.lake or not pending_writes(self.home):
             return True
         try:
             with self.writer(attempts):
@@ -125,6 +178,13 @@ class Store:
         return True
 
     def _connect(self, read_only: bool, attempts: int, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+        if self.lake:
+            if self.url.catalog == "sqlite" and read_only and not self.path.is_file():
+                raise PhaselogError(f"no store at {self}: run a phase first, or set PHASELOG_STORE to the right one")
+            try:
+                return connect_lake(self.url, read_only, config) if config else lake_connection(self.url)
+            except duckdb.Error as err:  # the catalog's server is down, its file unreadable, the DSN wrong
+                raise PhaselogError(f"could not open the store {self}: {first_line(err)}") from None
         for attempt in range(attempts):
             try:
                 return duckdb.connect(str(self.path), read_only=read_only, config=config or {})
@@ -138,18 +198,21 @@ class Store:
                 time.sleep(0.1)
 
     def migrate(self) -> None:
-        if self.path.is_file() and self.schema_is_current():
+        # on a lake, trainers only read here: DDL while many writers commit can run out of retries, so the
+        # migrations run once, at setup, before the workers start (docs/scale.md)
+        if self.exists() and self.schema_is_current():
             return  # nothing to write: a reader holding the file must not stop a run from starting
+        ddl = lake_ddl if self.lake else (lambda sql: sql)
         with self.writer() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                        "name VARCHAR, applied_at TIMESTAMP)")
+            con.execute(ddl("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                            "name VARCHAR, applied_at TIMESTAMP)"))
             done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
         for version, name, sql in migrations():
             if version not in done:
                 # a transaction each: DuckDB cannot commit ALTER TABLE on a table the same transaction updated
                 # (007 and 010 both add columns to runs and fill them)
                 with self.writer() as con:
-                    con.execute(sql)
+                    con.execute(ddl(sql))
                     con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
 
     def replace_rows(self, table: str, rows: list[dict] | pa.Table, where: str, params: list,
@@ -175,9 +238,9 @@ class Store:
     def reader(self, config: dict | None = None):
         """A read-only connection; while a writer holds the file, a snapshot copy of it; while writes are queued,
         a snapshot with them applied."""
-        if not self.path.is_file():
+        if not self.lake and not self.path.is_file():
             raise PhaselogError(f"no store at {self.path}: run a phase first, or point --home at the right folder")
-        queued = pending_writes(self.home)
+        queued = [] if self.lake else pending_writes(self.home)
         snapshot = None
         try:
             if queued:
@@ -231,7 +294,41 @@ class Store:
             return columns, cursor.fetchall()
 
     def run_exists(self, run_id: str) -> bool:
-        return self.path.is_file() and bool(self.query("SELECT 1 FROM runs WHERE run_id = ?", [run_id])[1])
+        return self.exists() and bool(self.query("SELECT 1 FROM runs WHERE run_id = ?", [run_id])[1])
+
+
+def copy_store(source: Store, target: Store) -> dict[str, int]:
+    """Every row of `source` into `target` (a new or empty store of any kind), in one transaction: both are
+    migrated first, then each table is copied by column name. Returns the rows copied per table."""
+    if not source.exists():
+        raise PhaselogError(f"no store at {source} to copy: give the URL (or file) of an existing store")
+    source.drain_pending()
+    source.migrate()
+    target.migrate()
+    con = duckdb.connect(config=NO_AUTOLOAD)
+    try:
+        try:
+            attach(con, source.url, "source", read_only=True)
+            attach(con, target.url, "target", read_only=False)
+        except duckdb.Error as err:  # a single-file store held by a writer, an unreachable catalog
+            raise PhaselogError(f"could not open both stores for the copy: {first_line(err)}") from None
+        tables = [row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'source' AND schema_name = 'main' "
+            "AND table_name <> 'schema_migrations' ORDER BY table_name").fetchall()]
+        filled = [table for table in tables
+                  if con.execute(f'SELECT count(*) FROM target.main."{table}"').fetchone()[0]]
+        if filled:
+            raise PhaselogError(f"{target} already holds rows ({', '.join(filled)}): `phaselog store copy` fills a "
+                                "new or empty store only")
+        copied = {}
+        con.execute("BEGIN")
+        for table in tables:
+            con.execute(f'INSERT INTO target.main."{table}" BY NAME SELECT * FROM source.main."{table}"')
+            copied[table] = con.execute(f'SELECT count(*) FROM source.main."{table}"').fetchone()[0]
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return copied
 
 
 def check_reads_only(con, sql: str) -> None:

@@ -1,0 +1,112 @@
+"""Several machines on one store: two runs of one phase, each in its own process with its own home (two workers'
+flow-run processes, standing for two machines), write into one DuckLake whose catalog is a real PostgreSQL server
+while `phaselog sql` and `phaselog journal add` in further processes read and write it. Migrations run once,
+before the workers start; the workers only insert (and delete what they replace)."""
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from phaselog.core.store import Store
+from phaselog.local_postgres import local_postgres
+from tests.conftest import REPO, tiny_config_dict
+from tests.processes import start_prefect_server
+
+RUNS = ["worker-a", "worker-b"]
+# per run: its metric rows, steps, and the segments whose metrics are in; a reader must never see half a segment
+PROGRESS = ("SELECT r.run_id, count(m.step) AS rows, count(DISTINCT m.step) AS steps FROM runs r "
+            "LEFT JOIN metrics m USING (run_id) GROUP BY r.run_id ORDER BY r.run_id")
+
+
+# a third process reading all along: `phaselog sql` again and again (a pause between reads leaves the CPU to the
+# workers), one JSON line per read with its exit code and rows, until the test says stop
+READER = """
+import contextlib, io, json, sys, time
+from pathlib import Path
+from phaselog.cli import main
+while not Path(sys.argv[1]).exists():
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = main(["sql", sys.argv[2], "--format", "json"])
+    print(json.dumps({"code": code, "rows": json.loads(out.getvalue()) if code == 0 else []}), flush=True)
+    time.sleep(0.5)
+"""
+
+
+def phaselog(*argv, env, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "phaselog.cli", *argv], cwd=REPO, env=env, **popen)
+
+
+def test_two_workers_write_one_phase_into_a_postgres_lake_while_others_read_and_write(shared_corpus, tmp_path):
+    config = tiny_config_dict(shared_corpus, end_step=10, segment_steps=5, checkpoint_every=5)
+    # what these runs are about is the store: no CORE suite, bias probe or data scan, and short
+    # reflections (the tiny run covers the rest)
+    config.update(phase="shared", evaluation={"enabled": False}, review={"probe": False, "data_windows": 0},
+                  understanding={"probe_every": 5},
+                  self_play={"samples": 2, "max_new_tokens": 16})
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    prefect, env = start_prefect_server(tmp_path)  # the work pool's server: one, as in docs/scale.md
+    started = [prefect]
+    try:
+        # the server's folder outside pytest's tree: as root the server runs as another user, who must pass through
+        # every folder above its data, and each pytest session that starts (another suite on the machine) makes
+        # /tmp/pytest-of-USER private again
+        with tempfile.TemporaryDirectory(prefix="phaselog-postgres-") as folder, \
+                local_postgres(Path(folder)) as dsn:
+            url = f"ducklake:postgres:{dsn}?data={tmp_path / 'lake'}"
+            env = {**env, "PHASELOG_STORE": url}
+            # once, at setup, as docs/scale.md says
+            assert phaselog("store", "migrate", "--home", str(tmp_path / "setup"), env=env).wait() == 0
+            workers = [phaselog("run", str(tmp_path / "config.yaml"), "--run-id", run_id, "--home",
+                                str(tmp_path / run_id), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True) for run_id in RUNS]
+            started += workers
+            stop = tmp_path / "stop-reading"
+            reader = subprocess.Popen([sys.executable, "-c", READER, str(stop), PROGRESS], cwd=REPO, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            started.append(reader)
+            store = Store(tmp_path / "analyst", url)
+            while len(store.query("SELECT run_id FROM runs")[1]) < len(RUNS):  # both registered, training
+                assert all(w.poll() is None for w in workers), [w.stderr.read()[-3000:] for w in workers]
+                time.sleep(0.2)
+            for n, run_id in enumerate(RUNS):  # a person's note on each run while it trains, from a third host
+                note = phaselog("journal", "add", "--run", run_id, "--step", "1", "--home", str(tmp_path / "analyst"),
+                                f"note {n}", env=env)
+                assert note.wait() == 0
+            for worker in workers:
+                assert worker.wait() == 0, worker.stderr.read()[-3000:]
+            stop.touch()
+            out, err = reader.communicate()
+            reads = [json.loads(line) for line in out.splitlines()]
+            # `phaselog sql` never failed while the workers wrote, and every read was a snapshot: each run's
+            # metrics by whole segments of 5 steps, never a row twice
+            assert reads and all(read["code"] == 0 for read in reads), err[-3000:]
+            seen = [(row["rows"], row["steps"]) for read in reads for row in read["rows"]]
+            assert seen and all(rows == steps and rows % 5 == 0 for rows, steps in seen), seen
+            _, metrics = store.query("SELECT run_id, count(*), count(DISTINCT step), min(step), max(step) "
+                                     "FROM metrics GROUP BY run_id ORDER BY run_id")
+            assert metrics == [(run_id, 10, 10, 1, 10) for run_id in RUNS]
+            _, runs = store.query("SELECT run_id, phase, status FROM runs ORDER BY run_id")
+            assert runs == [(run_id, "shared", "completed") for run_id in RUNS]
+            # 2 reflections at each of the 2 segment ends, each once, each mirrored once into the journal
+            _, reflections = store.query(
+                "SELECT run_id, count(*), count(DISTINCT (step, prompt_version, framing, sample_index)) "
+                "FROM reflections GROUP BY run_id ORDER BY run_id")
+            assert reflections == [(run_id, 4, 4) for run_id in RUNS]
+            _, journal = store.query("SELECT run_id, author, count(*), count(DISTINCT id) FROM journal "
+                                     "GROUP BY run_id, author ORDER BY run_id, author")
+            assert journal == [row for run_id in RUNS for row in [(run_id, "human", 1, 1), (run_id, "model", 4, 4)]]
+            # the probes: one row per (run, probe step, layer), a loop verdict per scanned reflection
+            _, probes = store.query("SELECT run_id, count(*), count(DISTINCT step) FROM activation_stats "
+                                    "GROUP BY run_id ORDER BY run_id")
+            assert probes == [(run_id, 2, 2) for run_id in RUNS]
+            _, loops = store.query("SELECT run_id, count(*) FROM loop_events WHERE source = 'reflection' "
+                                   "GROUP BY run_id ORDER BY run_id")
+            assert loops == [(run_id, 4) for run_id in RUNS]
+    finally:
+        for process in started:  # a failed check must not leave a worker training on
+            process.kill()
+            process.wait()

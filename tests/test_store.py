@@ -1,0 +1,147 @@
+"""The store's contract on each kind of store: the migrations, one row per key after rewrites, the journal's
+idempotent drain and `phaselog sql`'s sandbox run on a single DuckDB file and on a DuckLake with a SQLite catalog
+(the PostgreSQL catalog is tested with several writers in tests/test_lake_postgres.py); `phaselog store copy`
+moves a real run's home between them and back without a row lost or changed."""
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from phaselog.bench_store import REPEATS, time_segment_writes
+from phaselog.cli import main
+from phaselog.core.errors import PhaselogError
+from phaselog.core.journal import drain_inbox, list_entries, new_entry, queue_entry
+from phaselog.core.lake import parse_store_url
+from phaselog.core.pending import pending_writes
+from phaselog.core.runs import register_run
+from phaselog.core.store import Store, migrations, writes_queued_when_held
+from tests.conftest import REPO
+from tests.test_faults import reader_holding
+
+
+def lake_url(folder) -> str:
+    return f"ducklake:sqlite:{folder / 'catalog.sqlite'}?data={folder / 'lake'}"
+
+
+@pytest.fixture(params=["duckdb", "ducklake:sqlite"])
+def store(request, tmp_path, monkeypatch):
+    """An empty, migrated store of each kind; PHASELOG_STORE names it, so the command line uses it too."""
+    url = f"duckdb:{tmp_path / 'phaselog.duckdb'}" if request.param == "duckdb" else lake_url(tmp_path)
+    monkeypatch.setenv("PHASELOG_STORE", url)
+    store = Store(tmp_path)
+    store.migrate()
+    return store
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_migrations_run_once_and_every_table_takes_its_rows(store):
+    _, applied = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
+    assert applied == [(version, name) for version, name, _ in migrations()]
+    store.migrate()  # current: nothing runs again
+    assert store.query("SELECT count(*) FROM schema_migrations")[1] == [(len(migrations()),)]
+    _, columns = store.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'")
+    assert {"run_id", "phase", "parent_run", "config_diff"} <= {c for (c,) in columns}  # 001 and 007's ALTERs
+
+
+def test_rewriting_a_step_range_leaves_one_row_per_step_and_other_runs_alone(store):
+    def write(run_id, first, last, loss):
+        store.replace_rows("metrics", [{"run_id": run_id, "step": s, "loss": loss} for s in range(first, last + 1)],
+                           "run_id = ? AND step BETWEEN ? AND ?", [run_id, first, last])
+
+    write("a", 1, 20, 1.0)
+    write("b", 1, 20, 5.0)
+    write("a", 11, 20, 2.0)  # a resumed segment writes its range again
+    write("a", 11, 20, 2.0)
+    _, rows = store.query("SELECT run_id, count(*), count(DISTINCT step), sum(loss) FROM metrics GROUP BY run_id "
+                          "ORDER BY run_id")
+    assert rows == [("a", 20, 20, 30.0), ("b", 20, 20, 100.0)]
+
+
+def test_a_journal_entry_drained_twice_is_stored_once(store, tiny_config):
+    register_run(store, "journal-run", tiny_config(), store.home / "journal-run", "cpu", 1.0)
+    entry = new_entry(store, "journal-run", "loss flattened after warmup", step=7, tags=["check-in"])
+    queue_entry(store.home, entry)
+    assert drain_inbox(store) == 1
+    queue_entry(store.home, entry)  # a second drainer raced the first and wrote the same file again
+    assert drain_inbox(store) == 1
+    entries = list_entries(store, "journal-run")
+    assert [(e["text"], e["tags"]) for e in entries] == [("loss flattened after warmup", ["check-in"])]
+
+
+def test_sql_reads_and_refuses_writes_settings_and_other_files(capsys, store):
+    store.replace_rows("metrics", [{"run_id": "a", "step": 1, "loss": 1.5}], "run_id = ?", ["a"])
+    notes = store.home / "notes.csv"
+    notes.write_text("a\n1\n")
+    for statement in ["DELETE FROM metrics", "DROP TABLE runs", "SET threads = 1", f"SELECT * FROM read_csv('{notes}')",
+                      f"ATTACH '{notes}.duckdb' AS other", "SELECT 1; INSERT INTO evals VALUES ('x', 1, 'y', 2)"]:
+        code, _, err = run_cli(capsys, "sql", statement, "--home", str(store.home))
+        assert code == 2 and err.startswith("phaselog: error: ") and len(err.strip().splitlines()) == 1, err
+    assert run_cli(capsys, "sql", "SELECT step, loss FROM metrics UNION ALL SELECT count(*), 0 FROM evals",
+                   "--home", str(store.home), "--format", "json")[:2] == (
+        0, '[\n {\n  "step": 1,\n  "loss": 1.5\n },\n {\n  "step": 0,\n  "loss": 0.0\n }\n]\n')
+
+
+def test_store_copy_moves_a_real_run_to_a_lake_and_back_unchanged(capsys, tiny_run, tmp_path):
+    home, run_id, _ = tiny_run
+    there, back = lake_url(tmp_path), f"duckdb:{tmp_path / 'back.duckdb'}"
+    code, out, _ = run_cli(capsys, "store", "copy", str(home / "phaselog.duckdb"), there, "--home", str(tmp_path))
+    assert code == 0 and "rows of" in out
+    assert run_cli(capsys, "store", "copy", there, back, "--home", str(tmp_path))[0] == 0
+    original, copied = Store(home, f"duckdb:{home / 'phaselog.duckdb'}"), Store(tmp_path, back)
+    _, tables = original.query("SELECT table_name FROM duckdb_tables() WHERE table_name <> 'schema_migrations'")
+    for (table,) in tables:
+        everything = f'SELECT * FROM "{table}" ORDER BY ALL'
+        assert copied.query(everything) == original.query(everything), table
+    assert copied.query("SELECT count(*) FROM metrics WHERE run_id = ?", [run_id])[1] == [(60,)]
+    # into a store that holds rows already: refused, nothing written
+    code, _, err = run_cli(capsys, "store", "copy", there, back, "--home", str(tmp_path))
+    assert code == 2 and "already holds rows" in err
+    assert copied.query("SELECT count(*) FROM metrics")[1] == [(60,)]
+
+
+def test_store_drain_waits_for_the_holder_then_puts_the_queued_writes_in(capsys, tmp_path):
+    store = Store(tmp_path)
+    store.migrate()
+    with reader_holding(store.path):
+        with writes_queued_when_held():  # as inside a run: the write waits on disk
+            store.replace_rows("metrics", [{"run_id": "a", "step": 1, "loss": 1.5}], "run_id = ?", ["a"])
+        assert "is held by" in capsys.readouterr().err and len(pending_writes(tmp_path)) == 1
+        drain = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "store", "drain", "--home", str(tmp_path)],
+                                 cwd=REPO, stdout=subprocess.PIPE, text=True)
+        assert "wait for the process holding" in drain.stdout.readline()
+    assert drain.wait(timeout=120) == 0 and "1 queued writes are in" in drain.stdout.read()
+    assert not pending_writes(tmp_path)
+    with duckdb.connect(str(store.path), read_only=True) as con:  # a plain client, not phaselog's queue-aware reads
+        assert con.execute("SELECT run_id, step, loss FROM metrics").fetchall() == [("a", 1, 1.5)]
+
+
+def test_bench_store_times_a_segment_write_that_leaves_one_row_per_step(store):
+    times = time_segment_writes(store, 50)
+    assert len(times) == REPEATS and all(t > 0 for t in times)
+    assert store.query("SELECT count(*), count(DISTINCT step), max(step) FROM metrics")[1] == [(50, 50, 50)]
+
+
+@pytest.mark.parametrize("url, message", [
+    ("mysql://db/phaselog", "unknown kind 'mysql'"),
+    ("ducklake:duckdb:/x/catalog.duckdb?data=/x/lake", "catalog 'duckdb' is not one phaselog knows"),
+    ("ducklake:sqlite:/x/catalog.sqlite", "after '?data='"),
+    ("ducklake:postgres:dbname=lake host=db?data=", "after '?data='"),
+    ("ducklake:sqlite:/x/c.sqlite?data=/x/lake&inline=0", "and nothing else"),
+    ("duckdb:", "duckdb:PATH"),
+    ("  ", "is empty")])
+def test_a_bad_store_url_is_one_sentence_naming_it(url, message):
+    with pytest.raises(PhaselogError, match="^\\$PHASELOG_STORE .*" + message.replace("?", "\\?")) as caught:
+        parse_store_url(url, "$PHASELOG_STORE")
+    assert "\n" not in str(caught.value)
+
+
+def test_store_urls_name_what_they_point_at(tmp_path):
+    assert parse_store_url(str(tmp_path / "a.duckdb")) == parse_store_url(f"duckdb:{tmp_path / 'a.duckdb'}")
+    lake = parse_store_url("ducklake:postgres:dbname=lake host=/run/pg?data=/shared/lake")
+    assert (lake.catalog, lake.dsn, str(lake.data)) == ("postgres", "dbname=lake host=/run/pg", "/shared/lake")
