@@ -243,6 +243,10 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     run_dir = Path(run_dir)
     t = config.train
     device = pick_device(t.device)
+    # first, so a run's log says how its step times are to be read: a compiled segment's first step compiles
+    log(f"training {'compiled (torch.compile; its first step compiles)' if t.compile else 'eager'} "
+        f"(train.compile: {str(t.compile).lower()}), {'bf16 autocast' if device.type == 'cuda' else 'fp32'} on "
+        f"{device.type}")
     ckpt_dir = run_dir / "checkpoints"
     tokenizer, streams = load_data(run_dir, config)
     sampler = BatchSampler(streams, mix_from_config(config, extra_starts), config.model.seq_len, t.seed)
