@@ -5,10 +5,12 @@ import time
 
 import torch
 
-# dense bf16 peaks from the vendors' datasheets, in FLOP/s
+# dense bf16 peaks (fp32 accumulate, as autocast trains) from the vendors' datasheets and architecture
+# whitepapers, in FLOP/s; the Ti cards' figures are the whitepaper's per-SM rate x SMs x boost clock
 GPU_BF16_PEAK = {
-    "H100": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "4090": 165e12, "3090": 71e12,
-    "4070": 58e12, "3070": 40e12, "4060": 30e12, "3060": 25e12, "2080": 20e12,
+    "H100": 989e12, "A100": 312e12, "L4": 121e12, "L40S": 362e12, "A10": 125e12, "4090": 165e12, "3090": 71e12,
+    "4070": 58e12, "3070": 40e12, "3070 Ti": 43.5e12, "4060": 30e12, "4060 Ti": 44e12, "3060": 25e12,
+    "3060 Ti": 32e12, "2080": 20e12,
 }
 
 
@@ -32,9 +34,12 @@ def measure_matmul_peak(dtype: torch.dtype = torch.float32, sizes: tuple[int, ..
 
 def peak_flops(device: torch.device) -> float:
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for key, flops in GPU_BF16_PEAK.items():
-            if key in name:
-                return flops
-        return float("nan")  # an unknown GPU: better no MFU than a made-up one
+        return datasheet_peak(torch.cuda.get_device_name(device))
     return measure_matmul_peak(torch.float32)
+
+
+def datasheet_peak(name: str) -> float:
+    """The table's peak for a CUDA device name; the longest name that matches, so that an "RTX 4060 Ti" is not
+    read as a 4060. An unknown GPU gets NaN: better no MFU than a made-up one."""
+    matches = [key for key in GPU_BF16_PEAK if key.lower() in name.lower()]
+    return GPU_BF16_PEAK[max(matches, key=len)] if matches else float("nan")

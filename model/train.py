@@ -104,6 +104,15 @@ def adamw_implementation(device: torch.device) -> dict:
     return {"fused": device.type in ("cpu", "cuda")}
 
 
+def training_autocast(device: torch.device):
+    """The precision of a training step: bf16 autocast on CUDA, with TF32 for the fp32 matmuls autocast leaves
+    (free speed on Ampere and later); fp32 on CPU, where bf16 is emulated on most machines."""
+    if device.type != "cuda":
+        return nullcontext()
+    torch.backends.cuda.matmul.allow_tf32 = True
+    return torch.autocast("cuda", torch.bfloat16)
+
+
 def fuse_legacy_optimizer_state(state: dict, n_layer: int) -> dict:
     """An optimizer state saved before q, k and v were one matrix (six matrices per block, not four): stack the
     three moments the way model.gpt.fuse_legacy_qkv stacks the weights, so an older run resumes where it stopped."""
@@ -234,6 +243,10 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     run_dir = Path(run_dir)
     t = config.train
     device = pick_device(t.device)
+    # first, so a run's log says how its step times are to be read: a compiled segment's first step compiles
+    log(f"training {'compiled (torch.compile; its first step compiles)' if t.compile else 'eager'} "
+        f"(train.compile: {str(t.compile).lower()}), {'bf16 autocast' if device.type == 'cuda' else 'fp32'} on "
+        f"{device.type}")
     ckpt_dir = run_dir / "checkpoints"
     tokenizer, streams = load_data(run_dir, config)
     sampler = BatchSampler(streams, mix_from_config(config, extra_starts), config.model.seq_len, t.seed)
@@ -278,9 +291,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
 
     trained = ranks.wrap(model)  # DDP when several processes share each step
     model_for_step = torch.compile(trained) if t.compile else trained
-    autocast = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else nullcontext()
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True  # the fp32 matmuls autocast leaves: free speed on Ampere+
+    autocast = training_autocast(device)
     flops_per_token = model.flops_per_token()
     tokens_per_step = t.batch_size * t.grad_accum * config.model.seq_len
     protected = {end for _, end in config.segments()}

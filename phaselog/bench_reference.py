@@ -1,6 +1,12 @@
-"""The peer `bench train` measures phaselog against: a classic GPT-2 style model and trainer as minimal
-nanoGPT-like repositories write it (learned positions, LayerNorm with biases, one fused qkv projection, GELU MLP,
-tied head, AdamW as torch picks it on this device). Written for this benchmark only; nothing trains with it."""
+"""The peer `bench train` measures phaselog against: the classic GPT-2 trainer as nanoGPT's model.py builds it
+with its default bias=False, written here in our own words for this benchmark only (nothing trains with it).
+Learned position embeddings; pre-norm blocks of LayerNorm (a gain, no bias, eps 1e-5), one fused q/k/v matrix
+`c_attn`, causal F.scaled_dot_product_attention, an exact-GELU MLP of 4x width; a final LayerNorm and a head tied
+to the token embedding; normal(0.02) init with the residual projections at 0.02 / sqrt(2 n_layer). Its
+optimizer is nanoGPT's configure_optimizers: AdamW, betas (0.9, 0.95), weight decay 0.1 on the parameters of
+two or more dimensions and none on the rest. nanoGPT asks for fused AdamW on CUDA only; here the reference
+takes the fused kernel on CPU too, as phaselog does, so the optimizer is never where phaselog gains.
+`bias=True` gives GPT-2's own layout, which the parameter-count check uses (docs/benchmarks.md)."""
 import math
 
 import torch
@@ -9,15 +15,15 @@ import torch.nn.functional as F
 
 
 class ReferenceBlock(nn.Module):
-    def __init__(self, d_model: int, n_head: int):
+    def __init__(self, d_model: int, n_head: int, bias: bool):
         super().__init__()
         self.n_head = n_head
-        self.ln_1 = nn.LayerNorm(d_model)
-        self.c_attn = nn.Linear(d_model, 3 * d_model)
-        self.attn_proj = nn.Linear(d_model, d_model)
-        self.ln_2 = nn.LayerNorm(d_model)
-        self.c_fc = nn.Linear(d_model, 4 * d_model)
-        self.mlp_proj = nn.Linear(4 * d_model, d_model)
+        self.ln_1 = nn.LayerNorm(d_model, bias=bias)
+        self.c_attn = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.attn_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.ln_2 = nn.LayerNorm(d_model, bias=bias)
+        self.c_fc = nn.Linear(d_model, 4 * d_model, bias=bias)
+        self.mlp_proj = nn.Linear(4 * d_model, d_model, bias=bias)
 
     def forward(self, x):
         B, T, C = x.shape
@@ -29,18 +35,21 @@ class ReferenceBlock(nn.Module):
 
 
 class ReferenceGPT(nn.Module):
-    def __init__(self, vocab_size: int, n_layer: int, d_model: int, n_head: int, seq_len: int):
+    def __init__(self, vocab_size: int, n_layer: int, d_model: int, n_head: int, seq_len: int,
+                 bias: bool = False):
         super().__init__()
         self.wte = nn.Embedding(vocab_size, d_model)
         self.wpe = nn.Embedding(seq_len, d_model)
-        self.blocks = nn.ModuleList(ReferenceBlock(d_model, n_head) for _ in range(n_layer))
-        self.ln_f = nn.LayerNorm(d_model)
+        self.blocks = nn.ModuleList(ReferenceBlock(d_model, n_head, bias) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(d_model, bias=bias)
         self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # tied, as GPT-2
+        self.lm_head.weight = self.wte.weight  # tied: one matrix, counted once
         for name, p in self.named_parameters():
             if p.dim() == 2:
                 std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("proj.weight") else 0.02
                 nn.init.normal_(p, std=std)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
 
     def forward(self, idx, targets):
         positions = torch.arange(idx.size(1), device=idx.device)
@@ -52,8 +61,8 @@ class ReferenceGPT(nn.Module):
 
 
 def reference_optimizer(model: ReferenceGPT) -> torch.optim.Optimizer:
-    # weight decay on matrices only, as the classic trainer does; torch's default implementation for the device
     matrices = [p for p in model.parameters() if p.dim() >= 2]
     others = [p for p in model.parameters() if p.dim() < 2]
+    device = next(model.parameters()).device
     return torch.optim.AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": others, "weight_decay": 0.0}],
-                             lr=6e-4, betas=(0.9, 0.95))
+                             lr=6e-4, betas=(0.9, 0.95), fused=device.type in ("cpu", "cuda"))

@@ -1,5 +1,5 @@
 """`phaselog bench train`: tokens/sec and MFU of the full training step (forward, backward, AdamW) at the demo
-shape and at a width of 512, against a classic GPT-2 style trainer (phaselog/bench_reference.py) measured in
+shape and at a width of 512, against nanoGPT's GPT-2 trainer (phaselog/bench_reference.py) measured in
 the same minutes: each trainer in a process of its own, the two alternating round by round so drift in the
 machine's load hits both alike. bf16 rows only where the CPU computes bf16 natively (emulated bf16 is one slow
 thread per op and made this benchmark run for more than 30 minutes); every shape gets a time budget, so the
@@ -113,8 +113,8 @@ def trainer_process(conn, kind: str, shape: dict, device: str, dtype_name: str) 
     device = torch.device(device)
     torch.manual_seed(0)
     batch = random_batch(shape, device)
-    model, optimizer = (reference_trainer if kind == "reference" else phaselog_trainer)(shape, device)
-    if kind == "compiled":
+    model, optimizer = (reference_trainer if kind.startswith("reference") else phaselog_trainer)(shape, device)
+    if kind.endswith("compiled"):
         model = torch.compile(model)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if dtype_name == "bf16" else contextlib.nullcontext()
     conn.send(model.flops_per_token() if kind == "phaselog" else None)
@@ -155,7 +155,8 @@ def alternate(workers: dict, budget: float, round_seconds: float = 0.5, max_roun
 
 def measure_shape(shape: dict, dtype_name: str, device: torch.device, peak: float, with_reference: bool,
                   compiled: bool = False) -> dict:
-    kinds = ["phaselog"] + (["reference"] if with_reference else []) + (["compiled"] if compiled else [])
+    kinds = (["phaselog"] + (["reference"] if with_reference else []) + (["compiled"] if compiled else [])
+             + (["reference_compiled"] if compiled and with_reference else []))
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: no allocator or thread pool shared
     workers, processes = {}, []
     try:
@@ -167,13 +168,13 @@ def measure_shape(shape: dict, dtype_name: str, device: torch.device, peak: floa
             workers[kind] = ours
             processes.append(process)
         flops_per_token = {kind: reply(workers, kind) for kind in kinds}["phaselog"]  # each says it is ready
-        compile_seconds = None
-        if compiled:  # its first step is the compilation, timed apart and off the budget
+        compile_seconds = {}
+        for kind in [k for k in kinds if k.endswith("compiled")]:  # the first step compiles: timed apart, off budget
             started = time.perf_counter()
-            workers["compiled"].send(1)
-            reply(workers, "compiled")
-            compile_seconds = time.perf_counter() - started
-        budget = SHAPE_BUDGET_SECONDS * (1.5 if compiled else 1)  # a third trainer gets its share
+            workers[kind].send(1)
+            reply(workers, kind)
+            compile_seconds[kind] = time.perf_counter() - started
+        budget = SHAPE_BUDGET_SECONDS * len(kinds) / 2  # each trainer past two gets its share
         times, done = alternate(workers, budget)
     finally:
         for conn in workers.values():
@@ -197,14 +198,19 @@ def measure_shape(shape: dict, dtype_name: str, device: torch.device, peak: floa
                    reference_tokens_per_sec_spread=spread(rates["reference"]),
                    ratio_to_reference=ratios("phaselog", "reference"))
     if compiled:
-        row.update(compiled_tokens_per_sec=statistics.median(rates["compiled"]), compile_seconds=compile_seconds,
-                   ratio_compiled_to_eager=ratios("compiled", "phaselog"))
+        row.update(compiled_tokens_per_sec=statistics.median(rates["compiled"]),
+                   compile_seconds=compile_seconds["compiled"], ratio_compiled_to_eager=ratios("compiled", "phaselog"))
+    if compiled and with_reference:
+        row.update(reference_compiled_tokens_per_sec=statistics.median(rates["reference_compiled"]),
+                   reference_compile_seconds=compile_seconds["reference_compiled"],
+                   compiled_ratio_to_compiled_reference=ratios("compiled", "reference_compiled"))
     return row
 
 
 def bench_train(device: str = "cpu", compile: bool = False) -> dict:
-    """`compile` adds torch.compile'd rows of phaselog's model beside eager ones (the compilation is timed apart
-    and not counted in the budget; it is why compiled rows are not in the default run)."""
+    """`compile` adds torch.compile'd copies of phaselog's model and of the reference beside the eager ones:
+    nanoGPT's train.py compiles by default, phaselog's CPU configs do not (the compilation is timed apart and not
+    counted in the budget; it is why compiled rows are not in the default run)."""
     device = torch.device(device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -223,7 +229,10 @@ def bench_train(device: str = "cpu", compile: bool = False) -> dict:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     peaks = ", ".join(f"{name} {peak / 1e9:.0f} GFLOP/s" for name, peak in dtypes.items())
     lines = [f"training step throughput on {where}, {torch.get_num_threads()} threads; matmul peak {peaks} "
-             + ("(datasheet)" if device.type == "cuda" else "(best median of 9 square products, n=1024 and 2048)")]
+             + ("(datasheet)" if device.type == "cuda" else "(best median of 9 square products, n=1024 and 2048)"),
+             "  both trainers eager, as phaselog trains on CPU; " + (
+                 "compiled copies of both beside them (nanoGPT's train.py compiles by default)" if compile else
+                 "nanoGPT's train.py compiles by default: --compile adds compiled copies of both")]
     for r in results:
         line = (f"  {r['name']:5} {r['dtype']}: L{r['n_layer']} d{r['d_model']} T{r['seq_len']} B{r['batch_size']}"
                 f"  {r['tokens_per_sec']:9.0f} tok/s (min {r['tokens_per_sec_spread']['min']:.0f}, "
@@ -238,6 +247,11 @@ def bench_train(device: str = "cpu", compile: bool = False) -> dict:
                          f"{r['ratio_compiled_to_eager']['median']:.2f}x eager (min "
                          f"{r['ratio_compiled_to_eager']['min']:.2f}, max {r['ratio_compiled_to_eager']['max']:.2f}); "
                          f"compiling took {r['compile_seconds']:.0f} s")
+        if "reference_compiled_tokens_per_sec" in r:
+            ratio = r["compiled_ratio_to_compiled_reference"]
+            lines.append(f"        compiled reference: {r['reference_compiled_tokens_per_sec']:.0f} tok/s (compiling "
+                         f"took {r['reference_compile_seconds']:.0f} s); compiled against compiled "
+                         f"{ratio['median']:.2f}x (min {ratio['min']:.2f}, max {ratio['max']:.2f})")
     for s in skipped:
         lines.append(f"  {s['dtype']} rows skipped: {s['reason']}")
     lines.append("rerun: phaselog bench train [--json] [--device cuda] [--compile]")

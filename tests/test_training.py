@@ -123,6 +123,7 @@ def test_a_continued_run_may_switch_to_muon_with_fresh_optimizer_state(prepared,
                            continue_from=str(checkpoint_path(run_dir / "checkpoints", 20)))
     said = []
     train_segment(child, switched, 20, 40, PEAK, log=said.append)
+    assert said[0] == "training eager (train.compile: false), fp32 on cpu"
     assert any("optimizer changed from adamw to muon" in line for line in said)
     losses = losses_of(child)
     assert sorted(losses) == list(range(21, 41))
