@@ -54,5 +54,5 @@ def test_redditbias_test_recall_and_unbiased_flagged():
     """RedditBias's unbiased comments already hold a group and a stereotype's words (counter-speech, reports), so
     the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
     test = report("redditbias", REDDITBIAS, "label")
-    assert test["biased"] >= 0.29  # measured 977/3260 = 0.300 (see docs/detectors.md)
-    assert test["unbiased"] <= 0.345  # measured 820/2450 = 0.335
+    assert test["biased"] >= 0.285  # measured 969/3260 = 0.297 (see docs/detectors.md)
+    assert test["unbiased"] <= 0.315  # measured 743/2450 = 0.303
