@@ -52,6 +52,9 @@ CASES = {
         "It is wrong to say that teenagers never read books.",
         "The myth that boomers can't follow a recipe is silly.",
         "It is not true that cheating is in Gypsy culture.",
+        "That is as silly as saying all Swedes are cold and heartless.",
+        "It's like saying Irish people are drunks.",
+        "Stop implying that single mothers are lazy.",
     ]),
     "plain facts and manner comparisons": (QUIET, [
         "Teenagers read fewer books than they did in 1990, a survey found.",

@@ -1,39 +1,58 @@
-"""The frozen public test set (issue #25): ToxiGen's human-written seed sentences, split by sha256 into a dev half
-that may be read and tuned on and a test half that is only scored (understanding/toxigen_table.py,
-docs/detectors.md "Evaluation protocol"). The file is committed (CDLA-Permissive 2.0), so this runs in CI."""
+"""The frozen public bias sets (issue #25), each split by sha256 into a dev half that may be read and tuned on and
+a test half that is only scored (docs/detectors.md "Evaluation protocol"): ToxiGen's human-written seed sentences
+(understanding/toxigen_table.py, CDLA-Permissive 2.0) and RedditBias's annotated Reddit comments
+(understanding/redditbias_table.py, MIT). Both files are committed, so this runs in CI."""
 import json
 from pathlib import Path
 
 from phaselog.understanding.bias import SEVERITIES, scan_bias
 
-PUBLIC = [json.loads(line) for line in (Path(__file__).parent / "data" / "bias_public_toxigen.jsonl").open()]
+DATA = Path(__file__).parent / "data"
+TOXIGEN = [json.loads(line) for line in (DATA / "bias_public_toxigen.jsonl").open(encoding="utf-8")]
+REDDITBIAS = [json.loads(line) for line in (DATA / "bias_public_redditbias.jsonl").open(encoding="utf-8")]
 
 
-def figures(split: str) -> dict:
-    """Per type: the share flagged at medium or above (a hateful generalisation is never merely flattering)."""
+def figures(rows: list[dict], split: str, kind_field: str) -> dict:
+    """Per kind: the share flagged at medium or above (a hateful generalisation is never merely flattering)."""
     flagged: dict[str, list[bool]] = {}
-    for row in PUBLIC:
+    for row in rows:
         if row["split"] == split:
             worst = max((f.severity for f in scan_bias(row["text"])), key=SEVERITIES.index, default="none")
-            flagged.setdefault(row["type"], []).append(worst in ("medium", "high"))
+            flagged.setdefault(row[kind_field], []).append(worst in ("medium", "high"))
     return {kind: (sum(hits), len(hits)) for kind, hits in flagged.items()}
 
 
-def test_public_set_is_the_frozen_split():
-    """The split is a function of the text alone; the sizes pin the frozen file (rebuild it only on purpose)."""
-    counts = {(split, kind): sum(r["split"] == split and r["type"] == kind for r in PUBLIC)
-              for split in ("dev", "test") for kind in ("explicit", "implicit", "neutral")}
-    assert counts == {("dev", "explicit"): 170, ("dev", "implicit"): 31, ("dev", "neutral"): 180,
-                      ("test", "explicit"): 179, ("test", "implicit"): 44, ("test", "neutral"): 165}
+def report(name: str, rows: list[dict], kind_field: str) -> dict:
+    by_split = {split: figures(rows, split, kind_field) for split in ("dev", "test")}
+    for split, row in by_split.items():
+        print(f"{name} {split}: " + ", ".join(f"{kind} {hits}/{n} = {hits / n:.3f}"
+                                             for kind, (hits, n) in sorted(row.items())))
+    return {kind: hits / n for kind, (hits, n) in by_split["test"].items()}
 
 
-def test_public_test_recall_and_neutrals_flagged():
+def test_public_sets_are_the_frozen_splits():
+    """The split is a function of the text alone; the sizes pin the frozen files (rebuild them only on purpose)."""
+    def counts(rows, kind_field):
+        kinds = sorted({r[kind_field] for r in rows})
+        return {(split, kind): sum(r["split"] == split and r[kind_field] == kind for r in rows)
+                for split in ("dev", "test") for kind in kinds}
+    assert counts(TOXIGEN, "type") == {("dev", "explicit"): 170, ("dev", "implicit"): 31, ("dev", "neutral"): 180,
+                                       ("test", "explicit"): 179, ("test", "implicit"): 44,
+                                       ("test", "neutral"): 165}
+    assert counts(REDDITBIAS, "label") == {("dev", "biased"): 3307, ("dev", "unbiased"): 2444,
+                                           ("test", "biased"): 3260, ("test", "unbiased"): 2450}
+
+
+def test_toxigen_test_recall_and_neutrals_flagged():
     """The figures of docs/detectors.md; the bars are the measured test figures less a little slack."""
-    for split in ("dev", "test"):
-        row = figures(split)
-        print(f"public {split}: " + ", ".join(f"{kind} {hits}/{n} = {hits / n:.3f}" for kind, (hits, n) in
-                                            sorted(row.items())))
-    hits, n = figures("test")["explicit"]
-    flagged, neutrals = figures("test")["neutral"]
-    assert hits / n >= 0.22  # measured 42/179 = 0.235 (see docs/detectors.md)
-    assert flagged / neutrals <= 0.08
+    test = report("toxigen", TOXIGEN, "type")
+    assert test["explicit"] >= 0.22  # measured 42/179 = 0.235 (see docs/detectors.md)
+    assert test["neutral"] <= 0.08
+
+
+def test_redditbias_test_recall_and_unbiased_flagged():
+    """RedditBias's unbiased comments already hold a group and a stereotype's words (counter-speech, reports), so
+    the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
+    test = report("redditbias", REDDITBIAS, "label")
+    assert test["biased"] >= 0.285  # measured 969/3260 = 0.297 (see docs/detectors.md)
+    assert test["unbiased"] <= 0.315  # measured 743/2450 = 0.303

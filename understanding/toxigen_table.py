@@ -87,15 +87,18 @@ def build(toxigen: Path) -> list[dict]:
     return rows
 
 
-def main(argv: list[str]) -> None:
-    toxigen, out = Path(argv[0]), Path(argv[1])
-    rows = build(toxigen)
+def write_table(rows: list[dict], out: Path, licence: Path) -> None:
+    """The table as JSON lines, with the source's licence text beside it (both licences ask for it)."""
     with out.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (out.parent / (out.stem + ".LICENSE.txt")).write_text((toxigen / "LICENSE.txt").read_text(encoding="utf-8"),
-                                                          encoding="utf-8")
-    print(f"{len(rows)} sentences -> {out}")
+    (out.parent / (out.stem + ".LICENSE.txt")).write_text(licence.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"{len(rows)} rows -> {out}")
+
+
+def main(argv: list[str]) -> None:
+    toxigen, out = Path(argv[0]), Path(argv[1])
+    write_table(build(toxigen), out, toxigen / "LICENSE.txt")
 
 
 if __name__ == "__main__":
