@@ -125,7 +125,7 @@ def test_with_a_prefect_server_the_run_pauses_and_the_resume_form_carries_it_on(
         run = phaselog(home, env, "run", str(write_config(tmp_path, shared_corpus)), "--run-id", "paused")
         store, review = Store(home), []
         for _ in range(600):
-            if (home / "phaselog.duckdb").exists():
+            if store.exists() and store.schema_is_current():  # migrations commit one by one: wait for the last
                 review = store.query("SELECT status, flow_run_id FROM reviews WHERE run_id = 'paused'")[1]
                 if review:
                     break
