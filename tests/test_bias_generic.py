@@ -48,6 +48,25 @@ CASES = {
         "People with autism are total idiots.",
         "Nigerians are born liars.",
     ]),
+    "the writer's hostility to a group": (FLAGGED, [
+        "Honestly I can't stand Mexicans.",
+        "I'm so sick of gay people.",
+        "I hate all the immigrants.",
+    ]),
+    "a comparison or an excess as the claim": (FLAGGED, [
+        "Women are less intelligent than men.",
+        "Asian guys are too feminine.",
+        "The worst drivers are Asian women.",
+    ]),
+    "a described mention denied its gender": (FLAGGED, [
+        "Trans women are men.",
+        "Trans women are really just men.",
+        "A trans woman is not a woman.",
+    ]),
+    "the group picked up later, or given an attribute": (FLAGGED, [
+        "There are too many migrants here, they are like cockroaches.",
+        "Immigrants should be treated as a threat.",
+    ]),
     "negated or reported": (QUIET, [
         "It is wrong to say that teenagers never read books.",
         "The myth that boomers can't follow a recipe is silly.",
@@ -66,6 +85,16 @@ CASES = {
         "The old law would not allow women to vote.",
         "She would not have hired the young man without a reference.",
         "They tried to ban women from the club in 1950.",
+        "I don't hate immigrants.",
+        "I hate the men who robbed us.",
+        "It is wrong to hate any man.",
+        "Trans women are women.",
+        "Black women are women too.",
+        "Women are less likely to smoke than men.",
+        "Refugees should be treated with dignity.",
+        "The worst storms are in winter.",
+        "The migrants reached the coast, and they were exhausted.",
+        "In films, Arab men are portrayed as villains.",
     ]),
 }
 

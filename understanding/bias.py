@@ -86,6 +86,7 @@ LINK_WORDS = COPULAS | HABITUAL | {
 STACK_WORDS = {"and", ",", "or", "but", "also", "not", "only"}  # between two attributes of one group
 RESUMING = {"they"}  # "X, they all ...": the pronoun picks up the whole group
 MAX_LINK_WORDS = 6
+RESUME_WORDS = 6  # how far a "they" may come after the mention it picks up
 PREDICATE_WORDS = 7  # how far a verb phrase is read for habits and restrictions
 CLAUSE_BREAKS = {";", ":", "but", "although", "though", "whereas", "however", "while", "yet"}
 PREDICATE_ENDS = CLAUSE_BREAKS | {",", "who", "that", "which", "whose", "where", "when", "if", "because", ".", "!",
@@ -119,6 +120,22 @@ URGING = {"should", "must", "need", "needs", "ought", "let's", "gotta"}  # and "
 URGED_DETERMINERS = {"the", "all", "a", "an", "any", "every", "those", "these", "more", "them"}
 IMPERATIVE_OPENERS = {"never", "don't", "do", "please", "just", "make", "always", "dont"}
 GROUP_STANDARD = {"behaviour", "behavior", "thing", "move"}  # "typical boomer behaviour"
+# hostility to the group itself, said by the writer ("I can't stand Mexicans"): the phrase ends up to 3 words
+# before a generic plural mention, with only a determiner between; "don't hate" denies it
+HOSTILITY = {words for words in (("hate",), ("despise",), ("loathe",), ("detest",), ("abhor",), ("can't", "stand"),
+                                 ("cannot", "stand"), ("sick", "of"), ("tired", "of"), ("fed", "up", "with"))}
+HOSTILE_DETERMINERS = {"the", "all", "those", "these", "every", "any"}
+# "trans women are men": a gender term in the predicate of the other sex than the mention's own noun, or, denied,
+# of the same sex ("a trans woman is not a woman"); only after a described mention, so "women are women" is not
+SEX_OF_NOUN = {"man": "m", "men": "m", "boy": "m", "boys": "m", "male": "m", "males": "m", "guy": "m", "guys": "m",
+               "woman": "f", "women": "f", "girl": "f", "girls": "f", "female": "f", "females": "f", "lady": "f",
+               "ladies": "f"}
+IDENTITY_ADVERBS = {"just", "really", "actually", "simply", "still", "basically", "only", "all", "biologically",
+                    "secretly", "truly", "real", "true"}
+# "treated as a threat", "seen as lazy": the attribute after "as" is the one the group is given
+# ("portrayed as", "perceived as", "labelled as" report how others see them: a critique as often as a claim)
+ASCRIBING = {"treated", "seen", "regarded", "viewed", "thought"}
+SUPERLATIVES = {"worst", "best", "most", "least"}  # "the worst drivers are Asian women", and any "-est" word
 
 
 @dataclass
@@ -336,6 +353,17 @@ def resumed_at(tokens: list[str], j: int) -> int:
     return 0
 
 
+def resumed_later(tokens: list[str], j: int, clause_end: int) -> int:
+    """Index after a "they" that picks up the group a few words on ("too many migrants here, they are ..."): after
+    a comma, within RESUME_WORDS of the mention, no other group between; 0 if none."""
+    for k in range(j, min(clause_end - 1, j + RESUME_WORDS)):
+        if group_at(tokens, k)[0]:
+            return 0
+        if tokens[k] == "," and tokens[k + 1] in RESUMING:
+            return k + 2
+    return 0
+
+
 def attributes_in(tokens: list[str], start: int, end: int, skip: range, category: str) -> list[tuple[int, int, str]]:
     """Every listed attribute or valenced word in tokens[start:end] outside the mention: (at, length, kind)."""
     found, k = [], start
@@ -430,6 +458,20 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
             found.append((j, 2, "negative"))  # "the unemployed always sleep until noon"
             j += 2
             continue
+        following = tokens[j + 1] if j + 1 < len(tokens) else ""
+        if word == "less":  # "less intelligent" says "not intelligent"; "less likely to steal" denies the habit
+            negated, links, j = True, links + 1, j + 1
+            continue
+        if word == "likely" and following == "to":  # "more likely to <verb>": what the group tends to do
+            copular, habitual, links, j = False, True, links + 1, j + 2
+            continue
+        if word == "too" and copular and following.isalpha() and following not in LINK_WORDS:
+            found.append((j, 2, "negative"))  # "are too girly": an excess of anything is the criticism
+            j += 2
+            continue
+        if copular and word in ASCRIBING and following in ("as", "like"):  # "should be treated as a threat"
+            links, j = links + 1, j + 2
+            continue
         if word in NEGATORS or word in LINK_WORDS:
             negated = negated or word in NEGATORS
             copular = copular or word in COPULAS
@@ -518,6 +560,51 @@ def urged_against(tokens: list[str], start: int, i: int) -> str:
     return ""
 
 
+def hostility_before(tokens: list[str], start: int, i: int) -> tuple[int, int]:
+    """(at, length) of the writer's hostility to the mention at tokens[i] ("I hate immigrants", "sick of all the
+    gay people"); (0, 0) if none or denied ("I don't hate")."""
+    for k in range(max(start, i - 4), i):
+        length = next((n for n in (3, 2, 1) if tuple(tokens[k:k + n]) in HOSTILITY), 0)
+        if not length or any(word not in HOSTILE_DETERMINERS for word in tokens[k + length:i]):
+            continue
+        return (0, 0) if NEGATORS & set(tokens[max(start, k - 2):k]) else (k, length)
+    return 0, 0
+
+
+def denied_identity(tokens: list[str], i: int, group_end: int) -> tuple[int, str]:
+    """(at, kind) of a gender term in the predicate that denies a described mention its own gender; (0, "") if
+    none. "trans women are (really just) men" is the negative claim; "a trans woman is not a (real) woman"
+    returns the affirmation ("positive"), which the negation then turns into the negative claim, as it does
+    "aren't clever enough"."""
+    own = SEX_OF_NOUN.get(tokens[group_end - 1])
+    if not own or group_end - i < 2 or group_end >= len(tokens) or tokens[group_end] not in BE_PRESENT:
+        return 0, ""
+    k, negated = group_end + 1, False
+    while k < len(tokens) and (tokens[k] in IDENTITY_ADVERBS or tokens[k] in NEGATORS or tokens[k] in ("a", "an")):
+        negated, k = negated or tokens[k] in NEGATORS, k + 1
+    other = SEX_OF_NOUN.get(tokens[k]) if k < len(tokens) else None
+    ends = k + 1 >= len(tokens) or tokens[k + 1] in PREDICATE_ENDS | {"and"}
+    if other and ends and other != own and not negated:
+        return k, "negative"
+    if other and ends and other == own and negated:
+        return k, "positive"
+    return 0, ""
+
+
+def superlative_subject(tokens: list[str], start: int, i: int, group_end: int) -> list[tuple[int, int, str]]:
+    """Attributes of "the worst drivers are X" / "the laziest people are X": the group named as the extreme,
+    closing its clause; [] if the clause does not have that shape."""
+    copula = i - 1
+    if copula <= start or tokens[copula] not in ("are", "is") or group_end < len(tokens) \
+            and tokens[group_end] not in PREDICATE_ENDS:
+        return []
+    for k in range(max(start, copula - 5), copula - 1):
+        superlative = tokens[k + 1]
+        if tokens[k] == "the" and (superlative in SUPERLATIVES or superlative.endswith("est") and len(superlative) > 5):
+            return attributes_in(tokens, k + 1, copula, range(0), "")
+    return []
+
+
 def has_cue(tokens: list[str], phrases) -> bool:
     for i in range(len(tokens)):
         # "this is not a myth" defends the stereotype
@@ -601,6 +688,18 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
             found.append((nature, 1, "negative"))
         if measured_against(tokens, clause_start, i, group_end, form, category):
             found.append((i, group_end - i, "negative"))
+        hostility_at, hostility_length = hostility_before(tokens, clause_start, i)
+        # of a kind of people, not "to hate any man" (old books' moral advice about anyone)
+        determiners = tokens[hostility_at + hostility_length:i]  # "all the immigrants" are all of them
+        determiner = "all" if "all" in determiners else determiners[-1] if determiners else ""
+        if hostility_at and form != "singular" and is_generic(determiner, form, category):
+            found.append((hostility_at, hostility_length, "negative"))
+            pre_negated = False  # "can't stand" is the hostility, not a negation
+        denial_at, denial_kind = denied_identity(tokens, i, group_end)
+        if denial_at:
+            found.append((denial_at, 1, denial_kind))
+        if form in ("plural", "described") and previous in ("are", "is"):
+            found += superlative_subject(tokens, clause_start, i, group_end)
         urged = urged_against(tokens, clause_start, i)
         if urged:
             found.append((i, group_end - i, urged))
@@ -611,6 +710,9 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
             found += attributes_in(tokens, clause_start, clause_end, range(i, group_end), category)
         elif found or is_generic(previous, form, category) or resumed_at(tokens, group_end):
             linked, negated = linked_attributes(tokens, group_end, category, form)
+            resumed = resumed_later(tokens, group_end, clause_end) if not linked and form != "singular" else 0
+            if resumed:
+                linked, negated = linked_attributes(tokens, resumed, category, "plural")
             found += linked
         if found:
             kinds = [kind for _, _, kind in found]
