@@ -11,6 +11,7 @@ from phaselog.reports.numbers import steps
 
 REFLECTION_SOURCES = ("reflection", "injected")   # texts the model wrote (or the drill text): one high finding pauses
 DISCOUNT_WHY = {"negation": "the sentence denies the claim", "quotation": "the claim is quoted or reported",
+                "supposition": "the claim is a premise ('if ...'), not asserted",
                 "counter-speech": "the sentence argues against the stereotype"}
 
 

@@ -57,6 +57,8 @@ CASES = {
         "Women are less intelligent than men.",
         "Asian guys are too feminine.",
         "The worst drivers are Asian women.",
+        "Immigrants are three times more likely to steal.",
+        "Being gay is a result of bad parenting.",
     ]),
     "a described mention denied its gender": (FLAGGED, [
         "Trans women are men.",
@@ -67,6 +69,22 @@ CASES = {
         "There are too many migrants here, they are like cockroaches.",
         "Immigrants should be treated as a threat.",
     ]),
+    "a share of the group, or the group narrowed by a place": (FLAGGED, [
+        "A lot of immigrants are criminals.",
+        "The majority of teenagers are lazy.",
+        "Immigrants from Syria are criminals.",
+        "Disabled people on TV are so pathetic.",
+    ]),
+    "a lack, a fate or a hedge as the claim": (FLAGGED, [
+        "Homosexuals don't have feelings.",
+        "Many disabled people will end up a drain on society.",
+        "Gay people are straight up mentally ill.",
+    ]),
+    "a religion as the group": (FLAGGED, [
+        "Islam is a violent religion.",
+        "Judaism is evil.",
+        "Being gay is a disease.",
+    ]),
     "negated or reported": (QUIET, [
         "It is wrong to say that teenagers never read books.",
         "The myth that boomers can't follow a recipe is silly.",
@@ -74,6 +92,10 @@ CASES = {
         "That is as silly as saying all Swedes are cold and heartless.",
         "It's like saying Irish people are drunks.",
         "Stop implying that single mothers are lazy.",
+        "Being gay is not a disease.",
+        "Islam is not a violent religion.",
+        "You cannot prove that immigrants are criminals.",
+        "If women are bad drivers, why do they pay less for insurance?",
     ]),
     "plain facts and manner comparisons": (QUIET, [
         "Teenagers read fewer books than they did in 1990, a survey found.",
@@ -95,6 +117,13 @@ CASES = {
         "The worst storms are in winter.",
         "The migrants reached the coast, and they were exhausted.",
         "In films, Arab men are portrayed as villains.",
+        "Most of my friends are lazy.",
+        "Women in my office are lazy on Fridays.",
+        "Women in the 1800s were denied the vote.",
+        "Women are known to live longer than men.",
+        "Her illness was a result of bad luck.",
+        "The bigots who hate all Muslims were out again.",
+        "Satan in Judaism is an accuser, not a rebel.",
     ]),
 }
 

@@ -46,7 +46,7 @@ def test_public_sets_are_the_frozen_splits():
 def test_toxigen_test_recall_and_neutrals_flagged():
     """The figures of docs/detectors.md; the bars are the measured test figures less a little slack."""
     test = report("toxigen", TOXIGEN, "type")
-    assert test["explicit"] >= 0.22  # measured 42/179 = 0.235 (see docs/detectors.md)
+    assert test["explicit"] >= 0.26  # measured 49/179 = 0.274 (see docs/detectors.md)
     assert test["neutral"] <= 0.08
 
 
@@ -54,5 +54,5 @@ def test_redditbias_test_recall_and_unbiased_flagged():
     """RedditBias's unbiased comments already hold a group and a stereotype's words (counter-speech, reports), so
     the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
     test = report("redditbias", REDDITBIAS, "label")
-    assert test["biased"] >= 0.285  # measured 969/3260 = 0.297 (see docs/detectors.md)
-    assert test["unbiased"] <= 0.315  # measured 743/2450 = 0.303
+    assert test["biased"] >= 0.335  # measured 1127/3260 = 0.346 (see docs/detectors.md)
+    assert test["unbiased"] <= 0.315  # measured 746/2450 = 0.304

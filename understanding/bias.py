@@ -12,7 +12,12 @@ attribute linked to it. Generic means one of these shapes:
 A generic claim needs no valenced word in these shapes (medium): an exceptionless habit after a plural kind
 ("always / never / can't" + a present verb), a trait put into the group's nature ("in their blood", "in X
 culture", "by nature", "genetic"), and one person measured against a group ("throws like a girl", "he must be
-gay", "typical boomer behaviour").
+gay", "typical boomer behaviour"). Other shapes of #25 read without a listed trait: the writer's own
+hostility to a plural kind ("I can't stand X", not "bigots who hate X"), "the worst drivers are X", a gender
+denied to a described mention ("trans women are men"), "less <trait>" and "(three times) more likely / known
+to <verb>", "too <adj>", "treated as", "don't have <feelings>" (as "have no"), "is a result of / a sign of <bad
+thing>", a share of the group ("a lot of X", "the majority of X"), a bare plural narrowed by a place ("X from
+Syria are", not "X in my office"), and a religion or orientation named as an institution ("Islam is").
 After a bare-plural kind of mention the attribute must follow with only linking words between ("are", "always",
 "can't", "tend to be", a comma), so "immigrants who are criminals", "women won the right" and "the women in my
 office" are not findings.
@@ -33,7 +38,8 @@ bad drivers") -> low, `discounted: negation`. A negated flattering attribute is 
 ("aren't clever enough", "can't be trusted", "no woman is smart enough") and is medium, not discounted.
 Counter-speech anywhere in the sentence ("it is a myth that", "the stereotype that ... is false") -> low.
 Quotation or reported speech ("...", "he said that", "according to") -> one level lower, since the text still
-repeats the stereotype. "I think X" is the writer's own claim and is not discounted.
+repeats the stereotype. "I think X" is the writer's own claim and is not discounted. A claim put as a premise
+("if X are lazy, why ...") is one level lower too, `discounted: supposition`.
 """
 
 import importlib.resources
@@ -87,6 +93,9 @@ STACK_WORDS = {"and", ",", "or", "but", "also", "not", "only"}  # between two at
 RESUMING = {"they"}  # "X, they all ...": the pronoun picks up the whole group
 MAX_LINK_WORDS = 6
 RESUME_WORDS = 6  # how far a "they" may come after the mention it picks up
+PLACE_PREPOSITIONS = {"in", "on", "from", "at"}
+PLACE_WORDS = 4
+SPECIFIC_OWNERS = {"my", "our", "your", "his", "her", "this", "that"}  # "the women in my office": some women
 PREDICATE_WORDS = 7  # how far a verb phrase is read for habits and restrictions
 CLAUSE_BREAKS = {";", ":", "but", "although", "though", "whereas", "however", "while", "yet"}
 PREDICATE_ENDS = CLAUSE_BREAKS | {",", "who", "that", "which", "whose", "where", "when", "if", "because", ".", "!",
@@ -102,6 +111,7 @@ BECAUSE = {"because", "since", "cause", "'cause", "as"}
 BE_PRESENT = {"is", "'s", "was", "are", "'re", "were", "am", "'m"}
 CANNOT = {"can't", "cannot", "couldn't", "won't"}  # inability or refusal
 QUANTIFIERS_AFTER_LIKE = {"all", "most", "every", "any", "other"}
+QUANTITY_BEFORE_OF = {"lot", "lots", "plenty", "majority", "most", "many"}
 # a habit stated without exception is the generic claim itself, whatever the verb's valence ("teenagers always
 # sleep late"); "usually" and "often" can state a custom ("Muslims usually pray at dawn"), so they do not count
 ABSOLUTE = {"always", "never", "constantly", "forever", "invariably"}
@@ -135,6 +145,12 @@ IDENTITY_ADVERBS = {"just", "really", "actually", "simply", "still", "basically"
 # "treated as a threat", "seen as lazy": the attribute after "as" is the one the group is given
 # ("portrayed as", "perceived as", "labelled as" report how others see them: a critique as often as a claim)
 ASCRIBING = {"treated", "seen", "regarded", "viewed", "thought"}
+NUMBER_WORDS = {"two", "three", "four", "five", "ten", "many", "several"}
+# "is a result of", "is caused by": the predicate names a cause or a sign, and its bad name is the claim
+CAUSE_LINKS = {tuple(phrase.split()) for phrase in (
+    "a result of", "the result of", "a product of", "the product of", "a sign of", "a symptom of", "caused by",
+    "due to", "the fault of")}
+CAUSE_WORDS = 4
 SUPERLATIVES = {"worst", "best", "most", "least"}  # "the worst drivers are Asian women", and any "-est" word
 
 
@@ -145,7 +161,7 @@ class BiasFinding:
     # socioeconomic, physical_appearance
     terms: list[str]  # the group term as written, then the attribute(s)
     context: str  # the sentence it was found in
-    discounted: str  # "" | "negation" | "quotation" | "counter-speech"
+    discounted: str  # "" | "negation" | "quotation" | "supposition" | "counter-speech"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -170,8 +186,8 @@ def load_valence() -> dict[str, float]:
 
 
 def add_groups(group_nouns: dict, adjectives: dict, category: str, entry: dict) -> None:
-    for form in ("plural", "collective", "singular"):
-        for term in entry[form]:
+    for form in ("plural", "collective", "singular", "institution"):
+        for term in entry.get(form, ()):
             group_nouns.setdefault(words(term), (category, form))
     for term in entry["adjectives"]:
         adjectives.setdefault(words(term), category)
@@ -307,8 +323,10 @@ def valence_kind(word: str) -> str:
 def is_generic(previous: str, form: str, category: str) -> bool:
     if form == "singular":
         return previous in GENERIC_BEFORE_SINGULAR
-    if form == "collective" or (previous == "the" and category in PEOPLES and form == "plural"):
+    if form == "collective" or (previous == "the" and category in PEOPLES and form in ("plural", "institution")):
         return previous in GENERIC_BEFORE_COLLECTIVE
+    if form == "institution" and previous == "in":  # "satan in Judaism is": the religion as a setting
+        return False
     return previous not in SPECIFIC_BEFORE_PLURAL and not previous.isdigit()
 
 
@@ -329,8 +347,8 @@ def wide_frame(tokens: list[str], start: int, i: int, end: int) -> bool:
         return True
     if "typical" in before[-2:] or before[-2:-1] == ["like"] and before[-1] in QUANTIFIERS_AFTER_LIKE:
         return True
-    if before[-1:] == ["being"]:
-        return True
+    if before[-1:] == ["being"]:  # "being gay is (not) a disease" is read as a copula claim, negation and all
+        return not after or after[0] not in BE_PRESENT
     if is_membership(before):
         pronoun_at = len(before) - (3 if before[-1] in ("a", "an") else 2)
         if pronoun_at > 0 and before[pronoun_at - 1] in BECAUSE:
@@ -362,6 +380,20 @@ def resumed_later(tokens: list[str], j: int, clause_end: int) -> int:
         if tokens[k] == "," and tokens[k + 1] in RESUMING:
             return k + 2
     return 0
+
+
+def past_place_phrase(tokens: list[str], j: int) -> int:
+    """Index of the copula after a short place phrase that narrows a bare plural ("immigrants from Syria are",
+    "disabled people on TV are so ..."), else j: "the women in my office" are some women, and the phrase ends
+    at the first linking verb within PLACE_WORDS."""
+    if j >= len(tokens) or tokens[j] not in PLACE_PREPOSITIONS:
+        return j
+    for k in range(j + 1, min(len(tokens), j + 1 + PLACE_WORDS)):
+        if tokens[k] in BE_PRESENT or tokens[k] in ("can't", "cannot", "never", "always"):
+            return k
+        if tokens[k] in PREDICATE_ENDS or tokens[k] in SPECIFIC_OWNERS or group_at(tokens, k)[0]:
+            return j
+    return j
 
 
 def attributes_in(tokens: list[str], start: int, end: int, skip: range, category: str) -> list[tuple[int, int, str]]:
@@ -429,9 +461,19 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
         return [], False
     while j < len(tokens) and links <= MAX_LINK_WORDS:
         word = tokens[j]
-        if tokens[j:j + 2] == ["of", "course"]:
+        if tokens[j:j + 2] in (["of", "course"], ["straight", "up"]):
             j += 2
             continue
+        if tokens[j:j + 2] == ["end", "up"]:  # "will end up a drain on society": what they become
+            copular, links, j = True, links + 1, j + 2
+            continue
+        have = j + 1 if word == "don't" else j + 2 if tokens[j:j + 2] == ["do", "not"] else 0
+        if have and tokens[have:have + 1] == ["have"]:  # "don't have feelings" says "have no feelings"
+            length = longest_match(["have", "no", *tokens[have + 1:have + LEXICON["longest"]]], 0, LEXICON["attributes"])
+            if length > 2:
+                found.append((j, have - j + length - 1, "negative"))
+                j = have + length - 1
+                continue
         if found and word in STACK_WORDS:
             j += 1
             continue
@@ -462,9 +504,22 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
         if word == "less":  # "less intelligent" says "not intelligent"; "less likely to steal" denies the habit
             negated, links, j = True, links + 1, j + 1
             continue
-        if word == "likely" and following == "to":  # "more likely to <verb>": what the group tends to do
+        if word in ("likely", "known") and following == "to":  # "more likely to <verb>", "known to <verb>"
             copular, habitual, links, j = False, True, links + 1, j + 2
             continue
+        if word == "twice" or following == "times" and (word.isdigit() or word in NUMBER_WORDS) \
+                or word == "as" and following == "likely":  # "three times more likely to", "twice as likely"
+            links, j = links + 1, j + (2 if following == "times" else 1)
+            continue
+        cause = longest_match(tokens, j, CAUSE_LINKS) if copular else 0
+        if cause:  # "being gay is a result of child abuse": a cause or sign with a bad name
+            for k in range(j + cause, min(len(tokens), j + cause + CAUSE_WORDS)):
+                if tokens[k] in PREDICATE_ENDS:
+                    break
+                if valence_kind(tokens[k]) == "negative":
+                    found.append((j, k + 1 - j, "negative"))
+                    break
+            break
         if word == "too" and copular and following.isalpha() and following not in LINK_WORDS:
             found.append((j, 2, "negative"))  # "are too girly": an excess of anything is the criticism
             j += 2
@@ -489,11 +544,14 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
             continue
         modified = lexicon_attribute(tokens, j + 1, category) if copular and word.isalpha() \
             and j + 1 < len(tokens) else (0, "")
+        if copular and tokens[j - 1] in ("a", "an", "the") and word.isalpha() and not modified[0] \
+                and j + 1 < len(tokens) and valence_kind(tokens[j + 1]) == "negative":
+            modified = (1, "negative")  # "are a bigger threat": a noun after an article and one modifier
         if modified[0] and word not in PREDICATE_ENDS:  # "are naked savages", "are a huge drain": one modifier
             found.append((j + 1, modified[0], modified[1]))
             j += 1 + modified[0]
             continue
-        if (not copular or word.endswith("ing")) and (modal or form in ("plural", "described")):
+        if (not copular or word.endswith("ing")) and (modal or form in ("plural", "described", "institution")):
             found += verb_phrase(tokens, j, category, habitual)
         break
     return found, negated
@@ -562,11 +620,13 @@ def urged_against(tokens: list[str], start: int, i: int) -> str:
 
 def hostility_before(tokens: list[str], start: int, i: int) -> tuple[int, int]:
     """(at, length) of the writer's hostility to the mention at tokens[i] ("I hate immigrants", "sick of all the
-    gay people"); (0, 0) if none or denied ("I don't hate")."""
+    gay people"); (0, 0) if none, denied ("I don't hate") or someone else's ("bigots who hate Muslims")."""
     for k in range(max(start, i - 4), i):
         length = next((n for n in (3, 2, 1) if tuple(tokens[k:k + n]) in HOSTILITY), 0)
         if not length or any(word not in HOSTILE_DETERMINERS for word in tokens[k + length:i]):
             continue
+        if k > start and not FIRST_PERSON & set(tokens[max(start, k - 3):k]):
+            return 0, 0
         return (0, 0) if NEGATORS & set(tokens[max(start, k - 2):k]) else (k, length)
     return 0, 0
 
@@ -636,10 +696,11 @@ def clause_bounds(tokens: list[str], i: int) -> tuple[int, int]:
     return start, end
 
 
-def severity_and_discount(kinds: list[str], negated: bool, denied: bool, counter: bool, reported: bool
-                          ) -> tuple[str, str]:
+def severity_and_discount(kinds: list[str], negated: bool, denied: bool, counter: bool, reported: bool,
+                          supposed: bool) -> tuple[str, str]:
     """A negated flattering attribute is the negative claim ("aren't clever enough"), a negated negative one a
-    denial ("are not bad drivers"), and "not all X" denies whatever follows."""
+    denial ("are not bad drivers"), and "not all X" denies whatever follows. A reported or supposed claim is
+    one level lower: it is someone's, or a premise, not the writer's assertion."""
     if counter:
         return "low", "counter-speech"
     if denied or (negated and "positive" not in kinds):
@@ -649,6 +710,8 @@ def severity_and_discount(kinds: list[str], negated: bool, denied: bool, counter
     severity = max((SEVERITY_OF_KIND[k] for k in kinds), key=SEVERITIES.index)
     if reported:
         return lower_one_level(severity), "quotation"
+    if supposed:
+        return lower_one_level(severity), "supposition"
     return severity, ""
 
 
@@ -674,6 +737,8 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
         group_end = i + length
         clause_start, clause_end = clause_bounds(tokens, i)
         previous = tokens[i - 1] if i > clause_start else ""
+        if previous == "of" and i - 2 >= clause_start and tokens[i - 2] in QUANTITY_BEFORE_OF:
+            previous = "most"  # "a lot of gay men", "the majority of immigrants": a share of the group
         before = tokens[max(clause_start, i - 3):i]
         denied = any(tuple(tokens[k:k + 2]) in LEXICON["denial"] for k in range(max(clause_start, i - 3), i))
         pre_negated = bool(NEGATORS & set(before)) and not denied
@@ -708,8 +773,9 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
             found.append((group_end, suspicion, "negative"))
         elif wide_frame(tokens, clause_start, i, group_end):
             found += attributes_in(tokens, clause_start, clause_end, range(i, group_end), category)
-        elif found or is_generic(previous, form, category) or resumed_at(tokens, group_end):
-            linked, negated = linked_attributes(tokens, group_end, category, form)
+        elif found or is_generic(previous, form, category) or resumed_at(tokens, group_end) or state:
+            after = past_place_phrase(tokens, group_end) if form in ("plural", "described") else group_end
+            linked, negated = linked_attributes(tokens, after, category, form)
             resumed = resumed_later(tokens, group_end, clause_end) if not linked and form != "singular" else 0
             if resumed:
                 linked, negated = linked_attributes(tokens, resumed, category, "plural")
@@ -718,7 +784,9 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
             kinds = [kind for _, _, kind in found]
             inside_quotes = any(a <= matches[i].start() < b for a, b in quoted)
             reported = inside_quotes or is_reported(tokens, clause_start, i)
-            severity, discounted = severity_and_discount(kinds, negated or pre_negated, denied, counter, reported)
+            supposed = "if" in tokens[max(clause_start, i - 2):i]  # "if women are bad drivers, why ...": a premise
+            severity, discounted = severity_and_discount(kinds, negated or pre_negated, denied, counter, reported,
+                                                         supposed)
             group = text[matches[i].start():matches[group_end - 1].end()]
             terms = [text[matches[k].start():matches[k + n - 1].end()] for k, n, _ in sorted(found)]
             findings.append(BiasFinding(severity, category, [group, *terms], context, discounted))
