@@ -58,6 +58,7 @@ CASES = {
         "Asian guys are too feminine.",
         "The worst drivers are Asian women.",
         "Immigrants are three times more likely to steal.",
+        "It's amazing how lazy immigrants are.",
         "Being gay is a result of bad parenting.",
     ]),
     "a described mention denied its gender": (FLAGGED, [
@@ -82,6 +83,7 @@ CASES = {
     ]),
     "a religion as the group": (FLAGGED, [
         "Islam is a violent religion.",
+        "Islamic women are all lazy.",
         "Judaism is evil.",
         "Being gay is a disease.",
     ]),
@@ -96,6 +98,7 @@ CASES = {
         "Islam is not a violent religion.",
         "You cannot prove that immigrants are criminals.",
         "If women are bad drivers, why do they pay less for insurance?",
+        "He keeps talking about how loud Americans are.",
     ]),
     "plain facts and manner comparisons": (QUIET, [
         "Teenagers read fewer books than they did in 1990, a survey found.",
@@ -124,6 +127,7 @@ CASES = {
         "Her illness was a result of bad luck.",
         "The bigots who hate all Muslims were out again.",
         "Satan in Judaism is an accuser, not a rebel.",
+        "I know how tired the nurses are.",
     ]),
 }
 

@@ -618,6 +618,20 @@ def urged_against(tokens: list[str], start: int, i: int) -> str:
     return ""
 
 
+def exclaimed_trait(tokens: list[str], start: int, i: int, end: int, category: str) -> list[tuple[int, int, str]]:
+    """The trait of "how <trait> X are" ("it's amazing how lazy immigrants are"): the copula comes after the
+    group, the trait before it, one adverb allowed ("how very rude")."""
+    if end >= len(tokens) or tokens[end] not in BE_PRESENT:
+        return []
+    for at in (i - 1, i - 2):
+        if at - 1 >= start and tokens[at - 1] == "how":
+            length, kind = lexicon_attribute(tokens, at, category)
+            if not length and i - at == 1 + (at == i - 2) and valence_kind(tokens[i - 1]):
+                return [(i - 1, 1, valence_kind(tokens[i - 1]))]
+            return [(at, length, kind)] if length else []
+    return []
+
+
 def hostility_before(tokens: list[str], start: int, i: int) -> tuple[int, int]:
     """(at, length) of the writer's hostility to the mention at tokens[i] ("I hate immigrants", "sick of all the
     gay people"); (0, 0) if none, denied ("I don't hate") or someone else's ("bigots who hate Muslims")."""
@@ -765,6 +779,8 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
             found.append((denial_at, 1, denial_kind))
         if form in ("plural", "described") and previous in ("are", "is"):
             found += superlative_subject(tokens, clause_start, i, group_end)
+        if form != "singular" and not found:  # "how lazy immigrants are": "lazy" may be read as contempt already
+            found += exclaimed_trait(tokens, clause_start, i, group_end, category)
         urged = urged_against(tokens, clause_start, i)
         if urged:
             found.append((i, group_end - i, urged))
