@@ -41,13 +41,28 @@ def exit_on_termination(run_id: str) -> None:
     Ctrl-C: the run is marked failed, and the temporary Prefect server, stopped at interpreter exit, goes with it.
     Under the default handlers the process died on the spot and the server ran on for many minutes. (During the
     flow Prefect's own handler marks the flow run, then passes the signal on to this one.)"""
-    def stop(signum, frame):
-        print(f"phaselog: stopped by {signal.Signals(signum).name}; `phaselog resume {run_id}` carries on from the "
-              "last checkpoint", file=sys.stderr, flush=True)
-        raise SystemExit(128 + signum)
-
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, stop)
+        signal.signal(signum, lambda signum, frame: stop_by_signal(run_id, signum))
+
+
+def stop_by_signal(run_id: str, signum: int):
+    print(f"phaselog: stopped by {signal.Signals(signum).name}; `phaselog resume {run_id}` carries on from the "
+          "last checkpoint", file=sys.stderr, flush=True)
+    raise SystemExit(128 + signum)
+
+
+def termination_signal_in(err: BaseException) -> int | None:
+    """The signal behind a flow's failure, if Prefect's TerminationSignal is anywhere in its chain: raised inside
+    torch.save, it was replaced by the zip writer's own error ("unexpected pos"), and the flow failed with that."""
+    from prefect.exceptions import TerminationSignal
+
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, TerminationSignal):
+            return err.signal
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 class NoTracebackForUserErrors(logging.Filter):
@@ -76,7 +91,12 @@ def run_flow(config, run_id: str, home: Path) -> None:
 
     print(f"run {run_id}: files in {home / run_id}, store {Store(home)}", flush=True)
     with hold_run(home / run_id, run_id):  # e.g. a `phaselog resume` while the UI's retry of the run trains
-        phase_run(config=config, run_id=run_id, home=str(home))
+        try:
+            phase_run(config=config, run_id=run_id, home=str(home))
+        except Exception as err:
+            if (signum := termination_signal_in(err)) is None:
+                raise
+            stop_by_signal(run_id, signum)
     print(f"run {run_id} finished. Try:\n  phaselog sql \"select max(step), min(loss), max(loss) from metrics "
           f"where run_id = '{run_id}'\" --home {home}")
     if queued := pending_writes(home):

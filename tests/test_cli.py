@@ -1,5 +1,6 @@
 """The command line: bad inputs get one clear line and a non-zero exit; SQL is read-only."""
 import json
+import signal
 
 import pytest
 import yaml
@@ -122,3 +123,21 @@ def test_prompt_path_descriptions_keep_their_placeholders_for_the_prefect_form()
     schema = json.dumps(PhaseConfig.model_json_schema())
     # the form renders descriptions as markdown: a bare <version> would be swallowed as an HTML tag
     assert "`prompts/reflection/<version>.md`" in schema and "`prompts/framing/<name>.md`" in schema
+
+
+def test_a_termination_signal_hidden_behind_another_error_still_names_the_signal():
+    """A SIGTERM inside torch.save raised Prefect's TerminationSignal in the zip writer, whose own "unexpected pos"
+    error replaced it (seen in CI): the command must still end as stopped by SIGTERM, not as a failure."""
+    from prefect.exceptions import TerminationSignal
+
+    from phaselog.cli import termination_signal_in
+
+    try:
+        try:
+            raise TerminationSignal(signal.SIGTERM)
+        except TerminationSignal:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 276416 vs 276368")
+    except RuntimeError as err:
+        hidden = err
+    assert termination_signal_in(hidden) == signal.SIGTERM
+    assert termination_signal_in(RuntimeError("a plain failure")) is None
