@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from phaselog.core.errors import PhaselogError
 from phaselog.core.runs import resolve_home
@@ -42,10 +43,10 @@ def exit_on_termination(run_id: str) -> None:
     Under the default handlers the process died on the spot and the server ran on for many minutes. (During the
     flow Prefect's own handler marks the flow run, then passes the signal on to this one.)"""
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda signum, frame: stop_by_signal(run_id, signum))
+        signal.signal(signum, lambda received, frame: stop_by_signal(run_id, received))
 
 
-def stop_by_signal(run_id: str, signum: int):
+def stop_by_signal(run_id: str, signum: int) -> NoReturn:
     print(f"phaselog: stopped by {signal.Signals(signum).name}; `phaselog resume {run_id}` carries on from the "
           "last checkpoint", file=sys.stderr, flush=True)
     raise SystemExit(128 + signum)

@@ -626,9 +626,10 @@ def exclaimed_trait(tokens: list[str], start: int, i: int, end: int, category: s
     for at in (i - 1, i - 2):
         if at - 1 >= start and tokens[at - 1] == "how":
             length, kind = lexicon_attribute(tokens, at, category)
-            if not length and i - at == 1 + (at == i - 2) and valence_kind(tokens[i - 1]):
-                return [(i - 1, 1, valence_kind(tokens[i - 1]))]
-            return [(at, length, kind)] if length else []
+            if length:
+                return [(at, length, kind)]
+            kind = valence_kind(tokens[i - 1])  # the word just before the group, after any adverb
+            return [(i - 1, 1, kind)] if kind else []
     return []
 
 
