@@ -10,33 +10,29 @@ detector flags those, which ToxiGen's neutral seeds barely test. Run once, from 
     python -m understanding.redditbias_table PATH/TO/REDDITBIAS tests/data/bias_public_redditbias.jsonl
 
 Per comment: `text`, `group` (RedditBias's file), `category` (ours), `label` (biased | unbiased) and `split`,
-by the frozen sha256 rule of docs/detectors.md (toxigen_table.split_of). A comment under both labels is dropped:
+by the frozen sha256 rule of docs/detectors.md (public_sets.split_of). A comment under both labels is dropped:
 nobody can say which it is. (RedditBias's comments are at most 199 characters, a sentence or two.)"""
 import csv
 import sys
 from pathlib import Path
 
-from phaselog.understanding.toxigen_table import normalise, split_of, write_table
+from phaselog.understanding.public_sets import split_of, unambiguous, write_table
 
 CATEGORY = {"gender_female": "gender", "orientation_lgbtq": "sexual_orientation", "race_black": "ethnicity",
             "religion1_jews": "religion", "religion2_muslims": "religion"}
 
 
 def build(redditbias: Path) -> list[dict]:
-    found: dict[str, dict] = {}
-    labels: dict[str, set] = {}
-    for path in sorted((redditbias / "data").glob("*/reddit_comments_*_processed_phrase_annotated.csv")):
-        group = path.name.removeprefix("reddit_comments_").removesuffix("_processed_phrase_annotated.csv")
-        with path.open(encoding="utf-8", errors="replace", newline="") as f:
-            for row in csv.DictReader(f):
-                text, mark = row["comment"].strip(), (row.get("bias_sent") or "").strip()
-                if mark not in ("0", "1") or not text:
-                    continue
-                key = normalise(text)
-                labels.setdefault(key, set()).add(mark)
-                found.setdefault(key, {"text": text, "group": group, "category": CATEGORY[group],
-                                       "label": "biased" if mark == "1" else "unbiased"})
-    return [{**row, "split": split_of(row["text"])} for key, row in sorted(found.items()) if len(labels[key]) == 1]
+    def entries():
+        for path in sorted((redditbias / "data").glob("*/reddit_comments_*_processed_phrase_annotated.csv")):
+            group = path.name.removeprefix("reddit_comments_").removesuffix("_processed_phrase_annotated.csv")
+            with path.open(encoding="utf-8", errors="replace", newline="") as f:
+                for row in csv.DictReader(f):
+                    text, mark = row["comment"].strip(), (row.get("bias_sent") or "").strip()
+                    if mark in ("0", "1") and text:
+                        yield text, mark, {"text": text, "group": group, "category": CATEGORY[group],
+                                           "label": "biased" if mark == "1" else "unbiased"}
+    return [{**row, "split": split_of(row["text"])} for row in unambiguous(entries())]
 
 
 def main(argv: list[str]) -> None:

@@ -14,11 +14,11 @@ its target with one of the group words below is `explicit`, one that does not ("
 is `implicit`; neutral sentences are `neutral`. `split` is the frozen protocol of docs/detectors.md: the first
 byte of sha256(normalised text) even -> `dev` (may be read and tuned on), odd -> `test` (scored, never tuned on).
 A sentence found under both labels is dropped: nobody can say which it is."""
-import hashlib
-import json
 import re
 import sys
 from pathlib import Path
+
+from phaselog.understanding.public_sets import split_of, unambiguous, write_table
 
 CATEGORY = {"asian": "ethnicity", "black": "ethnicity", "latino": "ethnicity", "native_american": "ethnicity",
             "chinese": "nationality", "mexican": "nationality", "middle_east": "nationality",
@@ -50,14 +50,6 @@ MATCHERS = {group: re.compile(rf"\b({words})\b", re.IGNORECASE) for group, words
 SEED_FILE = re.compile(r"(hate|neutral)_(.+?)(_sentences|_1k)?\.txt$")
 
 
-def normalise(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def split_of(text: str) -> str:
-    return "dev" if hashlib.sha256(normalise(text).encode("utf-8")).digest()[0] % 2 == 0 else "test"
-
-
 def seeds(line: str) -> list[str]:
     """A prompt chains its sentences as '- one\\n- two\\n-' with literal backslash-n; a demonstration is one line."""
     parts = (part.strip() for part in line.split("\\n"))
@@ -65,35 +57,21 @@ def seeds(line: str) -> list[str]:
 
 
 def build(toxigen: Path) -> list[dict]:
-    found: dict[str, dict] = {}
-    labels: dict[str, set] = {}
-    files = sorted((toxigen / "prompts").glob("*.txt")) + sorted((toxigen / "demonstrations").rglob("*.txt"))
-    for path in files:
-        label, group = SEED_FILE.match(path.name).group(1, 2)
-        for line in path.read_text(encoding="utf-8").splitlines():
-            for text in seeds(line):
-                key = normalise(text)
-                labels.setdefault(key, set()).add(label)
-                found.setdefault(key, {"text": text, "group": group, "category": CATEGORY[group], "label": label})
+    def entries():
+        files = sorted((toxigen / "prompts").glob("*.txt")) + sorted((toxigen / "demonstrations").rglob("*.txt"))
+        for path in files:
+            label, group = SEED_FILE.match(path.name).group(1, 2)
+            for line in path.read_text(encoding="utf-8").splitlines():
+                for text in seeds(line):
+                    yield text, label, {"text": text, "group": group, "category": CATEGORY[group], "label": label}
     rows = []
-    for key, row in sorted(found.items()):
-        if len(labels[key]) > 1:
-            continue
+    for row in unambiguous(entries()):
         if row["label"] == "neutral":
             kind = "neutral"
         else:
             kind = "explicit" if MATCHERS[row["group"]].search(row["text"]) else "implicit"
         rows.append({**row, "type": kind, "split": split_of(row["text"])})
     return rows
-
-
-def write_table(rows: list[dict], out: Path, licence: Path) -> None:
-    """The table as JSON lines, with the source's licence text beside it (both licences ask for it)."""
-    with out.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (out.parent / (out.stem + ".LICENSE.txt")).write_text(licence.read_text(encoding="utf-8"), encoding="utf-8")
-    print(f"{len(rows)} rows -> {out}")
 
 
 def main(argv: list[str]) -> None:

@@ -1,0 +1,38 @@
+"""What the builders of the frozen public bias sets share (docs/detectors.md, "Evaluation protocol"): the
+normalised text a sentence is known by, the sha256 split, dropping a text that came under two labels, and
+writing a table with its source's licence beside it."""
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterable
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def split_of(text: str) -> str:
+    """The frozen rule: first byte of sha256(normalised text) even -> dev (may be read and tuned on), odd -> test
+    (scored, never tuned on)."""
+    return "dev" if hashlib.sha256(normalise(text).encode("utf-8")).digest()[0] % 2 == 0 else "test"
+
+
+def unambiguous(entries: Iterable[tuple[str, str, dict]]) -> list[dict]:
+    """From (text, label, row) entries: the first row of each normalised text, in text order, leaving out a text
+    that came under two labels (nobody can say which it is)."""
+    found: dict[str, dict] = {}
+    labels: dict[str, set] = {}
+    for text, label, row in entries:
+        key = normalise(text)
+        labels.setdefault(key, set()).add(label)
+        found.setdefault(key, row)
+    return [row for key, row in sorted(found.items()) if len(labels[key]) == 1]
+
+
+def write_table(rows: list[dict], out: Path, licence: Path) -> None:
+    """The table as JSON lines, with the source's licence text beside it (every licence used asks for it)."""
+    with out.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (out.parent / (out.stem + ".LICENSE.txt")).write_text(licence.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"{len(rows)} rows -> {out}")
