@@ -56,9 +56,15 @@ def test_negation_discounts_severity():
         assert (finding.severity, finding.discounted) == ("low", "negation"), text
 
 
-def test_quotation_discounts_one_level():
+def test_quotation_and_report_are_low_whatever_they_say():
+    """Someone else's claim, quoted or reported, is low (issue #25: reporting stays unflagged or low): on
+    RedditBias's dev half, reports were a third of the unbiased comments flagged at medium."""
     finding = only_finding('"Muslims are terrorists," the troll wrote.')
-    assert (finding.severity, finding.discounted) == ("medium", "quotation")
+    assert (finding.severity, finding.discounted) == ("low", "quotation")
+    finding = only_finding('Posts like "immigrants should all be deported" make my blood boil.')
+    assert (finding.severity, finding.discounted) == ("low", "quotation")
+    assert (only_finding("My brother believes gay people are perverts.").severity,
+            only_finding("I honestly believe gay people are perverts.").severity) == ("low", "high")
 
 
 def test_reported_speech_discounts_but_first_person_opinion_does_not():
@@ -97,7 +103,7 @@ def test_entitled_to_is_a_right_not_a_trait():
 def test_each_clause_is_judged_on_its_own():
     findings = scan_bias("According to the pamphlet, refugees are criminals, and honestly I agree: "
                          "refugees are dangerous.")
-    assert [(f.severity, f.discounted) for f in findings] == [("medium", "quotation"), ("high", "")]
+    assert [(f.severity, f.discounted) for f in findings] == [("low", "quotation"), ("high", "")]
 
 
 def test_contempt_adjective_on_the_group_is_high():

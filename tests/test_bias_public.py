@@ -1,7 +1,8 @@
 """The frozen public bias sets (issue #25), each split by sha256 into a dev half that may be read and tuned on and
 a test half that is only scored (docs/detectors.md "Evaluation protocol"): ToxiGen's human-written seed sentences
-(understanding/toxigen_table.py, CDLA-Permissive 2.0) and RedditBias's annotated Reddit comments
-(understanding/redditbias_table.py, MIT). Both files are committed, so this runs in CI."""
+(understanding/toxigen_table.py, CDLA-Permissive 2.0), RedditBias's annotated Reddit comments
+(understanding/redditbias_table.py, MIT) and HateCheck's functional tests, split by template
+(understanding/hatecheck_table.py, CC BY 4.0). The files are committed, so this runs in CI."""
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from phaselog.understanding.bias import SEVERITIES, scan_bias
 DATA = Path(__file__).parent / "data"
 TOXIGEN = [json.loads(line) for line in (DATA / "bias_public_toxigen.jsonl").open(encoding="utf-8")]
 REDDITBIAS = [json.loads(line) for line in (DATA / "bias_public_redditbias.jsonl").open(encoding="utf-8")]
+HATECHECK = [json.loads(line) for line in (DATA / "bias_public_hatecheck.jsonl").open(encoding="utf-8")]
 
 
 def figures(rows: list[dict], split: str, kind_field: str) -> dict:
@@ -41,6 +43,8 @@ def test_public_sets_are_the_frozen_splits():
                                        ("test", "neutral"): 165}
     assert counts(REDDITBIAS, "label") == {("dev", "biased"): 3307, ("dev", "unbiased"): 2444,
                                            ("test", "biased"): 3260, ("test", "unbiased"): 2450}
+    assert counts(HATECHECK, "label") == {("dev", "hateful"): 1355, ("dev", "non-hateful"): 588,
+                                          ("test", "hateful"): 1208, ("test", "non-hateful"): 577}
 
 
 def test_toxigen_test_recall_and_neutrals_flagged():
@@ -54,5 +58,15 @@ def test_redditbias_test_recall_and_unbiased_flagged():
     """RedditBias's unbiased comments already hold a group and a stereotype's words (counter-speech, reports), so
     the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
     test = report("redditbias", REDDITBIAS, "label")
-    assert test["biased"] >= 0.335  # measured 1127/3260 = 0.346 (see docs/detectors.md)
-    assert test["unbiased"] <= 0.315  # measured 746/2450 = 0.304
+    assert test["biased"] >= 0.325  # measured 1098/3260 = 0.337 (see docs/detectors.md)
+    assert test["unbiased"] <= 0.195  # measured 447/2450 = 0.182
+
+
+def test_hatecheck_test_recall_and_counter_speech_flagged():
+    """HateCheck's test templates: hate found, and its non-hateful cases (counter-speech quoting or naming the
+    hate, negated hate, neutral and positive statements about the groups) left below medium."""
+    test = report("hatecheck", HATECHECK, "label")
+    assert test["hateful"] >= 0.26  # measured 337/1208 = 0.279 (see docs/detectors.md)
+    assert test["non-hateful"] <= 0.07  # measured 29/577 = 0.050
+    quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
+    assert not any(f.severity in ("medium", "high") for row in quoted for f in scan_bias(row["text"]))

@@ -37,9 +37,10 @@ Negation denies the claim only where it denies it: "not all X", or a negated neg
 bad drivers") -> low, `discounted: negation`. A negated flattering attribute is the negative claim itself
 ("aren't clever enough", "can't be trusted", "no woman is smart enough") and is medium, not discounted.
 Counter-speech anywhere in the sentence ("it is a myth that", "the stereotype that ... is false") -> low.
-Quotation or reported speech ("...", "he said that", "according to") -> one level lower, since the text still
-repeats the stereotype. "I think X" is the writer's own claim and is not discounted. A claim put as a premise
-("if X are lazy, why ...") is one level lower too, `discounted: supposition`.
+Quotation or reported speech ("...", "he said that", "according to") -> low, `discounted: quotation`: it is
+someone else's claim, and counter-speech quotes the claim it condemns ("posts like '...' are hurtful"). "I
+(firmly) think X" is the writer's own claim and is not discounted. A claim put as a premise ("if X are lazy,
+why ...") is one level lower, `discounted: supposition`.
 """
 
 import importlib.resources
@@ -124,17 +125,30 @@ LIKE_A_GENDER = {("girl",), ("little", "girl"), ("old", "woman"), ("old", "lady"
 # a harm counts when it is urged (a modal, an imperative, "I/we" as subject) and not negated, a shunning only
 # when negated ("I would never employ a disabled person"); the verb stands up to 3 words before the mention
 HARMS = {"kill", "ban", "deport", "exterminate", "shoot", "hang", "gas", "expel", "sterilise", "sterilize",
-         "eradicate", "eliminate", "imprison", "segregate"}
+         "eradicate", "eliminate", "imprison", "segregate", "murder", "stab", "torture", "rape", "strangle", "drown",
+         "lynch", "burn", "slaughter", "massacre", "hurt", "attack", "beat", "execute", "behead"}
+HARM_PHRASES = {("get", "rid", "of"), ("put", "an", "end", "to"), ("wipe", "out"), ("do", "away", "with"),
+                ("beat", "up"), ("burn", "out")}
+# the harm done to the group, after "should (all) be" / "deserve to be": "immigrants should be shot"
+HARMED = {"killed", "shot", "hanged", "hung", "gassed", "exterminated", "eradicated", "deported", "expelled",
+          "sterilised", "sterilized", "eliminated", "executed", "murdered", "stabbed", "tortured", "raped", "lynched",
+          "burned", "burnt", "drowned", "strangled", "slaughtered", "beaten", "caged", "castrated", "culled",
+          "imprisoned", "beheaded", "wiped", "locked"}
+SUFFERINGS = {"die", "suffer", "rot", "burn"}  # "deserve to die"
+FUTURE = {("going", "to"), ("gonna",), ("will",), ("'ll",)}  # "I'm going to shoot ...", with a first person
+WISHING = {("wish",), ("hope",), ("if", "only")}  # "I wish someone would shoot ...", "if only someone would"
 SHUNNINGS = {"hire", "employ", "trust", "allow", "date", "marry", "rent", "befriend", "elect", "promote"}
-URGING = {"should", "must", "need", "needs", "ought", "let's", "gotta"}  # and "have to", "I would"
-URGED_DETERMINERS = {"the", "all", "a", "an", "any", "every", "those", "these", "more", "them"}
+URGING = {"should", "must", "need", "needs", "ought", "gotta"}  # and "let's", "have to", "I would"
+URGED_DETERMINERS = {"the", "all", "a", "an", "any", "every", "those", "these", "more", "them", "next"}
 IMPERATIVE_OPENERS = {"never", "don't", "do", "please", "just", "make", "always", "dont"}
 GROUP_STANDARD = {"behaviour", "behavior", "thing", "move"}  # "typical boomer behaviour"
 # hostility to the group itself, said by the writer ("I can't stand Mexicans"): the phrase ends up to 3 words
 # before a generic plural mention, with only a determiner between; "don't hate" denies it
 HOSTILITY = {words for words in (("hate",), ("despise",), ("loathe",), ("detest",), ("abhor",), ("can't", "stand"),
-                                 ("cannot", "stand"), ("sick", "of"), ("tired", "of"), ("fed", "up", "with"))}
-HOSTILE_DETERMINERS = {"the", "all", "those", "these", "every", "any"}
+                                 ("cannot", "stand"), ("sick", "of"), ("tired", "of"), ("fed", "up", "with"),
+                                 ("disgusted", "by"), ("disgusted", "with"), ("hatred", "for"), ("contempt", "for"),
+                                 ("disdain", "for"), ("loathing", "for"))}
+HOSTILE_DETERMINERS = {"the", "all", "those", "these", "every", "any", "you"}  # "hatred for you women"
 # "trans women are men": a gender term in the predicate of the other sex than the mention's own noun, or, denied,
 # of the same sex ("a trans woman is not a woman"); only after a described mention, so "women are women" is not
 SEX_OF_NOUN = {"man": "m", "men": "m", "boy": "m", "boys": "m", "male": "m", "males": "m", "guy": "m", "guys": "m",
@@ -382,6 +396,14 @@ def resumed_later(tokens: list[str], j: int, clause_end: int) -> int:
     return 0
 
 
+def pointed_at(tokens: list[str], j: int) -> int:
+    """Index after "like you / them / that" at tokens[j] ("women like you are ..."): the group, pointed at
+    through one of them; else j."""
+    if tokens[j:j + 1] == ["like"] and tokens[j + 1:j + 2] in (["you"], ["them"], ["her"], ["him"], ["that"]):
+        return j + 2
+    return j
+
+
 def past_place_phrase(tokens: list[str], j: int) -> int:
     """Index of the copula after a short place phrase that narrows a bare plural ("immigrants from Syria are",
     "disabled people on TV are so ..."), else j: "the women in my office" are some women, and the phrase ends
@@ -461,8 +483,11 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
         return [], False
     while j < len(tokens) and links <= MAX_LINK_WORDS:
         word = tokens[j]
-        if tokens[j:j + 2] in (["of", "course"], ["straight", "up"]):
+        if tokens[j:j + 2] in (["of", "course"], ["straight", "up"], ["by", "far"]):
             j += 2
+            continue
+        if tokens[j:j + 3] == ["without", "a", "doubt"]:
+            j += 3
             continue
         if tokens[j:j + 2] == ["end", "up"]:  # "will end up a drain on society": what they become
             copular, links, j = True, links + 1, j + 2
@@ -520,6 +545,10 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
                     found.append((j, k + 1 - j, "negative"))
                     break
             break
+        if word == "that" and copular and following and (lexicon_attribute(tokens, j + 1, category)[0]
+                                                         or valence_kind(following)):
+            links, j = links + 1, j + 1  # "only women are that violent": "that" as a degree, not a clause
+            continue
         if word == "too" and copular and following.isalpha() and following not in LINK_WORDS:
             found.append((j, 2, "negative"))  # "are too girly": an excess of anything is the criticism
             j += 2
@@ -577,7 +606,8 @@ def nature_claim(tokens: list[str], start: int, end: int, group_end: int) -> int
         if tokens[k] in NATURE_WORDS or tokens[k] == "nature" and tokens[k - 1] == "by":
             return k
         # "in their blood", or "in Gypsy culture" right after the mention; not "in human nature"
-        if tokens[k] in NATURE_AFTER_IN and (tokens[k - 2:k] == ["in", "their"] or k == group_end):
+        if tokens[k] in NATURE_AFTER_IN and (tokens[k - 2:k] == ["in", "their"] or k == group_end
+                                             or k == group_end + 1 and tokens[group_end] == "'s"):
             return k
     return 0
 
@@ -598,23 +628,60 @@ def measured_against(tokens: list[str], start: int, i: int, end: int, form: str,
     return "typical" in before[-2:] and end < len(tokens) and tokens[end] in GROUP_STANDARD
 
 
+def has_phrase(tokens: list[str], phrases) -> bool:
+    return any(tuple(tokens[k:k + len(phrase)]) == phrase for phrase in phrases for k in range(len(tokens)))
+
+
 def urged_against(tokens: list[str], start: int, i: int) -> str:
-    """"derogatory" for an urged harm, "negative" for a negated shunning of the mention at tokens[i], else ""."""
-    for k in range(max(start, i - 3), i):
-        if tokens[k] not in HARMS and tokens[k] not in SHUNNINGS or tokens[k + 1] in ("'d", "'s") \
-                or tokens[k - 1:k] == ["have"]:
+    """"derogatory" for an urged, threatened or wished harm to the mention at tokens[i] ("we should ban X", "I'm
+    going to shoot those X", "death to all X"), "negative" for a negated shunning, else ""."""
+    if tokens[max(start, i - 3):i][-3:] == ["better", "off", "without"] \
+            or tokens[max(start, i - 4):i - 1][-3:] == ["better", "off", "without"] and tokens[i - 1] in URGED_DETERMINERS:
+        return "negative"  # "we would be better off without immigrants"
+    if tokens[max(start, i - 4):i][-2:] == ["death", "to"] or tokens[max(start, i - 3):i - 1][-2:] == ["death", "to"] \
+            and tokens[i - 1] in URGED_DETERMINERS:
+        return "derogatory"
+    for k in range(max(start, i - 6), i):
+        phrase = next((len(p) for p in HARM_PHRASES if tuple(tokens[k:k + len(p)]) == p), 0)
+        harm = phrase or tokens[k] in HARMS
+        if not harm and tokens[k] not in SHUNNINGS or tokens[k + 1] in ("'d", "'s") or tokens[k - 1:k] == ["have"]:
             continue  # "kill'd", "would not have hired": an event
-        if any(word not in URGED_DETERMINERS for word in tokens[k + 1:i]):
+        if k + max(phrase, 1) < i - 3 or any(word not in URGED_DETERMINERS for word in tokens[k + max(phrase, 1):i]):
             continue  # "kill my husband": one person
         before = tokens[start:k]
         negated = bool(NEGATORS & set(before)) or "not" in before
+        first_person = bool(FIRST_PERSON & set(before))
         urged = k == start or tokens[start] in IMPERATIVE_OPENERS or bool(URGING & set(before)) \
             or any(pair in (("have", "to"), ("has", "to"), ("i", "would"), ("i", "'d"), ("we", "would"))
-                   for pair in zip(before, before[1:]))  # "the old law would not allow": a past habit
-        if urged and tokens[k] in HARMS and not negated:
+                   for pair in zip(before, before[1:])) \
+            or first_person and has_phrase(before, FUTURE) or has_phrase(before, WISHING) \
+            or has_phrase(before, {("let", "'s")})
+        # "the old law would not allow": a past habit, and "we will hire women" a plan, not a threat
+        if urged and harm and not negated:
             return "derogatory"
-        if urged and tokens[k] in SHUNNINGS and negated:
+        if urged and not harm and negated:
             return "negative"
+    return ""
+
+
+def harm_after(tokens: list[str], j: int, clause_end: int) -> str:
+    """What the words after a plural mention ending at tokens[j] say of harming it: "derogatory" for a harm urged
+    on it or deserved ("should all be shot", "ought to be executed", "deserve to die"), "denied" for the same
+    denied ("should not be shot", "don't deserve to be tortured"), else "". Said of "those X" too: a harm urged
+    needs no generalisation."""
+    urged, deserved, negated, k = False, False, False, j
+    while k < min(clause_end, j + 6):
+        word, following = tokens[k], tokens[k + 1:k + 2]
+        if word in URGING or word in ("deserve", "deserves"):
+            urged, deserved = True, deserved or word in ("deserve", "deserves")
+        elif word == "be" and urged and following and following[0] in HARMED \
+                or word in SUFFERINGS and deserved and tokens[k - 1] == "to":
+            return "denied" if negated else "derogatory"
+        elif word in NEGATORS:
+            negated = True
+        elif word not in ("all", "just", "simply", "really", "to", "be", "do", "does", "have", "has", "surely"):
+            return ""
+        k += 1
     return ""
 
 
@@ -640,7 +707,7 @@ def hostility_before(tokens: list[str], start: int, i: int) -> tuple[int, int]:
         length = next((n for n in (3, 2, 1) if tuple(tokens[k:k + n]) in HOSTILITY), 0)
         if not length or any(word not in HOSTILE_DETERMINERS for word in tokens[k + length:i]):
             continue
-        if k > start and not FIRST_PERSON & set(tokens[max(start, k - 3):k]):
+        if k > start and not FIRST_PERSON & set(tokens[max(start, k - 4):k]):
             return 0, 0
         return (0, 0) if NEGATORS & set(tokens[max(start, k - 2):k]) else (k, length)
     return 0, 0
@@ -691,7 +758,8 @@ def has_cue(tokens: list[str], phrases) -> bool:
 def is_reported(tokens: list[str], clause_start: int, group_start: int) -> bool:
     for k in range(clause_start, group_start):
         if tokens[k] in LEXICON["reporting"]:
-            own_opinion = tokens[k] in LEXICON["own_opinion"] and k > 0 and tokens[k - 1] in FIRST_PERSON
+            # "I think", "I firmly believe": the writer's own assertion
+            own_opinion = tokens[k] in LEXICON["own_opinion"] and FIRST_PERSON & set(tokens[max(0, k - 2):k])
             if not own_opinion:
                 return True
     return False
@@ -714,8 +782,8 @@ def clause_bounds(tokens: list[str], i: int) -> tuple[int, int]:
 def severity_and_discount(kinds: list[str], negated: bool, denied: bool, counter: bool, reported: bool,
                           supposed: bool) -> tuple[str, str]:
     """A negated flattering attribute is the negative claim ("aren't clever enough"), a negated negative one a
-    denial ("are not bad drivers"), and "not all X" denies whatever follows. A reported or supposed claim is
-    one level lower: it is someone's, or a premise, not the writer's assertion."""
+    denial ("are not bad drivers"), and "not all X" denies whatever follows. A reported claim is low (someone
+    else's), a supposed one a level lower (a premise): neither is the writer's assertion."""
     if counter:
         return "low", "counter-speech"
     if denied or (negated and "positive" not in kinds):
@@ -724,7 +792,7 @@ def severity_and_discount(kinds: list[str], negated: bool, denied: bool, counter
         kinds = ["negative" if kind == "positive" else kind for kind in kinds]
     severity = max((SEVERITY_OF_KIND[k] for k in kinds), key=SEVERITIES.index)
     if reported:
-        return lower_one_level(severity), "quotation"
+        return "low", "quotation"
     if supposed:
         return lower_one_level(severity), "supposition"
     return severity, ""
@@ -772,7 +840,7 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
         # of a kind of people, not "to hate any man" (old books' moral advice about anyone)
         determiners = tokens[hostility_at + hostility_length:i]  # "all the immigrants" are all of them
         determiner = "all" if "all" in determiners else determiners[-1] if determiners else ""
-        if hostility_at and form != "singular" and is_generic(determiner, form, category):
+        if hostility_length and form != "singular" and is_generic(determiner, form, category):
             found.append((hostility_at, hostility_length, "negative"))
             pre_negated = False  # "can't stand" is the hostility, not a negation
         denial_at, denial_kind = denied_identity(tokens, i, group_end)
@@ -783,6 +851,11 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
         if form != "singular" and not found:  # "how lazy immigrants are": "lazy" may be read as contempt already
             found += exclaimed_trait(tokens, clause_start, i, group_end, category)
         urged = urged_against(tokens, clause_start, i)
+        harm = harm_after(tokens, pointed_at(tokens, group_end), clause_end) if form != "singular" else ""
+        if harm == "denied":  # "women don't deserve to be tortured" defends them
+            i = group_end
+            continue
+        urged = urged or harm
         if urged:
             found.append((i, group_end - i, urged))
             pre_negated = False  # the negation is the shunning itself, or there is none
@@ -792,6 +865,7 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
             found += attributes_in(tokens, clause_start, clause_end, range(i, group_end), category)
         elif found or is_generic(previous, form, category) or resumed_at(tokens, group_end) or state:
             after = past_place_phrase(tokens, group_end) if form in ("plural", "described") else group_end
+            after = pointed_at(tokens, after) if form in ("plural", "described") else after
             linked, negated = linked_attributes(tokens, after, category, form)
             resumed = resumed_later(tokens, group_end, clause_end) if not linked and form != "singular" else 0
             if resumed:
