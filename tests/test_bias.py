@@ -65,6 +65,8 @@ def test_quotation_and_report_are_low_whatever_they_say():
     assert (finding.severity, finding.discounted) == ("low", "quotation")
     assert (only_finding("My brother believes gay people are perverts.").severity,
             only_finding("I honestly believe gay people are perverts.").severity) == ("low", "high")
+    assert (only_finding("Some people call Muslims terrorists.").severity,
+            only_finding("I call Muslims terrorists.").severity) == ("low", "high")
 
 
 def test_reported_speech_discounts_but_first_person_opinion_does_not():

@@ -114,6 +114,7 @@ CASES = {
         "Immigrants should never be shot at the border.",
         "Comments like \"Jews are vermin\" get you banned here.",
         "My cousin believes that gay people are disgusting.",
+        "Calling refugees parasites says more about the speaker.",
         "It is wrong to say that teenagers never read books.",
         "The myth that boomers can't follow a recipe is silly.",
         "It is not true that cheating is in Gypsy culture.",
