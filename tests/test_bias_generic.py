@@ -98,6 +98,10 @@ CASES = {
         "Let's get rid of the travellers before summer.",
         "Death to the Jews.",
         "The town would be better off without immigrants.",
+        "Somebody ought to cut the throats of the gypsies.",
+        "It would be better to drown all of the refugees.",
+        "I want to kill every Jew in this town.",
+        "I'd love to watch those Somalis die.",
     ]),
     "an insult without a valence score, or the group pointed at": (FLAGGED, [
         "Boomers are utterly pathetic.",
@@ -161,6 +165,9 @@ CASES = {
         "Let's hire more women.",
         "I am better off without my old car.",
         "Refugees deserve better.",
+        "We will beat the French at rugby tomorrow.",
+        "We watched the refugees die on the news, helpless.",
+        "I'd like to see women succeed in science.",
     ]),
 }
 

@@ -66,7 +66,7 @@ def test_hatecheck_test_recall_and_counter_speech_flagged():
     """HateCheck's test templates: hate found, and its non-hateful cases (counter-speech quoting or naming the
     hate, negated hate, neutral and positive statements about the groups) left below medium."""
     test = report("hatecheck", HATECHECK, "label")
-    assert test["hateful"] >= 0.26  # measured 337/1208 = 0.279 (see docs/detectors.md)
+    assert test["hateful"] >= 0.27  # measured 344/1208 = 0.285 (see docs/detectors.md)
     assert test["non-hateful"] <= 0.04  # measured 15/577 = 0.026
     quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
     assert not any(f.severity in ("medium", "high") for row in quoted for f in scan_bias(row["text"]))

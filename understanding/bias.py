@@ -126,20 +126,22 @@ LIKE_A_GENDER = {("girl",), ("little", "girl"), ("old", "woman"), ("old", "lady"
 # when negated ("I would never employ a disabled person"); the verb stands up to 3 words before the mention
 HARMS = {"kill", "ban", "deport", "exterminate", "shoot", "hang", "gas", "expel", "sterilise", "sterilize",
          "eradicate", "eliminate", "imprison", "segregate", "murder", "stab", "torture", "rape", "strangle", "drown",
-         "lynch", "burn", "slaughter", "massacre", "hurt", "attack", "beat", "execute", "behead"}
-HARM_PHRASES = {("get", "rid", "of"), ("put", "an", "end", "to"), ("wipe", "out"), ("do", "away", "with"),
-                ("beat", "up"), ("burn", "out")}
+         "lynch", "burn", "slaughter", "massacre", "hurt", "execute", "behead"}  # not "beat", "attack": sport, war
+HARM_PHRASES = {tuple(phrase.split()) for phrase in (
+    "get rid of", "put an end to", "wipe out", "do away with", "beat up", "burn out", "snap the necks of",
+    "break the necks of", "cut the throats of", "slit the throats of")}
 # the harm done to the group, after "should (all) be" / "deserve to be": "immigrants should be shot"
 HARMED = {"killed", "shot", "hanged", "hung", "gassed", "exterminated", "eradicated", "deported", "expelled",
           "sterilised", "sterilized", "eliminated", "executed", "murdered", "stabbed", "tortured", "raped", "lynched",
           "burned", "burnt", "drowned", "strangled", "slaughtered", "beaten", "caged", "castrated", "culled",
           "imprisoned", "beheaded", "wiped", "locked"}
 SUFFERINGS = {"die", "suffer", "rot", "burn"}  # "deserve to die"
-FUTURE = {("going", "to"), ("gonna",), ("will",), ("'ll",)}  # "I'm going to shoot ...", with a first person
-WISHING = {("wish",), ("hope",), ("if", "only")}  # "I wish someone would shoot ...", "if only someone would"
+INTENT = {("going", "to"), ("gonna",), ("will",), ("'ll",), ("want", "to"), ("wanna",)}  # with a first person
+WISHING = {("wish",), ("hope",), ("if", "only"), ("best", "to"), ("better", "to")}  # "I wish someone would ..."
 SHUNNINGS = {"hire", "employ", "trust", "allow", "date", "marry", "rent", "befriend", "elect", "promote"}
 URGING = {"should", "must", "need", "needs", "ought", "gotta"}  # and "let's", "have to", "I would"
-URGED_DETERMINERS = {"the", "all", "a", "an", "any", "every", "those", "these", "more", "them", "next"}
+URGED_DETERMINERS = {"the", "all", "a", "an", "any", "every", "those", "these", "more", "them", "next", "kind",
+                     "kinds", "sort", "sorts", "of"}  # "drown those kinds of X", "kill all of the X"
 IMPERATIVE_OPENERS = {"never", "don't", "do", "please", "just", "make", "always", "dont"}
 GROUP_STANDARD = {"behaviour", "behavior", "thing", "move"}  # "typical boomer behaviour"
 # hostility to the group itself, said by the writer ("I can't stand Mexicans"): the phrase ends up to 3 words
@@ -654,7 +656,7 @@ def urged_against(tokens: list[str], start: int, i: int) -> str:
         urged = k == start or tokens[start] in IMPERATIVE_OPENERS or bool(URGING & set(before)) \
             or any(pair in (("have", "to"), ("has", "to"), ("i", "would"), ("i", "'d"), ("we", "would"))
                    for pair in zip(before, before[1:])) \
-            or first_person and has_phrase(before, FUTURE) or has_phrase(before, WISHING) \
+            or first_person and has_phrase(before, INTENT) or has_phrase(before, WISHING) \
             or has_phrase(before, {("let", "'s")})
         # "the old law would not allow": a past habit, and "we will hire women" a plan, not a threat
         if urged and harm and not negated:
@@ -662,6 +664,19 @@ def urged_against(tokens: list[str], start: int, i: int) -> str:
         if urged and not harm and negated:
             return "negative"
     return ""
+
+
+def suffering_wished(tokens: list[str], start: int, i: int, group_end: int) -> bool:
+    """"I'd love to see those X suffer", "I want to watch all the X die": a wish to watch the group suffer."""
+    if tokens[group_end:group_end + 1] == [] or tokens[group_end] not in SUFFERINGS:
+        return False
+    k = i - 1
+    while k > start and tokens[k] in URGED_DETERMINERS:
+        k -= 1
+    wish = tokens[start:k]
+    return tokens[k] in ("see", "watch") and (has_phrase(wish, WISHING) or has_phrase(wish, {("love", "to"),
+                                                                                              ("like", "to")})
+                                              or bool(FIRST_PERSON & set(wish)) and has_phrase(wish, INTENT))
 
 
 def harm_after(tokens: list[str], j: int, clause_end: int) -> str:
@@ -855,7 +870,7 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
         if harm == "denied":  # "women don't deserve to be tortured" defends them
             i = group_end
             continue
-        urged = urged or harm
+        urged = urged or harm or ("derogatory" if suffering_wished(tokens, clause_start, i, group_end) else "")
         if urged:
             found.append((i, group_end - i, urged))
             pre_negated = False  # the negation is the shunning itself, or there is none
