@@ -122,8 +122,9 @@ NATURE_AFTER_IN = {"blood", "nature", "culture", "genes"}
 NATURE_FRAMES = {"in", "for", "those"}  # "in Gypsy culture", "genetic for Mexicans", "in their blood, those X"
 LIKE_A_GENDER = {("girl",), ("little", "girl"), ("old", "woman"), ("old", "lady"), ("woman",)}
 # urging a harm or a shunning on a group says it deserves it ("we should ban gays", "never hire a woman"):
-# a harm counts when it is urged (a modal, an imperative, "I/we" as subject) and not negated, a shunning only
-# when negated ("I would never employ a disabled person"); the verb stands up to 3 words before the mention
+# a harm counts when it is urged (a modal, an imperative, "I/we" as subject, a first person's intent, a wish) and
+# not negated, a shunning only when negated ("I would never employ a disabled person"); the verb or phrase ends
+# up to 3 determiners before the mention
 HARMS = {"kill", "ban", "deport", "exterminate", "shoot", "hang", "gas", "expel", "sterilise", "sterilize",
          "eradicate", "eliminate", "imprison", "segregate", "murder", "stab", "torture", "rape", "strangle", "drown",
          "lynch", "burn", "slaughter", "massacre", "hurt", "execute", "behead"}  # not "beat", "attack": sport, war
@@ -630,6 +631,13 @@ def measured_against(tokens: list[str], start: int, i: int, end: int, form: str,
     return "typical" in before[-2:] and end < len(tokens) and tokens[end] in GROUP_STANDARD
 
 
+def determined_from(tokens: list[str], start: int, i: int) -> int:
+    """Where the determiners before the mention at tokens[i] begin ("death to [all the] X"); i if none."""
+    while i > start and tokens[i - 1] in URGED_DETERMINERS:
+        i -= 1
+    return i
+
+
 def has_phrase(tokens: list[str], phrases) -> bool:
     return any(tuple(tokens[k:k + len(phrase)]) == phrase for phrase in phrases for k in range(len(tokens)))
 
@@ -637,11 +645,10 @@ def has_phrase(tokens: list[str], phrases) -> bool:
 def urged_against(tokens: list[str], start: int, i: int) -> str:
     """"derogatory" for an urged, threatened or wished harm to the mention at tokens[i] ("we should ban X", "I'm
     going to shoot those X", "death to all X"), "negative" for a negated shunning, else ""."""
-    if tokens[max(start, i - 3):i][-3:] == ["better", "off", "without"] \
-            or tokens[max(start, i - 4):i - 1][-3:] == ["better", "off", "without"] and tokens[i - 1] in URGED_DETERMINERS:
+    lead = tokens[start:determined_from(tokens, start, i)]
+    if lead[-3:] == ["better", "off", "without"]:
         return "negative"  # "we would be better off without immigrants"
-    if tokens[max(start, i - 4):i][-2:] == ["death", "to"] or tokens[max(start, i - 3):i - 1][-2:] == ["death", "to"] \
-            and tokens[i - 1] in URGED_DETERMINERS:
+    if lead[-2:] == ["death", "to"]:
         return "derogatory"
     for k in range(max(start, i - 6), i):
         phrase = next((len(p) for p in HARM_PHRASES if tuple(tokens[k:k + len(p)]) == p), 0)
@@ -670,11 +677,9 @@ def suffering_wished(tokens: list[str], start: int, i: int, group_end: int) -> b
     """"I'd love to see those X suffer", "I want to watch all the X die": a wish to watch the group suffer."""
     if tokens[group_end:group_end + 1] == [] or tokens[group_end] not in SUFFERINGS:
         return False
-    k = i - 1
-    while k > start and tokens[k] in URGED_DETERMINERS:
-        k -= 1
+    k = determined_from(tokens, start, i) - 1
     wish = tokens[start:k]
-    return tokens[k] in ("see", "watch") and (has_phrase(wish, WISHING) or has_phrase(wish, {("love", "to"),
+    return k >= start and tokens[k] in ("see", "watch") and (has_phrase(wish, WISHING) or has_phrase(wish, {("love", "to"),
                                                                                               ("like", "to")})
                                               or bool(FIRST_PERSON & set(wish)) and has_phrase(wish, INTENT))
 
