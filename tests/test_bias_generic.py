@@ -102,6 +102,8 @@ CASES = {
         "It would be better to drown all of the refugees.",
         "I want to kill every Jew in this town.",
         "I'd love to watch those Somalis die.",
+        "I have worked with plenty of Poles and I despise every one of them.",
+        "Whenever refugees ask for help, I want to shoot them.",
     ]),
     "an insult without a valence score, or the group pointed at": (FLAGGED, [
         "Boomers are utterly pathetic.",
@@ -168,6 +170,8 @@ CASES = {
         "We will beat the French at rugby tomorrow.",
         "We watched the refugees die on the news, helpless.",
         "I'd like to see women succeed in science.",
+        "The nurses came in and I thanked them.",
+        "If you shout at Muslims, don't expect them to respect you.",
     ]),
 }
 

@@ -50,7 +50,7 @@ def test_public_sets_are_the_frozen_splits():
 def test_toxigen_test_recall_and_neutrals_flagged():
     """The figures of docs/detectors.md; the bars are the measured test figures less a little slack."""
     test = report("toxigen", TOXIGEN, "type")
-    assert test["explicit"] >= 0.26  # measured 49/179 = 0.274 (see docs/detectors.md)
+    assert test["explicit"] >= 0.27  # measured 51/179 = 0.285 (see docs/detectors.md)
     assert test["neutral"] <= 0.08
 
 
@@ -59,14 +59,14 @@ def test_redditbias_test_recall_and_unbiased_flagged():
     the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
     test = report("redditbias", REDDITBIAS, "label")
     assert test["biased"] >= 0.325  # measured 1098/3260 = 0.337 (see docs/detectors.md)
-    assert test["unbiased"] <= 0.195  # measured 447/2450 = 0.182
+    assert test["unbiased"] <= 0.195  # measured 446/2450 = 0.182
 
 
 def test_hatecheck_test_recall_and_counter_speech_flagged():
     """HateCheck's test templates: hate found, and its non-hateful cases (counter-speech quoting or naming the
     hate, negated hate, neutral and positive statements about the groups) left below medium."""
     test = report("hatecheck", HATECHECK, "label")
-    assert test["hateful"] >= 0.27  # measured 344/1208 = 0.285 (see docs/detectors.md)
+    assert test["hateful"] >= 0.275  # measured 351/1208 = 0.291 (see docs/detectors.md)
     assert test["non-hateful"] <= 0.04  # measured 15/577 = 0.026
     quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
     assert not any(f.severity in ("medium", "high") for row in quoted for f in scan_bias(row["text"]))

@@ -151,7 +151,8 @@ HOSTILITY = {words for words in (("hate",), ("despise",), ("loathe",), ("detest"
                                  ("cannot", "stand"), ("sick", "of"), ("tired", "of"), ("fed", "up", "with"),
                                  ("disgusted", "by"), ("disgusted", "with"), ("hatred", "for"), ("contempt", "for"),
                                  ("disdain", "for"), ("loathing", "for"))}
-HOSTILE_DETERMINERS = {"the", "all", "those", "these", "every", "any", "you"}  # "hatred for you women"
+HOSTILE_DETERMINERS = {"the", "all", "those", "these", "every", "any", "you", "single", "one", "of"}
+# "hatred for you women", "hate every single one of them"
 # "trans women are men": a gender term in the predicate of the other sex than the mention's own noun, or, denied,
 # of the same sex ("a trans woman is not a woman"); only after a described mention, so "women are women" is not
 SEX_OF_NOUN = {"man": "m", "men": "m", "boy": "m", "boys": "m", "male": "m", "males": "m", "guy": "m", "guys": "m",
@@ -723,7 +724,7 @@ def exclaimed_trait(tokens: list[str], start: int, i: int, end: int, category: s
 def hostility_before(tokens: list[str], start: int, i: int) -> tuple[int, int]:
     """(at, length) of the writer's hostility to the mention at tokens[i] ("I hate immigrants", "sick of all the
     gay people"); (0, 0) if none, denied ("I don't hate") or someone else's ("bigots who hate Muslims")."""
-    for k in range(max(start, i - 4), i):
+    for k in range(max(start, i - 6), i):
         length = next((n for n in (3, 2, 1) if tuple(tokens[k:k + n]) in HOSTILITY), 0)
         if not length or any(word not in HOSTILE_DETERMINERS for word in tokens[k + length:i]):
             continue
@@ -824,9 +825,34 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
     tokens = [NO_APOSTROPHE.get(word, word) for word in (m.group().lower() for m in matches)]
     context = " ".join(text[start:end].split())
     counter = has_cue(tokens, LEXICON["counter"])
-    findings, i = [], 0
+    findings = []
+
+    def record(i: int, found: list, negated: bool, denied: bool, clause_start: int, group: str, category: str):
+        """The finding for the mention at tokens[i], its attributes found, with its discounts."""
+        kinds = [kind for _, _, kind in found]
+        inside_quotes = any(a <= matches[i].start() < b for a, b in quoted)
+        reported = inside_quotes or is_reported(tokens, clause_start, i)
+        supposed = "if" in tokens[max(clause_start, i - 2):i]  # "if women are bad drivers, why ...": a premise
+        severity, discounted = severity_and_discount(kinds, negated, denied, counter, reported, supposed)
+        terms = [text[matches[k].start():matches[k + n - 1].end()] for k, n, _ in sorted(found)]
+        findings.append(BiasFinding(severity, category, [group, *terms], context, discounted))
+
+    i, earlier = 0, None  # earlier: (category, text) of the last plural mention, which "them" may pick up
     while i < len(tokens):
         length, category, form = group_at(tokens, i)
+        if length and form in ("plural", "described"):
+            earlier = (category, text[matches[i].start():matches[i + length - 1].end()])
+        named = earlier[1] if earlier and not length else None
+        if named and tokens[i] == "them":
+            # "I've met many X and I hate every one of them": the group picked up again, read only for a harm
+            # urged on it or the writer's hostility to it
+            clause_start, _ = clause_bounds(tokens, i)
+            urged = urged_against(tokens, clause_start, i) or (
+                "negative" if hostility_before(tokens, clause_start, i)[1] else "")
+            if urged:
+                record(i, [(i, 1, urged)], False, False, clause_start, named, earlier[0])
+            i += 1
+            continue
         predicated = is_membership(tokens[max(0, i - 3):i]) or tokens[max(0, i - 2):i] == ["must", "be"]
         state = i > 0 and tokens[i - 1] == "being"  # "being gay is a mental illness": the state itself
         if not length and (predicated or state):  # "he is autistic, so", "he must be gay": the adjective alone
@@ -892,15 +918,8 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
                 linked, negated = linked_attributes(tokens, resumed, category, "plural")
             found += linked
         if found:
-            kinds = [kind for _, _, kind in found]
-            inside_quotes = any(a <= matches[i].start() < b for a, b in quoted)
-            reported = inside_quotes or is_reported(tokens, clause_start, i)
-            supposed = "if" in tokens[max(clause_start, i - 2):i]  # "if women are bad drivers, why ...": a premise
-            severity, discounted = severity_and_discount(kinds, negated or pre_negated, denied, counter, reported,
-                                                         supposed)
-            group = text[matches[i].start():matches[group_end - 1].end()]
-            terms = [text[matches[k].start():matches[k + n - 1].end()] for k, n, _ in sorted(found)]
-            findings.append(BiasFinding(severity, category, [group, *terms], context, discounted))
+            record(i, found, negated or pre_negated, denied, clause_start,
+                   text[matches[i].start():matches[group_end - 1].end()], category)
         i = group_end
     return findings
 
