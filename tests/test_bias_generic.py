@@ -105,6 +105,10 @@ CASES = {
         "I have worked with plenty of Poles and I despise every one of them.",
         "Whenever refugees ask for help, I want to shoot them.",
     ]),
+    "the group named inside a longer frame": (FLAGGED, [
+        "The trouble is not the weather; the real problem with Romanians is that they steal.",
+        "Neighbours who are Roma are always thieves.",
+    ]),
     "an insult without a valence score, or the group pointed at": (FLAGGED, [
         "Boomers are utterly pathetic.",
         "Feminists like you are repulsive.",
@@ -172,6 +176,8 @@ CASES = {
         "I'd like to see women succeed in science.",
         "The nurses came in and I thanked them.",
         "If you shout at Muslims, don't expect them to respect you.",
+        "The problem with the old bridge is rust.",
+        "Students who are deaf are entitled to an interpreter.",
     ]),
 }
 

@@ -297,6 +297,11 @@ def group_at(tokens: list[str], i: int) -> tuple[int, str, str]:
         return noun, *LEXICON["group_nouns"][tuple(tokens[i:i + noun])]
     noun = longest_match(tokens, i, LEXICON["people"])
     if noun and LEXICON["people"][tuple(tokens[i:i + noun])] == "plural":
+        if tokens[i + noun:i + noun + 2] == ["who", "are"]:  # "moms who are Asian": the identity, not a subset
+            adjective = longest_match(tokens, i + noun + 2, LEXICON["adjectives"])
+            if adjective:
+                return noun + 2 + adjective, LEXICON["adjectives"][tuple(tokens[i + noun + 2:i + noun + 2 + adjective])], \
+                    "described"
         link = longest_match(tokens, i + noun, LEXICON["place_links"])
         place = longest_match(tokens, i + noun + link, LEXICON["places"]) if link else 0
         if place:
@@ -357,13 +362,15 @@ def is_membership(before: list[str]) -> bool:
 
 def wide_frame(tokens: list[str], start: int, i: int, end: int) -> bool:
     """A frame that makes the mention at tokens[i:end] stand for its group, attribute anywhere in the clause:
-    "a typical X", "like all X", "as (the) X do", "because she is (a) X", "being X", "for a X", and "she is
-    (a) X" followed by "so" ("he's gay, so of course ...") or closing the sentence after a comma ("of course she
-    can't read a map, she's a woman")."""
+    "a typical X", "like all X", "the problem with X", "as (the) X do", "because she is (a) X", "being X", "for a
+    X", and "she is (a) X" followed by "so" ("he's gay, so of course ...") or closing the sentence after a comma
+    ("of course she can't read a map, she's a woman")."""
     before, after = tokens[start:i], tokens[end:end + 2]
     if before[-2:-1] == ["for"] and before[-1] in ("a", "an"):
         return True
     if "typical" in before[-2:] or before[-2:-1] == ["like"] and before[-1] in QUANTIFIERS_AFTER_LIKE:
+        return True
+    if ["problem", "with"] in (before[-2:], before[-3:-1]):  # "the problem with (the) X is that they ..."
         return True
     if before[-1:] == ["being"]:  # "being gay is (not) a disease" is read as a copula claim, negation and all
         return not after or after[0] not in BE_PRESENT
