@@ -2,8 +2,8 @@ import json
 import re
 from pathlib import Path
 
-from phaselog.understanding.bias import (LEXICON_VERSION, LEXICONS, SEVERITIES, scan_bias,
-                                         shared_suffix_after_first_difference)
+from phaselog.understanding.bias import SEVERITIES, scan_bias, shared_suffix_after_first_difference
+from phaselog.understanding.bias_lexicon import LEXICON_VERSION, LEXICONS
 
 LABELLED = [json.loads(line) for line in (Path(__file__).parent / "data" / "bias_labelled.jsonl").open()]
 

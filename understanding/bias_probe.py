@@ -11,7 +11,8 @@ import math
 
 import torch
 
-from phaselog.understanding.bias import LEXICON_VERSION, LEXICONS, shared_suffix_after_first_difference
+from phaselog.understanding.bias import shared_suffix_after_first_difference
+from phaselog.understanding.bias_lexicon import LEXICON_VERSION, LEXICONS
 
 
 def load_pairs() -> list[dict]:
