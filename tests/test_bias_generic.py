@@ -108,6 +108,8 @@ CASES = {
     "the group named inside a longer frame": (FLAGGED, [
         "The trouble is not the weather; the real problem with Romanians is that they steal.",
         "Neighbours who are Roma are always thieves.",
+        "Albanians are notoriously dishonest.",
+        "Bisexuals are statistically more promiscuous.",
     ]),
     "an insult without a valence score, or the group pointed at": (FLAGGED, [
         "Boomers are utterly pathetic.",
@@ -178,6 +180,9 @@ CASES = {
         "If you shout at Muslims, don't expect them to respect you.",
         "The problem with the old bridge is rust.",
         "Students who are deaf are entitled to an interpreter.",
+        "Nurses are rarely rude to patients.",
+        "Scots are supposedly stingy, which is a tired joke.",
+        "Pensioners are seldom reckless drivers.",
     ]),
 }
 

@@ -50,7 +50,7 @@ def test_public_sets_are_the_frozen_splits():
 def test_toxigen_test_recall_and_neutrals_flagged():
     """The figures of docs/detectors.md; the bars are the measured test figures less a little slack."""
     test = report("toxigen", TOXIGEN, "type")
-    assert test["explicit"] >= 0.27  # measured 51/179 = 0.285 (see docs/detectors.md)
+    assert test["explicit"] >= 0.275  # measured 52/179 = 0.291 (see docs/detectors.md)
     assert test["neutral"] <= 0.08
 
 
@@ -58,8 +58,8 @@ def test_redditbias_test_recall_and_unbiased_flagged():
     """RedditBias's unbiased comments already hold a group and a stereotype's words (counter-speech, reports), so
     the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
     test = report("redditbias", REDDITBIAS, "label")
-    assert test["biased"] >= 0.325  # measured 1098/3260 = 0.337 (see docs/detectors.md)
-    assert test["unbiased"] <= 0.195  # measured 446/2450 = 0.182
+    assert test["biased"] >= 0.33  # measured 1111/3260 = 0.341 (see docs/detectors.md)
+    assert test["unbiased"] <= 0.195  # measured 449/2450 = 0.183
 
 
 def test_hatecheck_test_recall_and_counter_speech_flagged():

@@ -35,6 +35,7 @@ LINK_WORDS = COPULAS | HABITUAL | {
     "course", "honestly", "frankly", "truly", "seriously", "bunch", "lot", "rather", "far", "much", "ever",
     "even", "kind", "sort", "today", "nowadays", "again", ","}
 
+SELDOM = {"rarely", "seldom", "scarcely", "barely"}
 STACK_WORDS = {"and", ",", "or", "but", "also", "not", "only"}  # between two attributes of one group
 
 RESUMING = {"they"}  # "X, they all ...": the pronoun picks up the whole group
@@ -419,6 +420,12 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
             continue
         if copular and word in ASCRIBING and following in ("as", "like"):  # "should be treated as a threat"
             links, j = links + 1, j + 2
+            continue
+        adverb = word.endswith("ly") and len(word) > 4 and word.isalpha() and word not in NEGATORS | LINK_WORDS
+        if copular and (adverb or word in SELDOM) and not valence_kind(word) \
+                and not lexicon_attribute(tokens, j, category)[0]:
+            negated = negated or word in SELDOM  # "are rarely violent" denies it
+            links, j = links + 1, j + 1  # "are statistically / notoriously / genuinely lazy": an adverb links
             continue
         if word in NEGATORS or word in LINK_WORDS:
             negated = negated or word in NEGATORS
