@@ -110,6 +110,7 @@ CASES = {
         "Neighbours who are Roma are always thieves.",
         "Albanians are notoriously dishonest.",
         "Bisexuals are statistically more promiscuous.",
+        "Transgenders are all confused perverts.",
     ]),
     "an insult without a valence score, or the group pointed at": (FLAGGED, [
         "Boomers are utterly pathetic.",
@@ -183,6 +184,7 @@ CASES = {
         "Nurses are rarely rude to patients.",
         "Scots are supposedly stingy, which is a tired joke.",
         "Pensioners are seldom reckless drivers.",
+        "The man outside the pub kept yelling that immigrants are vermin.",
     ]),
 }
 
