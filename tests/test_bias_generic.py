@@ -102,6 +102,8 @@ CASES = {
         "It would be better to drown all of the refugees.",
         "I want to kill every Jew in this town.",
         "I'd love to watch those Somalis die.",
+        "I'd sooner be dead than marry a Mexican.",
+        "Our towns are being overrun by migrants.",
         "I have worked with plenty of Poles and I despise every one of them.",
         "Whenever refugees ask for help, I want to shoot them.",
     ]),
@@ -185,6 +187,8 @@ CASES = {
         "Scots are supposedly stingy, which is a tired joke.",
         "Pensioners are seldom reckless drivers.",
         "The man outside the pub kept yelling that immigrants are vermin.",
+        "The fort was overrun by the French in 1758.",
+        "I would rather die than live in a city.",
     ]),
 }
 

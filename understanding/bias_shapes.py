@@ -110,6 +110,8 @@ HARMED = {"killed", "shot", "hanged", "hung", "gassed", "exterminated", "eradica
           "burned", "burnt", "drowned", "strangled", "slaughtered", "beaten", "caged", "castrated", "culled",
           "imprisoned", "beheaded", "wiped", "locked"}
 
+DAMAGED = {"destroyed", "ruined", "invaded", "overrun", "flooded", "corrupted", "poisoned", "infested", "polluted",
+           "degraded", "undermined"}  # "is being destroyed by X"
 SUFFERINGS = {"die", "suffer", "rot", "burn"}  # "deserve to die"
 
 INTENT = {("going", "to"), ("gonna",), ("will",), ("'ll",), ("want", "to"), ("wanna",)}  # with a first person
@@ -518,6 +520,12 @@ def urged_against(tokens: list[str], start: int, i: int) -> str:
         return "negative"  # "we would be better off without immigrants"
     if lead[-2:] == ["death", "to"]:
         return "derogatory"
+    for than in range(max(1, len(lead) - 3), len(lead)):  # "better off dead than crippled", "rather die than date a X"
+        if lead[than] == "than" and lead[than - 1] in ("dead", "die") \
+                and all(word in ("be", "date", "marry") for word in lead[than + 1:]):
+            return "derogatory"
+    if len(lead) >= 3 and lead[-1] == "by" and lead[-2] in DAMAGED and lead[-3] in ("being", "is", "are", "'s", "'re"):
+        return "negative"  # "our culture is being destroyed by (the) immigrants": the group blamed for the harm
     for k in range(max(start, i - 6), i):
         phrase = next((len(p) for p in HARM_PHRASES if tuple(tokens[k:k + len(p)]) == p), 0)
         harm = phrase or tokens[k] in HARMS
