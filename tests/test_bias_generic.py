@@ -113,6 +113,7 @@ CASES = {
         "Albanians are notoriously dishonest.",
         "Bisexuals are statistically more promiscuous.",
         "Transgenders are all confused perverts.",
+        "Laziness is typical of Romanians.",
     ]),
     "an insult without a valence score, or the group pointed at": (FLAGGED, [
         "Boomers are utterly pathetic.",

@@ -99,10 +99,11 @@ def longest_match(tokens: list[str], i: int, phrases) -> int:
 
 
 def base_forms(word: str):
-    """The word and the forms it may be inflected from ("curses" -> "curse", "dodged" -> "dodge")."""
+    """The word and the forms it may be inflected or derived from ("curses" -> "curse", "dodged" -> "dodge",
+    "laziness" -> "lazy", "stupidity" -> "stupid")."""
     yield word
     for suffix, replacement in (("s", ""), ("es", ""), ("ed", ""), ("d", ""), ("ing", ""), ("ing", "e"),
-                                ("ies", "y"), ("ied", "y")):
+                                ("ies", "y"), ("ied", "y"), ("iness", "y"), ("ness", ""), ("ity", "")):
         if word.endswith(suffix) and len(word) > len(suffix) + 2:
             yield word[:-len(suffix)] + replacement
 
