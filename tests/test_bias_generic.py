@@ -103,6 +103,8 @@ CASES = {
         "I want to kill every Jew in this town.",
         "I'd love to watch those Somalis die.",
         "I'd sooner be dead than marry a Mexican.",
+        "Gypsies never work. Frankly they should all be deported.",
+        "Feminists want everything handed to them. I despise them.",
         "Our towns are being overrun by migrants.",
         "I have worked with plenty of Poles and I despise every one of them.",
         "Whenever refugees ask for help, I want to shoot them.",
@@ -190,6 +192,8 @@ CASES = {
         "The man outside the pub kept yelling that immigrants are vermin.",
         "The fort was overrun by the French in 1758.",
         "I would rather die than live in a city.",
+        "The Danes sailed at dawn. They were brave.",
+        "Immigrants work hard. The weather was bad. They should be sent home early.",
     ]),
 }
 

@@ -58,15 +58,15 @@ def test_redditbias_test_recall_and_unbiased_flagged():
     """RedditBias's unbiased comments already hold a group and a stereotype's words (counter-speech, reports), so
     the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
     test = report("redditbias", REDDITBIAS, "label")
-    assert test["biased"] >= 0.335  # measured 1128/3260 = 0.346 (see docs/detectors.md)
-    assert test["unbiased"] <= 0.195  # measured 447/2450 = 0.182
+    assert test["biased"] >= 0.335  # measured 1131/3260 = 0.347 (see docs/detectors.md)
+    assert test["unbiased"] <= 0.195  # measured 448/2450 = 0.183
 
 
 def test_hatecheck_test_recall_and_counter_speech_flagged():
     """HateCheck's test templates: hate found, and its non-hateful cases (counter-speech quoting or naming the
     hate, negated hate, neutral and positive statements about the groups) left below medium."""
     test = report("hatecheck", HATECHECK, "label")
-    assert test["hateful"] >= 0.275  # measured 351/1208 = 0.291 (see docs/detectors.md)
+    assert test["hateful"] >= 0.29  # measured 372/1208 = 0.308 (see docs/detectors.md)
     assert test["non-hateful"] <= 0.04  # measured 15/577 = 0.026
     quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
     assert not any(f.severity in ("medium", "high") for row in quoted for f in scan_bias(row["text"]))

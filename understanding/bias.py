@@ -128,8 +128,11 @@ def severity_and_discount(kinds: list[str], negated: bool, denied: bool, counter
     return severity, ""
 
 
-def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tuple[int, int]]) -> list[BiasFinding]:
-    """Findings in text[start:end]; plain is text with curly apostrophes made straight (same offsets)."""
+def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tuple[int, int]],
+                  earlier: tuple[str, str] | None = None) -> tuple[list[BiasFinding], tuple[str, str] | None]:
+    """Findings in text[start:end], and the (category, text) of its last plural mention; plain is text with curly
+    apostrophes made straight (same offsets). earlier is the previous sentence's last plural mention, which a
+    "they" opening this sentence, or a "them" in it, may pick up ("X think they're special. I hate them.")."""
     matches = list(TOKEN.finditer(plain, start, end))
     tokens = [NO_APOSTROPHE.get(word, word) for word in (m.group().lower() for m in matches)]
     context = " ".join(text[start:end].split())
@@ -146,12 +149,15 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
         terms = [text[matches[k].start():matches[k + n - 1].end()] for k, n, _ in sorted(found)]
         findings.append(BiasFinding(severity, category, [group, *terms], context, discounted))
 
-    i, earlier = 0, None  # earlier: (category, text) of the last plural mention, which "them" may pick up
+    i, last = 0, None
     while i < len(tokens):
         length, category, form = group_at(tokens, i)
-        if length and form in ("plural", "described"):
-            earlier = (category, text[matches[i].start():matches[i + length - 1].end()])
         named = earlier[1] if earlier and not length else None
+        if named and i == 0 and tokens[0] == "they":  # "They're absolutely despicable." after "... X ..."
+            length, category, form = 1, earlier[0], "plural"
+        elif length and form in ("plural", "described"):
+            earlier = last = (category, text[matches[i].start():matches[i + length - 1].end()])
+            named = None
         if named and tokens[i] == "them":
             # "I've met many X and I hate every one of them": the group picked up again, read only for a harm
             # urged on it or the writer's hostility to it
@@ -228,19 +234,20 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
             found += linked
         if found:
             record(i, found, negated or pre_negated, denied, clause_start,
-                   text[matches[i].start():matches[group_end - 1].end()], category)
+                   named or text[matches[i].start():matches[group_end - 1].end()], category)
         i = group_end
-    return findings
+    return findings, last
 
 
 def scan_bias(text: str) -> list[BiasFinding]:
     plain = text.replace("’", "'")  # "can’t" and "can't" are one word
     quoted = [m.span() for m in QUOTED.finditer(text)]
-    findings, start = [], 0
-    for m in SENTENCE_END.finditer(text):
-        findings += scan_sentence(text, plain, start, m.end(), quoted)
-        start = m.end()
-    return findings + scan_sentence(text, plain, start, len(text), quoted)
+    findings, start, earlier = [], 0, None
+    for end in [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]:
+        found, earlier = scan_sentence(text, plain, start, end, quoted, earlier)
+        findings += found
+        start = end
+    return findings
 
 
 def shared_suffix_after_first_difference(a: list[int], b: list[int]) -> tuple[int, int]:
