@@ -190,6 +190,8 @@ CASES = {
         "Scots are supposedly stingy, which is a tired joke.",
         "Pensioners are seldom reckless drivers.",
         "The man outside the pub kept yelling that immigrants are vermin.",
+        "Ah yes, the classic line that Italians are all criminals.",
+        "By your logic all Germans are violent.",
         "The fort was overrun by the French in 1758.",
         "I would rather die than live in a city.",
         "The Danes sailed at dawn. They were brave.",

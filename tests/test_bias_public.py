@@ -58,8 +58,8 @@ def test_redditbias_test_recall_and_unbiased_flagged():
     """RedditBias's unbiased comments already hold a group and a stereotype's words (counter-speech, reports), so
     the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
     test = report("redditbias", REDDITBIAS, "label")
-    assert test["biased"] >= 0.335  # measured 1131/3260 = 0.347 (see docs/detectors.md)
-    assert test["unbiased"] <= 0.195  # measured 448/2450 = 0.183
+    assert test["biased"] >= 0.335  # measured 1124/3260 = 0.345 (see docs/detectors.md)
+    assert test["unbiased"] <= 0.195  # measured 445/2450 = 0.182
 
 
 def test_hatecheck_test_recall_and_counter_speech_flagged():
