@@ -86,6 +86,8 @@ def test_counter_speech_discounts_to_low():
 
 def test_calling_it_not_a_myth_is_not_counter_speech():
     assert worst("This is not a myth: immigrants are criminals.") == "high"
+    assert worst("Scots are stingy, stereotypes exist for a reason.") == "medium"
+    assert worst("Scots are stingy, that stereotype is true.") == "medium"
 
 
 def test_specific_people_are_not_a_generalisation():

@@ -79,8 +79,10 @@ class BiasFinding:
 
 def has_cue(tokens: list[str], phrases) -> bool:
     for i in range(len(tokens)):
-        # "this is not a myth" defends the stereotype
-        if longest_match(tokens, i, phrases) and not {"not", "no", "isn't"} & set(tokens[max(0, i - 2):i]):
+        length = longest_match(tokens, i, phrases)
+        # "this is not a myth" and "stereotypes exist for a reason" defend the stereotype
+        defended = {"true", "accurate", "reason"} & set(tokens[i + length:i + length + 5])
+        if length and not defended and not {"not", "no", "isn't"} & set(tokens[max(0, i - 2):i]):
             return True
     return False
 
