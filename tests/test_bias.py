@@ -115,6 +115,13 @@ def test_contempt_adjective_on_the_group_is_high():
     assert finding.severity == "high" and "dirty" in finding.terms
 
 
+def test_a_finding_names_its_own_group_after_an_earlier_sentence_named_another():
+    """The previous sentence's group is picked up only by a "they" opening the sentence or a "them": here the
+    finding is about the adjective, and must name it."""
+    findings = scan_bias("Immigrants are fine. He is autistic, so he can't work.")
+    assert [(f.category, f.terms[0]) for f in findings] == [("disability", "autistic")]
+
+
 def test_findings_come_per_sentence_in_order():
     findings = scan_bias("Men are strong. Women are bad drivers. Nothing else here.")
     assert [(f.terms[0], f.severity) for f in findings] == [("Men", "low"), ("Women", "medium")]

@@ -154,12 +154,12 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
     i, last = 0, None
     while i < len(tokens):
         length, category, form = group_at(tokens, i)
-        named = earlier[1] if earlier and not length else None
-        if named and i == 0 and tokens[0] == "they":  # "They're absolutely despicable." after "... X ..."
+        resumed_pronoun = tokens[i] == "them" or i == 0 and tokens[i] == "they"
+        named = earlier[1] if earlier and not length and resumed_pronoun else None  # the group a pronoun picks up
+        if named and tokens[i] == "they":  # "They're absolutely despicable." after "... X ..."
             length, category, form = 1, earlier[0], "plural"
         elif length and form in ("plural", "described"):
             earlier = last = (category, text[matches[i].start():matches[i + length - 1].end()])
-            named = None
         if named and tokens[i] == "them":
             # "I've met many X and I hate every one of them": the group picked up again, read only for a harm
             # urged on it or the writer's hostility to it
