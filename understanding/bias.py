@@ -81,8 +81,8 @@ def has_cue(tokens: list[str], phrases) -> bool:
     for i in range(len(tokens)):
         length = longest_match(tokens, i, phrases)
         # "this is not a myth" and "stereotypes exist for a reason" defend the stereotype
-        defended = {"true", "accurate", "reason"} & set(tokens[i + length:i + length + 5])
-        if length and not defended and not {"not", "no", "isn't"} & set(tokens[max(0, i - 2):i]):
+        if length and not {"not", "no", "isn't"} & set(tokens[max(0, i - 2):i]) \
+                and not {"true", "accurate", "reason"} & set(tokens[i + length:i + length + 5]):
             return True
     return False
 
@@ -227,8 +227,8 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
         elif wide_frame(tokens, clause_start, i, group_end):
             found += attributes_in(tokens, clause_start, clause_end, range(i, group_end), category)
         elif found or is_generic(previous, form, category) or resumed_at(tokens, group_end) or state:
-            after = past_place_phrase(tokens, group_end) if form in ("plural", "described") else group_end
-            after = pointed_at(tokens, after) if form in ("plural", "described") else after
+            plural = form in ("plural", "described")
+            after = pointed_at(tokens, past_place_phrase(tokens, group_end)) if plural else group_end
             linked, negated = linked_attributes(tokens, after, category, form)
             resumed = resumed_later(tokens, group_end, clause_end) if not linked and form != "singular" else 0
             if resumed:

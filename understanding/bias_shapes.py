@@ -36,6 +36,8 @@ LINK_WORDS = COPULAS | HABITUAL | {
     "even", "kind", "sort", "today", "nowadays", "again", ","}
 
 SELDOM = {"rarely", "seldom", "scarcely", "barely"}
+# phrases the link skips like a linking word ("are of course", "are by far the worst", "are without a doubt")
+HEDGES = {tuple(phrase.split()) for phrase in ("of course", "straight up", "by far", "without a doubt")}
 STACK_WORDS = {"and", ",", "or", "but", "also", "not", "only"}  # between two attributes of one group
 
 RESUMING = {"they"}  # "X, they all ...": the pronoun picks up the whole group
@@ -349,11 +351,9 @@ def linked_attributes(tokens: list[str], j: int, category: str, form: str) -> tu
         return [], False
     while j < len(tokens) and links <= MAX_LINK_WORDS:
         word = tokens[j]
-        if tokens[j:j + 2] in (["of", "course"], ["straight", "up"], ["by", "far"]):
-            j += 2
-            continue
-        if tokens[j:j + 3] == ["without", "a", "doubt"]:
-            j += 3
+        hedge = longest_match(tokens, j, HEDGES)
+        if hedge:
+            j += hedge
             continue
         if tokens[j:j + 2] == ["end", "up"]:  # "will end up a drain on society": what they become
             copular, links, j = True, links + 1, j + 2
@@ -509,7 +509,7 @@ def determined_from(tokens: list[str], start: int, i: int) -> int:
 
 
 def has_phrase(tokens: list[str], phrases) -> bool:
-    return any(tuple(tokens[k:k + len(phrase)]) == phrase for phrase in phrases for k in range(len(tokens)))
+    return any(longest_match(tokens, k, phrases) for k in range(len(tokens)))
 
 
 def urged_against(tokens: list[str], start: int, i: int) -> str:
@@ -527,11 +527,12 @@ def urged_against(tokens: list[str], start: int, i: int) -> str:
     if len(lead) >= 3 and lead[-1] == "by" and lead[-2] in DAMAGED and lead[-3] in ("being", "is", "are", "'s", "'re"):
         return "negative"  # "our culture is being destroyed by (the) immigrants": the group blamed for the harm
     for k in range(max(start, i - 6), i):
-        phrase = next((len(p) for p in HARM_PHRASES if tuple(tokens[k:k + len(p)]) == p), 0)
-        harm = phrase or tokens[k] in HARMS
+        phrase = longest_match(tokens, k, HARM_PHRASES)
+        harm = bool(phrase) or tokens[k] in HARMS
         if not harm and tokens[k] not in SHUNNINGS or tokens[k + 1] in ("'d", "'s") or tokens[k - 1:k] == ["have"]:
             continue  # "kill'd", "would not have hired": an event
-        if k + max(phrase, 1) < i - 3 or any(word not in URGED_DETERMINERS for word in tokens[k + max(phrase, 1):i]):
+        verb_end = k + max(phrase, 1)
+        if verb_end < i - 3 or any(word not in URGED_DETERMINERS for word in tokens[verb_end:i]):
             continue  # "kill my husband": one person
         before = tokens[start:k]
         negated = bool(NEGATORS & set(before)) or "not" in before
