@@ -66,6 +66,7 @@ def test_hatecheck_test_recall_and_counter_speech_flagged():
     """HateCheck's test templates: hate found, and its non-hateful cases (counter-speech quoting or naming the
     hate, negated hate, neutral and positive statements about the groups) left below medium."""
     test = report("hatecheck", HATECHECK, "label")
+    report("hatecheck by functionality", HATECHECK, "functionality")  # docs/detectors.md's table, with -s
     assert test["hateful"] >= 0.29  # measured 372/1208 = 0.308 (see docs/detectors.md)
     assert test["non-hateful"] <= 0.04  # measured 15/577 = 0.026
     quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
