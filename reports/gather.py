@@ -2,7 +2,7 @@
 table may be absent, empty, or lack a column: an absent table reads as None, an empty one as [], and a missing
 column as None in every row. Each wanted field names the columns it may live under, first match wins."""
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -68,6 +68,13 @@ class ReportData:
     bias_events: list[dict] | None = None
     reviews: list[dict] | None = None
     journal: list[dict] | None = None
+    run_ids: tuple[str, ...] = ()           # the runs read: this one, or a phase's chain (`whole_phase`)
+
+
+def run_condition(data: ReportData) -> str:
+    """The SQL condition on run_id that lists what the report read, for the queries it suggests."""
+    ids = data.run_ids or (data.run_id,)
+    return f"run_id = '{ids[0]}'" if len(ids) == 1 else f"run_id in ({', '.join(repr(i) for i in ids)})"
 
 
 def config_of(data: ReportData) -> dict:
@@ -179,3 +186,24 @@ def gather(store: Store, run_id: str, from_step: int | None = None, to_step: int
             reviews=view.rows("reviews", REVIEW_FIELDS),
             journal=view.rows("journal", JOURNAL_FIELDS),
         )
+
+
+# the ReportData fields that hold rows, which whole_phase concatenates
+LISTED = ("segments", "evals", "data_mix", "activation", "health", "patterns", "shimmer", "concepts",
+          "reflections", "uptake", "loop_events", "scans", "bias_events", "reviews", "journal")
+
+
+def whole_phase(chain: list[ReportData]) -> ReportData:
+    """A phase's runs (parents first) read as one run from the first run's first step, under the last run's
+    settings: the sections that judge a range (how the model talks now, loops and bias, the understanding
+    module) then tell the phase, not only its last run. Row lists are concatenated: the runs of a chain train
+    disjoint step ranges."""
+    first, last = chain[0], chain[-1]
+    lists = {name: [row for data in chain for row in getattr(data, name) or []]
+             if any(getattr(data, name) is not None for data in chain) else None for name in LISTED}
+    config = config_of(last)
+    config["train"] = {**config.get("train", {}), "start_step": first.run.get("start_step")}
+    return replace(last, first_step=first.first_step, run={**last.run, "start_step": first.run.get("start_step"),
+                                                           "config_json": json.dumps(config)},
+                   metrics={k: np.concatenate([d.metrics[k] for d in chain]) for k in last.metrics},
+                   run_ids=tuple(d.run_id for d in chain), **lists)

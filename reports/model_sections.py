@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from phaselog.reports.document import Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table
+from phaselog.reports.document import Bullets, Figure, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData
 from phaselog.reports.numbers import mean_per, most_common, num, steps, thirds
 

@@ -5,7 +5,7 @@ understanding.pause_on). Low findings the detector itself judges benign are one 
 them all."""
 from phaselog.reports.claims import claims
 from phaselog.reports.document import Bullets, Figure, Heading, Note, Paragraph, Table
-from phaselog.reports.gather import ReportData, config_of
+from phaselog.reports.gather import ReportData, config_of, run_condition
 from phaselog.reports.model_sections import as_list, loop_name, missing
 from phaselog.reports.numbers import steps
 
@@ -84,7 +84,7 @@ def benign_line(data: ReportData, benign: list[dict]) -> str:
     return (f"{len(benign)} low-severity finding{'s' if len(benign) != 1 else ''} the detector itself judges benign "
             f"(flattering, denied, quoted or argued against), e.g. step {steps(benign[0]['step'])}: \"{example}\"; "
             f"all of them: phaselog sql \"select step, source, category, context, discounted from bias_events where "
-            f"run_id = '{data.run_id}' and source <> 'probe' and severity = 'low' order by step\".")
+            f"{run_condition(data)} and source <> 'probe' and severity = 'low' order by step\".")
 
 
 def loops_table(data: ReportData) -> list:
@@ -123,7 +123,7 @@ def section(data: ReportData) -> list:
                           "below the pause threshold (only high findings pause)") for e in serious[:20]]
     if len(serious) > 20:
         lines.append(f"{len(serious) - 20} more medium or high findings: phaselog sql \"select * from bias_events "
-                     f"where run_id = '{data.run_id}' and severity in ('medium', 'high')\".")
+                     f"where {run_condition(data)} and severity in ('medium', 'high')\".")
     if benign:
         lines.append(benign_line(data, benign))
     blocks.append(Bullets(lines) if lines else

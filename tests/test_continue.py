@@ -121,8 +121,14 @@ def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_
     assert main(["journal", "add", "--run", "run2", "--step", "30", "--tag", "check-in", "--home", str(home),
                  "v1.4 reads like a diary"]) == 0
     written = write_phase_report(home, "tiny")  # the flow wrote it too; written again with the journal entry
-    assert written["charts"] == ["phase_loss.png", "phase_val.png"]
+    assert {"phase_loss.png", "phase_val.png", "loops.png"} <= set(written["charts"])
     markdown = Path(written["markdown"]).read_text()
+    # the run log's sections on the model, read over both runs: the last self-play quoted, every reflection counted
+    talk = markdown.split("## How the model talks now\n")[1].split("\n## ")[0]
+    last_play = max(r["step"] for r in data.reflections)
+    assert f"at step {last_play}, the last self-play. Of the {len(data.reflections)} reflections in the range" in talk
+    assert talk.count(f"> `step {last_play}` `sample ") >= 1
+    assert "## Loops and bias\n" in markdown and "## Understanding module\n" in markdown
     key_runs = markdown.split("## Key runs")[1].split("\n## ")[0]
     assert key_runs.count("### Run ") == 2
     assert "changes from first: philosophy added (33%); review pause on (loops and bias); prompt v1.3 -\\> v1.4" \
@@ -144,7 +150,7 @@ def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_
     (trained,), = Store(home).query("SELECT sum(seconds) FROM segments WHERE run_id IN ('first', 'run2')")[1]
     assert f"{duration(trained)} of training" in markdown  # training time, not the time until the log was written
     html = Path(written["html"]).read_text()
-    assert html.count("data:image/png;base64,") == 2
+    assert html.count("data:image/png;base64,") == len(written["charts"])
 
     # the explore page's overview places each run in the phase
     from fastapi.testclient import TestClient
