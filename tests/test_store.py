@@ -105,6 +105,38 @@ def test_store_copy_moves_a_real_run_to_a_lake_and_back_unchanged(capsys, tiny_r
     assert copied.query("SELECT count(*) FROM metrics")[1] == [(60,)]
 
 
+def test_the_reading_commands_work_on_a_lake(capsys, tiny_run, tmp_path, monkeypatch):
+    """A real run moved into a DuckLake is read there by every command a person reads a store with: the run's log
+    and the phase's, the journal (which also writes), sql and the explore page's API (the run's own folder keeps
+    its checkpoints, so the page can talk to it)."""
+    from fastapi.testclient import TestClient
+
+    from phaselog.server.app import create_app
+
+    home, run_id, _ = tiny_run
+    there = lake_url(tmp_path)
+    assert run_cli(capsys, "store", "copy", str(home / "phaselog.duckdb"), there, "--home", str(tmp_path))[0] == 0
+    monkeypatch.setenv("PHASELOG_STORE", there)
+    code, out, _ = run_cli(capsys, "report", run_id, "--home", str(home), "--out", str(tmp_path / "run-log"))
+    assert code == 0 and "## How the model talks now" in (tmp_path / "run-log" / "phase-log.md").read_text()
+    (phase,), = Store(home, there).query("SELECT phase FROM runs WHERE run_id = ?", [run_id])[1]
+    code, _, _ = run_cli(capsys, "report", "--phase", phase, "--home", str(home), "--out", str(tmp_path / "phase-log"))
+    assert code == 0 and "## Loops and bias" in (tmp_path / "phase-log" / "phase-log.md").read_text()
+    assert run_cli(capsys, "journal", "add", "--run", run_id, "--step", "60", "--home", str(home),
+                   "read from the lake")[0] == 0
+    code, out, _ = run_cli(capsys, "journal", "list", "--home", str(home))
+    assert code == 0 and "read from the lake" in out
+    code, out, _ = run_cli(capsys, "sql", "select count(*) from metrics where run_id = 'tiny-run'", "--home", str(home))
+    assert code == 0 and "60" in out
+    client = TestClient(create_app(home))
+    assert [r["run_id"] for r in client.get("/api/runs").json()] == [run_id]
+    overview = client.get(f"/api/runs/{run_id}/overview").json()
+    assert overview["run"]["latest_step"] == 60
+    # the lake's copy was written, not the run's own file
+    assert Store(home, f"duckdb:{home / 'phaselog.duckdb'}").query(
+        "SELECT count(*) FROM journal WHERE text = 'read from the lake'")[1] == [(0,)]
+
+
 def test_store_drain_waits_for_the_holder_then_puts_the_queued_writes_in(capsys, tmp_path):
     store = Store(tmp_path)
     store.migrate()
