@@ -15,9 +15,10 @@ DISCOUNT_WHY = {"negation": "the sentence denies the claim", "quotation": "the c
                 "counter-speech": "the sentence argues against the stereotype"}
 
 
-def review_settings(data: ReportData) -> dict:
-    """The review settings the run used, with the config defaults (phaselog/core/config.py) where it is silent."""
-    config = config_of(data)
+def review_settings(data: ReportData, run_id: str | None = None) -> dict:
+    """The review settings the run used (run_id's own, in a phase's log), with the config defaults
+    (phaselog/core/config.py) where it is silent."""
+    config = (data.run_configs or {}).get(run_id) or config_of(data)
     review = {"enabled": True, "data_rate": 0.05, "data_min_windows": 64, "data_min_count": 3,
               "probe_shift_se": 3.0, **(config.get("review") or {})}
     pause_on = (config.get("understanding") or {}).get("pause_on", ["bias"])
@@ -56,7 +57,7 @@ def pause_note(data: ReportData, event: dict) -> str:
     review = next((r for r in data.reviews or [] if r["step"] == event["step"]), None)
     if review:
         return f"paused: review at step {steps(review['step'])} ({review['decision'] or 'waiting for an answer'})"
-    settings = review_settings(data)
+    settings = review_settings(data, event["run_id"])
     if not settings["enabled"]:
         return "did not pause: the review pause is off (review.enabled: false)"
     if "bias" not in settings["pause_on"]:

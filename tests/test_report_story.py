@@ -9,15 +9,17 @@ import re
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from phaselog.core.store import Store
 from phaselog.reports.build import write_report
 from phaselog.reports.couplings import ALPHA, backed, couplings
 from phaselog.reports.document import Bullets, Heading, Paragraph, Table, without_repeats
-from phaselog.reports.gather import gather
+from phaselog.reports.gather import ReportData, gather, whole_phase
 from phaselog.reports.synthetic import synthesise_store
 from phaselog.reports.training_sections import duration
+from phaselog.reports.verdicts import pause_note
 
 POST_SECTIONS = ["TL;DR", "What we changed and why", "What we saw", "How the model talks now", "Loops and bias",
                  "Understanding module", "Runs and speed", "Journal", "What's next"]
@@ -163,3 +165,24 @@ def test_a_high_finding_that_did_not_pause_says_why_with_the_rule_and_its_number
     markdown = Path(write_report(home, "synthetic", tmp_path / "off")["markdown"]).read_text()
     assert "emotional to reason\": not benign: derogatory (dehumanising, criminalising or contemptuous); did not " \
            "pause: the review pause is off (review.enabled: false)" in markdown
+
+
+def test_a_phase_log_judges_each_finding_by_the_review_settings_of_its_own_run():
+    """The phase read as one run keeps each run's config: run 1 trained with the review pause off, run 2 (which
+    continues it) with it on, so run 1's unpaused high finding is explained by run 1's rule, not run 2's."""
+    def run(run_id, start, end, review_on, events):
+        config = {"train": {"start_step": start}, "review": {"enabled": review_on}}
+        return ReportData(run_id=run_id, first_step=start, last_step=end,
+                          run={"run_id": run_id, "start_step": start, "config_json": json.dumps(config)},
+                          segments=[], metrics={"step": np.arange(start + 1, end + 1, dtype=float)}, evals=[],
+                          data_mix=[], bias_events=events, reviews=[])
+
+    def high(run_id, step):
+        return {"run_id": run_id, "step": step, "source": "reflection", "severity": "high", "text_key": None}
+    phase = whole_phase([run("first", 0, 20, False, [high("first", 20)]),
+                         run("second", 20, 40, True, [high("second", 40)])])
+    first_finding, second_finding = phase.bias_events
+    assert pause_note(phase, first_finding) == "did not pause: the review pause is off (review.enabled: false)"
+    assert pause_note(phase, second_finding).startswith("did not pause: no review is recorded at step 40")
+    assert (phase.first_step, phase.last_step, phase.run_ids) == (0, 40, ("first", "second"))
+    assert phase.metrics["step"].tolist() == list(range(1, 41))
