@@ -9,7 +9,7 @@ from phaselog.core.runs import (RunPaths, check_same_config, mark_failed, regist
                                 set_status)
 from phaselog.core.store import Store, writes_queued_when_held
 from phaselog.flows.review import review_gate
-from phaselog.model.device import pick_device
+from phaselog.model.device import pick_device, trains_bf16
 from phaselog.model.flops import peak_flops
 from phaselog.tasks.data import check_data_quality_task, prepare_data_task
 from phaselog.tasks.evaluation import evaluate_task
@@ -43,7 +43,7 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
     save_config_file(run_dir, config)
     device = pick_device(config.train.device)
     known = store.run_exists(run_id)
-    peak = run_record(store, run_id)["peak_flops"] if known else peak_flops(device)
+    peak = run_record(store, run_id)["peak_flops"] if known else peak_flops(device, trains_bf16(config))
     register_run(store, run_id, config, run_dir, str(device), peak)
     drain_inbox(store)  # journal entries the exploration server queued while no one could write
     try:

@@ -32,10 +32,12 @@ def measure_matmul_peak(dtype: torch.dtype = torch.float32, sizes: tuple[int, ..
     return max(medians)
 
 
-def peak_flops(device: torch.device) -> float:
+def peak_flops(device: torch.device, bf16: bool = False) -> float:
+    """What MFU is measured against: the card's datasheet bf16 peak, or this CPU's measured matmul peak in the
+    precision the step runs in (train.precision bf16: bf16 products)."""
     if device.type == "cuda":
         return datasheet_peak(torch.cuda.get_device_name(device))
-    return measure_matmul_peak(torch.float32)
+    return measure_matmul_peak(torch.bfloat16 if bf16 else torch.float32)
 
 
 def datasheet_peak(name: str) -> float:

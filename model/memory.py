@@ -3,9 +3,11 @@ follows: the largest micro-batch (with grad_accum keeping the configured tokens 
 the user has, or one line saying what would fit. Checked against measured peaks by tests/test_memory.py
 (model/memory_measure.py measures them).
 
-Where the bytes go, fp32 on CPU (bf16 autocast on CUDA halves the activations, not the head's fp32 buffers):
-- weights 4 bytes, AdamW's two moments 8 bytes per parameter (Muon's one momentum, 4 bytes, on the blocks'
-  matrices under train.optimizer muon), for the whole step; gradients 4 bytes, which
+Where the bytes go, fp32 on CPU (bf16 autocast on CUDA halves the activations, not the head's fp32 buffers; on CPU
+it does not: the norms' fp32 outputs stay beside the bf16 copies the matmuls save, and measured peaks under
+train.precision bf16 were 0.90-1.02 of the fp32 estimate plus the weights' bf16 copy):
+- weights 4 bytes (and a 2-byte bf16 copy under autocast), AdamW's two moments 8 bytes per parameter (Muon's one
+  momentum, 4 bytes, on the blocks' matrices under train.optimizer muon), for the whole step; gradients 4 bytes, which
   fill in as backward frees the activations, so they weigh only when the activations are smaller;
 - activations saved for backward: 17 x d_model values per token and layer, counted from what autograd keeps
   (attention: the norm 1, qkv 3, which v keeps whole as a view, the normed q and k 2, the attention output and
@@ -25,6 +27,7 @@ from pathlib import Path
 import torch
 
 from phaselog.core.errors import PhaselogError
+from phaselog.model.device import pick_device, trains_bf16
 from phaselog.model.gpt import GPTShape, head_chunk_rows
 
 ACTIVATIONS_PER_TOKEN_LAYER = 17  # x d_model values, see above
@@ -57,17 +60,17 @@ def optimizer_bytes(shape: GPTShape, optimizer: str = "adamw") -> int:
     return 8 * params
 
 
-def train_step_bytes(shape: GPTShape, micro_batch: int, bf16: bool = False,
+def train_step_bytes(shape: GPTShape, micro_batch: int, device: str = "cpu", bf16: bool = False,
                      optimizer: str = "adamw") -> dict[str, int]:
     params = parameter_count(shape)
     tokens = micro_batch * shape.seq_len
-    act_bytes = 2 if bf16 else 4
+    act_bytes = 2 if bf16 and device == "cuda" else 4  # see the module's docstring for CPU autocast
     parts = {
-        "runtime": runtime_bytes(bf16),
+        "runtime": runtime_bytes(device),
         "weights": 4 * params + (2 * params if bf16 else 0),  # autocast keeps a bf16 copy of each weight
         "optimizer": optimizer_bytes(shape, optimizer),
         "activations": ACTIVATIONS_PER_TOKEN_LAYER * tokens * shape.d_model * shape.n_layer * act_bytes,
-        "head": head_bytes(shape, tokens, "cuda" if bf16 else "cpu"),
+        "head": head_bytes(shape, tokens, device),
         "gradients": 4 * params,
     }
     parts["peak"] = (parts["runtime"] + parts["weights"] + parts["optimizer"]
@@ -75,8 +78,8 @@ def train_step_bytes(shape: GPTShape, micro_batch: int, bf16: bool = False,
     return parts
 
 
-def runtime_bytes(bf16: bool) -> int:
-    return 0 if bf16 else CPU_RUNTIME_BYTES  # bf16 stands for CUDA, as in plan_for
+def runtime_bytes(device: str) -> int:
+    return CPU_RUNTIME_BYTES if device == "cpu" else 0
 
 
 def head_bytes(shape: GPTShape, tokens: int, device: str) -> int:
@@ -85,16 +88,16 @@ def head_bytes(shape: GPTShape, tokens: int, device: str) -> int:
     return 4 * max(2 * rows * shape.vocab_size + kept, 2 * kept)
 
 
-def probe_bytes(shape: GPTShape, windows: int, bf16: bool = False, optimizer: str = "adamw") -> int:
+def probe_bytes(shape: GPTShape, windows: int, device: str = "cpu", optimizer: str = "adamw") -> int:
     """The monitor's probe forward (no grad, and no head: model.gpt.GPT.final_hidden) on top of weights and
     optimizer state: its copy of the blocks' weights, per layer the residual and the MLP hidden kept as records,
     and the attention scores and probabilities in fp32."""
     params = parameter_count(shape)
     block_copy = 4 * 12 * shape.n_layer * shape.d_model ** 2
     tokens = windows * shape.seq_len
-    records = shape.n_layer * tokens * 5 * shape.d_model * (2 if bf16 else 4)
+    records = shape.n_layer * tokens * 5 * shape.d_model * (2 if device == "cuda" else 4)
     scores = 3 * windows * shape.n_head * shape.seq_len ** 2 * 4
-    return runtime_bytes(bf16) + 4 * params + optimizer_bytes(shape, optimizer) + block_copy + records + scores
+    return runtime_bytes(device) + 4 * params + optimizer_bytes(shape, optimizer) + block_copy + records + scores
 
 
 def eval_bytes(shape: GPTShape, batch: int) -> int:
@@ -117,23 +120,23 @@ class Plan:
         return max(self.step_bytes["peak"], self.probe_bytes, self.eval_bytes)
 
 
-def plan_for(config, budget: int, vocab_size: int | None = None, bf16: bool | None = None) -> Plan:
+def plan_for(config, budget: int, vocab_size: int | None = None) -> Plan:
     """The largest micro-batch that fits `budget` bytes with batch_size x grad_accum sequences per step kept
     (and grad_accum a multiple of the processes); a one-line PhaselogError when not even one sequence fits."""
     t = config.train
     shape = plan_shape(config, vocab_size)
-    bf16 = runs_bf16(config) if bf16 is None else bf16
+    device, bf16 = pick_device(t.device).type, trains_bf16(config)
     sequences = t.batch_size * t.grad_accum
     windows = config.understanding.probe_windows * len(config.data.sources)
-    probe = probe_bytes(shape, windows, bf16, t.optimizer) if config.understanding.probe_every else 0
+    probe = probe_bytes(shape, windows, device, t.optimizer) if config.understanding.probe_every else 0
     evaluation = eval_bytes(shape, 1)
     for micro in sorted((b for b in range(1, sequences + 1) if sequences % b == 0
                          and (sequences // b) % t.nproc_per_node == 0), reverse=True):
-        plan = Plan(micro, sequences // micro, train_step_bytes(shape, micro, bf16, t.optimizer), probe, evaluation,
-                    budget)
+        plan = Plan(micro, sequences // micro, train_step_bytes(shape, micro, device, bf16, t.optimizer), probe,
+                    evaluation, budget)
         if plan.peak <= budget:
             return plan
-    smallest = train_step_bytes(shape, 1, bf16, t.optimizer)
+    smallest = train_step_bytes(shape, 1, device, bf16, t.optimizer)
     weights_and_optimizer = 4 * parameter_count(shape) + optimizer_bytes(shape, t.optimizer)
     raise PhaselogError(
         f"{config.name}: does not fit {human(budget)}: even micro-batch 1 x seq_len {shape.seq_len} needs "
@@ -145,7 +148,8 @@ def check_fits(config, budget: int, vocab_size: int | None = None) -> Plan:
     """Before a run: the configured micro-batch must fit, else one line with the plan that would."""
     plan = plan_for(config, budget, vocab_size)
     t = config.train
-    configured = train_step_bytes(plan_shape(config, vocab_size), t.batch_size, runs_bf16(config), t.optimizer)["peak"]
+    configured = train_step_bytes(plan_shape(config, vocab_size), t.batch_size, pick_device(t.device).type,
+                                  trains_bf16(config), t.optimizer)["peak"]
     if max(configured, plan.probe_bytes, plan.eval_bytes) > budget:
         raise PhaselogError(
             f"{config.name}: train.batch_size {t.batch_size} needs ~{human(configured)} of {human(budget)}; set "
@@ -155,11 +159,6 @@ def check_fits(config, budget: int, vocab_size: int | None = None) -> Plan:
 
 def plan_shape(config, vocab_size: int | None = None) -> GPTShape:
     return GPTShape.from_config(config.model, vocab_size or config.tokenizer.vocab_size)
-
-
-def runs_bf16(config) -> bool:
-    # the trainer autocasts to bf16 on CUDA only (model/train.py)
-    return config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())
 
 
 def available_memory(device: str) -> int:

@@ -1,5 +1,6 @@
 """Measured peak memory of training steps, for checking model/memory.py: `python -m phaselog.model.memory_measure VOCAB
-LAYERS WIDTH HEADS SEQ_LEN MICRO_BATCH` prints one JSON object. It must be a fresh process: the peak is the
+LAYERS WIDTH HEADS SEQ_LEN MICRO_BATCH [bf16]` prints one JSON object (bf16: the step under CPU bf16 autocast,
+as train.precision bf16 trains). It must be a fresh process: the peak is the
 kernel's high-water mark of resident memory (VmHWM), taken just before the model exists and after two full
 steps (forward, backward, clip, fused AdamW), so the growth is what training added and nothing that ran before."""
 import json
@@ -24,7 +25,8 @@ def peak_rss_bytes() -> int:
 
 
 def main(argv: list[str]) -> None:
-    vocab, layers, width, heads, seq_len, micro_batch = map(int, argv)
+    vocab, layers, width, heads, seq_len, micro_batch = map(int, argv[:6])
+    autocast = torch.autocast("cpu", torch.bfloat16, enabled=argv[6:] == ["bf16"])
     # the kernels' own buffers and thread pools first, on a product too small to matter, so they are baseline
     torch.randn(64, 64) @ torch.randn(64, 64)
     before = peak_rss_bytes()
@@ -33,7 +35,9 @@ def main(argv: list[str]) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, **adamw_implementation(torch.device("cpu")))
     tokens = torch.randint(0, vocab, (micro_batch, seq_len + 1))
     for _ in range(2):
-        model(tokens[:, :-1], tokens[:, 1:]).backward()
+        with autocast:
+            loss = model(tokens[:, :-1], tokens[:, 1:])
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

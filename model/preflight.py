@@ -1,6 +1,7 @@
 """The checks a run passes before anything starts, the same for `phaselog run`, `resume` and `review` and for the
 deployments the Prefect UI starts: a run id that can name a folder, sources that exist, prompts that fit the
-model's context, a micro-batch that fits the device's memory (model/memory.py). Also the config of a run that
+model's context, a precision the device computes natively (model/device.py), a micro-batch that fits
+the device's memory (model/memory.py). Also the config of a run that
 continues another (`phaselog continue`, the `continue` deployment). Each failure is one sentence naming the
 field."""
 from pathlib import Path
@@ -14,6 +15,7 @@ from phaselog.core.runs import check_run_id, run_record
 from phaselog.core.store import Store
 from phaselog.datasets.sources import source_files
 from phaselog.model.checkpoint import latest_good_checkpoint
+from phaselog.model.device import check_precision
 from phaselog.model.memory import available_memory, check_fits
 from phaselog.model.prompts import check_prompts_fit
 
@@ -35,6 +37,7 @@ def check_before_run(config, run_id: str) -> None:
     check_run_id(run_id)
     check_sources_exist(config)
     check_prompts_fit(config)
+    check_precision(config)
     check_fits(config, available_memory(config.train.device))
 
 

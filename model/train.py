@@ -20,7 +20,7 @@ from phaselog.datasets.shards import load_stream
 from phaselog.datasets.tokenizer import Tokenizer
 from phaselog.model.checkpoint import (is_good, latest_good_checkpoint, load_checkpoint, prune_checkpoints,
                                        save_checkpoint)
-from phaselog.model.device import pick_device
+from phaselog.model.device import pick_device, trains_bf16
 from phaselog.model.distributed import Ranks, launch_segment
 from phaselog.model.freezing import UnitFreezer, frozen_units
 from phaselog.model.gpt import GPT, GPTShape
@@ -104,11 +104,12 @@ def adamw_implementation(device: torch.device) -> dict:
     return {"fused": device.type in ("cpu", "cuda")}
 
 
-def training_autocast(device: torch.device):
+def training_autocast(device: torch.device, cpu_bf16: bool = False):
     """The precision of a training step: bf16 autocast on CUDA, with TF32 for the fp32 matmuls autocast leaves
-    (free speed on Ampere and later); fp32 on CPU, where bf16 is emulated on most machines."""
+    (free speed on Ampere and later); on CPU fp32, where bf16 is emulated on most machines, or bf16 autocast when
+    train.precision asks for it (model/device.py refuses it where the CPU would emulate it)."""
     if device.type != "cuda":
-        return nullcontext()
+        return torch.autocast("cpu", torch.bfloat16) if cpu_bf16 else nullcontext()
     torch.backends.cuda.matmul.allow_tf32 = True
     return torch.autocast("cuda", torch.bfloat16)
 
@@ -244,9 +245,10 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     t = config.train
     device = pick_device(t.device)
     # first, so a run's log says how its step times are to be read: a compiled segment's first step compiles
+    bf16 = trains_bf16(config)
     log(f"training {'compiled (torch.compile; its first step compiles)' if t.compile else 'eager'} "
-        f"(train.compile: {str(t.compile).lower()}), {'bf16 autocast' if device.type == 'cuda' else 'fp32'} on "
-        f"{device.type}")
+        f"(train.compile: {str(t.compile).lower()}), {'bf16 autocast' if bf16 else 'fp32'} on {device.type} "
+        f"(train.precision: {t.precision})")
     ckpt_dir = run_dir / "checkpoints"
     tokenizer, streams = load_data(run_dir, config)
     sampler = BatchSampler(streams, mix_from_config(config, extra_starts), config.model.seq_len, t.seed)
@@ -291,7 +293,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
 
     trained = ranks.wrap(model)  # DDP when several processes share each step
     model_for_step = torch.compile(trained) if t.compile else trained
-    autocast = training_autocast(device)
+    autocast = training_autocast(device, bf16)
     flops_per_token = model.flops_per_token()
     tokens_per_step = t.batch_size * t.grad_accum * config.model.seq_len
     protected = {end for _, end in config.segments()}

@@ -64,7 +64,7 @@ def bench_gpu(seconds: float = 90.0, device: str = "cuda", config: PhaseConfig |
     config = config or load_config(REPO / "configs" / "phase1.yaml", [f"train.device={device}"])
     device = torch.device(device)
     cuda = device.type == "cuda"
-    plan = plan_for(config, available_memory(config.train.device), bf16=cuda)
+    plan = plan_for(config, available_memory(config.train.device))
     shape = GPTShape.from_config(config.model, config.tokenizer.vocab_size)
     torch.manual_seed(0)
     model = GPT(shape)

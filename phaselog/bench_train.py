@@ -10,11 +10,11 @@ import multiprocessing
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from phaselog.bench_reference import ReferenceGPT, reference_optimizer
+from phaselog.model.device import native_bf16
 from phaselog.model.flops import measure_matmul_peak, peak_flops
 from phaselog.model.gpt import GPT, GPTShape
 from phaselog.model.monitor import Monitor
@@ -27,25 +27,6 @@ TRAIN_SHAPES = [
 ]
 # per shape and dtype: steps and rounds shrink to fit it (one warm-up and one timed step per trainer at the least)
 SHAPE_BUDGET_SECONDS = 60.0
-NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512 BF16 / AMX, and aarch64's bf16
-
-
-def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[bool, str]:
-    """Whether this CPU has bf16 instructions, and the reason to quote either way."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return False, f"cannot read {cpuinfo} to tell whether bf16 is native"
-    flags = set()
-    for line in text.splitlines():
-        if line.split(":")[0].strip() in ("flags", "Features"):
-            flags |= set(line.split(":", 1)[1].split())
-    found = sorted(NATIVE_BF16_FLAGS & flags)
-    if found:
-        return True, f"native bf16 ({', '.join(found)})"
-    return False, "no native bf16 on this CPU (no avx512_bf16, amx_bf16 or bf16 flag): torch would emulate it"
-
-
 def spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 

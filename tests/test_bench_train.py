@@ -5,7 +5,8 @@ import math
 import torch
 
 from phaselog.bench_reference import ReferenceGPT
-from phaselog.bench_train import TRAIN_SHAPES, native_bf16, random_batch
+from phaselog.bench_train import TRAIN_SHAPES, random_batch
+from phaselog.model.device import native_bf16
 
 
 def test_bf16_rows_need_a_native_bf16_flag(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from phaselog.core.config import load_config
+from phaselog.model.device import native_bf16
 from phaselog.model.gpt import GPTShape
 from phaselog.model.memory import parse_memory, plan_for, train_step_bytes
 
@@ -29,13 +30,26 @@ def test_estimate_is_within_a_quarter_of_the_measured_peak(vocab, layers, width,
     assert abs(estimated / measured - 1) <= 0.25, (estimated, measured)
 
 
+@pytest.mark.skipif(not native_bf16()[0], reason="train.precision bf16 needs a CPU with native bf16: "
+                    + native_bf16()[1])
+def test_estimate_under_cpu_bf16_autocast_is_within_a_quarter_of_the_measured_peak():
+    """train.precision bf16 on CPU: the step measured under CPU autocast against the plan for it."""
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    vocab, layers, width, heads, seq_len, micro_batch = SHAPES[1]
+    out = subprocess.run([sys.executable, "-m", "phaselog.model.memory_measure", *map(str, SHAPES[1]), "bf16"],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+    measured = json.loads(out)["peak_growth_bytes"]
+    estimated = train_step_bytes(GPTShape(vocab, layers, width, heads, seq_len), micro_batch, "cpu", bf16=True)["peak"]
+    assert abs(estimated / measured - 1) <= 0.25, (estimated, measured)
+
+
 def test_plan_keeps_tokens_per_step_with_the_largest_micro_batch_that_fits():
     config = load_config(REPO / "configs" / "phase1.yaml", ["train.device=cuda"])
     plan = plan_for(config, parse_memory("8GB"))
     assert plan.micro_batch * plan.grad_accum == config.train.batch_size * config.train.grad_accum
     assert plan.peak <= parse_memory("8GB")
     shape = GPTShape.from_config(config.model, config.tokenizer.vocab_size)
-    assert train_step_bytes(shape, 2 * plan.micro_batch, bf16=True)["peak"] > parse_memory("8GB")
+    assert train_step_bytes(shape, 2 * plan.micro_batch, "cuda", bf16=True)["peak"] > parse_memory("8GB")
 
 
 def test_plan_refuses_a_config_that_cannot_fit_with_one_line():

@@ -9,6 +9,7 @@ from phaselog.core.errors import PhaselogError
 from phaselog.datasets.mixing import MixEntry, weights_at
 from phaselog.datasets.prepare import prepare_data
 from phaselog.model.checkpoint import checkpoint_path
+from phaselog.model.device import check_precision, native_bf16
 from phaselog.model.train import lr_multiplier, train_segment
 
 PEAK = 1e11
@@ -123,10 +124,44 @@ def test_a_continued_run_may_switch_to_muon_with_fresh_optimizer_state(prepared,
                            continue_from=str(checkpoint_path(run_dir / "checkpoints", 20)))
     said = []
     train_segment(child, switched, 20, 40, PEAK, log=said.append)
-    assert said[0] == "training eager (train.compile: false), fp32 on cpu"
+    assert said[0] == "training eager (train.compile: false), fp32 on cpu (train.precision: auto)"
     assert any("optimizer changed from adamw to muon" in line for line in said)
     losses = losses_of(child)
     assert sorted(losses) == list(range(21, 41))
     # the weights carried over: the first continued step's loss is the parent's last, not an untrained model's
     parent = losses_of(run_dir)
     assert abs(losses[21] - parent[20]) < 0.3 < parent[1] - losses[21], (parent, losses)
+
+
+def test_cpu_bf16_is_refused_in_one_line_where_the_cpu_would_emulate_it(tiny_config, tmp_path):
+    emulated, native = tmp_path / "emulated", tmp_path / "native"
+    emulated.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
+    native.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n")
+    with pytest.raises(PhaselogError) as refused:
+        check_precision(tiny_config(precision="bf16"), emulated)
+    assert str(refused.value).startswith("train.precision bf16: no native bf16 on this CPU")
+    assert "\n" not in str(refused.value)
+    check_precision(tiny_config(precision="bf16"), native)
+    check_precision(tiny_config(), emulated)  # auto: fp32 on any CPU
+
+
+@pytest.mark.skipif(not native_bf16()[0], reason="train.precision bf16 needs a CPU with native bf16: "
+                    + native_bf16()[1])
+def test_cpu_bf16_trains_and_resumes_exactly(tiny_config, tmp_path):
+    """train.precision bf16 on a CPU that computes bf16: the step runs under autocast (the log's first line
+    says so), the loss falls, and a resume from an inner checkpoint repeats the losses exactly."""
+    config = tiny_config(precision="bf16")
+    run_dir = tmp_path / "run"
+    prepare_data(config, run_dir)
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    said = []
+    train_segment(run_dir, config, 0, 20, PEAK, log=said.append)
+    assert said[0] == "training eager (train.compile: false), bf16 autocast on cpu (train.precision: bf16)"
+    train_segment(other, config, 0, 20, PEAK)
+    checkpoint_path(other / "checkpoints", 20).with_suffix(".json").unlink()
+    assert train_segment(other, config, 0, 20, PEAK)["resumed_from"] == 10
+    losses = losses_of(run_dir)
+    assert losses == losses_of(other)
+    assert all(math.isfinite(v) for v in losses.values())
+    assert sum(losses[s] for s in range(16, 21)) / 5 < losses[1] - 0.5
