@@ -123,6 +123,7 @@ def cmd_run(args) -> None:
 
 def cmd_plan(args) -> None:
     from phaselog.core.config import load_config
+    from phaselog.model.device import pick_device, trains_bf16
     from phaselog.model.memory import available_memory, human, parse_memory, plan_for
 
     config = load_config(args.config, args.set)
@@ -132,7 +133,9 @@ def cmd_plan(args) -> None:
     print(f"{config.name}: micro-batch {plan.micro_batch} x grad_accum {plan.grad_accum} x seq_len "
           f"{config.model.seq_len} = {plan.micro_batch * plan.grad_accum * config.model.seq_len} tokens per step "
           f"(configured {t.batch_size} x {t.grad_accum}); peak ~{human(plan.peak)} of {human(budget)}")
-    print("  train step: " + ", ".join(f"{name} {human(n)}" for name, n in parts.items()))
+    precision = "bf16 autocast" if trains_bf16(config) else "fp32"
+    print(f"  train step ({precision} on {pick_device(t.device).type}): "
+          + ", ".join(f"{name} {human(n)}" for name, n in parts.items()))
     print(f"  probe pass {human(plan.probe_bytes)}, evaluation at batch 1 {human(plan.eval_bytes)}")
 
 
