@@ -111,7 +111,7 @@ class TrainConfig(Strict):
     compile: bool = False
     precision: Literal["auto", "bf16"] = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU; bf16: "
                                                "bf16 autocast on CPU too, only where the CPU computes bf16 natively "
-                                               "(AMX or AVX-512 BF16): 1.9x the fp32 step at width 512, slower at "
+                                               "(AMX or AVX-512 BF16): 2x the fp32 step at width 512, no faster at "
                                                "the demo's width 128 (docs/benchmarks.md)")
     init_from: str | None = Field(None, description="a run id or a checkpoint path to start from (weights only)")
     continue_from: str | None = Field(None, description="checkpoint of the run this one continues, set by `phaselog "
