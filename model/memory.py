@@ -3,9 +3,9 @@ follows: the largest micro-batch (with grad_accum keeping the configured tokens 
 the user has, or one line saying what would fit. Checked against measured peaks by tests/test_memory.py
 (model/memory_measure.py measures them).
 
-Where the bytes go, fp32 on CPU (bf16 autocast on CUDA halves the activations, not the head's fp32 buffers; on CPU
-it does not: the norms' fp32 outputs stay beside the bf16 copies the matmuls save, and measured peaks under
-train.precision bf16 were 0.90-1.02 of the fp32 estimate plus the weights' bf16 copy):
+Where the bytes go, fp32 on CPU (bf16 autocast changes the activations only, see CUDA_BF16_ACTIVATION_BYTES; on CPU
+it saves about as much as fp32: measured peaks under train.precision bf16 were 0.90-1.02 of the fp32 estimate plus
+the weights' bf16 copy, which is the plan for it):
 - weights 4 bytes (and a 2-byte bf16 copy under autocast), AdamW's two moments 8 bytes per parameter (Muon's one
   momentum, 4 bytes, on the blocks' matrices under train.optimizer muon), for the whole step; gradients 4 bytes, which
   fill in as backward frees the activations, so they weigh only when the activations are smaller;
@@ -31,6 +31,14 @@ from phaselog.model.device import pick_device, trains_bf16
 from phaselog.model.gpt import GPTShape, head_chunk_rows
 
 ACTIVATIONS_PER_TOKEN_LAYER = 17  # x d_model values, see above
+# Bytes x d_model per token and layer under CUDA's bf16 autocast, counted the same way but not measured (no GPU
+# here; `phaselog bench gpu` prints the measured peak against the plan). Autocast runs norms in fp32, so each
+# block norm keeps the fp32 residual it read (4) beside the bf16 copy the next matmul saves (2), and the QK-norm
+# keeps an fp32 copy of the rotated q and k (8) while attention saves them again in bf16 (4). Attention: norm 6,
+# qkv 6, QK-norm 8, q and k 4, output and its contiguous copy 4 = 28; MLP: norm 6, ReLU output 8, its square 8 =
+# 22. Half of fp32's 68 (34, the count before 2026-12-04) assumed every saved tensor bf16, which would put a
+# micro-batch on the card that does not fit.
+CUDA_BF16_ACTIVATION_BYTES = 50
 CPU_RUNTIME_BYTES = 90 * 2 ** 20  # torch's own pages on CPU, see above
 UNITS = {"": 1, "B": 1, "KB": 2 ** 10, "MB": 2 ** 20, "GB": 2 ** 30, "TB": 2 ** 40}
 
@@ -64,12 +72,13 @@ def train_step_bytes(shape: GPTShape, micro_batch: int, device: str = "cpu", bf1
                      optimizer: str = "adamw") -> dict[str, int]:
     params = parameter_count(shape)
     tokens = micro_batch * shape.seq_len
-    act_bytes = 2 if bf16 and device == "cuda" else 4  # see the module's docstring for CPU autocast
+    # bytes x d_model per token and layer
+    saved = CUDA_BF16_ACTIVATION_BYTES if bf16 and device == "cuda" else 4 * ACTIVATIONS_PER_TOKEN_LAYER
     parts = {
         "runtime": runtime_bytes(device),
         "weights": 4 * params + (2 * params if bf16 else 0),  # autocast keeps a bf16 copy of each weight
         "optimizer": optimizer_bytes(shape, optimizer),
-        "activations": ACTIVATIONS_PER_TOKEN_LAYER * tokens * shape.d_model * shape.n_layer * act_bytes,
+        "activations": saved * tokens * shape.d_model * shape.n_layer,
         "head": head_bytes(shape, tokens, device),
         "gradients": 4 * params,
     }

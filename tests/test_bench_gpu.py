@@ -89,9 +89,9 @@ def test_the_cards_branches_without_a_card():
     params = 2 * 32768 * 768 + 12 * 12 * 768 ** 2  # embedding, untied head, 12 blocks of 12 d^2
     tokens = plan.micro_batch * 1024
     expected = {"runtime": 0, "weights": 6 * params, "optimizer": 8 * params, "gradients": 4 * params,
-                "activations": 17 * tokens * 768 * 12 * 2,  # bf16 activations
+                "activations": 50 * tokens * 768 * 12,  # bytes x d_model per token and layer under CUDA autocast
                 "head": 4 * (2 * 2048 * 32768 + (tokens + 32768) * 768)}  # two 2048-row fp32 chunks + kept grads
     expected["peak"] = (expected["weights"] + expected["optimizer"]
                         + max(expected["activations"] + expected["head"], expected["gradients"]))
     assert plan.step_bytes == expected
-    assert (plan.micro_batch, plan.grad_accum) == (16, 4) and plan.peak <= parse_memory("8GB")
+    assert (plan.micro_batch, plan.grad_accum) == (8, 8) and plan.peak <= parse_memory("8GB")
