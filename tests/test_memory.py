@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from phaselog.core.config import load_config
 from phaselog.model.device import native_bf16
-from phaselog.model.gpt import GPTShape
-from phaselog.model.memory import parse_memory, plan_for, train_step_bytes
+from phaselog.model.gpt import GPT, GPTShape
+from phaselog.model.memory import ACTIVATIONS_PER_TOKEN_LAYER, parse_memory, plan_for, train_step_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 # vocabulary-heavy, activations-heavy and parameters-heavy, a few hundred MB each so a step takes seconds
@@ -28,6 +29,32 @@ def test_estimate_is_within_a_quarter_of_the_measured_peak(vocab, layers, width,
     measured = json.loads(out)["peak_growth_bytes"]
     estimated = train_step_bytes(GPTShape(vocab, layers, width, heads, seq_len), micro_batch)["peak"]
     assert abs(estimated / measured - 1) <= 0.25, (estimated, measured)
+
+
+def saved_for_backward(shape: GPTShape, micro_batch: int) -> int:
+    """Bytes autograd keeps for backward in one forward (each storage once, the weights left out)."""
+    model = GPT(shape)
+    model.init_weights(0)
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    kept = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            kept[storage.data_ptr()] = storage.nbytes()
+        return tensor
+    tokens = torch.randint(0, shape.vocab_size, (micro_batch, shape.seq_len + 1))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(tokens[:, :-1], tokens[:, 1:])
+    return sum(kept.values())
+
+
+def test_the_plans_activation_count_is_what_autograd_keeps_per_layer():
+    """The 17 values per token and layer of model/memory.py, against the tensors autograd saves in a forward: one
+    layer more adds what one layer keeps (the head and embedding are the same in both), within a tenth."""
+    one, two = (saved_for_backward(GPTShape(512, layers, 128, 2, 64), 4) for layers in (1, 2))
+    counted = 4 * ACTIVATIONS_PER_TOKEN_LAYER * 4 * 64 * 128  # fp32 bytes x d_model x tokens
+    assert abs((two - one) / counted - 1) <= 0.1, (two - one, counted)
 
 
 @pytest.mark.skipif(not native_bf16()[0], reason="train.precision bf16 needs a CPU with native bf16: "
