@@ -233,6 +233,11 @@ def bench_train(device: str = "cpu", compile: bool = False) -> dict:
             lines.append(f"        compiled reference: {r['reference_compiled_tokens_per_sec']:.0f} tok/s (compiling "
                          f"took {r['reference_compile_seconds']:.0f} s); compiled against compiled "
                          f"{ratio['median']:.2f}x (min {ratio['min']:.2f}, max {ratio['max']:.2f})")
+    if device.type == "cpu" and "bf16" in dtypes:  # what train.precision bf16 would change, shape by shape
+        fp32 = {r["name"]: r["tokens_per_sec"] for r in results if r["dtype"] == "fp32"}
+        lines.append("  train.precision bf16 trains as the bf16 rows do: " + ", ".join(
+            f"{r['name']} {r['tokens_per_sec'] / fp32[r['name']]:.2f}x its fp32 row" for r in results
+            if r["dtype"] == "bf16") + " (measured one after the other, not in alternating rounds)")
     for s in skipped:
         lines.append(f"  {s['dtype']} rows skipped: {s['reason']}")
     lines.append("rerun: phaselog bench train [--json] [--device cuda] [--compile]")
