@@ -31,9 +31,10 @@ LOOP_FIELDS = {"step": ("step",), "source": ("source",), "item": ("item",), "is_
                "sample_index": ("sample_index", "sample"), "unit": ("unit", "kind"),
                "period": ("period",), "repeats": ("repeats", "count", "repeat_count"),
                "severity": ("severity",), "excerpt": ("excerpt", "name")}
-BIAS_FIELDS = {"run_id": ("run_id",), "step": ("step",), "source": ("source",), "severity": ("severity",), "category": ("category",),
-               "terms": ("terms",), "context": ("context",), "decision": ("decision",), "value": ("value",),
-               "stderr": ("stderr",), "discounted": ("discounted",), "text_key": ("text_key", "item")}
+BIAS_FIELDS = {"run_id": ("run_id",), "step": ("step",), "source": ("source",), "severity": ("severity",),
+               "category": ("category",), "terms": ("terms",), "context": ("context",), "decision": ("decision",),
+               "value": ("value",), "stderr": ("stderr",), "discounted": ("discounted",),
+               "text_key": ("text_key", "item")}
 # every text the loop detector scanned (reflections, the drill text, training-data windows), looping or not
 SCAN_FIELDS = {"step": ("step",), "source": ("source",), "text_key": ("text_key", "item")}
 REVIEW_FIELDS = {"step": ("step",), "status": ("status",), "decision": ("decision",), "note": ("note",),
@@ -68,13 +69,17 @@ class ReportData:
     bias_events: list[dict] | None = None
     reviews: list[dict] | None = None
     journal: list[dict] | None = None
-    run_ids: tuple[str, ...] = ()           # the runs read: this one, or a phase's chain (`whole_phase`)
     run_configs: dict | None = None         # a phase's chain: run_id -> that run's own config (`whole_phase`)
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """The runs read: this one, or a phase's chain, parents first."""
+        return tuple(self.run_configs or ()) or (self.run_id,)
 
 
 def run_condition(data: ReportData) -> str:
     """The SQL condition on run_id that lists what the report read, for the queries it suggests."""
-    ids = data.run_ids or (data.run_id,)
+    ids = data.run_ids
     return f"run_id = '{ids[0]}'" if len(ids) == 1 else f"run_id in ({', '.join(repr(i) for i in ids)})"
 
 
@@ -207,5 +212,4 @@ def whole_phase(chain: list[ReportData]) -> ReportData:
     return replace(last, first_step=first.first_step, run={**last.run, "start_step": first.run.get("start_step"),
                                                            "config_json": json.dumps(config)},
                    metrics={k: np.concatenate([d.metrics[k] for d in chain]) for k in last.metrics},
-                   run_ids=tuple(d.run_id for d in chain), run_configs={d.run_id: config_of(d) for d in chain},
-                   **lists)
+                   run_configs={d.run_id: config_of(d) for d in chain}, **lists)
