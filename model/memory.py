@@ -134,18 +134,18 @@ def plan_for(config, budget: int, vocab_size: int | None = None) -> Plan:
     (and grad_accum a multiple of the processes); a one-line PhaselogError when not even one sequence fits."""
     t = config.train
     shape = plan_shape(config, vocab_size)
-    device, bf16 = pick_device(t.device).type, trains_bf16(config)
+    device = pick_device(t.device).type
     sequences = t.batch_size * t.grad_accum
     windows = config.understanding.probe_windows * len(config.data.sources)
     probe = probe_bytes(shape, windows, device, t.optimizer) if config.understanding.probe_every else 0
     evaluation = eval_bytes(shape, 1)
     for micro in sorted((b for b in range(1, sequences + 1) if sequences % b == 0
                          and (sequences // b) % t.nproc_per_node == 0), reverse=True):
-        plan = Plan(micro, sequences // micro, train_step_bytes(shape, micro, device, bf16, t.optimizer), probe,
-                    evaluation, budget)
+        plan = Plan(micro, sequences // micro, configured_step_bytes(config, micro, vocab_size), probe, evaluation,
+                    budget)
         if plan.peak <= budget:
             return plan
-    smallest = train_step_bytes(shape, 1, device, bf16, t.optimizer)
+    smallest = configured_step_bytes(config, 1, vocab_size)
     weights_and_optimizer = 4 * parameter_count(shape) + optimizer_bytes(shape, t.optimizer)
     raise PhaselogError(
         f"{config.name}: does not fit {human(budget)}: even micro-batch 1 x seq_len {shape.seq_len} needs "
@@ -157,8 +157,7 @@ def check_fits(config, budget: int, vocab_size: int | None = None) -> Plan:
     """Before a run: the configured micro-batch must fit, else one line with the plan that would."""
     plan = plan_for(config, budget, vocab_size)
     t = config.train
-    configured = train_step_bytes(plan_shape(config, vocab_size), t.batch_size, pick_device(t.device).type,
-                                  trains_bf16(config), t.optimizer)["peak"]
+    configured = configured_step_bytes(config, t.batch_size, vocab_size)["peak"]
     if max(configured, plan.probe_bytes, plan.eval_bytes) > budget:
         raise PhaselogError(
             f"{config.name}: train.batch_size {t.batch_size} needs ~{human(configured)} of {human(budget)}; set "
@@ -170,9 +169,16 @@ def plan_shape(config, vocab_size: int | None = None) -> GPTShape:
     return GPTShape.from_config(config.model, vocab_size or config.tokenizer.vocab_size)
 
 
+def configured_step_bytes(config, micro_batch: int, vocab_size: int | None = None) -> dict[str, int]:
+    """train_step_bytes for the config's model, device, precision and optimizer."""
+    t = config.train
+    return train_step_bytes(plan_shape(config, vocab_size), micro_batch, pick_device(t.device).type,
+                            trains_bf16(config), t.optimizer)
+
+
 def available_memory(device: str) -> int:
     """Bytes this run may use: the GPU's total memory, or the machine's available memory on CPU."""
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+    if pick_device(device).type == "cuda":
         return torch.cuda.get_device_properties(0).total_memory
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
