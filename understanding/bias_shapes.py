@@ -131,8 +131,8 @@ IMPERATIVE_OPENERS = {"never", "don't", "do", "please", "just", "make", "always"
 
 GROUP_STANDARD = {"behaviour", "behavior", "thing", "move"}  # "typical boomer behaviour"
 
-# hostility to the group itself, said by the writer ("I can't stand Mexicans"): the phrase ends up to 3 words
-# before a generic plural mention, with only a determiner between; "don't hate" denies it
+# hostility to the group itself, said by the writer ("I can't stand Mexicans"): the phrase starts at most 6 words
+# before a generic plural mention, with only determiners between; "don't hate" denies it
 HOSTILITY = {words for words in (("hate",), ("despise",), ("loathe",), ("detest",), ("abhor",), ("can't", "stand"),
                                  ("cannot", "stand"), ("sick", "of"), ("tired", "of"), ("fed", "up", "with"),
                                  ("disgusted", "by"), ("disgusted", "with"), ("hatred", "for"), ("contempt", "for"),
@@ -601,7 +601,7 @@ def hostility_before(tokens: list[str], start: int, i: int) -> tuple[int, int]:
     """(at, length) of the writer's hostility to the mention at tokens[i] ("I hate immigrants", "sick of all the
     gay people"); (0, 0) if none, denied ("I don't hate") or someone else's ("bigots who hate Muslims")."""
     for k in range(max(start, i - 6), i):
-        length = next((n for n in (3, 2, 1) if tuple(tokens[k:k + n]) in HOSTILITY), 0)
+        length = longest_match(tokens, k, HOSTILITY)
         if not length or any(word not in HOSTILE_DETERMINERS for word in tokens[k + length:i]):
             continue
         if k > start and not FIRST_PERSON & set(tokens[max(start, k - 4):k]):
