@@ -58,20 +58,24 @@ def test_segments_train_exactly_like_one_run(prepared, tmp_path):
     assert sorted(losses_of(run_dir)) == list(range(1, 41))
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
-def test_resume_from_an_inner_checkpoint_gives_identical_losses(tiny_config, tmp_path, optimizer):
-    config = tiny_config(optimizer=optimizer)
-    run_dir = tmp_path / "run"
+def uninterrupted_and_resumed(config, tmp_path, log=lambda line: None) -> tuple[dict, dict, dict]:
+    """Steps 0-20 trained in one go, and again as if killed after step 13 (the checkpoint at 10 the newest good
+    one, the metrics past it stale) then resumed: (the first's losses, the second's, the resume's summary)."""
+    run_dir, other = tmp_path / "run", tmp_path / "other"
     prepare_data(config, run_dir)
-    other = tmp_path / "other"
     shutil.copytree(run_dir, other)
-    train_segment(run_dir, config, 0, 20, PEAK)
-    # as if killed after step 13: the checkpoint at 10 is the newest good one, metrics past it are stale
+    train_segment(run_dir, config, 0, 20, PEAK, log=log)
     train_segment(other, config, 0, 20, PEAK)
     checkpoint_path(other / "checkpoints", 20).with_suffix(".json").unlink()
     summary = train_segment(other, config, 0, 20, PEAK)
+    return losses_of(run_dir), losses_of(other), summary
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_resume_from_an_inner_checkpoint_gives_identical_losses(tiny_config, tmp_path, optimizer):
+    uninterrupted, resumed, summary = uninterrupted_and_resumed(tiny_config(optimizer=optimizer), tmp_path)
     assert summary["resumed_from"] == 10
-    assert losses_of(run_dir) == losses_of(other)
+    assert uninterrupted == resumed
 
 
 def test_loss_falls_on_real_text(prepared):
@@ -150,18 +154,10 @@ def test_cpu_bf16_is_refused_in_one_line_where_the_cpu_would_emulate_it(tiny_con
 def test_cpu_bf16_trains_and_resumes_exactly(tiny_config, tmp_path):
     """train.precision bf16 on a CPU that computes bf16: the step runs under autocast (the log's first line
     says so), the loss falls, and a resume from an inner checkpoint repeats the losses exactly."""
-    config = tiny_config(precision="bf16")
-    run_dir = tmp_path / "run"
-    prepare_data(config, run_dir)
-    other = tmp_path / "other"
-    shutil.copytree(run_dir, other)
     said = []
-    train_segment(run_dir, config, 0, 20, PEAK, log=said.append)
+    losses, resumed, summary = uninterrupted_and_resumed(tiny_config(precision="bf16"), tmp_path, said.append)
     assert said[0] == "training eager (train.compile: false), bf16 autocast on cpu (train.precision: bf16)"
-    train_segment(other, config, 0, 20, PEAK)
-    checkpoint_path(other / "checkpoints", 20).with_suffix(".json").unlink()
-    assert train_segment(other, config, 0, 20, PEAK)["resumed_from"] == 10
-    losses = losses_of(run_dir)
-    assert losses == losses_of(other)
+    assert summary["resumed_from"] == 10
+    assert losses == resumed
     assert all(math.isfinite(v) for v in losses.values())
     assert sum(losses[s] for s in range(16, 21)) / 5 < losses[1] - 0.5
