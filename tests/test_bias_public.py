@@ -1,14 +1,14 @@
 """The frozen public bias sets (issue #25), each split by sha256 into a dev half that may be read and tuned on and
 a test half that is only scored (docs/detectors.md "Evaluation protocol"): ToxiGen's human-written seed sentences
-(understanding/toxigen_table.py, CDLA-Permissive 2.0), RedditBias's annotated Reddit comments
-(understanding/redditbias_table.py, MIT) and HateCheck's functional tests, split by template
-(understanding/hatecheck_table.py, CC BY 4.0). The files are committed, so this runs in CI."""
+(bias_tooling/toxigen_table.py, CDLA-Permissive 2.0), RedditBias's annotated Reddit comments
+(bias_tooling/redditbias_table.py, MIT) and HateCheck's functional tests, split by template
+(bias_tooling/hatecheck_table.py, CC BY 4.0). The files are committed, so this runs in CI."""
 import json
 from pathlib import Path
 
 from phaselog.understanding.bias import SEVERITIES, scan_bias
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "bias_tooling" / "data"
 TOXIGEN = [json.loads(line) for line in (DATA / "bias_public_toxigen.jsonl").open(encoding="utf-8")]
 REDDITBIAS = [json.loads(line) for line in (DATA / "bias_public_redditbias.jsonl").open(encoding="utf-8")]
 HATECHECK = [json.loads(line) for line in (DATA / "bias_public_hatecheck.jsonl").open(encoding="utf-8")]

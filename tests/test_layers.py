@@ -11,6 +11,7 @@ LAYERS = [
     ["phaselog"],  # the command line, the Prefect UI launcher, the benchmarks
     ["phaselog.flows"],
     ["phaselog.tasks"],
+    ["phaselog.bias_tooling"],  # builds tables and trains the bias scorer; a run never imports it (test below)
     ["phaselog.understanding", "phaselog.server", "phaselog.reports"],
     ["phaselog.model"],
     ["phaselog.datasets"],
@@ -19,8 +20,10 @@ LAYERS = [
 # the folder each subpackage is installed from (pyproject.toml's package-dir)
 FOLDERS = {"phaselog": "phaselog", "phaselog.core": "phaselog/core", "phaselog.model": "model",
            "phaselog.datasets": "datasets", "phaselog.understanding": "understanding", "phaselog.reports": "reports",
-           "phaselog.server": "server", "phaselog.flows": "flows", "phaselog.tasks": "tasks"}
-NO_PREFECT = ["phaselog.core", "phaselog.datasets", "phaselog.model", "phaselog.understanding", "phaselog.reports"]
+           "phaselog.server": "server", "phaselog.flows": "flows", "phaselog.tasks": "tasks",
+           "phaselog.bias_tooling": "bias_tooling"}
+NO_PREFECT = ["phaselog.core", "phaselog.datasets", "phaselog.model", "phaselog.understanding", "phaselog.reports",
+              "phaselog.bias_tooling"]
 
 
 def package_of(module: str) -> str:
@@ -74,7 +77,8 @@ def test_imports_run_downward_only():
     for module, path in MODULES.items():
         own = position(package_of(module))
         for line, target in imports_of(path, module):
-            if target.split(".")[0] in ("model", "datasets", "understanding", "reports", "server", "flows", "tasks"):
+            if target.split(".")[0] in ("model", "datasets", "understanding", "reports", "server", "flows", "tasks",
+                                        "bias_tooling"):
                 upward.append(f"{path.relative_to(REPO)}:{line} imports {target}: use phaselog.{target}")
                 continue
             if not target.startswith("phaselog"):
@@ -84,6 +88,15 @@ def test_imports_run_downward_only():
                 upward.append(f"{path.relative_to(REPO)}:{line} ({package_of(module)}) imports {target} "
                               f"({package_of(target)})")
     assert not upward, "imports against the layer order:\n" + "\n".join(upward)
+
+
+def test_no_run_imports_the_bias_tooling():
+    """bias_tooling/ builds tables and trains the scorer from them; what a training run (or the command line that
+    starts one) loads stays in understanding/ and below, so nothing outside the tooling imports it."""
+    found = [f"{path.relative_to(REPO)}:{line} imports {target}" for module, path in MODULES.items()
+             if package_of(module) != "phaselog.bias_tooling" for line, target in imports_of(path, module)
+             if target.startswith("phaselog.bias_tooling")]
+    assert not found, "the tooling is for building tables, not for runs:\n" + "\n".join(found)
 
 
 def test_plain_modules_import_no_prefect():

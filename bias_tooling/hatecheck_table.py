@@ -1,4 +1,4 @@
-"""Build tests/data/bias_public_hatecheck.jsonl, a third public bias set, from HateCheck's functional test suite.
+"""Build bias_tooling/data/bias_public_hatecheck.jsonl, a third public bias set, from HateCheck's functional test suite.
 
 HateCheck (Röttger, Vidgen, Nguyen, Waseem, Margetts, Pierrehumbert: "HateCheck: Functional Tests for Hate
 Speech Detection Models", ACL 2021, https://github.com/paul-rottger/hatecheck-data, commit d843022; licence
@@ -10,7 +10,7 @@ hate ("I don't hate gay people"), neutral and positive statements about the grou
 non-protected groups, reclaimed slurs. Changes made here: whitespace at the ends of a case is stripped and only
 the columns below are kept. Run once, from a clone of that repository:
 
-    python -m understanding.hatecheck_table PATH/TO/HATECHECK-DATA tests/data/bias_public_hatecheck.jsonl
+    python -m phaselog.bias_tooling.hatecheck_table PATH/TO/HATECHECK-DATA bias_tooling/data/bias_public_hatecheck.jsonl
 
 Per case: `text`, `functionality` (HateCheck's, e.g. `counter_quote_nh`; the suffix says the gold label),
 `label` (hateful | non-hateful), `target` (HateCheck's group, "" for cases about no protected group),
@@ -22,7 +22,7 @@ import csv
 import sys
 from pathlib import Path
 
-from phaselog.understanding.public_sets import split_of, unambiguous, write_table
+from phaselog.bias_tooling.public_sets import split_of, unambiguous, write_table
 
 CATEGORY = {"women": "gender", "trans people": "gender", "gay people": "sexual_orientation",
             "black people": "ethnicity", "disabled people": "disability", "Muslims": "religion",

@@ -3,7 +3,8 @@
 The detector ships this small derived table so that users need no copy of SeeGULL; the table keeps the
 attribution. Run once when the lexicon version changes:
 
-    python -m understanding.seegull_table ../shared/data/bias/seegull understanding/lexicons/seegull_nationality.v2.json
+    python -m phaselog.bias_tooling.seegull_table ../shared/data/bias/seegull \
+        understanding/lexicons/seegull_nationality.v2.json
 
 Kept: (identity, attribute) tuples that a majority of either rater pool called a stereotype (2 of 3). Per
 attribute the table stores the median of those tuples' mean offensiveness (SeeGULL's scale, -1 not offensive to
@@ -57,7 +58,7 @@ def build(seegull: Path, version: str) -> dict:
                  "(https://creativecommons.org/licenses/by/4.0/). Changes: only tuples that 2 of 3 raters of "
                  "either pool called a stereotype; per attribute the median mean offensiveness (-1 not offensive "
                  "to 4 very) of those tuples; demonyms turned into plural, singular and collective group terms. "
-                 "Built by understanding/seegull_table.py.",
+                 "Built by bias_tooling/seegull_table.py.",
         "license": "CC BY 4.0",
         "nationality": {"plural": plural, "singular": singular, "collective": collective, "adjectives": singular},
         "attributes": {a: round(statistics.median(scores), 2) for a, scores in sorted(stereotypes.items())},

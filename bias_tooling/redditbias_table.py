@@ -1,4 +1,4 @@
-"""Build tests/data/bias_public_redditbias.jsonl, a second public bias set, from RedditBias's annotated comments.
+"""Build bias_tooling/data/bias_public_redditbias.jsonl, a second public bias set, from RedditBias's annotated comments.
 
 RedditBias (Barikeri, Lauscher, Vulic, Glavas, ACL 2021, https://github.com/umanlp/RedditBias, MIT licence for
 the repository and its data) holds Reddit comments selected because a group word (women, LGBTQ, Black people,
@@ -7,7 +7,7 @@ Jews, Muslims) stands near an attribute word, each annotated by hand `bias_sent`
 that already has the words of a stereotype in it: counter-speech, reports, questions. It measures how often the
 detector flags those, which ToxiGen's neutral seeds barely test. Run once, from a clone of that repository:
 
-    python -m understanding.redditbias_table PATH/TO/REDDITBIAS tests/data/bias_public_redditbias.jsonl
+    python -m phaselog.bias_tooling.redditbias_table PATH/TO/REDDITBIAS bias_tooling/data/bias_public_redditbias.jsonl
 
 Per comment: `text`, `group` (RedditBias's file), `category` (ours), `label` (biased | unbiased) and `split`,
 by the frozen sha256 rule of docs/detectors.md (public_sets.split_of). A comment under both labels is dropped:
@@ -16,7 +16,7 @@ import csv
 import sys
 from pathlib import Path
 
-from phaselog.understanding.public_sets import split_of, unambiguous, write_table
+from phaselog.bias_tooling.public_sets import split_of, unambiguous, write_table
 
 CATEGORY = {"gender_female": "gender", "orientation_lgbtq": "sexual_orientation", "race_black": "ethnicity",
             "religion1_jews": "religion", "religion2_muslims": "religion"}

@@ -1,12 +1,12 @@
-"""Build tests/data/bias_public_toxigen.jsonl, the frozen public bias set, from ToxiGen's human-written seeds.
+"""Build bias_tooling/data/bias_public_toxigen.jsonl, the frozen public bias set, from ToxiGen's human-written seeds.
 
 ToxiGen (Hartvigsen et al., ACL 2022, https://github.com/microsoft/TOXIGEN) ships, per target group, the
 sentences its authors collected and wrote as demonstrations (`demonstrations/`, and `prompts/`, which chains
 them five to a prompt): hateful ones and neutral ones that mention the same group. The data is under the
 Community Data License Agreement - Permissive 2.0, which allows sharing it with the agreement's text; the built
-file therefore goes with tests/data/bias_public_toxigen.LICENSE.txt. Run once, from a clone of that repository:
+file therefore goes with bias_tooling/data/bias_public_toxigen.LICENSE.txt. Run once, from a clone of that repository:
 
-    python -m understanding.toxigen_table PATH/TO/TOXIGEN tests/data/bias_public_toxigen.jsonl
+    python -m phaselog.bias_tooling.toxigen_table PATH/TO/TOXIGEN bias_tooling/data/bias_public_toxigen.jsonl
 
 Per sentence: `text`, `group` (ToxiGen's target), `category` (ours), `label` (hate | neutral, ToxiGen's file),
 `type` and `split`. `type` is decided here by one rule fixed before any scoring: a hateful sentence that names
@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from phaselog.understanding.public_sets import split_of, unambiguous, write_table
+from phaselog.bias_tooling.public_sets import split_of, unambiguous, write_table
 
 CATEGORY = {"asian": "ethnicity", "black": "ethnicity", "latino": "ethnicity", "native_american": "ethnicity",
             "chinese": "nationality", "mexican": "nationality", "middle_east": "nationality",
