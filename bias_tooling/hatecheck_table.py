@@ -42,7 +42,7 @@ def build(hatecheck: Path) -> list[dict]:
 
 def main(argv: list[str]) -> None:
     hatecheck, out = Path(argv[0]), Path(argv[1])
-    write_table(build(hatecheck), out, hatecheck / "LICENSE")
+    write_table(build(hatecheck), out, (hatecheck / "LICENSE").read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

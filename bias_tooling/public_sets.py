@@ -17,6 +17,12 @@ def split_of(text: str) -> str:
     return "dev" if hashlib.sha256(normalise(text).encode("utf-8")).digest()[0] % 2 == 0 else "test"
 
 
+def pick(options: list, key: str):
+    """The option the sha256 of the normalised `key` points at: fixed by the text alone, as the split is."""
+    digest = hashlib.sha256(normalise(key).encode("utf-8")).digest()
+    return options[int.from_bytes(digest[:8], "big") % len(options)]
+
+
 def unambiguous(entries: Iterable[tuple[str, str, dict]]) -> list[dict]:
     """From (text, label, row) entries: the first row of each normalised text, in text order, leaving out a text
     that came under two labels (nobody can say which it is)."""
@@ -29,10 +35,19 @@ def unambiguous(entries: Iterable[tuple[str, str, dict]]) -> list[dict]:
     return [row for key, row in sorted(found.items()) if len(labels[key]) == 1]
 
 
-def write_table(rows: list[dict], out: Path, licence: Path) -> None:
+def write_table(rows: list[dict], out: Path, licence: str) -> None:
     """The table as JSON lines, with the source's licence text beside it (every licence used asks for it)."""
     with out.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (out.parent / (out.stem + ".LICENSE.txt")).write_text(licence.read_text(encoding="utf-8"), encoding="utf-8")
+    licence_path(out).write_text(licence, encoding="utf-8")
     print(f"{len(rows)} rows -> {out}")
+
+
+def licence_path(table: Path) -> Path:
+    return table.parent / (table.stem + ".LICENSE.txt")
+
+
+def read_table(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]

@@ -37,7 +37,7 @@ def build(redditbias: Path) -> list[dict]:
 
 def main(argv: list[str]) -> None:
     redditbias, out = Path(argv[0]), Path(argv[1])
-    write_table(build(redditbias), out, redditbias / "LICENSE")
+    write_table(build(redditbias), out, (redditbias / "LICENSE").read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

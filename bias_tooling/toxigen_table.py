@@ -76,7 +76,7 @@ def build(toxigen: Path) -> list[dict]:
 
 def main(argv: list[str]) -> None:
     toxigen, out = Path(argv[0]), Path(argv[1])
-    write_table(build(toxigen), out, toxigen / "LICENSE.txt")
+    write_table(build(toxigen), out, (toxigen / "LICENSE.txt").read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":
