@@ -3,12 +3,18 @@ normalised text a sentence is known by, the sha256 split, dropping a text that c
 writing a table with its source's licence beside it."""
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Iterable
 
 
 def normalise(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def sentences(text: str) -> list[str]:
+    """The normalised sentences of a text (a BBQ context is two or three; most rows are one)."""
+    return [part for part in re.split(r"(?<=[.!?])\s+", normalise(text)) if part]
 
 
 def split_of(text: str) -> str:
