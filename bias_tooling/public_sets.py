@@ -17,6 +17,13 @@ def sentences(text: str) -> list[str]:
     return [part for part in re.split(r"(?<=[.!?])\s+", normalise(text)) if part]
 
 
+def sentence_runs(text: str) -> set[str]:
+    """Every run of consecutive sentences of a text, normalised: a text that holds another one whole (a BBQ
+    disambiguated context holds its ambiguous context) shares a run with it."""
+    parts = sentences(text)
+    return {" ".join(parts[i:j]) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)}
+
+
 def split_of(text: str) -> str:
     """The frozen rule: first byte of sha256(normalised text) even -> dev (may be read and tuned on), odd -> test
     (scored, never tuned on)."""
