@@ -31,7 +31,7 @@ import re
 import sys
 from pathlib import Path
 
-from phaselog.bias_tooling.public_sets import normalise, pick, split_of, write_table
+from phaselog.bias_tooling.public_sets import normalise, pick, split_of, without_test_sentences, write_table
 
 CATEGORY = {"Age": "age", "Disability_status": "disability", "Nationality": "nationality",
             "Physical_appearance": "physical_appearance", "Religion": "religion",
@@ -155,7 +155,7 @@ def licence(bbq: Path) -> str:
 
 def main(argv: list[str]) -> None:
     bbq, out = Path(argv[0]), Path(argv[1])
-    write_table(build(bbq), out, licence(bbq))
+    write_table(without_test_sentences(build(bbq), out), out, licence(bbq))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import csv
 import sys
 from pathlib import Path
 
-from phaselog.bias_tooling.public_sets import normalise, pick, split_of, write_table
+from phaselog.bias_tooling.public_sets import normalise, pick, split_of, without_test_sentences, write_table
 
 # BiasAsker's group categories with a category of ours; "gender" holds the orientations too (sorted out below)
 CATEGORY = {"race": "ethnicity", "religion": "religion", "age": "age", "ability": "disability",
@@ -127,7 +127,7 @@ SOFTWARE.
 
 def main(argv: list[str]) -> None:
     biasasker, out = Path(argv[0]), Path(argv[1])
-    write_table(build(biasasker), out, LICENCE)
+    write_table(without_test_sentences(build(biasasker), out), out, LICENCE)
 
 
 if __name__ == "__main__":

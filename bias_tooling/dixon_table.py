@@ -26,7 +26,7 @@ import re
 import sys
 from pathlib import Path
 
-from phaselog.bias_tooling.public_sets import pick, split_of, write_table
+from phaselog.bias_tooling.public_sets import pick, split_of, without_test_sentences, write_table
 
 CATEGORY = {"sexuality": "sexual_orientation", "gender": "gender", "ethnicity": "ethnicity", "religion": "religion",
             "age": "age", "disability": "disability"}
@@ -93,7 +93,7 @@ def licence(repo: Path) -> str:
 
 def main(argv: list[str]) -> None:
     repo, out = Path(argv[0]), Path(argv[1])
-    write_table(build(repo), out, licence(repo))
+    write_table(without_test_sentences(build(repo), out), out, licence(repo))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,13 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+# a sentence ends at . ! or ? before a space, but not after a title ("Mrs. Grey")
+SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\bmr\.)(?<!\bmrs\.)(?<!\bms\.)(?<!\bdr\.)(?<!\bst\.)\s+")
+
+
 def sentences(text: str) -> list[str]:
     """The normalised sentences of a text (a BBQ context is two or three; most rows are one)."""
-    return [part for part in re.split(r"(?<=[.!?])\s+", normalise(text)) if part]
+    return [part for part in SENTENCE_END.split(normalise(text)) if part]
 
 
 def sentence_runs(text: str) -> set[str]:
@@ -46,6 +50,18 @@ def unambiguous(entries: Iterable[tuple[str, str, dict]]) -> list[dict]:
         labels.setdefault(key, set()).add(label)
         found.setdefault(key, row)
     return [row for key, row in sorted(found.items()) if len(labels[key]) == 1]
+
+
+def without_test_sentences(rows: list[dict], out: Path) -> list[dict]:
+    """The rows less every dev row that holds a sentence (or run of sentences) of a test row, of this table or of
+    any other table beside `out`: a sentence scored in one set is never trained on from another. Run the builders
+    a second time once all tables exist, so that each has seen the others' test rows."""
+    others = [row for table in sorted(out.parent.glob("bias_*.jsonl")) if table.name != out.name
+              for row in read_table(table)]
+    held_out = {run for row in rows + others if row["split"] == "test" for run in sentence_runs(row["text"])}
+    kept = [row for row in rows if row["split"] == "test" or not sentence_runs(row["text"]) & held_out]
+    print(f"{len(rows) - len(kept)} dev rows left out: they hold a test row's sentence")
+    return kept
 
 
 def write_table(rows: list[dict], out: Path, licence: str) -> None:

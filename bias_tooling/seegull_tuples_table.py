@@ -27,7 +27,7 @@ import csv
 import sys
 from pathlib import Path
 
-from phaselog.bias_tooling.public_sets import split_of, write_table
+from phaselog.bias_tooling.public_sets import split_of, without_test_sentences, write_table
 
 PLACES = {"Christmas Island": "Christmas Island", "Cocos Island": "the Cocos Islands", "Gibraltar": "Gibraltar",
           "Guernsey": "Guernsey", "Hong Kong": "Hong Kong", "Laos": "Laos", "Luxembourg": "Luxembourg",
@@ -107,7 +107,7 @@ def licence(seegull: Path) -> str:
 
 def main(argv: list[str]) -> None:
     seegull, out = Path(argv[0]), Path(argv[1])
-    write_table(build(seegull), out, licence(seegull))
+    write_table(without_test_sentences(build(seegull), out), out, licence(seegull))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from phaselog.bias_tooling.public_sets import unambiguous, split_of, write_table
+from phaselog.bias_tooling.public_sets import split_of, unambiguous, without_test_sentences, write_table
 
 CATEGORY = {"gender": "gender", "profession": "other", "race": "ethnicity", "religion": "religion"}
 
@@ -63,7 +63,7 @@ def licence(stereoset_licence: Path) -> str:
 
 def main(argv: list[str]) -> None:
     phd_stereoset, stereoset_licence, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
-    write_table(build(phd_stereoset), out, licence(stereoset_licence))
+    write_table(without_test_sentences(build(phd_stereoset), out), out, licence(stereoset_licence))
 
 
 if __name__ == "__main__":

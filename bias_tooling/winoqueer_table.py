@@ -23,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-from phaselog.bias_tooling.public_sets import split_of, unambiguous, write_table
+from phaselog.bias_tooling.public_sets import split_of, unambiguous, without_test_sentences, write_table
 
 FILE = "Model Training and Evaluation/Winoqueer - GPT Augmentation.csv"
 FRAME = re.compile(r"(?i)(?:we expect that |all |most )?(?:people who are [\w-]+|[\w-]+ people|[\w-]+)\s+(?P<pred>.+)")
@@ -71,7 +71,7 @@ def licence(hearts: Path) -> str:
 
 def main(argv: list[str]) -> None:
     hearts, out = Path(argv[0]), Path(argv[1])
-    write_table(build(hearts), out, licence(hearts))
+    write_table(without_test_sentences(build(hearts), out), out, licence(hearts))
 
 
 if __name__ == "__main__":
