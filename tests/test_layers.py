@@ -9,7 +9,7 @@ from tests.conftest import REPO
 # top to bottom; names in one row are siblings that must not import each other
 LAYERS = [
     ["phaselog"],  # the command line, the Prefect UI launcher, the benchmarks
-    ["phaselog.flows"],
+    ["phaselog.flows", "phaselog.bias_tooling"],  # bias_tooling: the detector's tables and data, run by hand
     ["phaselog.tasks"],
     ["phaselog.understanding", "phaselog.server", "phaselog.reports"],
     ["phaselog.model"],
@@ -19,8 +19,10 @@ LAYERS = [
 # the folder each subpackage is installed from (pyproject.toml's package-dir)
 FOLDERS = {"phaselog": "phaselog", "phaselog.core": "phaselog/core", "phaselog.model": "model",
            "phaselog.datasets": "datasets", "phaselog.understanding": "understanding", "phaselog.reports": "reports",
-           "phaselog.server": "server", "phaselog.flows": "flows", "phaselog.tasks": "tasks"}
-NO_PREFECT = ["phaselog.core", "phaselog.datasets", "phaselog.model", "phaselog.understanding", "phaselog.reports"]
+           "phaselog.server": "server", "phaselog.flows": "flows", "phaselog.tasks": "tasks",
+           "phaselog.bias_tooling": "bias_tooling"}
+NO_PREFECT = ["phaselog.core", "phaselog.datasets", "phaselog.model", "phaselog.understanding", "phaselog.reports",
+              "phaselog.bias_tooling"]
 
 
 def package_of(module: str) -> str:
