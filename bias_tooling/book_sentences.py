@@ -66,11 +66,14 @@ def group_pattern() -> tuple[re.Pattern, re.Pattern]:
 
 
 FREE, CAPITAL = group_pattern()
+# peoples no list can name in full ("the Timorese", "Canaanites", "the Sumatrans"): a capitalised word ending as
+# demonyms do; "-ans" only after a lower-case word or a comma, so that "Means" or "Plans" opening a sentence is not one
+DEMONYM = re.compile(r"(?<![\w-])[A-Z][a-z]{2,}(?:ese|ians|ites)(?![\w-])|(?<=[a-z,;] )[A-Z][a-z]{2,}ans(?![\w-])")
 
 
 def group_mentions(sentence: str) -> list[str]:
     """The group words a sentence contains, in order (the candidate rule: at least one)."""
-    found = [(m.start(), m.group()) for pattern in (FREE, CAPITAL) for m in pattern.finditer(sentence)]
+    found = {(m.start(), m.group()) for pattern in (FREE, CAPITAL, DEMONYM) for m in pattern.finditer(sentence)}
     return [word for _, word in sorted(found)]
 
 

@@ -54,6 +54,9 @@ def test_candidates_are_the_sentences_naming_a_group_with_the_sentence_before():
     assert group_mentions("We crossed the moors and the heath at a good pace today.") == []
     assert group_mentions("the lower orders and the fair sex and the Hindoos") == [
         "the lower orders", "the fair sex", "Hindoos"]
+    # Wallace's next sentence: demonyms no list holds
+    assert group_mentions("The Timorese are generally great thieves, but are not bloodthirsty.") == ["Timorese", "thieves"]
+    assert group_mentions("Means were found, and the Sumatrans and Canaanites came.") == ["Sumatrans", "Canaanites"]
 
 
 ROW = {"id": "b:00001", "book_id": "b", "split": "dev", "context": "",
