@@ -1,0 +1,244 @@
+"""The annotated book corpus, step 1 (issue #39): candidate sentences from public-domain books, chosen by a rule
+fixed before any labelling, and the batches annotators label.
+
+    python -m phaselog.bias_tooling.book_sentences build --mirror /work/.mirror
+    python -m phaselog.bias_tooling.book_sentences batches /work/notes/annotation
+
+`build` reads each source of bias_tooling/data/books.sources.json from its fetched snapshot (the git directory
+the search tool's `fetch` made, at the recorded commit), strips the Project Gutenberg header and licence with
+datasets/'s cleaning, splits the book into sentences, keeps those that name a group (group_words.py) and samples
+up to PER_BOOK of them per book with a seed. It writes bias_tooling/data/books.jsonl, one row per candidate, the
+label fields empty until book_labels.py merges the annotators' files in; rows already labelled keep their labels.
+`batches` shuffles every candidate not yet labelled (dev and test books mixed; the split is not shown) into files
+of about BATCH_SIZE.
+
+The sampling rule, the same for every book: a candidate is *generic-looking* when it has a present-tense or
+habitual marker word (MARKERS: "is", "are", "never", "always", "all"...), since the books narrate in the past tense
+and state their generalisations in the present; up to GENERIC_SHARE of a book's quota comes from these and the rest
+from the other candidates, either side filling what the other lacks."""
+import argparse
+import json
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from phaselog.bias_tooling.group_words import CASE_SENSITIVE, GROUP_WORDS
+from phaselog.datasets.sources import clean_text, decode_text
+
+DATA = Path(__file__).parent / "data"
+SOURCES = DATA / "books.sources.json"
+TABLE = DATA / "books.jsonl"
+SEED = 39
+PER_BOOK = 110  # per Gutenberg book; a modern source's quota is in its entry
+GENERIC_SHARE = 0.6
+BATCH_SIZE = 300
+MIN_WORDS, MAX_WORDS = 6, 80
+LABEL_FIELDS = ("label", "voice", "category", "severity", "group", "claim", "note", "annotator")
+
+# a period before these is not the end of a sentence ("Mr. Bounderby", "St. Paul", "viz. the", "p. 12")
+ABBREVIATIONS = {"mr", "mrs", "messrs", "dr", "st", "capt", "col", "gen", "lieut", "rev", "hon", "esq", "jun",
+                 "sen", "sr", "jr", "prof", "mt", "no", "vol", "vols", "ch", "chap", "p", "pp", "viz", "vs", "cf",
+                 "ibid", "fig", "ft", "lat", "long", "sq", "co", "ult", "inst", "oz", "lb", "lbs", "do", "ch",
+                 "mme", "mlle", "m", "sta", "sr", "ald", "gov", "rt", "bros", "e.g", "i.e", "a.m", "p.m"}
+# an end mark, any closing quotes or brackets, space, then what can open a sentence
+SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
+WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.?$")
+FOOTNOTE_MARK = re.compile(r"\[(?:\d+|[*\u2020\u2021]|[a-z])\]|\{\d+\}|\(\d+\)(?=\s|$)")
+BRACKETED_NOTE = re.compile(r"\[(?:Footnote|Illustration|Picture|Sidenote|Transcriber|Note|Applause|Laughter)"
+                            r"[^\]]*\]?", re.I)
+HEADING = re.compile(r"^(?:chapter|chap\.|book|part|letter|sermon|section|volume|vol\.|canto|appendix|preface|"
+                     r"contents|index)\b", re.I)
+MARKERS = {"is", "are", "am", "has", "have", "does", "do", "can", "cannot", "can't", "will", "won't", "never",
+           "always", "all", "every", "generally", "usually", "commonly", "invariably"}
+
+
+def group_pattern() -> tuple[re.Pattern, re.Pattern]:
+    """One regex for the words matched in any case, one for those that must be capitalised (Moors, not moors)."""
+    words = {w for group in GROUP_WORDS.values() for w in group}
+    free = sorted((w for w in words if w not in CASE_SENSITIVE), key=len, reverse=True)
+    capital = sorted((w[0].upper() + w[1:] for w in CASE_SENSITIVE), key=len, reverse=True)
+
+    def alternation(ws):
+        return r"(?<![\w-])(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in ws) + r")(?![\w-])"
+    return re.compile(alternation(free), re.I), re.compile(alternation(capital))
+
+
+FREE, CAPITAL = group_pattern()
+# peoples no list can name in full ("the Timorese", "Canaanites", "the Sumatrans"): a capitalised word ending as
+# demonyms do; "-ans" only after a lower-case word or a comma, so that "Means" or "Plans" opening a sentence is not one
+DEMONYM = re.compile(r"(?<![\w-])[A-Z][a-z]{2,}(?:ese|ians|ites)(?![\w-])|(?<=[a-z,;] )[A-Z][a-z]{2,}ans(?![\w-])")
+
+
+def group_mentions(sentence: str) -> list[str]:
+    """The group words a sentence contains, in order (the candidate rule: at least one)."""
+    found = {(m.start(), m.group()) for pattern in (FREE, CAPITAL, DEMONYM) for m in pattern.finditer(sentence)}
+    return [word for _, word in sorted(found)]
+
+
+def paragraphs(text: str) -> list[str]:
+    """The book's prose paragraphs, each on one line: headings, contents pages and notes left out."""
+    kept = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in block.split("\n") if line.strip()]
+        if not lines:
+            continue
+        # a contents page or an index: most lines end in a page number
+        if len(lines) > 2 and sum(bool(re.search(r"\d+\.?$", line)) for line in lines) * 2 >= len(lines):
+            continue
+        paragraph = BRACKETED_NOTE.sub(" ", " ".join(lines))
+        paragraph = FOOTNOTE_MARK.sub("", paragraph).replace("_", "")
+        paragraph = re.sub(r"\s+", " ", paragraph).strip()
+        if not re.search(r"[a-z]", paragraph) or HEADING.match(paragraph) and len(paragraph.split()) < 12:
+            continue
+        if not re.search(r"[.!?;:]['\"\u201d\u2019)]*$", paragraph) and len(paragraph.split()) < 12:
+            continue  # a title or a caption: no end mark and short
+        kept.append(paragraph)
+    return kept
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Sentences of one paragraph. A period after an abbreviation or an initial ends nothing; a sentence over
+    MAX_WORDS (semicolon-heavy prose) is cut at its semicolons and colons into parts of at most MAX_WORDS."""
+    sentences, start = [], 0
+    for end in SENTENCE_END.finditer(paragraph):
+        before = paragraph[start:end.start() + 1]
+        word = WORD_BEFORE.search(before.rstrip(".!?"))
+        if paragraph[end.start()] == "." and word and (word.group(1).lower().rstrip(".") in ABBREVIATIONS
+                                                       or re.fullmatch(r"[A-Z]", word.group(1))):
+            continue
+        sentences.append(paragraph[start:end.end()].strip())
+        start = end.end()
+    sentences.append(paragraph[start:].strip())
+    return [part for sentence in sentences if sentence for part in cut_long(sentence)]
+
+
+def cut_long(sentence: str) -> list[str]:
+    if len(sentence.split()) <= MAX_WORDS:
+        return [sentence]
+    parts, current = [], ""
+    for clause in re.split(r"(?<=[;:])\s+", sentence):
+        if current and len(current.split()) + len(clause.split()) > MAX_WORDS:
+            parts.append(current)
+            current = clause
+        else:
+            current = f"{current} {clause}".strip()
+    return parts + [current]
+
+
+def candidates(text: str, book_id: str) -> list[dict]:
+    """Every sentence of MIN_WORDS..MAX_WORDS words that names a group, with the sentence before it."""
+    rows, previous, index, seen = [], "", 0, set()
+    for paragraph in paragraphs(text):
+        for sentence in split_sentences(paragraph):
+            words = len(sentence.split())
+            letters = [c for c in sentence if c.isalpha()]
+            shouting = sum(c.isupper() for c in letters) * 2 > len(letters)  # a heading run into the text
+            if MIN_WORDS <= words <= MAX_WORDS and not shouting and sentence not in seen and group_mentions(sentence):
+                seen.add(sentence)
+                rows.append({"id": f"{book_id}:{index:05d}", "book_id": book_id, "context": previous,
+                             "text": sentence})
+            previous, index = sentence, index + 1
+    return rows
+
+
+def generic_looking(sentence: str) -> bool:
+    return any(word in MARKERS for word in re.findall(r"[a-z']+", sentence.lower()))
+
+
+def sample(rows: list[dict], quota: int, book_id: str) -> list[dict]:
+    """Up to `quota` rows, GENERIC_SHARE of them generic-looking where the book has them; seeded per book so one
+    book's change moves no other book's sample."""
+    rng = random.Random(f"{SEED}:{book_id}")
+    generic = [r for r in rows if generic_looking(r["text"])]
+    other = [r for r in rows if not generic_looking(r["text"])]
+    rng.shuffle(generic)
+    rng.shuffle(other)
+    take_generic = min(len(generic), max(round(quota * GENERIC_SHARE), quota - len(other)))
+    chosen = generic[:take_generic] + other[:quota - take_generic]
+    return sorted(chosen, key=lambda r: r["id"])
+
+
+def source_text(mirror: Path, source: dict) -> str:
+    """The source's text at its recorded commit, read from the fetched snapshot with git (nothing is checked out)."""
+    repo = mirror / source["repo"].replace("/", "+") / "repo"
+    git_dir = repo / ".git" if (repo / ".git").is_dir() else repo
+    texts = []
+    for path in source["paths"]:
+        shown = subprocess.run(["git", "--git-dir", str(git_dir), "show", f"{source['commit']}:{path}"],
+                               capture_output=True)
+        if shown.returncode:
+            sys.exit(f"{source['book_id']}: cannot read {path} at {source['commit']} in {git_dir}: fetch "
+                     f"{source['repo']} first ({shown.stderr.decode().strip()})")
+        raw = decode_text(shown.stdout, Path(path))
+        if source.get("header") and source["header"].lower() not in raw[:4000].lower():
+            sys.exit(f"{source['book_id']}: {path} does not name {source['header']!r} in its header: "
+                     f"not the recorded book")
+        texts.append(clean_text(raw))
+    return "\n\n".join(texts)
+
+
+def read_table(path: Path = TABLE) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def write_table(rows: list[dict], path: Path = TABLE) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def build(mirror: Path) -> list[dict]:
+    sources = json.loads(SOURCES.read_text())["sources"]
+    labelled = {r["id"]: r for r in read_table() if r.get("label")}
+    rows = []
+    for source in sources:
+        found = candidates(source_text(mirror, source), source["book_id"])
+        chosen = sample(found, source.get("quota", PER_BOOK), source["book_id"])
+        print(f"{source['book_id']}: {len(found)} candidates, {len(chosen)} sampled", file=sys.stderr)
+        for row in chosen:
+            row["split"] = source["split"]
+            row.update({field: labelled.get(row["id"], {}).get(field) for field in LABEL_FIELDS})
+            rows.append(row)
+    lost = set(labelled) - {r["id"] for r in rows}
+    if lost:
+        sys.exit(f"{len(lost)} labelled rows would be lost (e.g. {sorted(lost)[0]}): the sentence rule changed "
+                 f"after labelling; keep the rule or relabel")
+    return rows
+
+
+def batches(rows: list[dict], out: Path) -> list[Path]:
+    """Every candidate not yet labelled, shuffled into files of about BATCH_SIZE rows (equal sizes) with id,
+    book_id, context and text only: annotators see neither the split nor anything a detector said."""
+    order = sorted((r for r in rows if not r.get("label")), key=lambda r: r["id"])
+    random.Random(SEED).shuffle(order)
+    count = max(1, round(len(order) / BATCH_SIZE))
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for number in range(count):
+        file = out / f"batch_{number + 1:02d}.jsonl"
+        part = order[len(order) * number // count:len(order) * (number + 1) // count]
+        file.write_text("".join(json.dumps({k: r[k] for k in ("id", "book_id", "context", "text")},
+                                           ensure_ascii=False) + "\n" for r in part), encoding="utf-8")
+        files.append(file)
+    return files
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m phaselog.bias_tooling.book_sentences")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("build", help="candidate sentences from the fetched books into books.jsonl") \
+        .add_argument("--mirror", type=Path, required=True, help="where fetch put the snapshots (owner+name/repo)")
+    commands.add_parser("batches", help="shuffle every candidate into annotation batches") \
+        .add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        rows = build(args.mirror)
+        write_table(rows)
+        print(f"{len(rows)} candidates from {len({r['book_id'] for r in rows})} sources -> {TABLE}")
+    else:
+        files = batches(read_table(), args.out)
+        print(f"{len(files)} batches in {args.out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

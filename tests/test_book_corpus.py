@@ -1,0 +1,113 @@
+"""The annotated book corpus of issue #39: the sentence splitter and candidate rule on real lines of the books, the
+label validator, and the split by book in the committed table."""
+import json
+from collections import defaultdict
+
+from phaselog.bias_tooling.book_labels import label_problems, merge, table_problems
+from phaselog.bias_tooling.book_sentences import (SOURCES, TABLE, candidates, group_mentions, paragraphs,
+                                                  read_table, split_sentences)
+
+# Oliver Twist (1838), ch. 2: abbreviations and dialogue in single quotes
+OLIVER = ("'No'; said Mr. Bumble approvingly; 'no, you could not.  You are a\n"
+          "humane woman, Mrs. Mann.'  (Here she set down the glass.)  'I shall\n"
+          "take a early opportunity of mentioning it to the board, Mrs. Mann.'")
+# The Malay Archipelago (1869), ch. 2
+MALACCA = ("wealthiest merchants, the agriculturists of the interior, and most of\n"
+           "the mechanics and labourers. The native Malays are usually fishermen and\n"
+           "boatmen, and they form the main body of the police. The Portuguese of\n"
+           "Malacca supply a large number of the clerks and smaller merchants.")
+
+
+def test_sentences_end_at_end_marks_not_after_abbreviations():
+    [paragraph] = paragraphs(OLIVER)
+    assert split_sentences(paragraph) == [
+        "'No'; said Mr. Bumble approvingly; 'no, you could not.",
+        "You are a humane woman, Mrs. Mann.'",
+        "(Here she set down the glass.)",
+        "'I shall take a early opportunity of mentioning it to the board, Mrs. Mann.'"]
+    assert split_sentences('"Where?" said he. "To the Moors of Tetuan, Dr. Smith." He went.') == [
+        '"Where?" said he.', '"To the Moors of Tetuan, Dr. Smith."', "He went."]
+
+
+def test_a_long_semicolon_sentence_is_cut_at_its_semicolons():
+    clause = "the natives of the coast trade with the interior " * 3
+    sentence = "; ".join([clause.strip()] * 4) + "."  # 4 clauses of 27 words: 108 words
+    parts = split_sentences(sentence)
+    assert len(parts) == 2 and all(len(p.split()) <= 80 for p in parts) and " ".join(parts) == sentence
+
+
+def test_headings_and_contents_pages_are_not_prose():
+    text = ("CHAPTER II.\n\nMALACCA AND MOUNT OPHIR.\n\n"
+            "The Natives of Lombock 162\nThe Malays of Sumatra 170\nThe Dyaks 181\n\n" + MALACCA)
+    assert paragraphs(text) == [" ".join(MALACCA.split())]
+
+
+def test_candidates_are_the_sentences_naming_a_group_with_the_sentence_before():
+    rows = candidates(MALACCA, "wallace")
+    assert [r["text"] for r in rows] == [
+        "wealthiest merchants, the agriculturists of the interior, and most of the mechanics and labourers.",
+        "The native Malays are usually fishermen and boatmen, and they form the main body of the police.",
+        "The Portuguese of Malacca supply a large number of the clerks and smaller merchants."]
+    assert rows[1]["context"] == rows[0]["text"] and rows[1]["id"] == "wallace:00001"
+    assert group_mentions(rows[1]["text"]) == ["The native", "Malays", "fishermen"]
+    # capitalised names only: the moors of Scotland are land, the Moors of Tetuan people
+    assert group_mentions("We crossed the moors and the heath at a good pace today.") == []
+    assert group_mentions("the lower orders and the fair sex and the Hindoos") == [
+        "the lower orders", "the fair sex", "Hindoos"]
+    # Wallace's next sentence: demonyms no list holds
+    assert group_mentions("The Timorese are generally great thieves, but are not bloodthirsty.") == ["Timorese", "thieves"]
+    assert group_mentions("Means were found, and the Sumatrans and Canaanites came.") == ["Sumatrans", "Canaanites"]
+
+
+ROW = {"id": "b:00001", "book_id": "b", "split": "dev", "context": "",
+       "text": "The native Malays are usually fishermen and boatmen, and they form the main body of the police."}
+
+
+def test_the_validator_names_each_wrong_field():
+    good = {"id": "b:00001", "label": "neutral", "voice": "narrator", "category": "ethnicity", "severity": None,
+            "group": "The native Malays", "claim": None}
+    assert label_problems(good, ROW["text"]) == []
+    assert label_problems({**good, "label": "endorsed"}, ROW["text"]) == [
+        "severity None is not one of high, medium, low", "an endorsed sentence needs its claim span"]
+    assert label_problems({**good, "category": "race", "group": "Malays are lazy"}, ROW["text"]) == [
+        "category 'race' is not one of " + "gender, ethnicity, nationality, religion, age, disability, "
+        "sexual_orientation, migration, socioeconomic, class, physical_appearance, other",
+        "group 'Malays are lazy' is not copied from the sentence"]
+    assert label_problems({"id": "b:00001", "label": "unusable"}, ROW["text"]) == []
+
+
+def test_merge_takes_valid_files_whole_and_rejects_a_file_with_any_error(tmp_path):
+    label = {"id": "b:00001", "label": "endorsed", "voice": "narrator", "category": "ethnicity",
+             "severity": "low", "group": "native Malays", "claim": "usually fishermen and boatmen"}
+    good, bad = tmp_path / "batch_01.labels.jsonl", tmp_path / "batch_02.labels.jsonl"
+    good.write_text(json.dumps(label) + "\n")
+    bad.write_text(json.dumps({**label, "id": "b:99999"}) + "\n")
+    rows, problems = merge([ROW], [good], "ann1")
+    assert problems == [] and rows[0]["label"] == "endorsed" and rows[0]["annotator"] == "ann1"
+    assert table_problems(rows, complete=True) == []
+    assert merge(rows, [good], "ann2")[1] == ["batch_01.labels.jsonl: b:00001: already labelled by ann1"]
+    assert merge([ROW], [bad], "ann1") == ([ROW], ["batch_02.labels.jsonl: b:99999: no such sentence in "
+                                                   "books.jsonl"])
+    assert table_problems([ROW, ROW], complete=True) == ["b:00001: not labelled", "b:00001: in the table twice",
+                                                         "b:00001: not labelled"]
+
+
+def test_the_committed_table_is_split_by_book_as_the_sources_say():
+    sources = {s["book_id"]: s for s in json.loads(SOURCES.read_text())["sources"]}
+    rows = read_table(TABLE)
+    splits = defaultdict(set)
+    for row in rows:
+        splits[row["book_id"]].add(row["split"])
+    assert set(splits) == set(sources)
+    assert all(found == {sources[book]["split"]} for book, found in splits.items()), "a book in both halves"
+    assert table_problems(rows, complete=False) == []
+    assert all(6 <= len(r["text"].split()) <= 80 for r in rows)
+    books = [s for s in sources.values() if s["pg_number"]]
+    test_books = [s for s in books if s["split"] == "test"]
+    assert len(books) >= 28 and 0.25 <= len(test_books) / len(books) <= 0.4
+    # every kind with three or more books has some in each half
+    kinds = defaultdict(set)
+    for s in books:
+        kinds[s["kind"]].add(s["split"])
+    assert all(found == {"dev", "test"} for kind, found in kinds.items()
+               if sum(s["kind"] == kind for s in books) >= 3)
