@@ -2,11 +2,16 @@
 
     python -m phaselog.bias_tooling.book_labels merge ANNOTATOR batch_01.labels.jsonl [...]
     python -m phaselog.bias_tooling.book_labels check [--complete]
+    python -m phaselog.bias_tooling.book_labels agreement bias_tooling/data/books.agreement.jsonl
 
 A label file has one JSON object a line: id, label, voice, category, severity, group, claim and, optionally,
 note (docs/detectors.md, "Annotated book corpus: the guide", says what each means). `merge` checks every row of
 every file first and writes nothing if one is wrong; a sentence already labelled keeps its label unless the same
-annotator sends it again. `check` validates the whole table; with --complete it also requires every row labelled."""
+annotator sends it again. `check` validates the whole table; with --complete it also requires every row labelled. `agreement` compares a
+second annotator's labels of a sample (kept apart from the table) with the table's: Cohen's kappa on the label,
+on "a scored generalisation or not" (endorsed, category not `other`), and on category and severity where both
+said endorsed."""
+from collections import Counter
 import argparse
 import json
 import sys
@@ -110,6 +115,30 @@ def merge(rows: list[dict], files: list[Path], annotator: str) -> tuple[list[dic
     return merged, []
 
 
+def cohen_kappa(pairs: list[tuple]) -> tuple[float, float]:
+    """Observed agreement and Cohen's kappa of (first, second) annotations."""
+    observed = sum(a == b for a, b in pairs) / len(pairs)
+    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    chance = sum(first[k] * second[k] for k in first) / len(pairs) ** 2
+    return observed, (observed - chance) / (1 - chance)
+
+
+def agreement(rows: list[dict], second: list[dict]) -> dict[str, tuple[int, float, float]]:
+    """Per facet: (sentences compared, observed agreement, kappa) of the table's labels against a second set."""
+    by_id = {row["id"]: row for row in rows}
+    pairs = [(by_id[label["id"]], label) for label in second]
+
+    def scored(row: dict) -> bool:
+        return row["label"] == "endorsed" and row["category"] != "other"
+
+    both_endorsed = [(a, b) for a, b in pairs if a["label"] == b["label"] == "endorsed"]
+    facets = {"label": [(a["label"], b["label"]) for a, b in pairs],
+              "scored generalisation": [(scored(a), scored(b)) for a, b in pairs],
+              "category, both endorsed": [(a["category"], b["category"]) for a, b in both_endorsed],
+              "severity, both endorsed": [(a["severity"], b["severity"]) for a, b in both_endorsed]}
+    return {name: (len(facet), *cohen_kappa(facet)) for name, facet in facets.items()}
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m phaselog.bias_tooling.book_labels")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,8 +147,14 @@ def main(argv: list[str]) -> None:
     merge_command.add_argument("files", type=Path, nargs="+")
     check_command = commands.add_parser("check", help="validate the table")
     check_command.add_argument("--complete", action="store_true", help="require every sentence labelled")
+    agreement_command = commands.add_parser("agreement", help="a second annotator's sample against the table")
+    agreement_command.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     rows = read_table()
+    if args.command == "agreement":
+        for name, (n, observed, kappa) in agreement(rows, read_labels(args.file)).items():
+            print(f"{name}: {n} sentences, agreement {observed:.3f}, Cohen's kappa {kappa:.3f}")
+        return
     if args.command == "merge":
         missing = [str(f) for f in args.files if not f.is_file()]
         if missing:
