@@ -9,19 +9,12 @@ import statistics
 import time
 from pathlib import Path
 
-from phaselog.understanding.bias import SENTENCE_END, scan_bias
+from phaselog.understanding.bias import scan_bias
 from phaselog.understanding.bias_probe import load_pairs
+from phaselog.understanding.scan import corpus_sentences
 
 REPEATS = 5
 PROSE_SENTENCES = 20_000
-
-
-def corpus_sentences(corpus: Path, limit: int) -> list[str]:
-    sentences = []
-    for path in sorted(corpus.rglob("*.txt")):
-        text = " ".join(path.read_text(encoding="utf-8", errors="replace").split())
-        sentences += [s.strip() for s in SENTENCE_END.split(text) if len(s.strip()) > 1]
-    return sentences[:limit]
 
 
 def sentences_per_second(sentences: list[str]) -> list[float]:

@@ -1,0 +1,73 @@
+"""The gate's figures (understanding/bias_gate.py, issue #39): what it passes of the book corpus's dev sentences,
+per label, and what share of the shared prose it passes, at what speed.
+
+    python -m phaselog.bias_tooling.gate_figures [--corpus ../shared/data/corpus]
+
+Dev split only: the test books are frozen and scored once per change by the coordinator, never here. The prose
+is every sentence of the shared corpus, split as `phaselog bench scan` splits it; the speed is CPU time of this
+process (time.process_time), median of REPEATS, so other load on the machine shows less than in wall time."""
+import argparse
+import json
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+from phaselog.understanding.scan import corpus_sentences
+from phaselog.understanding.bias_gate import SCORED_CATEGORIES, group_mentions
+
+BOOKS = Path(__file__).parent / "data" / "books.jsonl"
+REPEATS = 5
+
+
+def dev_rows(path: Path = BOOKS) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row for row in rows if row["split"] == "dev" and row["label"] not in (None, "unusable")]
+
+
+def kind_of(row: dict) -> str:
+    """endorsed / reported / neutral, with the scored categories apart from "other" (never scored)."""
+    return row["label"] + (" (scored)" if row["category"] in SCORED_CATEGORIES else " (other)")
+
+
+def dev_pass_rates(rows: list[dict]) -> dict:
+    passed, total, missed = Counter(), Counter(), Counter()
+    for row in rows:
+        kind, hit = kind_of(row), bool(group_mentions(row["text"]))
+        total[kind] += 1
+        passed[kind] += hit
+        if kind == "endorsed (scored)":
+            total[row["category"]] += 1
+            passed[row["category"]] += hit
+            missed[row["book_id"]] += not hit
+    return {kind: {"passed": passed[kind], "of": total[kind], "rate": round(passed[kind] / total[kind], 3)}
+            for kind in sorted(total)} | {"endorsed misses by book": dict(missed.most_common())}
+
+
+def prose_figures(sentences: list[str]) -> dict:
+    passed = sum(bool(group_mentions(s)) for s in sentences)
+    rates = []
+    for _ in range(REPEATS):
+        started = time.process_time()
+        for sentence in sentences:
+            group_mentions(sentence)
+        rates.append(len(sentences) / (time.process_time() - started))
+    return {"sentences": len(sentences), "passed": passed, "share": round(passed / len(sentences), 4),
+            "sentences_per_sec": round(statistics.median(rates)), "min": round(min(rates)), "max": round(max(rates))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default="../shared/data/corpus")
+    args = parser.parse_args()
+    figures = {"dev": dev_pass_rates(dev_rows())}
+    corpus = Path(args.corpus)
+    if corpus.is_dir():
+        figures["prose"] = prose_figures(corpus_sentences(corpus, 10 ** 9))
+    else:
+        figures["prose"] = f"skipped: no corpus at {corpus}"
+    print(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
