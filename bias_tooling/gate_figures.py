@@ -9,12 +9,11 @@ process (time.process_time), median of REPEATS, so other load on the machine sho
 import argparse
 import json
 import statistics
-import time
 from collections import Counter
 from pathlib import Path
 
-from phaselog.understanding.scan import corpus_sentences
 from phaselog.understanding.bias_gate import SCORED_CATEGORIES, group_mentions
+from phaselog.understanding.scan import corpus_sentences, sentences_per_second
 
 BOOKS = Path(__file__).parent / "data" / "books.jsonl"
 REPEATS = 5
@@ -44,14 +43,13 @@ def dev_pass_rates(rows: list[dict]) -> dict:
             for kind in sorted(total)} | {"endorsed misses by book": dict(missed.most_common())}
 
 
+def share(sentences: list[str]) -> float:
+    return round(sum(bool(group_mentions(s)) for s in sentences) / len(sentences), 4)
+
+
 def prose_figures(sentences: list[str]) -> dict:
     passed = sum(bool(group_mentions(s)) for s in sentences)
-    rates = []
-    for _ in range(REPEATS):
-        started = time.process_time()
-        for sentence in sentences:
-            group_mentions(sentence)
-        rates.append(len(sentences) / (time.process_time() - started))
+    rates = sentences_per_second(group_mentions, sentences, REPEATS)
     return {"sentences": len(sentences), "passed": passed, "share": round(passed / len(sentences), 4),
             "sentences_per_sec": round(statistics.median(rates)), "min": round(min(rates)), "max": round(max(rates))}
 
@@ -64,6 +62,8 @@ def main() -> None:
     corpus = Path(args.corpus)
     if corpus.is_dir():
         figures["prose"] = prose_figures(corpus_sentences(corpus, 10 ** 9))
+        figures["prose share by file"] = {path.name: share(corpus_sentences(path, 10 ** 9))
+                                          for path in sorted(corpus.rglob("*.txt"))}
     else:
         figures["prose"] = f"skipped: no corpus at {corpus}"
     print(json.dumps(figures, indent=1))

@@ -80,8 +80,8 @@ COLLECTIVE_FOLLOWERS = {
     "too", "also", "always", "never", "often", "seldom", "rarely", "generally", "usually", "commonly", "indeed",
     "feel", "know", "love", "suffer", "live", "die", "think", "need", "want", "get", "go", "work", "look", "seem",
     "among", "amongst", "into", "like", "not", "ever", "still", "all", "both", "alike", "it", "they", "then",
-    "being", "seem", "seems", "seemed", "appear", "appears", "appeared", "here", "there", "now", "so", "thus",
-    "everywhere", "at", "were"}
+    "being", "seems", "seemed", "appear", "appears", "appeared", "here", "there", "now", "so", "thus",
+    "everywhere"}
 
 # a modifier of "the" that keeps it generic: "the very poor", "the idle rich"
 COLLECTIVE_ADVERBS = {"very", "most", "really", "truly", "deserving", "idle", "honest", "labouring", "industrious"}
@@ -130,7 +130,6 @@ class StanceSignals:
 COLLECTIVE_WORDS = {words[0] for words, (category, form) in LEXICON["group_nouns"].items()
                     if form == "collective" and len(words) == 1 and category not in PEOPLES}
 
-
 # nouns for a whole kind of people though singular in form ("the gentry are", "the mob")
 COLLECTIVE_NOUNS = {"nobility", "gentry", "peasantry", "aristocracy", "priesthood", "clergy", "populace", "rabble",
                     "mob", "multitude", "proletariat", "bourgeoisie", "squirearchy", "womankind", "womanhood",
@@ -175,7 +174,7 @@ def group_at(words: list[str], matches: list[re.Match], i: int) -> tuple[int, st
     return 0, ""
 
 
-def names_nobody(words: list[str], i: int, length: int, capitalised: bool) -> bool:
+def names_nobody(words: list[str], matches: list[re.Match], i: int, length: int) -> bool:
     """A group word that names no people here: "the old house", "in English", "the French language"."""
     phrase, following = words[i:i + length], words[i + length] if i + length < len(words) else ""
     previous = words[i - 1] if i else ""
@@ -183,8 +182,10 @@ def names_nobody(words: list[str], i: int, length: int, capitalised: bool) -> bo
             and len(phrase) == 1 and phrase[0] in COLLECTIVE_WORDS:
         return bool(following.isalpha()) and following not in COLLECTIVE_FOLLOWERS
     if len(phrase) == 1 and phrase[0] in SINGULAR_NOUNS:  # "the woman", "his young wife", "the poor old man"
+        capitalised = matches[i].group()[0].isupper()
+        titled = i + 1 < len(matches) and matches[i + 1].group()[0].isupper()  # "Lady Catherine", "Father Brown"
         return previous in ONE_PERSON_BEFORE or i > 1 and words[i - 2] in ONE_PERSON_BEFORE and previous.isalpha() \
-            or capitalised and i > 0 and previous not in ".!?\"“"  # "Lady Catherine", "Father, ..."
+            or capitalised and (titled or i > 0 and previous not in ".!?\"“")  # "..., Father, ..."
     if previous in ("my", "his", "her") and GROUP_NOUNS.get(tuple(phrase)) not in PEOPLES:
         return True  # "my lords", "his servants"; "their women", "your maidens" may be a people's
     if len(phrase) == 1 and phrase[0] in LANGUAGES:
@@ -206,7 +207,7 @@ def mentions_in(sentence: str) -> list[Mention]:
             if length and words[i] in COLLECTIVE_WORDS and length == 1 and (i == 0 or words[i - 1] not in
                                                                               ("the", *COLLECTIVE_ADVERBS)):
                 length = 0  # "a poor man", "blind rage"
-            if length and not names_nobody(words, i, length, matches[i].group()[0].isupper()):
+            if length and not names_nobody(words, matches, i, length):
                 start, end = matches[i].start(), matches[i + length - 1].end()
                 found.append(Mention(category, start, end, sentence[start:end]))
                 i += length
