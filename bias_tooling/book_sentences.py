@@ -7,8 +7,9 @@ fixed before any labelling, and the batches annotators label.
 `build` reads each source of bias_tooling/data/books.sources.json from its fetched snapshot (the git directory
 the search tool's `fetch` made, at the recorded commit), strips the Project Gutenberg header and licence with
 datasets/'s cleaning, splits the book into sentences, keeps those that name a group (understanding/group_words.py,
-frozen since) and samples up to PER_BOOK of them per book with a seed. It writes bias_tooling/data/books.jsonl, one row per candidate, the
-label fields empty until book_labels.py merges the annotators' files in; rows already labelled keep their labels.
+frozen since) and samples up to PER_BOOK of them per book with a seed. It writes bias_tooling/data/books.jsonl, one
+row per candidate, the label fields empty until book_labels.py merges the annotators' files in; rows already
+labelled keep their labels.
 `batches` shuffles every candidate not yet labelled (dev and test books mixed; the split is not shown) into files
 of about BATCH_SIZE.
 

@@ -32,7 +32,7 @@ def kind_of(row: dict) -> str:
 def dev_pass_rates(rows: list[dict]) -> dict:
     passed, total, missed = Counter(), Counter(), Counter()
     for row in rows:
-        kind, hit = kind_of(row), bool(group_mentions(row["text"]))
+        kind, hit = kind_of(row), bool(group_mentions(row["text"], row["context"] or ""))
         total[kind] += 1
         passed[kind] += hit
         if kind == "endorsed (scored)":
@@ -43,13 +43,18 @@ def dev_pass_rates(rows: list[dict]) -> dict:
             for kind in sorted(total)} | {"endorsed misses by book": dict(missed.most_common())}
 
 
+def in_order(sentences: list[str]) -> list[tuple[str, str]]:
+    """(sentence, the sentence before it): the gate reads a "they" through the sentence before."""
+    return list(zip(sentences, [""] + sentences[:-1]))
+
+
 def share(sentences: list[str]) -> float:
-    return round(sum(bool(group_mentions(s)) for s in sentences) / len(sentences), 4)
+    return round(sum(bool(group_mentions(*pair)) for pair in in_order(sentences)) / len(sentences), 4)
 
 
 def prose_figures(sentences: list[str]) -> dict:
-    passed = sum(bool(group_mentions(s)) for s in sentences)
-    rates = sentences_per_second(group_mentions, sentences, REPEATS)
+    passed = sum(bool(group_mentions(*pair)) for pair in in_order(sentences))
+    rates = sentences_per_second(lambda pair: group_mentions(*pair), in_order(sentences), REPEATS)
     return {"sentences": len(sentences), "passed": passed, "share": round(passed / len(sentences), 4),
             "sentences_per_sec": round(statistics.median(rates)), "min": round(min(rates)), "max": round(max(rates))}
 

@@ -11,6 +11,10 @@ def mentioned(sentence: str) -> list[tuple[str, str]]:
     return [(m.text, m.category) for m in group_mentions(sentence)]
 
 
+def mentioned_after(previous: str, sentence: str) -> list[tuple[str, str]]:
+    return [(m.text, m.category) for m in group_mentions(sentence, previous)]
+
+
 def test_period_group_words_are_mentions_with_their_category_and_span():
     assert mentioned("The Hindoos are a gentle and timid race.") == [("Hindoos", "religion")]
     assert mentioned("Chinamen will work for any wage.") == [("Chinamen", "ethnicity")]
@@ -54,6 +58,12 @@ def test_generic_singulars_and_bare_kinds_stay_mentions():
     assert mentioned("The old feel not, they love not.") == [("The old", "age")]
 
 
+def test_a_they_carries_the_group_of_the_sentence_before():
+    previous = "The Timorese are generally great thieves."
+    assert mentioned_after(previous, "They cheat and plunder the traders continually.") == [("They", "ethnicity")]
+    assert mentioned_after("We walked on in the rain.", "They cheat and plunder the traders continually.") == []
+
+
 def test_stance_signals_are_read_around_the_mention():
     def signals(sentence):
         return stance_signals(sentence, group_mentions(sentence))
@@ -72,8 +82,8 @@ def test_dev_pass_rates_are_held_at_the_measured_values():
     update both."""
     rates = dev_pass_rates(dev_rows())
     assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (768, 808)
-    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (156, 171)
-    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3331, 3845)
+    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (155, 171)
+    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3059, 3845)
     assert rates["endorsed (scored)"]["rate"] >= 0.95
 
 

@@ -58,7 +58,7 @@ def corpus_sentences(corpus: Path, limit: int) -> list[str]:
     return sentences[:limit]
 
 
-def sentences_per_second(read, sentences: list[str], repeats: int) -> list[float]:
+def sentences_per_second(read, sentences: list, repeats: int) -> list[float]:
     """Sentences per second of read(sentence) over all of them, once per repeat, in CPU time of this process
     (time.process_time), so other load on the machine shows less than in wall time."""
     rates = []
