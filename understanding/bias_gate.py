@@ -158,7 +158,7 @@ SINGULAR_NOUNS = {words[0] for words, (category, form) in LEXICON["group_nouns"]
     if category not in PEOPLES and " " not in word and not word.endswith(("s", "men", "ish", "ic", "al", "ed"))
     and word not in COLLECTIVE_NOUNS} - {"children", "humanity", "mankind", "townspeople"}
 ONE_PERSON_BEFORE = {"the", "his", "her", "my", "your", "our", "their", "its", "this", "that", "some", "one",
-                     "whose", "which", "poor", "old", "young", "little", "dear"}
+                     "whose", "which", "poor", "old", "young", "little", "dear", "good", "sweet", "gentle", "noble"}
 
 
 def tokens_of(sentence: str) -> list[re.Match]:
