@@ -148,7 +148,8 @@ COLLECTIVE_WORDS = {words[0] for words, (category, form) in LEXICON["group_nouns
 # nouns for a whole kind of people though singular in form ("the gentry are", "the mob")
 COLLECTIVE_NOUNS = {"nobility", "gentry", "peasantry", "aristocracy", "priesthood", "clergy", "populace", "rabble",
                     "mob", "multitude", "proletariat", "bourgeoisie", "squirearchy", "womankind", "womanhood",
-                    "manhood", "pauperism", "heathen", "elderly", "people", "folk", "race", "nation", "tribe"}
+                    "manhood", "pauperism", "heathen", "elderly", "people", "folk", "race", "nation", "tribe", "sex",
+                    "masses", "faithful"}
 # one person's noun ("the wife", "his servant", "the poor woman"): not the group after a determiner that picks one
 # out; bare it is the kind ("woman is", "in woman's nature"), and so it is in a generic singular ("a woman is", "every
 # servant", "like a girl"). Not peoples: "the Indian", "a Jew", "his English habit" are read as a people
@@ -204,8 +205,9 @@ def names_nobody(words: list[str], matches: list[re.Match], i: int, length: int)
     """A group word that names no people here: "the old house", "in English", "the French language"."""
     phrase, following = words[i:i + length], words[i + length] if i + length < len(words) else ""
     previous = words[i - 1] if i else ""
-    if len(phrase) == 2 and phrase[0] == "the" or (phrase[0],) in GROUP_NOUNS and previous == "the" \
-            and len(phrase) == 1 and phrase[0] in COLLECTIVE_WORDS:
+    adjective = phrase[-1] not in COLLECTIVE_NOUNS  # "the old", "the poor"; not "the clergy", "the mob"
+    if adjective and (len(phrase) == 2 and phrase[0] == "the" or previous == "the" and len(phrase) == 1
+                      and phrase[0] in COLLECTIVE_WORDS):
         return bool(following.isalpha()) and following not in COLLECTIVE_FOLLOWERS
     if len(phrase) == 1 and phrase[0] in SINGULAR_NOUNS:  # "the woman", "his young wife", "the poor old man"
         capitalised = matches[i].group()[0].isupper()
