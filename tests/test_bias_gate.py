@@ -3,7 +3,7 @@ group in a way worth scoring, with the period vocabulary, and the stance signals
 for these tests, in the register of the books; the dev figures are recomputed from the committed book corpus
 (dev split only) and held at the values docs/detectors.md gives."""
 from phaselog.bias_tooling.gate_figures import dev_pass_rates, dev_rows
-from phaselog.understanding.bias_gate import group_mentions, stance_signals
+from phaselog.understanding.bias_gate import group_mentions, sentences_to_score, stance_signals
 from phaselog.understanding.scan import sentences_per_second
 
 
@@ -62,6 +62,14 @@ def test_a_they_carries_the_group_of_the_sentence_before():
     previous = "The Timorese are generally great thieves."
     assert mentioned_after(previous, "They cheat and plunder the traders continually.") == [("They", "ethnicity")]
     assert mentioned_after("We walked on in the rain.", "They cheat and plunder the traders continually.") == []
+
+
+def test_a_text_gives_the_scorer_only_the_sentences_that_pass():
+    text = ("We rode all day through the hills. The Timorese are generally great thieves.\nThey cheat the traders. "
+            "The old man walked slowly to the door.")
+    passed = sentences_to_score(text)
+    assert [(sentence, [m.text for m in mentions]) for sentence, mentions in passed] == [
+        ("The Timorese are generally great thieves.", ["Timorese"]), ("They cheat the traders.", ["They"])]
 
 
 def test_stance_signals_are_read_around_the_mention():

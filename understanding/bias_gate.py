@@ -2,6 +2,7 @@
 scoring? Cheap (a set intersection rejects most prose), so the scorer runs only where the gate passes.
 
     group_mentions(sentence, previous="") -> list[Mention]  # [] = not worth scoring; else each group, category, span
+    sentences_to_score(text) -> list[(sentence, mentions)]  # the same over a text's sentences, those that pass
     stance_signals(sentence, mentions) -> StanceSignals      # negation, report, quotation, counter-speech, premise
 
 A mention is a group word of understanding/group_words.py (the period vocabulary: "negroes", "Hindoos", "the lower
@@ -21,7 +22,7 @@ docs/detectors.md (bias_tooling/gate_figures.py reproduces them)."""
 import re
 from dataclasses import dataclass
 
-from phaselog.understanding.bias import QUOTED, has_cue, is_reported
+from phaselog.understanding.bias import QUOTED, SENTENCE_END, has_cue, is_reported
 from phaselog.understanding.bias_lexicon import LEXICON, TOKEN, valence
 from phaselog.understanding.bias_shapes import NEGATORS
 from phaselog.understanding.group_words import CASE_SENSITIVE, GROUP_WORDS
@@ -281,6 +282,21 @@ def group_mentions(sentence: str, previous: str = "") -> list[Mention]:
         if earlier:
             mentions = [Mention(earlier[-1].category, pronoun.start(), pronoun.end(), pronoun.group())]
     return mentions if mentions and worth_scoring(sentence, mentions) else []
+
+
+def sentences_to_score(text: str) -> list[tuple[str, list[Mention]]]:
+    """The sentences of a text (split as scan_bias splits them) that the gate passes, each with its mentions
+    (offsets in the sentence): what the scorer reads. Each sentence is read with the one before it."""
+    passed, start, previous = [], 0, ""
+    for end in [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]:
+        sentence = " ".join(text[start:end].split())
+        if sentence:
+            mentions = group_mentions(sentence, previous)
+            if mentions:
+                passed.append((sentence, mentions))
+            previous = sentence
+        start = end
+    return passed
 
 
 def stance_signals(sentence: str, mentions: list[Mention]) -> StanceSignals:
