@@ -26,6 +26,11 @@ def test_period_group_words_are_mentions_with_their_category_and_span():
     assert (mention.category, sentence[mention.start:mention.end]) == ("religion", "Jewess")
 
 
+def test_dialect_spellings_in_dialogue_are_mentions():
+    assert mentioned("\"Them Injuns never forgive a wrong,\" said the trapper.") == [("Injuns", "ethnicity")]
+    assert mentioned("\"Furriners is all alike, sir.\"") == [("Furriners", "nationality")]
+
+
 def test_class_is_a_category_of_its_own():
     assert mentioned("The lower orders are incapable of gratitude.") == [("The lower orders", "class")]
     assert mentioned("Peasants never think beyond their next meal.") == [("Peasants", "class")]

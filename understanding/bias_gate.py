@@ -38,6 +38,16 @@ def phrase_words(phrase: str) -> tuple[str, ...]:
     return tuple(m.group() for m in WORD.finditer(phrase.replace(" - ", "-").lower()))
 
 
+# period slurs and dialogue's dialect spellings that group_words.py (frozen) lacks: characters in these books say
+# "Injuns" and "furriners"; plurals only where the singular is also a name or a word ("Mick", "coon")
+DIALECT_WORDS = {
+    "ethnicity": ["injun", "injuns", "darky", "redskin", "chinee", "greaser", "greasers", "niggahs", "coons", "huns"],
+    "nationality": ["dago", "dagoes", "dagos", "wop", "wops", "micks", "furriner", "furriners", "frenchies", "limeys",
+                    "krauts"],
+    "religion": ["sheeny", "sheenies", "kike", "kikes", "papishes"],
+}
+
+
 def build_vocabulary() -> tuple[dict, dict]:
     """{words: category} of group nouns and {words: category} of identity adjectives (which make a group with a
     people noun). group_words.py first, for its period words and its class category; the detector's lexicons
@@ -46,6 +56,8 @@ def build_vocabulary() -> tuple[dict, dict]:
              for word in words}
     for words, (category, form) in LEXICON["group_nouns"].items():
         nouns.setdefault(phrase_words(" ".join(words)), category)
+    for category, words in DIALECT_WORDS.items():
+        nouns.update({phrase_words(word): category for word in words})
     del nouns[("man",)]  # in these books "man" is humankind far more often than a sex (no group: the guide)
     adjectives = {phrase_words(" ".join(words)): category for words, category in LEXICON["adjectives"].items()}
     return nouns, adjectives
