@@ -100,8 +100,9 @@ def test_dev_pass_rates_are_held_at_the_measured_values():
     assert rates["endorsed (scored)"]["rate"] >= 0.95
 
 
-def test_the_gate_is_far_faster_than_the_scan_target():
-    """The whole scan must reach 2,000 sentences/s with the scorer behind the gate: the gate alone runs at about
-    20,000 (docs/detectors.md); this holds a floor well under that, best of 3 in CPU time."""
+def test_the_gate_is_faster_than_the_scan_target_even_where_every_sentence_names_a_group():
+    """The whole scan must reach 2,000 sentences/s with the scorer behind the gate: on prose the gate alone runs at
+    about 18,000 (docs/detectors.md), on the book corpus, where every sentence names a group, at about 8,000. This
+    holds the worst case above the whole scan's target, best of 3 in CPU time (a floor, not the figure: CI is busy)."""
     best = max(sentences_per_second(group_mentions, [row["text"] for row in dev_rows()[:2000]], repeats=3))
-    assert best > 5000, f"{best:.0f} sentences/s"
+    assert best > 2500, f"{best:.0f} sentences/s"
