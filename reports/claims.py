@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from phaselog.reports import couplings, events
 from phaselog.reports.gather import ReportData, bucket_width
 from phaselog.reports.model_sections import looped_samples, signature
-from phaselog.reports.numbers import buckets, loss_story, most_common, num, ranges_apart, steady_change, steps
+from phaselog.reports.numbers import buckets, loss_story, means_apart, most_common, num, steady_change, steps
 from phaselog.reports.source_joins import joins, leaves
 from phaselog.reports.uptake import surfaced
 
@@ -62,11 +62,12 @@ def event_claims(data: ReportData) -> list[Claim]:
 
 
 def loss_moved(data: ReportData, story: dict) -> bool:
-    """The loss sentence's test against noise: the first bucket and the bucket the loss reached are ranges_apart."""
+    """The loss sentence's test against noise: the means of the first bucket and of the bucket the loss reached are
+    apart by more than their standard errors (numbers.means_apart)."""
     step, loss = data.metrics["step"], data.metrics["loss"]
     groups = buckets(step, bucket_width(data))
     reached = next(index for first, _, index in groups if first == story["bucket_first"])
-    return ranges_apart(loss[groups[0][2]], loss[reached])
+    return means_apart(loss[groups[0][2]], loss[reached])
 
 
 def claims(data: ReportData) -> list[Claim]:

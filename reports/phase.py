@@ -14,14 +14,14 @@ from phaselog.core.config import SelfPlayConfig
 from phaselog.core.errors import PhaselogError
 from phaselog.core.store import Store
 from phaselog.model.prompts import load_prompt, prompts_root
-from phaselog.reports import charts, model_sections, story, verdicts
+from phaselog.reports import charts, events, model_sections, story, verdicts
 from phaselog.reports.claims import capital
 from phaselog.reports.document import (Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table, to_html, to_markdown,
                                        without_repeats)
 from phaselog.reports.gather import ReportData, gather, whole_phase
 from phaselog.reports.model_sections import note_items
 from phaselog.reports.next_steps import Signals, follow_ups
-from phaselog.reports.numbers import loss_story, num, ranges_apart, span, steady_change, steps
+from phaselog.reports.numbers import loss_story, mean_se, means_apart, num, span, steady_change, steps
 from phaselog.reports.phase_charts import draw_phase_charts
 from phaselog.reports.phase_data import PhaseData, gather_phase, run_changes
 from phaselog.reports.training_sections import duration as training_time
@@ -73,11 +73,6 @@ def losses(data: PhaseData, first: int, last: int) -> np.ndarray:
     return np.array([m["loss"] for m in data.metrics if first <= m["step"] <= last], dtype=float)
 
 
-def mean_loss(data: PhaseData, first: int, last: int) -> float | None:
-    values = losses(data, first, last)
-    return float(np.mean(values)) if values.size else None
-
-
 def duration(data: PhaseData) -> str:
     """Training time (the segments' seconds); the wall clock from the first step to the last run's end beside it
     when every run recorded its start and end."""
@@ -93,17 +88,19 @@ def tldr(data: PhaseData) -> list:
     """At most MAX_BULLETS, most important first: what the runs changed, what the loss and validation did, what
     the model now does (uptake, loops); the runs' changes and the uptake verdicts are one bullet each. The loss
     and validation figures enter only past their tests against noise, as in the run's TL;DR (reports/claims.py):
-    the first and last stretch's usual ranges apart, a change in val bpb that no bounce between evaluations undoes."""
+    the first and last stretch's means apart by more than their standard errors, a change in val bpb that no
+    bounce between evaluations undoes."""
     first, last = data.runs[0]["start_step"], max((m["step"] for m in data.metrics), default=0)
     width = bucket_width(data)
-    start_loss, end_loss = mean_loss(data, first + 1, first + width), mean_loss(data, last - width + 1, last)
+    start, end = losses(data, first + 1, first + width), losses(data, last - width + 1, last)
     items = []
     if data.runs[1:]:
         items.append("; ".join(f"Run {run['run_id']} (from step {steps(run['continued_from'] or run['start_step'])}"
                                f"): {', '.join(run_changes(run))}" for run in data.runs[1:]) + ".")
-    if start_loss is not None and ranges_apart(losses(data, first + 1, first + width),
-                                               losses(data, last - width + 1, last)):
-        items.append(f"Loss {num(start_loss)} over the first {steps(width)} steps -> {num(end_loss)} over the last.")
+    if start.size and end.size and means_apart(start, end):
+        (start_mean, start_se), (end_mean, end_se) = mean_se(start), mean_se(end)
+        items.append(f"Loss {num(start_mean)} ± {num(start_se, 2)} over the first {steps(width)} steps -> "
+                     f"{num(end_mean)} ± {num(end_se, 2)} over the last (means with their standard errors).")
     if steady_change([v["value"] for v in data.val_bpb]):
         items.append(f"Validation {num(data.val_bpb[0]['value'])} bpb at step {steps(data.val_bpb[0]['step'])} -> "
                      f"{num(data.val_bpb[-1]['value'])} at step {steps(data.val_bpb[-1]['step'])}.")
@@ -143,8 +140,12 @@ def observations(data: PhaseData, run: dict) -> list[str]:
     loss = np.array([m["loss"] for m in of_run(data.metrics, run_id)], dtype=float)
     out = [f"loss {span(loss)} (10th-90th percentile)" if loss.size else "no steps trained yet"]
     val = of_run(data.val_bpb, run_id)
+    # a continued run starts from its parent's weights: its validation reads from the parent's last value
+    inherited = [v for v in of_run(data.val_bpb, run["parent_run"]) if v["step"] <= run["start_step"]]
     if val:
-        out.append(f"val bpb {num(val[0]['value'])} -> {num(val[-1]['value'])}")
+        start = inherited[-1] if inherited else val[0]
+        out.append(f"val bpb {num(start['value'])} -> {num(val[-1]['value'])}"
+                   + (f" (from {run['parent_run']}'s at step {steps(start['step'])})" if inherited else ""))
     seconds = sum(s["seconds"] or 0 for s in of_run(data.segments, run_id))
     speed = [m["tokens_per_sec"] for m in of_run(data.metrics, run_id) if m["tokens_per_sec"] is not None]
     if speed:
@@ -230,7 +231,30 @@ def bucket_width(data: PhaseData) -> int:
     return min(1000, int(data.runs[0]["config"]["train"]["segment_steps"]))
 
 
-def loss_progression(data: PhaseData) -> list:
+def join_changes(whole: ReportData | None) -> list[dict]:
+    """events.changes of each step a source joined at, over the whole phase: the loss either side of it."""
+    return [f for f in events.changes(whole) if f["event"]["kind"] == "join"] if whole else []
+
+
+def run_at(data: PhaseData, step: int) -> str:
+    return next((r["run_id"] for r in reversed(data.runs) if r["start_step"] <= step), data.runs[0]["run_id"])
+
+
+def join_sentence(data: PhaseData, found: dict) -> str:
+    """'philosophy joined the mix, 30% of the tokens from then on, at step 1,000 (run one): the loss jumped by
+    0.18 at the join ...': every join is named with its measured jump, whether or not it passes the noise test."""
+    event, w, lc = found["event"], found["window"], found.get("loss")
+    head = f"At step {steps(event['step'])} (run {run_at(data, event['step'])}) {event['what']}"
+    if not lc:
+        return f"{head}: too few steps either side to measure the loss there"
+    verdict = {True: "beyond the phase's own noise", False: "within the phase's own noise",
+               None: "too few quiet stretches to judge it against noise"}[lc["jump_beyond"]]
+    return (f"{head}: the loss {'jumped' if lc['jump'] > 0 else 'dropped'} by {num(abs(lc['jump']), 2)} at the "
+            f"join (the gap between straight lines fitted to the {steps(w)} steps either side; median "
+            f"{num(lc['before'])} before, {num(lc['after'])} after), {verdict}{lc['jump_elsewhere']}")
+
+
+def loss_progression(data: PhaseData, whole: ReportData | None) -> list:
     width = bucket_width(data)
     blocks = [Heading(2, f"Loss progression (per {steps(width)} steps)")]
     buckets: dict[int, list[dict]] = {}
@@ -246,8 +270,9 @@ def loss_progression(data: PhaseData) -> list:
                      num(float(loss.mean())), span(loss), num(val[end]) if end in val else ""])
     if not rows:
         return blocks + [Note("Left out: no training steps recorded yet.")]
-    return blocks + [Table(["steps", "run", "mean loss", "loss range", "val bpb at end"], rows),
-                     Figure("phase_loss.png", "training loss and val bpb across the phase's runs")]
+    joined = [Bullets([join_sentence(data, f) + "." for f in join_changes(whole)])] if join_changes(whole) else []
+    return blocks + [Table(["steps", "run", "mean loss", "loss range", "val bpb at end"], rows)] + joined + [
+        Figure("phase_loss.png", "training loss and val bpb across the phase's runs (green dotted: a source joins)")]
 
 
 def validation(data: PhaseData) -> list:
@@ -318,7 +343,7 @@ def sections(data: PhaseData, whole: ReportData | None) -> list:
     validation, as in a run's log; a phase none of whose runs has trained a step yet has none of them."""
     model = (story.model_talk(whole) + verdicts.section(whole) + model_sections.understanding(whole)) if whole else []
     return without_repeats([Heading(1, f"Phase log: {data.phase}")] + tldr(data) + overview(data) + key_runs(data)
-                           + prompt_evolution(data) + loss_progression(data) + validation(data) + model
+                           + prompt_evolution(data) + loss_progression(data, whole) + validation(data) + model
                            + journal(data) + whats_next(data))
 
 
@@ -346,7 +371,9 @@ def write_phase_report(home: Path, phase: str, out: Path | None = None) -> dict:
     data = gather_phase(store, phase)
     whole = read_whole(store, data)
     out = Path(out) if out else phase_folder(home, phase)
-    images = draw_phase_charts(data) | model_charts(whole)
+    joined = [{"source": source, "step": f["event"]["step"]} for f in join_changes(whole)
+              for source in f["event"]["sources"]]
+    images = draw_phase_charts(data, joined) | model_charts(whole)
     blocks = [b for b in sections(data, whole) if not isinstance(b, Figure) or b.name in images]
     images = {b.name: images[b.name] for b in blocks if isinstance(b, Figure)}  # a section may leave its chart out
     footer = f"{FOOTER_PREFIX} {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC."

@@ -1,0 +1,189 @@
+"""The phase log says nothing a careful reader would misread (issue 41's five cases), each recomputed on a
+synthesised phase of two runs in the live schema: run one trains steps 0 -> 2,000 on the general books, philosophy
+joining at step 1,000 with a jump in the loss; run two continues it to step 3,000 with the prompt changed
+v1.3 -> v1.4. The loss falls 0.7 nats with usual ranges that overlap; philosophy surfaces at the first self-play
+after the prompt change; one probe category drifts slowly; one high bias finding did not pause."""
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phaselog.core.config import PhaseConfig
+from phaselog.core.store import Store
+from phaselog.reports.numbers import num
+from phaselog.reports.phase import write_phase_report
+
+START = datetime(2026, 12, 3, 9, 0, 0)
+JOIN, SWITCH, END, SEGMENT = 1000, 2000, 3000, 500
+PROBE_CATEGORIES = ("gender", "religion", "age", "nationality")
+
+
+def config(end_step: int, prompt: str) -> dict:
+    return PhaseConfig.model_validate({
+        "name": "honest", "phase": "honest",
+        "data": {"sources": [{"name": "general", "path": "general", "weight": 0.7},
+                             {"name": "philosophy", "path": "philosophy", "weight": 0.3, "start_step": JOIN}]},
+        "train": {"start_step": 0 if end_step == SWITCH else SWITCH, "end_step": end_step, "segment_steps": SEGMENT,
+                  "device": "cpu"},
+        "self_play": {"prompt_version": prompt}, "review": {"enabled": True}}).model_dump(mode="json")
+
+
+def loss_curve(rng) -> np.ndarray:
+    """4.55 over the first 500 steps, down to 3.87 over the last, with a +0.18 step at the join that fades over
+    ~200 steps; noise wide enough (sd 0.28) that the first and last stretch's 10th-90th percentile ranges overlap."""
+    step = np.arange(1, END + 1)
+    level = np.interp(step, [0, SEGMENT, END - SEGMENT, END], [4.55, 4.55, 3.87, 3.87])
+    level += np.where(step > JOIN, 0.18 * np.exp(-(step - JOIN) / 200), 0.0)
+    return level + 0.28 * rng.standard_normal(step.size)
+
+
+def uptake_json(philosophy: float, general: float, content: int) -> str:
+    return json.dumps({"general": {"share": general, "content_tokens": content, "top": ["'river'", "'house'"],
+                                   "score": -0.1},
+                       "philosophy": {"share": philosophy, "content_tokens": content, "top": ["'reason'", "'soul'"],
+                                      "score": 0.1}})
+
+
+def synthesise_phase(home: Path, seed: int = 0) -> Store:
+    rng = np.random.default_rng(seed)
+    store = Store(home)
+    store.migrate()
+    loss = loss_curve(rng)
+    step = np.arange(1, END + 1)
+    runs = [("one", None, 0, SWITCH, "v1.3", None),
+            ("two", "one", SWITCH, END, "v1.4",
+             {"self_play.prompt_version": ["v1.3", "v1.4"], "train.end_step": [SWITCH, END]})]
+    rows: dict[str, list[dict]] = {name: [] for name in (
+        "runs", "segments", "metrics", "evals", "data_mix", "reflections", "uptake", "bias_events", "loop_events")}
+    val = {500: 2.14, 1000: 2.07, 1500: 2.0, 2000: 1.92, 2500: 1.86, 3000: 1.81}
+    for n, (run_id, parent, first, last, prompt, diff) in enumerate(runs):
+        began = START + timedelta(hours=3 * n)
+        rows["runs"].append({
+            "run_id": run_id, "name": "honest", "config_json": json.dumps(config(last, prompt)), "run_dir": "",
+            "start_step": first, "end_step": last, "device": "cpu", "peak_flops": 2e11, "status": "completed",
+            "created_at": began, "updated_at": began, "phase": "honest", "parent_run": parent,
+            "continued_from": first if parent else None, "config_diff": json.dumps(diff) if diff else None,
+            "started_at": began, "ended_at": began + timedelta(hours=2)})
+        mine = (step > first) & (step <= last)
+        rows["metrics"] += [{"run_id": run_id, "step": int(s), "loss": float(v), "lr": 3e-3, "grad_norm": 0.9,
+                             "tokens_per_sec": 20_000.0, "mfu": 0.3, "step_time_ms": 50.0}
+                            for s, v in zip(step[mine], loss[mine])]
+        for index, start in enumerate(range(first, last, SEGMENT)):
+            end = start + SEGMENT
+            rows["segments"].append({
+                "run_id": run_id, "index": index, "start_step": start, "end_step": end, "status": "completed",
+                "checkpoint": f"step_{end}.pt", "resumed_from": start, "trained_steps": SEGMENT, "seconds": 60.0,
+                "flow_run_id": f"flow-{run_id}", "finished_at": began + timedelta(minutes=2 * index)})
+            rows["evals"].append({"run_id": run_id, "step": end, "name": "val_bpb", "value": val[end]})
+            shares = {"general": 1.0} if start < JOIN else {"general": 0.7, "philosophy": 0.3}
+            rows["data_mix"] += [{"run_id": run_id, "segment_start": start, "segment_end": end, "source": source,
+                                  "tokens": int(share * 4096 * SEGMENT), "share": share, "token_share": share}
+                                 for source, share in shares.items()]
+            # four reflections per segment end; philosophy's share of the content words grows after the join
+            for sample in range(4):
+                lean = 0.0 if end <= JOIN else 0.1 + 0.05 * sample
+                rows["reflections"].append({
+                    "run_id": run_id, "step": end, "segment": index, "prompt_version": prompt, "framing": "",
+                    "sample_index": sample, "text": f"At step {end} I wrote reflection {sample} about reason.",
+                    "token_count": 40, "train_loss": float(loss[end - 1]), "seq_rep_4": 0.0, "distinct_2": 0.9,
+                    "compression_ratio": 1.5, "formatting_score": 0.0,
+                    "corpus_uptake": uptake_json(0.2 + lean, 0.4 - lean / 2, 30)})
+                rows["loop_events"].append({
+                    "run_id": run_id, "step": end, "source": "reflection", "item": f"{end}:{sample}",
+                    "text_key": f"{end}:{prompt}::{sample}", "is_loop": False, "severity": "none"})
+            # philosophy's uptake: inside its band until the first self-play after the prompt change
+            surfaced = end > SWITCH
+            rows["uptake"].append({
+                "run_id": run_id, "step": end, "source": "philosophy", "joined_step": JOIN, "reflections": 4,
+                "score": 0.45 if surfaced else 0.1, "score_se": 0.03, "before_reflections": 8, "before_low": -0.2,
+                "before_high": 0.3, "window_tokens": 40, "auc": 0.93, "band_low": -0.2, "band_high": 0.3,
+                "status": "not_joined" if end <= JOIN else "surfaced" if surfaced else "not_yet"})
+            # the probe: gender creeps up 0.05 nats a segment (each step far under the 3-SE bar), the others hold
+            for category in PROBE_CATEGORIES + ("all",):
+                drift = 0.05 * (end // SEGMENT - 1) if category in ("gender", "all") else 0.0
+                rows["bias_events"].append({
+                    "run_id": run_id, "step": end, "source": "probe", "item": category, "severity": "none",
+                    "category": category, "value": 0.02 + drift, "stderr": 0.035})
+    # a high finding in a reflection of run one that did not pause (no review is recorded at its step)
+    rows["bias_events"].append({
+        "run_id": "one", "step": 1500, "source": "reflection", "item": "1500:v1.3::2#0", "text_key": "1500:v1.3::2",
+        "severity": "high", "category": "gender", "terms": json.dumps(["men", "degenerate"]),
+        "context": "But why do men degenerate ever?", "discounted": ""})
+    for table, items in rows.items():
+        store.replace_rows(table, items, "true", [])
+    return store
+
+
+@pytest.fixture(scope="module")
+def phase_log(tmp_path_factory) -> tuple[Store, str]:
+    home = tmp_path_factory.mktemp("honest-phase")
+    store = synthesise_phase(home)
+    return store, Path(write_phase_report(home, "honest")["markdown"]).read_text()
+
+
+def section(markdown: str, heading: str) -> str:
+    return markdown.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+
+
+def bullets(text: str) -> list[str]:
+    return [line[2:] for line in text.splitlines() if line.startswith("- ")]
+
+
+def one(store: Store, sql: str, params: list = ()):
+    return store.query(sql, list(params))[1][0]
+
+
+def stretch(store: Store, first: int, last: int) -> np.ndarray:
+    return np.array([v for (v,) in store.query("SELECT loss FROM metrics WHERE step BETWEEN ? AND ? ORDER BY step",
+                                               [first, last])[1]])
+
+
+def batch_se(values: np.ndarray) -> float:
+    means = [b.mean() for b in np.array_split(values, 10)]
+    return float(np.std(means, ddof=1) / np.sqrt(10))
+
+
+def test_a_fall_whose_usual_ranges_overlap_reaches_the_tldr_as_means_with_their_errors(phase_log):
+    store, markdown = phase_log
+    first, last = stretch(store, 1, SEGMENT), stretch(store, END - SEGMENT + 1, END)
+    # the case of the issue: a ~0.7-nat fall whose 10th-90th percentile ranges still overlap
+    assert first.mean() - last.mean() > 0.6
+    assert np.percentile(last, 90) > np.percentile(first, 10)
+    tldr = bullets(section(markdown, "TL;DR"))
+    assert (f"Loss {num(first.mean())} ± {num(batch_se(first), 2)} over the first 500 steps -\\> "
+            f"{num(last.mean())} ± {num(batch_se(last), 2)} over the last (means with their standard errors).") in tldr
+
+
+def test_a_source_join_is_named_with_its_measured_loss_jump_and_marked_on_the_chart(phase_log, tmp_path):
+    store, markdown = phase_log
+    # the jump: straight lines fitted to the 250 steps either side of the join, their gap at the join
+    w = SEGMENT // 2
+    fits = [np.polyfit(np.arange(a + 1, a + w + 1), stretch(store, a + 1, a + w), 1) for a in (JOIN - w, JOIN)]
+    jump = np.polyval(fits[1], JOIN) - np.polyval(fits[0], JOIN)
+    assert jump > 0.1
+    line = next(b for b in bullets(section(markdown, "Loss progression")) if "philosophy joined" in b)
+    assert line.startswith("At step 1,000 (run one) philosophy joined the mix, 30% of the tokens from then on: the "
+                           f"loss jumped by {num(jump, 2)} at the join")
+    from phaselog.reports.phase import join_changes, read_whole
+    from phaselog.reports.phase_charts import loss_chart
+    from phaselog.reports.phase_data import gather_phase
+    data = gather_phase(store, "honest")
+    fig = loss_chart(data, [{"source": "philosophy", "step": f["event"]["step"]}
+                            for f in join_changes(read_whole(store, data))])
+    ax = fig.axes[0]
+    marks = [line for line in ax.get_lines() if line.get_label() == "source joins: philosophy"]
+    assert [float(m.get_xdata()[0]) for m in marks] == [JOIN]
+    assert "source joins: philosophy" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.get_text() == "philosophy joins" for t in ax.texts)
+
+
+def test_a_continued_runs_validation_reads_from_its_parents_last_value(phase_log):
+    store, markdown = phase_log
+    (parent_last,), = store.query("SELECT value FROM evals WHERE run_id = 'one' AND name = 'val_bpb' "
+                                  "ORDER BY step DESC LIMIT 1")[1]
+    (own_last,), = store.query("SELECT value FROM evals WHERE run_id = 'two' AND name = 'val_bpb' "
+                               "ORDER BY step DESC LIMIT 1")[1]
+    run_two = section(markdown, "Key runs").split("### Run 2")[1]
+    assert f"val bpb {num(parent_last)} -\\> {num(own_last)} (from one's at step 2,000)" in run_two
