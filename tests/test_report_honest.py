@@ -4,6 +4,7 @@ joining at step 1,000 with a jump in the loss; run two continues it to step 3,00
 v1.3 -> v1.4. The loss falls 0.7 nats with usual ranges that overlap; philosophy surfaces at the first self-play
 after the prompt change; one probe category drifts slowly; one high bias finding did not pause."""
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -40,9 +41,9 @@ def loss_curve(rng) -> np.ndarray:
 
 
 def uptake_json(philosophy: float, general: float, content: int) -> str:
-    return json.dumps({"general": {"share": general, "content_tokens": content, "top": ["'river'", "'house'"],
+    return json.dumps({"general": {"share": general, "content_tokens": content, "top": [" river", " house"],
                                    "score": -0.1},
-                       "philosophy": {"share": philosophy, "content_tokens": content, "top": ["'reason'", "'soul'"],
+                       "philosophy": {"share": philosophy, "content_tokens": content, "top": [" reason", " soul"],
                                       "score": 0.1}})
 
 
@@ -83,7 +84,7 @@ def synthesise_phase(home: Path, seed: int = 0) -> Store:
                                  for source, share in shares.items()]
             # four reflections per segment end; philosophy's share of the content words grows after the join
             for sample in range(4):
-                lean = 0.0 if end <= JOIN else 0.1 + 0.05 * sample
+                lean = 0.0 if end <= JOIN else 0.1 + 0.05 * sample + 0.02 * (end // SEGMENT)
                 rows["reflections"].append({
                     "run_id": run_id, "step": end, "segment": index, "prompt_version": prompt, "framing": "",
                     "sample_index": sample, "text": f"At step {end} I wrote reflection {sample} about reason.",
@@ -187,3 +188,27 @@ def test_a_continued_runs_validation_reads_from_its_parents_last_value(phase_log
                                "ORDER BY step DESC LIMIT 1")[1]
     run_two = section(markdown, "Key runs").split("### Run 2")[1]
     assert f"val bpb {num(parent_last)} -\\> {num(own_last)} (from one's at step 2,000)" in run_two
+
+
+def test_reflections_are_quoted_from_several_steps_with_their_loss_and_both_sources_shares(phase_log):
+    """Each quote stands for its self-play (the middle one by its late-source share, not the most marked), from
+    the first, a middle and the last self-play, with the loss at its step and every source's share of its content
+    words side by side."""
+    store, markdown = phase_log
+    talk = section(markdown, "How the model talks now")
+    quotes = re.findall(r"^> `step ([\d,]+)` `sample (\d)` `prompt (v1\.\d)` `plain prose` `loss ([\d.]+)`", talk,
+                        re.MULTILINE)
+    assert [q[0] for q in quotes] == ["500", "1,500", "3,000"]
+    for at, sample, _, loss in quotes:
+        step = int(at.replace(",", ""))
+        (stored, uptake), = store.query("SELECT train_loss, corpus_uptake FROM reflections WHERE step = ? AND "
+                                        "sample_index = ?", [step, int(sample)])[1]
+        assert loss == num(stored)
+        shares = sorted(json.loads(u)["philosophy"]["share"] for (u,) in store.query(
+            "SELECT corpus_uptake FROM reflections WHERE step = ?", [step])[1])
+        assert json.loads(uptake)["philosophy"]["share"] == shares[(len(shares) - 1) // 2]  # the middle one
+        shown = json.loads(uptake)
+        assert (f"of its 30 content words (stop words and punctuation out), "
+                f"{100 * shown['general']['share']:.0f}% are distinctive of general ('river', 'house'); "
+                f"{100 * shown['philosophy']['share']:.0f}% are distinctive of philosophy, which joined at step "
+                "1,000 ('reason', 'soul')") in talk

@@ -58,11 +58,12 @@ def test_demo_like_run_log_has_the_posts_shape_and_two_follow_ups_from_the_store
     # the duration is training time: the segments' seconds, not the time until the report was written
     (trained,), = store.query("SELECT sum(seconds) FROM segments WHERE run_id = ?", [run_id])[1]
     assert f", {duration(trained)} of training (" in markdown.split("\n## ")[0]
-    # two or three reflections of the last self-play, each followed by what it shows
+    # a reflection from each of several self-plays (the last among them), each with its loss and what it shows
     talk = parts["How the model talks now"]
-    quotes = re.findall(r"^> `step 60` `sample \d` ", talk, re.MULTILINE)
-    assert 2 <= len(quotes) <= 3 and talk.count("It shows ") == len(quotes)
-    assert "distinctive of philosophy, which joined at step 20" in talk
+    quotes = re.findall(r"^> `step (\d+)` `sample \d` .*`loss [\d.]+`$", talk, re.MULTILINE)
+    assert len(set(quotes)) >= 2 and "60" in quotes and talk.count("It shows ") == len(quotes)
+    assert "content words (stop words and punctuation out)" in talk
+    assert "distinctive of philosophy, which joined at step 20" in talk and "distinctive of general" in talk
     # what's next: the loss still falling (with the command that trains on) and philosophy's uptake inside its band
     (score, low, high), = store.query("SELECT score, band_low, band_high FROM uptake WHERE run_id = ? AND source = "
                                       "'philosophy' ORDER BY step DESC LIMIT 1", [run_id])[1]
