@@ -106,28 +106,32 @@ def late_share(data: ReportData, row: dict) -> float:
     return max([(uptake.get(j["source"]) or {}).get("share") or 0 for j in joins(data)], default=0)
 
 
-def representative(data: ReportData, rows: list[dict], looped: set) -> dict:
-    """The reflection that stands for its step: of the step's most common kind (loops, formatting, prose), the
-    one in the middle by its share of words distinctive of a late source, not the most marked."""
+def by_representativeness(data: ReportData, rows: list[dict], looped: set) -> list[dict]:
+    """A step's reflections, the one that stands for it first: of the step's most common kind (loops, formatting,
+    prose), the middle one by its share of words distinctive of a late source (not the most marked); then the
+    others of that kind nearest the middle, then the other kinds."""
     kind = most_common([signature(r, looped) for r in rows])
     of_kind = sorted((r for r in rows if signature(r, looped) == kind),
                      key=lambda r: (late_share(data, r), r["sample_index"]))
-    return of_kind[(len(of_kind) - 1) // 2]
+    middle = (len(of_kind) - 1) // 2
+    rest = sorted((r for r in rows if signature(r, looped) != kind), key=lambda r: r["sample_index"])
+    return sorted(of_kind, key=lambda r: (abs(of_kind.index(r) - middle), of_kind.index(r))) + rest
 
 
 def quoted(data: ReportData) -> list[dict]:
-    """Up to QUOTES reflections from self-plays spread over the range (the first, the last and one between),
-    one representative reflection from each (a text written twice is quoted once)."""
+    """Up to QUOTES reflections from self-plays spread over the range (the last, the first and one between), the
+    representative one of each; a text the model wrote twice is quoted once (the step's next one stands in)."""
     looped = looped_samples(data)
     plays = sorted({r["step"] for r in data.reflections})
     picked_steps = sorted({plays[round(i)] for i in np.linspace(0, len(plays) - 1, min(QUOTES, len(plays)))})
     texts, out = set(), []
-    for step in picked_steps:
-        row = representative(data, [r for r in data.reflections if r["step"] == step], looped)
-        if row["text"] not in texts:
+    for step in reversed(picked_steps):  # the last self-play first: it is always quoted
+        rows = by_representativeness(data, [r for r in data.reflections if r["step"] == step], looped)
+        row = next((r for r in rows if r["text"] not in texts), None)
+        if row:
             texts.add(row["text"])
             out.append(row)
-    return out
+    return out[::-1]
 
 
 def loss_at(data: ReportData, row: dict) -> float | None:

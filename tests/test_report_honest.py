@@ -47,7 +47,7 @@ def uptake_json(philosophy: float, general: float, content: int) -> str:
                                       "score": 0.1}})
 
 
-def synthesise_phase(home: Path, seed: int = 0) -> Store:
+def synthesise_phase(home: Path, seed: int = 0, surfaces_after: int = SWITCH) -> Store:
     rng = np.random.default_rng(seed)
     store = Store(home)
     store.migrate()
@@ -95,7 +95,7 @@ def synthesise_phase(home: Path, seed: int = 0) -> Store:
                     "run_id": run_id, "step": end, "source": "reflection", "item": f"{end}:{sample}",
                     "text_key": f"{end}:{prompt}::{sample}", "is_loop": False, "severity": "none"})
             # philosophy's uptake: inside its band until the first self-play after the prompt change
-            surfaced = end > SWITCH
+            surfaced = end > surfaces_after
             rows["uptake"].append({
                 "run_id": run_id, "step": end, "source": "philosophy", "joined_step": JOIN, "reflections": 4,
                 "score": 0.45 if surfaced else 0.1, "score_se": 0.03, "before_reflections": 8, "before_low": -0.2,
@@ -212,3 +212,23 @@ def test_reflections_are_quoted_from_several_steps_with_their_loss_and_both_sour
                 f"{100 * shown['general']['share']:.0f}% are distinctive of general ('river', 'house'); "
                 f"{100 * shown['philosophy']['share']:.0f}% are distinctive of philosophy, which joined at step "
                 "1,000 ('reason', 'soul')") in talk
+
+
+def test_uptake_that_surfaces_right_after_a_prompt_change_carries_the_caveat(phase_log, tmp_path):
+    store, markdown = phase_log
+    rows = store.query("SELECT step, status FROM uptake WHERE source = 'philosophy' ORDER BY step")[1]
+    first = next(i for i, (_, status) in enumerate(rows) if status == "surfaced")
+    before, at = rows[first - 1][0], rows[first][0]
+    versions = [store.query("SELECT DISTINCT prompt_version FROM reflections WHERE step = ?", [s])[1] for s in
+                (before, at)]
+    assert versions == [[("v1.3",)], [("v1.4",)]]  # the self-play that surfaced it had a new prompt
+    verdict = next(b for b in bullets(section(markdown, "TL;DR")) if b.startswith("Philosophy (joined"))
+    assert verdict.endswith(f"surfaced at step {at:,}; but the config changed between the self-plays at steps "
+                            f"{before:,} and {at:,} (prompt v1.3 -\\> v1.4 at step 2,000), so the change may be the "
+                            "config's, not philosophy's (its null band's reflections were all written before the "
+                            "change).")
+    # surfacing between two self-plays of one prompt and one mix: no caveat
+    synthesise_phase(tmp_path / "plain", surfaces_after=JOIN)
+    plain = Path(write_phase_report(tmp_path / "plain", "honest")["markdown"]).read_text()
+    verdict = next(b for b in bullets(section(plain, "TL;DR")) if b.startswith("Philosophy (joined"))
+    assert verdict.endswith("surfaced at step 1,500.")
