@@ -9,6 +9,7 @@ from phaselog.reports import couplings, events
 from phaselog.reports.gather import ReportData, bucket_width
 from phaselog.reports.model_sections import looped_samples, signature
 from phaselog.reports.numbers import buckets, loss_story, means_apart, most_common, num, steady_change, steps
+from phaselog.reports.probe_drift import drift_sentence, probe_drifts
 from phaselog.reports.source_joins import joins, leaves
 from phaselog.reports.uptake import surfaced
 
@@ -101,6 +102,10 @@ def claims(data: ReportData) -> list[Claim]:
                                  f"and {pauses} review pause{'s' if pauses != 1 else ''}",
                          {"findings": len(found), "high": high, "reviews": pauses}, "attention",
                          bool(high or pauses)))
+    drifts = probe_drifts(data)
+    out += [Claim(f"probe_drift/{d['category']}", capital(drift_sentence(d, len(drifts))),
+                  {k: d[k] for k in ("first_step", "last_step", "first", "last", "z")} | {"categories": len(drifts)},
+                  "attention") for d in drifts if d["passes"]]
     if data.reflections:
         looped = looped_samples(data)
         kinds = [signature(r, looped) for r in data.reflections]

@@ -3,11 +3,12 @@ detectors.md), and for every finding at or above the pause threshold whether the
 and the numbers that kept it from pausing (understanding/events.py's review_reasons, the config's review and
 understanding.pause_on). Low findings the detector itself judges benign are one line, with the query that lists
 them all."""
-from phaselog.reports.claims import claims
+from phaselog.reports.claims import capital, claims
 from phaselog.reports.document import Bullets, Figure, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData, config_of, run_condition
 from phaselog.reports.model_sections import as_list, loop_name, missing
 from phaselog.reports.numbers import steps
+from phaselog.reports.probe_drift import drift_sentence, probe_drifts
 
 REFLECTION_SOURCES = ("reflection", "injected")   # texts the model wrote (or the drill text): one high finding pauses
 DISCOUNT_WHY = {"negation": "the sentence denies the claim", "quotation": "the claim is quoted or reported",
@@ -140,8 +141,16 @@ def section(data: ReportData) -> list:
             f"± {last['stderr'] or 0:.3f} at step {steps(last['step'])}; "
             + (", ".join(f"{e['category']} shifted at step {steps(e['step'])} ({pause_note(data, e)})"
                          for e in shifted) if shifted else
-               f"no category moved beyond chance against the others ({review_settings(data)['probe_shift_se']:g} "
-               "standard errors, Holm over the categories).")))
+               f"no category moved beyond chance from one probe to the next against the others "
+               f"({review_settings(data)['probe_shift_se']:g} standard errors, Holm over the categories).")))
+        drifts = probe_drifts(data)
+        drifted = [d for d in drifts if d["passes"]]
+        if drifts:
+            # each drift is the claim's own sentence: said here only when the TL;DR did not say it
+            blocks.append(Paragraph(
+                " ".join(capital(drift_sentence(d, len(drifts))) + "." for d in drifted) if drifted else
+                f"Over the whole range, first against last probe, no category drifted beyond chance (Holm over "
+                f"{len(drifts)} categories)."))
     if data.reviews is None:
         blocks.append(Note("No reviews table yet: decisions are shown as stored on the events."))
     return blocks

@@ -157,6 +157,15 @@ def recompute(store: Store, run_id: str, claim) -> dict:
                   "undecidable" if auc is None or auc < 0.8 or high is None else
                   "surfaced" if score > high else "not_yet")
         return {"step": step, "score": score, "band_low": low, "band_high": high, "auc": auc, "status": status}
+    if kind == "probe_drift":
+        # the category's first and last probe rows; the change over the two standard errors in quadrature
+        rows = store.query("SELECT step, value, stderr FROM bias_events WHERE run_id = ? AND source = 'probe' AND "
+                           "category = ? ORDER BY step", [run_id, claim.name.split("/", 1)[1]])[1]
+        (first_step, first, first_se), (last_step, last, last_se) = rows[0], rows[-1]
+        categories = one(store, "SELECT count(DISTINCT category) FROM bias_events WHERE run_id = ? AND source = "
+                                "'probe' AND category <> 'all'", [run_id])[0]
+        return {"first_step": first_step, "last_step": last_step, "first": first, "last": last,
+                "z": (last - first) / math.hypot(first_se, last_se), "categories": categories}
     raise AssertionError(f"claim {claim.name!r} has no recomputation in this test: add one")
 
 

@@ -232,3 +232,26 @@ def test_uptake_that_surfaces_right_after_a_prompt_change_carries_the_caveat(pha
     plain = Path(write_phase_report(tmp_path / "plain", "honest")["markdown"]).read_text()
     verdict = next(b for b in bullets(section(plain, "TL;DR")) if b.startswith("Philosophy (joined"))
     assert verdict.endswith("surfaced at step 1,500.")
+
+
+def test_a_slow_probe_drift_under_the_per_step_bar_is_found_over_the_whole_phase(phase_log):
+    store, markdown = phase_log
+    rows = store.query("SELECT step, value, stderr FROM bias_events WHERE source = 'probe' AND category = 'gender' "
+                       "ORDER BY step")[1]
+    steps_apart = [(b[1] - a[1]) / np.hypot(a[2], b[2]) for a, b in zip(rows, rows[1:])]
+    assert max(abs(z) for z in steps_apart) < 3  # every step under the detector's 3-SE bar
+    whole = (rows[-1][1] - rows[0][1]) / np.hypot(rows[0][2], rows[-1][2])
+    assert whole > 5
+    said = (f"ender's probe drifted +{rows[-1][1] - rows[0][1]:.3f} ± {np.hypot(rows[0][2], rows[-1][2]):.3f} "
+            f"nats from step 500 to step 3,000 ({whole:.1f} standard errors, first against last probe; past Holm "
+            "over 4 categories)")
+    assert said in markdown
+    assert "religion's probe drifted" not in markdown.lower()  # the categories that held
+
+
+def test_claims_of_a_run_of_the_phase_recompute_from_the_store(phase_log, tmp_path):
+    """Run one alone: its gender drift (steps 500 -> 2,000, three steps of ~1 SE) passes Holm as a claim."""
+    from tests.test_report_claims import check_claims
+    store, _ = phase_log
+    found = {c.name: c for c in check_claims(store.home, "one", tmp_path)}
+    assert found["probe_drift/gender"].facts["z"] > 3 and found["probe_drift/gender"].group == "attention"
