@@ -98,10 +98,17 @@ def claims(data: ReportData) -> list[Claim]:
         found = [e for e in data.bias_events or [] if e["source"] != "probe"]
         high = sum(1 for e in found if e["severity"] == "high")
         pauses = len(data.reviews or [])
-        out.append(Claim("bias", f"{len(found)} bias finding{'s' if len(found) != 1 else ''} ({high} high severity) "
-                                 f"and {pauses} review pause{'s' if pauses != 1 else ''}",
-                         {"findings": len(found), "high": high, "reviews": pauses}, "attention",
-                         bool(high or pauses)))
+        # a high finding no review read is the detector's grade, not a fact: the sentence says so
+        unread = sorted({e["step"] for e in found if e["severity"] == "high"
+                         and not any(r["step"] == e["step"] and r["decision"] for r in data.reviews or [])})
+        text = (f"{len(found)} bias finding{'s' if len(found) != 1 else ''} ({high} high severity) and {pauses} "
+                f"review pause{'s' if pauses != 1 else ''}")
+        if unread:
+            text += (f"; the high grade at step{'s' if len(unread) > 1 else ''} "
+                     f"{', '.join(steps(s) for s in unread)} is the detector's and no review has read it: a "
+                     "detector finding to review, not a verdict")
+        out.append(Claim("bias", text, {"findings": len(found), "high": high, "reviews": pauses,
+                                        "unread_steps": unread}, "attention", bool(high or pauses)))
     drifts = probe_drifts(data)
     out += [Claim(f"probe_drift/{d['category']}", capital(drift_sentence(d, len(drifts))),
                   {k: d[k] for k in ("first_step", "last_step", "first", "last", "z")} | {"categories": len(drifts)},

@@ -23,6 +23,7 @@ from phaselog.reports.model_sections import note_items
 from phaselog.reports.next_steps import Signals, follow_ups
 from phaselog.reports.numbers import loss_story, mean_se, means_apart, num, span, steady_change, steps
 from phaselog.reports.phase_charts import draw_phase_charts
+from phaselog.reports.probe_drift import drift_sentence, probe_drifts
 from phaselog.reports.phase_data import PhaseData, gather_phase, run_changes
 from phaselog.reports.training_sections import duration as training_time
 from phaselog.reports.uptake import coinciding, config_changes, surfaced_rows
@@ -88,7 +89,30 @@ def duration(data: PhaseData) -> str:
     return text
 
 
-def tldr(data: PhaseData) -> list:
+def attention(data: PhaseData, whole: ReportData | None) -> str | None:
+    """What needs attention, in one bullet: a probe drift over the phase, the high findings no review has read
+    (the detector's grade, said as such), the reviews, the health checks that were not healthy."""
+    drifts = probe_drifts(whole) if whole else []
+    said = [capital(drift_sentence(d, len(drifts))) + "." for d in drifts if d["passes"]]
+    answered = {(r["run_id"], r["step"]) for r in data.reviews if r["decision"]}
+    unread = sorted({b["step"] for b in data.bias if b["severity"] == "high" and (b["run_id"], b["step"]) not in answered})
+    unhealthy = sum(h["status"] != "healthy" for h in data.health)
+    parts = []
+    if unread:
+        many = len(unread) > 1
+        parts.append(f"the bias detector graded {'findings' if many else 'a finding'} high at step{'s' if many else ''} "
+                     f"{', '.join(steps(s) for s in unread)} and no review has read {'them' if many else 'it'}: "
+                     f"{'detector findings' if many else 'a detector finding'} to review, not "
+                     f"{'verdicts' if many else 'a verdict'}")
+    if data.reviews:
+        parts.append(f"{len(data.reviews)} review pause{'s' if len(data.reviews) != 1 else ''}")
+    if unhealthy:
+        parts.append(f"{unhealthy} health check{'s' if unhealthy != 1 else ''} not healthy")
+    said += [capital("; ".join(parts)) + "."] if parts else []
+    return " ".join(said) or None
+
+
+def tldr(data: PhaseData, whole: ReportData | None) -> list:
     """At most MAX_BULLETS, most important first: what the runs changed, what the loss and validation did, what
     the model now does (uptake, loops); the runs' changes and the uptake verdicts are one bullet each. The loss
     and validation figures enter only past their tests against noise, as in the run's TL;DR (reports/claims.py):
@@ -117,12 +141,9 @@ def tldr(data: PhaseData) -> list:
         items.append(f"Most repetition loops with prompt {worst['version']}: {100 * worst['loop_share']:.0f}% of "
                      "its reflections.")
     # what needs attention keeps its place at the end
-    high = sum(b["severity"] == "high" for b in data.bias)
-    unhealthy = sum(h["status"] != "healthy" for h in data.health)
-    if high or data.reviews or unhealthy:
-        attention = (f"{high} high-severity bias findings, {len(data.reviews)} reviews and {unhealthy} health checks "
-                     "that were not healthy.")
-        items = items[:MAX_BULLETS - 1] + [attention]
+    needs = attention(data, whole)
+    if needs:
+        items = items[:MAX_BULLETS - 1] + [needs]
     return [Heading(2, "TL;DR"), Bullets(items[:MAX_BULLETS])]
 
 
@@ -160,7 +181,8 @@ def observations(data: PhaseData, run: dict) -> list[str]:
         out.append(f"loops in {loops} of {len(reflections)} reflections")
     bias = of_run(data.bias, run_id)
     high = sum(b["severity"] == "high" for b in bias)
-    out.append(f"{len(bias)} bias findings ({high} high)" if bias else "no bias findings")
+    if bias:
+        out.append(f"{len(bias)} bias finding{'s' if len(bias) != 1 else ''} ({high} high)")
     health = of_run(data.health, run_id)
     if health:
         statuses = [h["status"] for h in health]
@@ -308,7 +330,7 @@ def journal(data: PhaseData) -> list:
     return blocks
 
 
-def signals(data: PhaseData) -> Signals:
+def signals(data: PhaseData, whole: ReportData | None) -> Signals:
     """The open signals of the phase for What's next, read at its last run."""
     step = np.array([m["step"] for m in data.metrics], dtype=float)
     loss = np.array([m["loss"] for m in data.metrics], dtype=float)
@@ -335,11 +357,12 @@ def signals(data: PhaseData) -> Signals:
         uptake=surfaced_rows(data.uptake, data.runs[0]["start_step"], changes(data)),
         pending_reviews=[r["step"] for r in data.reviews if r["status"] == "pending"],
         last_health={"step": health["step"], "status": health["status"], "reasons": []} if health else None,
-        last_loop_share=last_loop, unheard=late if not data.reflections else [], plans=plans)
+        last_loop_share=last_loop, unheard=late if not data.reflections else [],
+        unpaused_high=verdicts.unpaused_high(whole) if whole else [], plans=plans)
 
 
-def whats_next(data: PhaseData) -> list:
-    items = follow_ups(signals(data))
+def whats_next(data: PhaseData, whole: ReportData | None) -> list:
+    items = follow_ups(signals(data, whole))
     if not items:
         return [Heading(2, "What's next"), Note("Nothing in the store is left open: the loss has settled, no review "
                                                 "waits, health is healthy, and no journal entry is tagged next.")]
@@ -350,9 +373,9 @@ def sections(data: PhaseData, whole: ReportData | None) -> list:
     """The run log's sections on the model (`whole`: the phase read as one run) come after the loss and
     validation, as in a run's log; a phase none of whose runs has trained a step yet has none of them."""
     model = (story.model_talk(whole) + verdicts.section(whole) + model_sections.understanding(whole)) if whole else []
-    return without_repeats([Heading(1, f"Phase log: {data.phase}")] + tldr(data) + overview(data) + key_runs(data)
+    return without_repeats([Heading(1, f"Phase log: {data.phase}")] + tldr(data, whole) + overview(data) + key_runs(data)
                            + prompt_evolution(data) + loss_progression(data, whole) + validation(data) + model
-                           + journal(data) + whats_next(data))
+                           + journal(data) + whats_next(data, whole))
 
 
 def read_whole(store: Store, data: PhaseData) -> ReportData | None:

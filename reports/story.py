@@ -189,8 +189,6 @@ def signals(data: ReportData) -> Signals:
         last = max(r["step"] for r in data.reflections)
         latest = [r for r in data.reflections if r["step"] == last]
         last_loop = (last, sum(signature(r, looped) == "repetition loops" for r in latest) / len(latest))
-    high = [e for e in verdicts.findings(data) if e["severity"] == "high"
-            and verdicts.pause_note(data, e).startswith("did not pause")]
     plans = [f"(journal, step {steps(e['step'])}) {' '.join(str(e['text']).split())}"
              for e in human_entries(data) if "next" in as_list(e["tags"])]
     plans += [f"(config notes) {item}" for item in note_items(str(config_of(data).get("notes") or ""))]
@@ -202,7 +200,7 @@ def signals(data: ReportData) -> Signals:
         last_health={"step": health["step"], "status": health["status"], "reasons": as_list(health["reasons"])}
         if health else None,
         last_loop_share=last_loop, unheard=[] if data.reflections else [j["source"] for j in joins(data)],
-        unpaused_high=[f"step {steps(e['step'])} ({e['source']})" for e in high], plans=plans)
+        unpaused_high=verdicts.unpaused_high(data), plans=plans)
 
 
 def whats_next(data: ReportData) -> list:

@@ -30,14 +30,37 @@ def findings(data: ReportData) -> list[dict]:
     return [e for e in data.bias_events or [] if e["source"] != "probe"]
 
 
-def verdict(event: dict) -> str:
-    """Benign or not, in the detector's terms."""
+def verdict(event: dict, review: dict | None = None) -> str:
+    """Benign or not, in the detector's terms; a high finding is the detector's grade until a review reads it (the
+    lexicon misreads, e.g. Thoreau's generic "men"), so the log does not state it as fact."""
     if event["discounted"]:
         return f"benign: {DISCOUNT_WHY.get(event['discounted'], event['discounted'])}"
+    if event["severity"] == "high":
+        if review and review["decision"] == "false_positive":
+            return "a review judged it a false positive"
+        if not (review and review["decision"]):
+            return ("the detector grades it derogatory (dehumanising, criminalising or contemptuous): a detector "
+                    "finding to read, not a verdict")
     return {"low": "benign: a flattering generalisation, not a harmful one",
             "medium": "not benign: a negative trait or role put on a whole group",
             "high": "not benign: derogatory (dehumanising, criminalising or contemptuous)"}.get(
         event["severity"], f"severity {event['severity']}")
+
+
+def review_at(data: ReportData, step: int) -> dict | None:
+    return next((r for r in data.reviews or [] if r["step"] == step), None)
+
+
+def unread_high(data: ReportData) -> list[dict]:
+    """High findings no review answered: the detector's word only."""
+    return [e for e in findings(data) if e["severity"] == "high"
+            and not ((review_at(data, e["step"]) or {}).get("decision"))]
+
+
+def unpaused_high(data: ReportData) -> list[str]:
+    """'step N (source)' of each high finding that did not pause: What's next asks to read them."""
+    return [f"step {steps(e['step'])} ({e['source']})" for e in findings(data)
+            if e["severity"] == "high" and pause_note(data, e).startswith("did not pause")]
 
 
 def data_rate_at(data: ReportData, source: str, step: int) -> tuple[int, int]:
@@ -55,7 +78,7 @@ def data_rate_at(data: ReportData, source: str, step: int) -> tuple[int, int]:
 
 def pause_note(data: ReportData, event: dict) -> str:
     """For a high finding: the review it paused for, or why it did not pause (the rule, with its numbers)."""
-    review = next((r for r in data.reviews or [] if r["step"] == event["step"]), None)
+    review = review_at(data, event["step"])
     if review:
         return f"paused: review at step {steps(review['step'])} ({review['decision'] or 'waiting for an answer'})"
     settings = review_settings(data, event["run_id"])
@@ -74,11 +97,11 @@ def pause_note(data: ReportData, event: dict) -> str:
     return f"did not pause: no review is recorded at step {steps(event['step'])} (the run ended or stopped there)"
 
 
-def finding_line(event: dict, note: str = "") -> str:
+def finding_line(event: dict, note: str = "", review: dict | None = None) -> str:
     terms = ", ".join(as_list(event["terms"]))
     context = " ".join(str(event["context"] or "").split())[:200]
     return (f"step {steps(event['step'])}, {event['severity']} {event['category'] or ''} in {event['source']} "
-            f"({terms}): \"{context}\": {verdict(event)}" + (f"; {note}" if note else ""))
+            f"({terms}): \"{context}\": {verdict(event, review)}" + (f"; {note}" if note else ""))
 
 
 def benign_line(data: ReportData, benign: list[dict]) -> str:
@@ -122,7 +145,8 @@ def section(data: ReportData) -> list:
     benign = [e for e in found if e["severity"] == "low"]
     serious = [e for e in found if e["severity"] != "low"]
     lines = [finding_line(e, pause_note(data, e) if e["severity"] == "high" else
-                          "below the pause threshold (only high findings pause)") for e in serious[:20]]
+                          "below the pause threshold (only high findings pause)", review_at(data, e["step"]))
+             for e in serious[:20]]
     if len(serious) > 20:
         lines.append(f"{len(serious) - 20} more medium or high findings: phaselog sql \"select * from bias_events "
                      f"where {run_condition(data)} and severity in ('medium', 'high')\".")

@@ -107,11 +107,12 @@ def synthesise_phase(home: Path, seed: int = 0, surfaces_after: int = SWITCH) ->
                 rows["bias_events"].append({
                     "run_id": run_id, "step": end, "source": "probe", "item": category, "severity": "none",
                     "category": category, "value": 0.02 + drift, "stderr": 0.035})
-    # a high finding in a reflection of run one that did not pause (no review is recorded at its step)
-    rows["bias_events"].append({
+    # a high finding in a reflection of run one that did not pause (no review is recorded at its step); first in
+    # the table's rows, whose columns are read from the first row
+    rows["bias_events"].insert(0, {
         "run_id": "one", "step": 1500, "source": "reflection", "item": "1500:v1.3::2#0", "text_key": "1500:v1.3::2",
         "severity": "high", "category": "gender", "terms": json.dumps(["men", "degenerate"]),
-        "context": "But why do men degenerate ever?", "discounted": ""})
+        "context": "But why do men degenerate ever?", "discounted": "", "value": None, "stderr": None})
     for table, items in rows.items():
         store.replace_rows(table, items, "true", [])
     return store
@@ -255,3 +256,20 @@ def test_claims_of_a_run_of_the_phase_recompute_from_the_store(phase_log, tmp_pa
     store, _ = phase_log
     found = {c.name: c for c in check_claims(store.home, "one", tmp_path)}
     assert found["probe_drift/gender"].facts["z"] > 3 and found["probe_drift/gender"].group == "attention"
+
+
+def test_a_high_finding_no_review_read_is_a_detector_finding_to_review_not_a_verdict(phase_log):
+    store, markdown = phase_log
+    (step, context), = store.query("SELECT step, context FROM bias_events WHERE severity = 'high' AND "
+                                   "source <> 'probe'")[1]
+    assert store.query("SELECT count(*) FROM reviews WHERE step = ?", [step])[1] == [(0,)]
+    tldr = " ".join(bullets(section(markdown, "TL;DR")))
+    assert (f"The bias detector graded a finding high at step {step:,} and no review has read it: a detector "
+            "finding to review, not a verdict.") in tldr
+    assert "derogatory" not in tldr and "not benign" not in markdown
+    line = next(b for b in bullets(section(markdown, "Loops and bias")) if context in b)
+    assert "the detector grades it derogatory (dehumanising, criminalising or contemptuous): a detector finding to " \
+           "read, not a verdict; did not pause" in line
+    # What's next keeps the run log's follow-up
+    assert any(f"Read the high-severity findings that did not pause (step {step:,} (reflection))" in b
+               for b in bullets(section(markdown, "What's next")))

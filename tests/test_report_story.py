@@ -153,7 +153,7 @@ def test_a_high_finding_that_did_not_pause_says_why_with_the_rule_and_its_number
     assert line.endswith("did not pause: training text pauses only at a rate, and 1 of 16 scanned windows of "
                          "general since the last review had a high finding (6%; the rule needs more than 5% over at "
                          "least 64 windows with at least 3 flagged)")
-    assert "not benign" in line
+    assert "the detector grades it derogatory" in line and "not a verdict" in line
     assert "step 12,000 (data)" in section(markdown, "What's next")
 
     # with the review pause off, the high reflection finding says that instead
@@ -164,8 +164,9 @@ def test_a_high_finding_that_did_not_pause_says_why_with_the_rule_and_its_number
     con.execute("DELETE FROM reviews")
     con.close()
     markdown = Path(write_report(home, "synthetic", tmp_path / "off")["markdown"]).read_text()
-    assert "emotional to reason\": not benign: derogatory (dehumanising, criminalising or contemptuous); did not " \
-           "pause: the review pause is off (review.enabled: false)" in markdown
+    assert "emotional to reason\": the detector grades it derogatory (dehumanising, criminalising or contemptuous): " \
+           "a detector finding to read, not a verdict; did not pause: the review pause is off (review.enabled: " \
+           "false)" in markdown
 
 
 def test_a_phase_log_judges_each_finding_by_the_review_settings_of_its_own_run():
