@@ -64,7 +64,9 @@ def key_periods(data: PhaseData) -> list[str]:
             periods[-1][1] = segment["end_step"]
         else:
             periods.append([segment["start_step"], segment["end_step"], key])
-    out = [f"steps {steps(a)}-{steps(b)}: {'; '.join(key)}" for a, b, key in periods]
+    # the review pause is said in "Key runs"; a period line repeats it only when it differs between periods
+    varies = len({key[2] for _, _, key in periods}) > 1
+    out = [f"steps {steps(a)}-{steps(b)}: {'; '.join(key if varies else key[:2])}" for a, b, key in periods]
     out += [f"step {steps(r['step'])}: review ({r['decision'] or r['status']}) in run {r['run_id']}"
             for r in data.reviews]
     return out
@@ -147,6 +149,23 @@ def tldr(data: PhaseData, whole: ReportData | None) -> list:
     return [Heading(2, "TL;DR"), Bullets(items[:MAX_BULLETS])]
 
 
+def peak_text(run: dict) -> str:
+    if not run["peak_flops"]:
+        return "no peak recorded"
+    basis = "the matmul peak measured at its start" if str(run["device"]).startswith("cpu") else "its peak"
+    return f"{basis} {run['peak_flops'] / 1e9:,.0f} GFLOP/s"
+
+
+def hardware(data: PhaseData) -> str:
+    """The device each run trained on, as the run recorded it, with the peak its MFU is measured against."""
+    by_device: dict[tuple[str, str], list[str]] = {}
+    for run in data.runs:
+        by_device.setdefault((str(run["device"] or "unknown device"), peak_text(run)), []).append(run["run_id"])
+    named = len(by_device) > 1  # runs on different devices or peaks: each says which runs
+    return "trained on " + "; ".join(f"{device} ({peak}" + (f": {', '.join(runs)}" if named else "") + ")"
+                                     for (device, peak), runs in by_device.items())
+
+
 def overview(data: PhaseData) -> list:
     first = data.runs[0]["start_step"]
     last = max((m["step"] for m in data.metrics), default=first)
@@ -154,7 +173,7 @@ def overview(data: PhaseData) -> list:
               Paragraph(f"Phase {data.phase}: steps {steps(first)} to {steps(last)} in {len(data.runs)} runs and "
                         f"{len(data.segments)} segments, from "
                         f"{min(r['created_at'] for r in data.runs):%Y-%m-%d %H:%M}, "
-                        f"{duration(data)}."),
+                        f"{duration(data)}, {hardware(data)}."),
               Heading(3, "Key periods")]
     periods = key_periods(data)
     return blocks + ([Bullets(periods)] if periods else [Note("No finished segment yet.")])
@@ -172,9 +191,8 @@ def observations(data: PhaseData, run: dict) -> list[str]:
         out.append(f"val bpb {num(start['value'])} -> {num(val[-1]['value'])}"
                    + (f" (from {run['parent_run']}'s at step {steps(start['step'])})" if inherited else ""))
     seconds = sum(s["seconds"] or 0 for s in of_run(data.segments, run_id))
-    speed = [m["tokens_per_sec"] for m in of_run(data.metrics, run_id) if m["tokens_per_sec"] is not None]
-    if speed:
-        out.append(f"{training_time(seconds)} of training at {num(float(np.median(speed)))} tokens/sec (median)")
+    if seconds:
+        out.append(f"{training_time(seconds)} of training")
     reflections = of_run(data.reflections, run_id)
     if reflections:
         loops = sum(bool(r["is_loop"]) for r in reflections)
@@ -210,6 +228,32 @@ def key_runs(data: PhaseData) -> list:
         blocks.append(Bullets([f"{what}: {'; '.join(run_changes(run))}",
                                f"observed: {'; '.join(observations(data, run))}"]))
     return blocks
+
+
+def column(rows: list[dict], name: str) -> np.ndarray:
+    return np.array([r[name] for r in rows if r[name] is not None], dtype=float)
+
+
+def speed(data: PhaseData) -> list:
+    """Per run: training time, tokens/sec, MFU and step time (median, with the 10th-90th percentile: a wide spread
+    is the mark of a machine shared with other work)."""
+    rows = []
+    for run in data.runs:
+        metrics = of_run(data.metrics, run["run_id"])
+        rate = column(metrics, "tokens_per_sec")
+        if not rate.size:
+            continue
+        mfu, step_ms = 100 * column(metrics, "mfu"), column(metrics, "step_time_ms")
+        seconds = sum(s["seconds"] or 0 for s in of_run(data.segments, run["run_id"]))
+        rows.append([run["run_id"], str(run["device"]), f"{steps(len(metrics))}", training_time(seconds),
+                     f"{num(float(np.median(rate)))} ({span(rate)})",
+                     f"{num(float(np.median(mfu)))}% (of {peak_text(run)})" if mfu.size else "n/a",
+                     f"{num(float(np.median(step_ms)))} ms" if step_ms.size else "n/a"])
+    if not rows:
+        return []
+    return [Heading(2, "Training speed"),
+            Table(["run", "device", "steps", "training time", "tokens/sec (median, 10th-90th)", "MFU (median)",
+                   "step time (median)"], rows)]
 
 
 def prompt_quality(data: PhaseData) -> list[dict]:
@@ -290,27 +334,62 @@ def loss_progression(data: PhaseData, whole: ReportData | None) -> list:
     buckets: dict[int, list[dict]] = {}
     for m in data.metrics:
         buckets.setdefault((m["step"] - 1) // width, []).append(m)
-    val = {v["step"]: v["value"] for v in data.val_bpb}
     rows = []
     for key in sorted(buckets):
         items = buckets[key]
         loss = np.array([m["loss"] for m in items], dtype=float)
         end = items[-1]["step"]
         rows.append([f"{steps(items[0]['step'])}-{steps(end)}", ", ".join(sorted({m["run_id"] for m in items})),
-                     num(float(loss.mean())), span(loss), num(val[end]) if end in val else ""])
+                     num(float(loss.mean())), span(loss)])
     if not rows:
         return blocks + [Note("Left out: no training steps recorded yet.")]
     joined = [Bullets([join_sentence(data, f) + "." for f in join_changes(whole)])] if join_changes(whole) else []
-    return blocks + [Table(["steps", "run", "mean loss", "loss range", "val bpb at end"], rows)] + joined + [
+    return blocks + [Table(["steps", "run", "mean loss", "loss range"], rows)] + joined + [
         Figure("phase_loss.png", "training loss and val bpb across the phase's runs (green dotted: a source joins)")]
 
 
+def first_last(rows: list[dict]) -> str:
+    return f"{num(rows[0]['value'])} at step {steps(rows[0]['step'])} -> {num(rows[-1]['value'])} at step " \
+           f"{steps(rows[-1]['step'])}"
+
+
+def core_qualifier(data: PhaseData, tasks: int) -> str:
+    bundle = str(data.runs[-1]["config"].get("evaluation", {}).get("bundle") or "")
+    mini = "mini" in bundle
+    return (f"CORE here is the mean centred accuracy (0 = chance, 1 = perfect) over the {tasks} tasks of "
+            + (f"the mini bundle ({bundle}: phaselog's own small tasks from the demo's domains, about 30 items "
+               "each): a sign of direction, not comparable to the DCLM CORE of the posts" if mini else
+               f"the bundle {bundle or 'configured'}"))
+
+
 def validation(data: PhaseData) -> list:
-    blocks = [Heading(2, "Validation across runs")]
-    if not data.val_bpb:
-        return blocks + [Note("Left out: no val_bpb evaluations recorded.")]
-    rows = [[steps(v["step"]), v["run_id"], num(v["value"])] for v in data.val_bpb]
-    return blocks + [Table(["step", "run", "val bpb"], rows), Figure("phase_val.png", "val bpb per run")]
+    """Every evaluation across the phase (val bpb, each source's own val bpb, CORE and its tasks), first and last,
+    and in words: each source's own val bpb, CORE with what bundle it is, and CORE against val bpb when they
+    disagree."""
+    series: dict[str, list[dict]] = {}
+    for e in data.evals:
+        if not e["name"].startswith("acc/"):  # core/<task> is the same accuracy, centred on chance
+            series.setdefault(e["name"], []).append(e)
+    if not series:
+        return []
+    blocks = [Heading(2, "Validation and benchmarks across runs")]
+    said = [f"{name.split('/', 1)[1]}'s own held-out text: val bpb {first_last(rows)}"
+            for name, rows in sorted(series.items()) if name.startswith("val_bpb/") and len(rows) > 1]
+    core, val = series.get("core"), series.get("val_bpb")
+    if core:
+        said.append(core_qualifier(data, sum(name.startswith("core/") for name in series)))
+        said.append(f"CORE {first_last(core)}")
+        if val and len(core) > 1 and (core[-1]["value"] < core[0]["value"]) != (val[-1]["value"] > val[0]["value"]):
+            said.append(f"CORE and val bpb disagree: val bpb {first_last(val)} "
+                        f"({'better' if val[-1]['value'] < val[0]['value'] else 'worse'}) while CORE went "
+                        f"{'down' if core[-1]['value'] < core[0]['value'] else 'up'}")
+    if said:
+        blocks.append(Bullets([capital(x) + "." for x in said]))
+    rows = [[name, f"{num(r[0]['value'])} (step {steps(r[0]['step'])})", f"{num(r[-1]['value'])} (step "
+             f"{steps(r[-1]['step'])})", str(len(r))]
+            for name, r in sorted(series.items(), key=lambda kv: (kv[0] != "val_bpb", kv[0]))]
+    return blocks + [Table(["evaluation", "first", "last", "points"], rows),
+                     Figure("phase_val.png", "val bpb per run")]
 
 
 def journal(data: PhaseData) -> list:
@@ -322,7 +401,7 @@ def journal(data: PhaseData) -> list:
         blocks.append(Note(f"{mirrored} model reflections mirrored in the journal are left out here: "
                            "`phaselog journal list --author model` lists them."))
     if not human:
-        return blocks + [Note("No entries by the researcher on this phase's runs.")]
+        return blocks + [Note("Left out: no entries by the researcher on this phase's runs.")]
     for e in human:
         tags = [f"#{t}" for t in e["tags"] or []]
         blocks.append(Excerpt([f"step {steps(e['step'])}", e["run_id"], e["author"], *tags],
@@ -364,8 +443,9 @@ def signals(data: PhaseData, whole: ReportData | None) -> Signals:
 def whats_next(data: PhaseData, whole: ReportData | None) -> list:
     items = follow_ups(signals(data, whole))
     if not items:
-        return [Heading(2, "What's next"), Note("Nothing in the store is left open: the loss has settled, no review "
-                                                "waits, health is healthy, and no journal entry is tagged next.")]
+        return [Heading(2, "What's next"), Paragraph("Nothing in the store is left open: the loss has settled, no "
+                                                     "review waits, health is healthy, and no journal entry is "
+                                                     "tagged next.")]
     return [Heading(2, "What's next"), Bullets(items)]
 
 
@@ -373,9 +453,26 @@ def sections(data: PhaseData, whole: ReportData | None) -> list:
     """The run log's sections on the model (`whole`: the phase read as one run) come after the loss and
     validation, as in a run's log; a phase none of whose runs has trained a step yet has none of them."""
     model = (story.model_talk(whole) + verdicts.section(whole) + model_sections.understanding(whole)) if whole else []
-    return without_repeats([Heading(1, f"Phase log: {data.phase}")] + tldr(data, whole) + overview(data) + key_runs(data)
-                           + prompt_evolution(data) + loss_progression(data, whole) + validation(data) + model
-                           + journal(data) + whats_next(data, whole))
+    return with_something_to_say(without_repeats(
+        [Heading(1, f"Phase log: {data.phase}")] + tldr(data, whole) + overview(data) + key_runs(data)
+        + prompt_evolution(data) + loss_progression(data, whole) + validation(data) + speed(data) + model
+        + journal(data) + whats_next(data, whole)))
+
+
+def with_something_to_say(blocks: list) -> list:
+    """The blocks without a section (a level-2 heading and what follows it) whose only content is notes (left out:
+    no rows; nothing moved): a phase log has no section that says nothing."""
+    out, i = [], 0
+    while i < len(blocks):
+        end = i + 1
+        while end < len(blocks) and not (isinstance(blocks[end], Heading) and blocks[end].level <= 2):
+            end += 1
+        body = blocks[i + 1:end]
+        empty = all(isinstance(b, Note) for b in body)
+        if not (isinstance(blocks[i], Heading) and blocks[i].level == 2 and empty):
+            out += blocks[i:end]
+        i = end
+    return out
 
 
 def read_whole(store: Store, data: PhaseData) -> ReportData | None:
@@ -389,6 +486,8 @@ def model_charts(whole: ReportData | None) -> dict[str, bytes]:
     """The run log's charts for the sections on the model, over the whole phase."""
     drawn = {"loops.png": charts.loop_chart, "activation_rms.png": charts.activation_chart,
              "health.png": charts.health_chart}
+    if whole and not whole.loop_events:
+        del drawn["loops.png"]  # "no loops" is said in a sentence: a chart of nothing carries no information
     figures = {name: draw(whole) for name, draw in drawn.items()} if whole else {}
     return {name: charts.png(fig) for name, fig in figures.items() if fig is not None}
 
