@@ -217,6 +217,42 @@ def worst_status(statuses: list[str]) -> str:
     return max(statuses, key=lambda s: order.index(s) if s in order else 0)
 
 
+def change_effect(data: PhaseData, run: dict) -> str | None:
+    """What the loss and val bpb did where a continued run changed the config: the line-fit gap and slopes of the
+    half-segment either side of its start (events.loss_change), judged against the same gap at the phase's quiet
+    points (no run start or join within the window), and the evaluations either side."""
+    x, w = run["start_step"], max(2, bucket_width(data) // 2)
+    step = np.array([m["step"] for m in data.metrics], dtype=float)
+    loss = np.array([m["loss"] for m in data.metrics], dtype=float)
+    found = events.loss_change(step, loss, x, w)
+    if not found or not step.size:
+        return None
+    marks = [r["start_step"] for r in data.runs[1:]] + [at for at, phrase in changes(data) if "joined" in phrase]
+    cuts = [c for c in range(int(step.min()) + w, int(step.max()) - w + 1, max(1, w // 2))
+            if not any(abs(c - m) < w for m in marks)]
+    quiet = [q["jump"] for q in (events.loss_change(step, loss, c, w) for c in cuts) if q]
+    beyond = events.outside(found["jump"], quiet)
+    verdict = {True: "beyond the phase's own noise", False: "within the phase's own noise",
+               None: "too few quiet stretches to judge it"}[beyond]
+    text = (f"measured at step {steps(x)} (the {steps(w)} steps either side): the loss "
+            f"{'jumped' if found['jump'] > 0 else 'dropped'} by {num(abs(found['jump']), 2)}, {verdict}"
+            f"{events.elsewhere(quiet)}, and its slope went {num(found['slope_before'], 2)} -> "
+            f"{num(found['slope_after'], 2)} per 1,000 steps")
+    before = [v for v in data.val_bpb if v["step"] <= x]
+    after = [v for v in data.val_bpb if v["step"] > x]
+    if before and after:
+        text += (f"; val bpb {num(before[-1]['value'])} (step {steps(before[-1]['step'])}) -> "
+                 f"{num(after[0]['value'])} (step {steps(after[0]['step'])})")
+    return text + " (a coincidence in time with the change, not a proven effect of it)"
+
+
+def reasons(data: PhaseData, run: dict) -> list[str]:
+    """The researcher's journal entries that give the run's reason (tagged why, plan or change), beside it."""
+    return [f"why (journal, step {steps(e['step'])}): {' '.join(str(e['text']).split())}"
+            for e in of_run(data.journal, run["run_id"])
+            if e["author"] == "human" and set(e["tags"] or []) & set(story.WHY_TAGS)]
+
+
 def key_runs(data: PhaseData) -> list:
     blocks = [Heading(2, "Key runs")]
     for n, run in enumerate(data.runs, 1):
@@ -225,8 +261,9 @@ def key_runs(data: PhaseData) -> list:
         blocks.append(Heading(3, f"Run {n}: {run['run_id']} (steps {steps(first)} -> {steps(last)}, "
                                  f"{run['created_at']:%Y-%m-%d}{parent}, {run['status']})"))
         what = f"changes from {run['parent_run']}" if run["parent_run"] else "configuration"
-        blocks.append(Bullets([f"{what}: {'; '.join(run_changes(run))}",
-                               f"observed: {'; '.join(observations(data, run))}"]))
+        effect = change_effect(data, run) if run["parent_run"] else None
+        blocks.append(Bullets([f"{what}: {'; '.join(run_changes(run))}", *reasons(data, run)]
+                              + ([effect] if effect else []) + [f"observed: {'; '.join(observations(data, run))}"]))
     return blocks
 
 
