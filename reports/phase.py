@@ -66,10 +66,25 @@ def key_periods(data: PhaseData) -> list[str]:
             periods.append([segment["start_step"], segment["end_step"], key])
     # the review pause is said in "Key runs"; a period line repeats it only when it differs between periods
     varies = len({key[2] for _, _, key in periods}) > 1
-    out = [f"steps {steps(a)}-{steps(b)}: {'; '.join(key if varies else key[:2])}" for a, b, key in periods]
+    out = [f"steps {steps(a)}-{steps(b)}: {'; '.join(key if varies else key[:2])}" + period_trend(data, a, b)
+           for a, b, key in periods]
     out += [f"step {steps(r['step'])}: review ({r['decision'] or r['status']}) in run {r['run_id']}"
             for r in data.reviews]
     return out
+
+
+def period_trend(data: PhaseData, start: int, end: int) -> str:
+    """How the loss went over a period: the means of its first and last stretch (a bucket each), said as a fall or
+    a rise only when means_apart, else as held."""
+    width = min(bucket_width(data), max(1, (end - start) // 2))
+    head, tail = losses(data, start + 1, start + width), losses(data, end - width + 1, end)
+    if head.size < 2 or tail.size < 2:
+        return ""
+    a, b = float(head.mean()), float(tail.mean())
+    if not means_apart(head, tail):
+        return f": loss held near {num((a + b) / 2)} (means of its first and last {steps(width)} steps)"
+    return (f": loss {'fell' if b < a else 'rose'} {num(a)} -> {num(b)} (means of its first and last {steps(width)} "
+            "steps)")
 
 
 def changes(data: PhaseData) -> list[tuple[int, str]]:

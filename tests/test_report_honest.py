@@ -336,3 +336,13 @@ def test_a_config_change_in_key_runs_has_its_measured_effect_and_its_reason_besi
                                  f"{'jumped' if jump > 0 else 'dropped'} by {num(abs(jump), 2)}, ")
     assert f"its slope went {num(1000 * fits[0][0], 2)} -\\> {num(1000 * fits[1][0], 2)} per 1,000 steps; val bpb " \
            "1.92 (step 2,000) -\\> 1.86 (step 2,500)" in run_two[2]
+
+
+def test_each_key_period_says_how_the_loss_went(phase_log):
+    store, markdown = phase_log
+    periods = bullets(section(markdown, "Phase overview"))
+    assert len(periods) == 3
+    for line, (start, end) in zip(periods, [(0, JOIN), (JOIN, SWITCH), (SWITCH, END)]):
+        head, tail = stretch(store, start + 1, start + SEGMENT), stretch(store, end - SEGMENT + 1, end)
+        assert line.endswith(f": loss fell {num(head.mean())} -\\> {num(tail.mean())} (means of its first and last "
+                             "500 steps)"), line
