@@ -2,6 +2,7 @@
 idempotent drain and `phaselog sql`'s sandbox run on a single DuckDB file and on a DuckLake with a SQLite catalog
 (the PostgreSQL catalog is tested with several writers in tests/test_lake_postgres.py); `phaselog store copy`
 moves a real run's home between them and back without a row lost or changed."""
+import os
 import subprocess
 import sys
 
@@ -47,6 +48,46 @@ def test_the_migrations_run_once_and_every_table_takes_its_rows(store):
     assert store.query("SELECT count(*) FROM schema_migrations")[1] == [(len(migrations()),)]
     _, columns = store.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'")
     assert {"run_id", "phase", "parent_run", "config_diff"} <= {c for (c,) in columns}  # 001 and 007's ALTERs
+
+
+# a `phaselog store migrate` that starts once the file GO exists: the processes are all loaded and waiting when it
+# appears, so their migrations meet (two started plainly raced 5 times in 5 on a loaded machine, issue 42)
+MIGRATE_ON_GO = """
+import sys, time
+from pathlib import Path
+from phaselog.cli import main
+print("ready", flush=True)
+while not Path(sys.argv[1]).exists():
+    time.sleep(0.01)
+sys.exit(main(["store", "migrate", "--home", sys.argv[2]]))
+"""
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "ducklake:sqlite"])
+def test_concurrent_migrations_of_a_new_store_all_succeed_and_make_it_once(tmp_path, kind):
+    url = f"duckdb:{tmp_path / 'phaselog.duckdb'}" if kind == "duckdb" else lake_url(tmp_path)
+    env = {**os.environ, "PHASELOG_STORE": url}
+    migrators = [subprocess.Popen([sys.executable, "-c", MIGRATE_ON_GO, str(tmp_path / "go"), str(tmp_path)],
+                                  cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+    try:
+        assert all(m.stdout.readline() == "ready\n" for m in migrators)
+        (tmp_path / "go").touch()
+        results = [(m.wait(timeout=300), m.stdout.read(), m.stderr.read()) for m in migrators]
+    finally:
+        for m in migrators:
+            m.kill()
+            m.wait()
+    assert all(code == 0 and "are up to date" in out for code, out, _ in results), results
+    _, applied = Store(tmp_path, url).query("SELECT version FROM schema_migrations ORDER BY version")
+    assert applied == [(version,) for version, _, _ in migrations()]
+
+
+def test_an_empty_store_file_is_migrated_not_reported_missing(capsys, tmp_path):
+    duckdb.connect(str(tmp_path / "phaselog.duckdb")).close()  # what the duckdb CLI leaves when it opens the path
+    assert run_cli(capsys, "journal", "list", "--home", str(tmp_path)) == (0, "(0 entries)\n", "")
+    store = Store(tmp_path)
+    assert store.schema_is_current() and not store.run_exists("any")
 
 
 def test_rewriting_a_step_range_leaves_one_row_per_step_and_other_runs_alone(store):

@@ -12,6 +12,7 @@ import importlib
 import os
 import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -137,6 +138,22 @@ def connect_lake(url: StoreURL, read_only: bool, config: dict | None = None) -> 
         con.close()
         raise
     return con
+
+
+@contextmanager
+def postgres_lock(dsn: str, key: int):
+    """PostgreSQL's advisory lock `key`, held for the block (waited for while another session holds it): a
+    transaction lock in a connection of its own, so it ends with that connection even if this process dies."""
+    con = duckdb.connect(config=NO_AUTOLOAD)
+    try:
+        con.execute(f"LOAD {quote(extension_file(CATALOG_EXTENSIONS['postgres']))}")
+        con.execute(f"ATTACH {quote(dsn)} AS catalog (TYPE postgres)")
+        con.execute("BEGIN")
+        # ::text: pg_advisory_xact_lock returns void, a type DuckDB cannot read back
+        con.execute(f"SELECT * FROM postgres_query('catalog', 'SELECT pg_advisory_xact_lock({key})::text')").fetchall()
+        yield
+    finally:
+        con.close()  # the transaction and the lock end with the connection
 
 
 def lake_ddl(sql: str) -> str:
