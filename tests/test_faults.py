@@ -102,6 +102,41 @@ def test_resume_refills_a_deleted_store_from_the_runs_files(capsys, read_while_t
     assert rows["status"] == [("completed",)] and rows["segments"] == [(0, 0, 20)]
 
 
+def segments_in_the_store(home: Path, run_id: str) -> int:
+    try:
+        return Store(home).query("SELECT count(*) FROM segments WHERE run_id = ?", [run_id])[1][0][0]
+    except PhaselogError:  # no store yet
+        return 0
+
+
+def test_a_store_deleted_mid_run_is_made_again_and_refilled_with_one_warning(shared_corpus, tmp_path):
+    """The store deleted once the first of four segments is in: the run's next write used to end it with a raw
+    CatalogException and leave an empty store that blocked every later command."""
+    data = tiny_config_dict(shared_corpus, end_step=40, segment_steps=10, checkpoint_every=10)
+    data.update(evaluation={"enabled": False}, review={"probe": False, "data_windows": 0},
+                self_play={"samples": 1, "max_new_tokens": 8})
+    config, home = tmp_path / "run.yaml", tmp_path / "home"
+    config.write_text(yaml.safe_dump(data))
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", "lost",
+                                "--home", str(home)], env=clean_env(), stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 300
+        while segments_in_the_store(home, "lost") < 1:
+            assert run.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        Store(home).path.unlink()
+        assert run.wait(timeout=600) == 0, log.read_text()[-3000:]
+    finally:
+        run.kill()
+    text = log.read_text()
+    assert "Traceback" not in text and text.count("had lost its tables") == 1, text[-3000:]
+    rows = rows_in_the_store_file(home, "lost")
+    assert rows["steps"] == list(range(1, 41)) and rows["status"] == [("completed",)]
+    assert sorted(rows["segments"]) == [(i, 10 * i, 10 * i + 10) for i in range(4)]
+
+
 def test_a_command_that_cannot_wait_for_a_reader_names_it_in_one_line(capsys, home_with_a_run):
     home, _ = home_with_a_run
     with reader_holding(Store(home).path) as reader:
