@@ -103,8 +103,11 @@ def attach(con: duckdb.DuckDBPyConnection, url: StoreURL, alias: str, read_only:
     where = str(url.path) if url.catalog == "sqlite" else url.dsn
     if not read_only:
         url.data.mkdir(parents=True, exist_ok=True)
+    # a SQLite catalog in WAL mode (readers never block a commit) and waiting up to 10 s for another writer's
+    # commit before it says "database is locked" (then Store retries the transaction)
+    sqlite = ", METADATA_PARAMETERS MAP {'JOURNAL_MODE': 'WAL', 'BUSY_TIMEOUT': '10000'}" if url.catalog == "sqlite" else ""
     con.execute(f"ATTACH {quote(f'ducklake:{url.catalog}:{where}')} AS {alias} "
-                f"(DATA_PATH {quote(str(url.data) + os.sep)}{mode})")
+                f"(DATA_PATH {quote(str(url.data) + os.sep)}{mode}{sqlite})")
 
 
 def lake_connection(url: StoreURL) -> duckdb.DuckDBPyConnection:

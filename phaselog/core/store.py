@@ -11,9 +11,10 @@ reader while writes are queued reads a snapshot with them applied, so the run se
 
 The store may also be a DuckLake (phaselog/core/lake.py: a catalog in SQLite or PostgreSQL, the rows as Parquet
 files), which several processes and machines write at once: no one holds it, so nothing is ever queued; each
-write is still one delete-then-insert transaction, and a commit that loses a race on the lake's snapshot is
-retried by DuckLake (ducklake_max_retry_count), then here as a whole transaction."""
+write is still one delete-then-insert transaction, and one that fails for a cause that passes (a lost race on
+the lake's snapshot after DuckLake's own retries, a busy SQLite catalog, a reset connection) runs again here."""
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -71,9 +72,15 @@ def migrations() -> list[tuple[int, str, str]]:
     return [(int(p.name.split("_")[0]), p.name, p.read_text()) for p in files]
 
 
-def is_conflict(err: Exception) -> bool:
-    """A DuckLake commit that lost the race on the snapshot to another writer's, after DuckLake's own retries."""
-    return isinstance(err, duckdb.TransactionException) and "conflict" in str(err).lower()
+# causes that pass, after which a lake's transaction is run again: its commit lost the race on the snapshot to
+# another writer's (after DuckLake's own retries), the SQLite catalog was busy with another commit past its wait, a
+# PostgreSQL serialization failure or deadlock, a connection the server reset or closed (a restart, a failover)
+TRANSIENT = ("conflict", "database is locked", "database is busy", "could not serialize", "deadlock detected",
+             "connection reset", "server closed the connection", "terminating connection")
+
+
+def is_transient(err: Exception) -> bool:
+    return isinstance(err, duckdb.Error) and any(cause in str(err).lower() for cause in TRANSIENT)
 
 
 class Store:
@@ -104,14 +111,15 @@ class Store:
         holds the file. A store without tables (deleted or emptied while a run writes it) gets them first."""
         self.home.mkdir(parents=True, exist_ok=True)
         con = self._connect(read_only=False, attempts=attempts)
+        con.execute("BEGIN")  # first: on a lake the check below then reads the snapshot the write reads anyway
         if not migrating and not has_tables(con):
             con.close()
             self.migrate()
             print(f"phaselog: warning: the store {self} had lost its tables (deleted or emptied while in use): they "
                   "are made again, and a run refills its rows from its files", file=sys.stderr, flush=True)
             con = self._connect(read_only=False, attempts=attempts)
-        try:
             con.execute("BEGIN")
+        try:
             queued = [] if self.lake else pending_writes(self.home)
             for path in queued:
                 apply_write(con, path)
@@ -126,7 +134,8 @@ class Store:
             except duckdb.TransactionException:
                 pass  # a failed COMMIT has ended the transaction already; its own error is the one to tell
             # a full disk, a read-only or failing file system (at COMMIT DuckDB says "Failed to commit: ...")
-            if isinstance(err, (duckdb.IOException, duckdb.TransactionException)) and not is_conflict(err):
+            if isinstance(err, (duckdb.IOException, duckdb.TransactionException)) and not (
+                    self.lake and is_transient(err)):  # those the lake's writer runs again
                 raise PhaselogError(f"could not write the store {self}: {first_line(err)}; the store keeps "
                                     "what it had: fix that, then `phaselog resume` the run") from None
             raise
@@ -159,19 +168,23 @@ class Store:
                   f"wait in {self.home / 'inbox' / 'store'} until the store is free (close that connection)",
                   file=sys.stderr, flush=True)
 
-    def _write_lake(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 20) -> None:
-        """A lake has no holder to wait on; a transaction whose commit still conflicts after DuckLake's retries
-        (two writers deleting from one data file) runs again on the newer snapshot."""
+    def _write_lake(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 12) -> None:
+        """A lake has no holder to wait on; a transaction that fails for a cause that passes (TRANSIENT) runs
+        again on the newer snapshot after a growing pause, jittered so that writers that collided do not collide
+        again: about 15 s in all before it gives up with the whole cause."""
         for attempt in range(attempts):
             try:
                 with self.writer() as con:
                     execute_write(con, statement, rows, params)
                 return
-            except duckdb.TransactionException as err:
-                if not is_conflict(err) or attempt == attempts - 1:
-                    raise PhaselogError(f"could not write the store {self}: {first_line(err)} ({attempt + 1} "
-                                        "tries); the store keeps what it had: `phaselog resume` the run") from None
-                time.sleep(0.05 * (attempt + 1))
+            except duckdb.Error as err:
+                if not is_transient(err):
+                    raise
+                if attempt == attempts - 1:
+                    raise PhaselogError(f"could not write the store {self}: {' '.join(str(err).split())} "
+                                        f"({attempts} tries); the store keeps what it had: `phaselog resume` the "
+                                        "run") from None
+                time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
 
     def drain_pending(self, attempts: int = 50) -> bool:
         """Apply the queued writes. False: another process still holds the file, and they stay queued."""
@@ -193,6 +206,8 @@ class Store:
             try:
                 return connect_lake(self.url, read_only, config) if config else lake_connection(self.url)
             except duckdb.Error as err:  # the catalog's server is down, its file unreadable, the DSN wrong
+                if is_transient(err) and not read_only:
+                    raise  # the writer runs the transaction again
                 raise PhaselogError(f"could not open the store {self}: {first_line(err)}") from None
         for attempt in range(attempts):
             try:
@@ -387,8 +402,12 @@ def check_reads_only(con, sql: str) -> None:
 
 
 def has_tables(con) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND "
-                            "table_name = 'schema_migrations'").fetchone()[0])
+    """Whether the store has its tables; a failed check ends the transaction, and the caller then starts anew."""
+    try:
+        con.execute("SELECT version FROM schema_migrations LIMIT 0")  # no rows read: the catalog only
+    except duckdb.CatalogException:
+        return False
+    return True
 
 
 def first_line(err: Exception) -> str:
