@@ -392,6 +392,48 @@ def test_sigterm_after_the_first_step_marks_the_run_failed_and_stops_the_prefect
     assert Store(tmp_path / "home").query("SELECT status FROM runs WHERE run_id = 'long'")[1] == [("failed",)]
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_process_group_stops_the_run_within_10_s(shared_corpus, tmp_path, signum):
+    """Ctrl-C in a terminal and a batch system's stop signal the whole process group: Prefect's temporary server
+    died with it, and the run retried the dead server for 141 s (SIGINT) and 200 s (SIGTERM) before it ended with
+    tracebacks (issue 42). Now the run's server is outside the group and the run stops as for a signal to itself."""
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(shared_corpus, end_step=1_000_000, segment_steps=1_000_000)))
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:  # a group of its own, as a terminal's job or a batch system's job is
+        run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", "group",
+                                "--home", str(tmp_path / "home")], env=clean_env(), stdout=out, stderr=out,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while "first step 1 done in" not in log.read_text():
+            assert run.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        servers = [pid for pid, command in child_processes(run.pid).items() if "prefect.server" in command]
+        assert servers, f"no temporary Prefect server among {child_processes(run.pid)}"
+        os.killpg(run.pid, signum)
+        sent = time.monotonic()
+        while run.poll() is None or group_alive(run.pid) or any(command_of(pid) for pid in servers):
+            assert time.monotonic() - sent < 10, log.read_text()[-3000:]
+            time.sleep(0.1)
+    finally:
+        run.kill()
+        run.wait()
+    text = log.read_text()
+    assert run.returncode == 128 + signum and "Traceback" not in text, text[-3000:]
+    assert text.strip().splitlines()[-1] == (f"phaselog: stopped by {signal.Signals(signum).name}; `phaselog resume "
+                                             "group` carries on from the last checkpoint")
+    assert Store(tmp_path / "home").query("SELECT status FROM runs WHERE run_id = 'group'")[1] == [("failed",)]
+
+
 def test_a_data_error_in_the_flow_ends_with_its_one_line_and_no_traceback(prefect_harness, capfd, tmp_path,
                                                                          shared_corpus):
 
