@@ -87,8 +87,9 @@ def run_flow(config, run_id: str, home: Path) -> None:
     from phaselog.ui import start_temporary_server, wait_for_api
 
     # no server of the user's or of a `phaselog ui`: one of this run's, outside the process group (Ctrl-C and a
-    # batch system's SIGTERM reach the whole group, and the run must still record that it stopped)
-    server = None if "PREFECT_API_URL" in os.environ else start_temporary_server(home)
+    # batch system's SIGTERM reach the whole group, and the run must still record that it stopped). A Prefect
+    # imported already (a test session's harness) has read its settings and would not use it.
+    server = None if "PREFECT_API_URL" in os.environ or "prefect" in sys.modules else start_temporary_server(home)
     from phaselog.core.locks import hold_run
     from phaselog.flows.phase import phase_run
 
