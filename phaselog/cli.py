@@ -184,7 +184,7 @@ def cmd_continue(args) -> None:
     home = home_of(args)
     config, step = continuation(home, args.run_id, args.config, args.set)
     use_config_store(config.store)
-    run_id = args.run_id_new or new_run_id(config.name)
+    run_id = new_run_id(config.name) if args.run_id_new is None else args.run_id_new  # "" is refused, as by `run`
     check_before_run(config, run_id)
     if Store(home).run_exists(run_id) or (home / run_id).exists():
         raise PhaselogError(f"--run-id {run_id}: that run exists already; a continuation is a new run")

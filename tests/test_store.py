@@ -122,6 +122,46 @@ def three_writers_write_every_segment_once(folder, url: str) -> None:
     assert all(abs(row[5] - 500.5) < 1e-6 for row in counts)  # each step's own loss: no row from another write
 
 
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder this user cannot write: a read-only tmpfs as root (who may write any folder), else mode 555."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder, "Permission denied"
+        folder.chmod(0o755)
+        return
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder, "Read-only file system"
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("where", ["a file", "a read-only folder", "inside a read-only folder"])
+def test_a_lake_data_folder_that_cannot_be_written_is_one_line_and_leaves_nothing(capsys, monkeypatch, tmp_path,
+                                                                                 read_only_folder, where):
+    """A file there was a raw FileExistsError; a read-only folder named "No such file or directory" and left a
+    half-made catalog that blocked later commands, and failed opens left empty data folders (issue 42)."""
+    folder, cause = read_only_folder
+    (tmp_path / "a-file").write_text("not a folder")
+    data = {"a file": tmp_path / "a-file", "a read-only folder": folder,
+            "inside a read-only folder": folder / "lake"}[where]
+    catalog = tmp_path / "catalog.sqlite"
+    monkeypatch.setenv("PHASELOG_STORE", f"ducklake:sqlite:{catalog}?data={data}")
+    before = sorted(tmp_path.rglob("*"))
+    code, _, err = run_cli(capsys, "store", "migrate", "--home", str(tmp_path / "home"))  # as a run's start does
+    message = "is a file, not a folder" if where == "a file" else f"cannot write the lake's data folder {data}: {cause}"
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert sorted(p for p in tmp_path.rglob("*") if p.name != "home") == before  # no catalog, no data folder
+    monkeypatch.setenv("PHASELOG_STORE", lake_url(tmp_path))  # the same catalog path with a good data folder
+    assert run_cli(capsys, "store", "migrate", "--home", str(tmp_path / "home"))[0] == 0
+    assert run_cli(capsys, "journal", "list", "--home", str(tmp_path / "home")) == (0, "(0 entries)\n", "")
+
+
 def test_three_writers_into_a_sqlite_lake_lose_and_double_nothing(tmp_path):
     """Two writers lost 7 of 60 writes to SQLite's "database is locked", three 12 of 90 (issue 42)."""
     three_writers_write_every_segment_once(tmp_path, lake_url(tmp_path))

@@ -11,6 +11,7 @@ extension only loads into the DuckDB version it was built for."""
 import importlib
 import os
 import re
+import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,13 +102,46 @@ def attach(con: duckdb.DuckDBPyConnection, url: StoreURL, alias: str, read_only:
     for name in ("ducklake", CATALOG_EXTENSIONS[url.catalog]):
         con.execute(f"LOAD {quote(extension_file(name))}")
     where = str(url.path) if url.catalog == "sqlite" else url.dsn
-    if not read_only:
-        url.data.mkdir(parents=True, exist_ok=True)
+    made = [] if read_only else make_data_folder(url.data)
+    new_catalog = url.catalog == "sqlite" and not url.path.exists()
     # a SQLite catalog in WAL mode (readers never block a commit) and waiting up to 10 s for another writer's
     # commit before it says "database is locked" (then Store retries the transaction)
     sqlite = ", METADATA_PARAMETERS MAP {'JOURNAL_MODE': 'WAL', 'BUSY_TIMEOUT': '10000'}" if url.catalog == "sqlite" else ""
-    con.execute(f"ATTACH {quote(f'ducklake:{url.catalog}:{where}')} AS {alias} "
-                f"(DATA_PATH {quote(str(url.data) + os.sep)}{mode}{sqlite})")
+    try:
+        con.execute(f"ATTACH {quote(f'ducklake:{url.catalog}:{where}')} AS {alias} "
+                    f"(DATA_PATH {quote(str(url.data) + os.sep)}{mode}{sqlite})")
+    except BaseException:
+        # a failed open leaves nothing behind: no catalog that a later open takes for a made one, no empty folder
+        if new_catalog:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{url.path}{suffix}").unlink(missing_ok=True)
+        remove_empty(made)
+        raise
+
+
+def make_data_folder(data: Path) -> list[Path]:
+    """The lake's data folder, made when missing and checked writable before anything else is made: a file
+    there, or a folder this user cannot write (EPERM, a read-only file system), is one line naming the cause.
+    Returns the folders it made, outermost first."""
+    if data.exists() and not data.is_dir():
+        raise PhaselogError(f"the lake's data={data} is a file, not a folder: give a folder (made when missing)")
+    made = [folder for folder in [*reversed(data.parents), data] if not folder.exists()]
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=data).close()
+    except OSError as err:
+        remove_empty(made)
+        raise PhaselogError(f"cannot write the lake's data folder {data}: {err.strerror}; give a folder this user "
+                            "can write") from None
+    return made
+
+
+def remove_empty(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or gone: keep what is not ours to remove
+            pass
 
 
 def lake_connection(url: StoreURL) -> duckdb.DuckDBPyConnection:

@@ -260,7 +260,7 @@ class Store:
             except duckdb.Error as err:  # the catalog's server is down, the DSN wrong
                 raise PhaselogError(f"could not open the store {self}: {first_line(err)}") from None
             return
-        with waiting_for(Path(f"{self.path}.lock")):
+        with waiting_for(self.path.parent):
             yield
 
     def replace_rows(self, table: str, rows: list[dict] | pa.Table, where: str, params: list,
