@@ -31,6 +31,7 @@ from phaselog.core.store import Store
 from phaselog.flows.phase import phase_run
 from phaselog.model.monitor import probe_batch
 from phaselog.server.app import Limits
+from phaselog.ui import group_alive
 from tests.conftest import tiny_config_dict
 from tests.processes import clean_env, explore_process
 from tests.test_cli import run_cli, write_config
@@ -361,25 +362,31 @@ def child_processes(pid: int) -> dict[int, str]:
     return children
 
 
+def long_run_past_its_first_step(corpus: Path, tmp_path: Path, run_id: str, **popen):
+    """A `phaselog run` far too long to finish, once its first step is done: (the process, its log, the pids of its
+    temporary Prefect server). The caller kills the process in its `finally`."""
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(corpus, end_step=1_000_000, segment_steps=1_000_000)))
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", run_id,
+                                "--home", str(tmp_path / "home")], env=clean_env(), stdout=out, stderr=out, **popen)
+    deadline = time.monotonic() + 300
+    while "first step 1 done in" not in log.read_text():
+        if run.poll() is not None or time.monotonic() > deadline:
+            run.kill()
+            raise AssertionError(log.read_text()[-3000:])
+        time.sleep(0.2)
+    servers = [pid for pid, command in child_processes(run.pid).items() if "prefect.server" in command]
+    assert servers, f"no temporary Prefect server among {child_processes(run.pid)}"
+    return run, log, servers
+
+
 def test_sigterm_after_the_first_step_marks_the_run_failed_and_stops_the_prefect_server(shared_corpus, tmp_path):
     """A run far too long to finish: its first step is on stderr as soon as it ends (the sign of life), and a
     SIGTERM then ends the command with its temporary Prefect server, which used to run on for many minutes."""
-
-
-
-    config = tmp_path / "long.yaml"
-    config.write_text(yaml.safe_dump(tiny_config_dict(shared_corpus, end_step=1_000_000, segment_steps=1_000_000)))
-    log = tmp_path / "run.log"
-    with open(log, "w") as out:
-        run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", "long",
-                                "--home", str(tmp_path / "home")], env=clean_env(), stdout=out, stderr=out)
+    run, log, servers = long_run_past_its_first_step(shared_corpus, tmp_path, "long")
     try:
-        deadline = time.monotonic() + 300
-        while "first step 1 done in" not in log.read_text():
-            assert run.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        servers = [pid for pid, command in child_processes(run.pid).items() if "prefect.server" in command]
-        assert servers, f"no temporary Prefect server among {child_processes(run.pid)}"
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=120) == 128 + signal.SIGTERM
     finally:
@@ -392,33 +399,14 @@ def test_sigterm_after_the_first_step_marks_the_run_failed_and_stops_the_prefect
     assert Store(tmp_path / "home").query("SELECT status FROM runs WHERE run_id = 'long'")[1] == [("failed",)]
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_to_the_process_group_stops_the_run_within_10_s(shared_corpus, tmp_path, signum):
     """Ctrl-C in a terminal and a batch system's stop signal the whole process group: Prefect's temporary server
     died with it, and the run retried the dead server for 141 s (SIGINT) and 200 s (SIGTERM) before it ended with
     tracebacks (issue 42). Now the run's server is outside the group and the run stops as for a signal to itself."""
-    config = tmp_path / "long.yaml"
-    config.write_text(yaml.safe_dump(tiny_config_dict(shared_corpus, end_step=1_000_000, segment_steps=1_000_000)))
-    log = tmp_path / "run.log"
-    with open(log, "w") as out:  # a group of its own, as a terminal's job or a batch system's job is
-        run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", "group",
-                                "--home", str(tmp_path / "home")], env=clean_env(), stdout=out, stderr=out,
-                               start_new_session=True)
+    # a group of its own, as a terminal's job or a batch system's job is
+    run, log, servers = long_run_past_its_first_step(shared_corpus, tmp_path, "group", start_new_session=True)
     try:
-        deadline = time.monotonic() + 300
-        while "first step 1 done in" not in log.read_text():
-            assert run.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        servers = [pid for pid, command in child_processes(run.pid).items() if "prefect.server" in command]
-        assert servers, f"no temporary Prefect server among {child_processes(run.pid)}"
         os.killpg(run.pid, signum)
         sent = time.monotonic()
         while run.poll() is None or group_alive(run.pid) or any(command_of(pid) for pid in servers):

@@ -222,9 +222,9 @@ class Store:
                 time.sleep(0.1)
 
     def migrate(self) -> None:
-        """Make the store's tables, or bring them up to date, by whichever process gets the lock first (a file lock
-        beside a DuckDB file or SQLite catalog, an advisory lock in a PostgreSQL one); the others find them made. A
-        new or empty store gets all its tables in one transaction, so no one ever sees half of them."""
+        """Make the store's tables, or bring them up to date, by whichever process gets the lock first (an flock on
+        the folder of a DuckDB file or SQLite catalog, an advisory lock in a PostgreSQL one); the others find them
+        made. A new or empty store gets all its tables in one transaction, so no one ever sees half of them."""
         # on a lake, trainers only read here: DDL while many writers commit can run out of retries, so the
         # migrations run once, at setup, before the workers start (docs/scale.md)
         if self.exists() and self.schema_is_current():
