@@ -17,7 +17,7 @@ from phaselog.core.config import PhaseConfig
 from phaselog.core.store import Store
 from phaselog.flows.phase import phase_run
 from phaselog.reports.training_sections import duration
-from tests.conftest import REPO, store_before, tiny_config_dict, uninterrupted_losses
+from tests.conftest import store_before, tiny_config_dict, uninterrupted_losses
 from tests.test_report_story import prose_sentences
 
 
@@ -114,7 +114,7 @@ def test_a_parent_still_training_and_an_empty_run_id_are_refused_in_one_line(fir
     then deleted, failing a minute later; the second trained under a made-up id."""
     home = first_run
     before, folders = store_digest(home), sorted(p.name for p in home.iterdir())
-    trainer = subprocess.Popen([sys.executable, "-c", TRAINING, str(home / "first")], cwd=REPO, stdin=subprocess.PIPE,
+    trainer = subprocess.Popen([sys.executable, "-c", TRAINING, str(home / "first")], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     try:
         assert trainer.stdout.readline() == "training\n"
