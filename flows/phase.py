@@ -52,6 +52,7 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
         check_prompts_task(config, run_id, home)
         segments = config.segments()
         progress = create_progress_artifact(0.0, description=f"segments of {run_id}")
+        summaries = []
         for index, (start, end) in enumerate(segments):
             try:
                 summary = train_segment_task(config, run_id, home, index, start, end, peak)
@@ -64,6 +65,7 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
                 # carry on: once more from the last good checkpoint; a second divergence fails the run
                 summary = train_segment_task(config, run_id, home, index, start, end, peak)
             record_segment_task(run_id, home, index, summary)
+            summaries.append(summary)
             drain_inbox(store)
             evaluate_task(config, run_id, home, end)
             self_play_task(config, run_id, home, index, start, end)
@@ -71,6 +73,12 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
             # after self-play: scans the segment's reflections; a finding that needs a person pauses or stops here
             if not review_gate(config, run_id, home, loops_bias_task(config, run_id, home, start, end)):
                 return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": end}
+            if not store.run_exists(run_id):
+                # the store was deleted under the run and its next write made it again, empty: the run's row and
+                # every segment so far come back from the files (the rest of the earlier segments with a resume)
+                register_run(store, run_id, config, run_dir, str(device), peak)
+                for done, earlier in enumerate(summaries):
+                    record_segment_task(run_id, home, done, earlier)
             update_progress_artifact(progress, 100.0 * (index + 1) / len(segments))
     except BaseException:
         mark_failed(store, run_id)

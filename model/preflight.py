@@ -10,6 +10,7 @@ import yaml
 
 from phaselog.core.config import PhaseConfig, load_config
 from phaselog.core.errors import DataError, PhaselogError
+from phaselog.core.locks import trainer_of
 from phaselog.core.phases import continuation_config
 from phaselog.core.runs import check_run_id, run_record
 from phaselog.core.store import Store
@@ -44,6 +45,9 @@ def check_before_run(config, run_id: str) -> None:
 def continuation(home: Path, parent_run: str, config_file: str | None, overrides: list[str]):
     """The config of a run continuing `parent_run` from its newest good checkpoint (phaselog/core/phases.py)."""
     parent = PhaseConfig.model_validate_json(run_record(Store(home), parent_run)["config_json"])
+    if (pid := trainer_of(home / parent_run)) is not None:
+        # its newest checkpoint may be mid-segment, and its own rotation would delete it under the continuation
+        raise PhaselogError(f"run {parent_run} is still training (pid {pid}): continue it once it has ended")
     found = latest_good_checkpoint(home / parent_run / "checkpoints")
     if found is None:
         raise PhaselogError(f"run {parent_run} has no good checkpoint under {home / parent_run / 'checkpoints'} "

@@ -11,7 +11,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from phaselog.core.store import Store
 from phaselog.datasets.tokenizer import Tokenizer
 from phaselog.model.checkpoint import save_checkpoint
 from phaselog.model.gpt import GPT, GPTShape
+from phaselog.ui import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "bench-explore"
@@ -56,12 +56,6 @@ def make_home(home: Path) -> None:
     model = GPT(GPTShape.from_config(config.model, tokenizer.vocab_size))
     model.init_weights(0)
     save_checkpoint(run_dir / "checkpoints", 0, {"model": model.state_dict()})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: dict) -> dict:

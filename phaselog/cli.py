@@ -5,6 +5,7 @@ a Prefect database by accident."""
 import argparse
 import csv
 import errno
+import gc
 import json
 import logging
 import os
@@ -47,6 +48,9 @@ def exit_on_termination(run_id: str) -> None:
 
 
 def stop_by_signal(run_id: str, signum: int) -> NoReturn:
+    # torch and Prefect leave millions of objects: Python's last garbage collection at exit took 5-7 s on a loaded
+    # machine, after the run had stopped; frozen objects are left to the process's end
+    gc.freeze()
     print(f"phaselog: stopped by {signal.Signals(signum).name}; `phaselog resume {run_id}` carries on from the "
           "last checkpoint", file=sys.stderr, flush=True)
     raise SystemExit(128 + signum)
@@ -80,8 +84,18 @@ class NoTracebackForUserErrors(logging.Filter):
 def run_flow(config, run_id: str, home: Path) -> None:
     exit_on_termination(run_id)
     use_prefect_home(home)
+    from phaselog.ui import start_temporary_server, wait_for_api
+
+    # no server of the user's or of a `phaselog ui`: one of this run's, outside the process group (Ctrl-C and a
+    # batch system's SIGTERM reach the whole group, and the run must still record that it stopped). A Prefect
+    # imported already (a test session's harness) has read its settings and would not use it.
+    server = None if "PREFECT_API_URL" in os.environ or "prefect" in sys.modules else start_temporary_server(home)
     from phaselog.core.locks import hold_run
     from phaselog.flows.phase import phase_run
+
+    if server is not None:  # started while the imports above ran
+        wait_for_api(os.environ["PREFECT_API_URL"], server,
+                     home / ".prefect" / "logs" / "temporary-server.log")
 
     for handler in logging.getLogger().handlers:  # Prefect's console handler sits on the root logger
         if not any(isinstance(f, NoTracebackForUserErrors) for f in handler.filters):
@@ -94,6 +108,8 @@ def run_flow(config, run_id: str, home: Path) -> None:
     with hold_run(home / run_id, run_id):  # e.g. a `phaselog resume` while the UI's retry of the run trains
         try:
             phase_run(config=config, run_id=run_id, home=str(home))
+        except KeyboardInterrupt:
+            stop_by_signal(run_id, signal.SIGINT)  # the hint names the run
         except Exception as err:
             if (signum := termination_signal_in(err)) is None:
                 raise
@@ -168,7 +184,7 @@ def cmd_continue(args) -> None:
     home = home_of(args)
     config, step = continuation(home, args.run_id, args.config, args.set)
     use_config_store(config.store)
-    run_id = args.run_id_new or new_run_id(config.name)
+    run_id = new_run_id(config.name) if args.run_id_new is None else args.run_id_new  # "" is refused, as by `run`
     check_before_run(config, run_id)
     if Store(home).run_exists(run_id) or (home / run_id).exists():
         raise PhaselogError(f"--run-id {run_id}: that run exists already; a continuation is a new run")

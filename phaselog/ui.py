@@ -2,10 +2,18 @@
 children of one command, with all Prefect state under HOME/.prefect. Each child runs in a process group of its
 own, so Ctrl-C reaches this command only and it stops them in order: the worker with the flow runs it started,
 then the server. HOME/.prefect/ui.json records what runs for `phaselog ui --status` and for `phaselog run`,
-which then reports to the same server instead of starting a second one on the same SQLite file."""
+which then reports to the same server instead of starting a second one on the same SQLite file.
+
+`phaselog run` without a `phaselog ui` starts a temporary server of its own (start_temporary_server), also in a
+session of its own: Ctrl-C in a terminal and a batch system's SIGTERM go to the whole process group, and a
+server dying with the group left the run retrying it for minutes before it could record that it stopped."""
+import atexit
+import ctypes
+import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,6 +80,50 @@ def start_child(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
         # a session of its own: the terminal's Ctrl-C goes to `phaselog ui`, which stops children in order
         return subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_temporary_server(home: Path) -> subprocess.Popen:
+    """The Prefect server of one command (what Prefect's own temporary server is: its API app under uvicorn,
+    without the UI and the background services), in a session of its own so that only this process stops it: at
+    exit, after Prefect has sent its last logs and states (atexit runs last what registered first, so call this
+    before importing Prefect), or when this process dies (a kill -9). Sets PREFECT_API_URL; the caller waits for
+    the API with wait_for_api, after its own imports."""
+    # where the package is, without importing it: Prefect reads its settings (PREFECT_API_URL) on import
+    packages = Path(importlib.util.find_spec("prefect").origin).parents[1]
+    logs = home / ".prefect" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
+    with open(logs / "temporary-server.log", "ab") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(packages), "--factory",
+             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level",
+             "error", "--lifespan", "on"], env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=die_with_parent)
+    atexit.register(stop_server, server)
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    return server
+
+
+def die_with_parent() -> None:
+    """In the child before exec: SIGTERM when its parent dies, however it dies (Linux's PR_SET_PDEATHSIG)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def process_table() -> dict[int, tuple[int, int]]:

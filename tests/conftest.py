@@ -62,7 +62,7 @@ def store_before(home: Path, version: int):
     from phaselog.core.store import Store, migrations, now
 
     store = Store(home)
-    with store.writer() as con:
+    with store.writer(migrating=True) as con:  # made by hand: not the current tables a plain writer would make
         con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
         for number, name, sql in migrations():
             if number < version:

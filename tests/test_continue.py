@@ -5,6 +5,8 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,6 +96,39 @@ def test_allowed_changes_and_the_end_step_check(first_run, capsys):
     assert config.train.continue_from.endswith("first/checkpoints/step_0000020.pt")
     assert main(["continue", "first", "--home", str(first_run)]) == 2  # the parent ended at 20: nothing to train
     assert "train.end_step" in capsys.readouterr().err
+
+
+# a process training run `first` as far as the lock says: it holds the run's flow lock (core/locks.py) until its
+# stdin closes, as a trainer holds it until it ends
+TRAINING = """
+import sys
+from pathlib import Path
+from phaselog.core.locks import hold_run
+with hold_run(Path(sys.argv[1]), "first"):
+    print("training", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_parent_still_training_and_an_empty_run_id_are_refused_in_one_line(first_run, capsys):
+    """Both were accepted (issue 42): the first continued from a mid-segment checkpoint that the parent's rotation
+    then deleted, failing a minute later; the second trained under a made-up id."""
+    home = first_run
+    before, folders = store_digest(home), sorted(p.name for p in home.iterdir())
+    trainer = subprocess.Popen([sys.executable, "-c", TRAINING, str(home / "first")], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert trainer.stdout.readline() == "training\n"
+        assert main(["continue", "first", "--set", "train.end_step=40", "--home", str(home)]) == 2
+        assert capsys.readouterr().err == (f"phaselog: error: run first is still training (pid {trainer.pid}): "
+                                           "continue it once it has ended\n")
+    finally:
+        trainer.stdin.close()
+        trainer.wait()
+    assert main(["continue", "first", "--run-id", "", "--set", "train.end_step=40", "--home", str(home)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("phaselog: error: run id '': use letters") and error.count("\n") == 1
+    assert store_digest(home) == before and sorted(p.name for p in home.iterdir()) == folders
 
 
 def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_path):

@@ -31,6 +31,7 @@ from phaselog.core.store import Store
 from phaselog.flows.phase import phase_run
 from phaselog.model.monitor import probe_batch
 from phaselog.server.app import Limits
+from phaselog.ui import group_alive
 from tests.conftest import tiny_config_dict
 from tests.processes import clean_env, explore_process
 from tests.test_cli import run_cli, write_config
@@ -100,6 +101,41 @@ def test_resume_refills_a_deleted_store_from_the_runs_files(capsys, read_while_t
     rows = rows_in_the_store_file(home, run_id)
     assert rows["steps"] == list(range(1, 21))
     assert rows["status"] == [("completed",)] and rows["segments"] == [(0, 0, 20)]
+
+
+def segments_in_the_store(home: Path, run_id: str) -> int:
+    try:
+        return Store(home).query("SELECT count(*) FROM segments WHERE run_id = ?", [run_id])[1][0][0]
+    except PhaselogError:  # no store yet
+        return 0
+
+
+def test_a_store_deleted_mid_run_is_made_again_and_refilled_with_one_warning(shared_corpus, tmp_path):
+    """The store deleted once the first of four segments is in: the run's next write used to end it with a raw
+    CatalogException and leave an empty store that blocked every later command."""
+    data = tiny_config_dict(shared_corpus, end_step=40, segment_steps=10, checkpoint_every=10)
+    data.update(evaluation={"enabled": False}, review={"probe": False, "data_windows": 0},
+                self_play={"samples": 1, "max_new_tokens": 8})
+    config, home = tmp_path / "run.yaml", tmp_path / "home"
+    config.write_text(yaml.safe_dump(data))
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", "lost",
+                                "--home", str(home)], env=clean_env(), stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 300
+        while segments_in_the_store(home, "lost") < 1:
+            assert run.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        Store(home).path.unlink()
+        assert run.wait(timeout=600) == 0, log.read_text()[-3000:]
+    finally:
+        run.kill()
+    text = log.read_text()
+    assert "Traceback" not in text and text.count("had lost its tables") == 1, text[-3000:]
+    rows = rows_in_the_store_file(home, "lost")
+    assert rows["steps"] == list(range(1, 41)) and rows["status"] == [("completed",)]
+    assert sorted(rows["segments"]) == [(i, 10 * i, 10 * i + 10) for i in range(4)]
 
 
 def test_a_command_that_cannot_wait_for_a_reader_names_it_in_one_line(capsys, home_with_a_run):
@@ -326,25 +362,31 @@ def child_processes(pid: int) -> dict[int, str]:
     return children
 
 
+def long_run_past_its_first_step(corpus: Path, tmp_path: Path, run_id: str, **popen):
+    """A `phaselog run` far too long to finish, once its first step is done: (the process, its log, the pids of its
+    temporary Prefect server). The caller kills the process in its `finally`."""
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(corpus, end_step=1_000_000, segment_steps=1_000_000)))
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", run_id,
+                                "--home", str(tmp_path / "home")], env=clean_env(), stdout=out, stderr=out, **popen)
+    deadline = time.monotonic() + 300
+    while "first step 1 done in" not in log.read_text():
+        if run.poll() is not None or time.monotonic() > deadline:
+            run.kill()
+            raise AssertionError(log.read_text()[-3000:])
+        time.sleep(0.2)
+    servers = [pid for pid, command in child_processes(run.pid).items() if "prefect.server" in command]
+    assert servers, f"no temporary Prefect server among {child_processes(run.pid)}"
+    return run, log, servers
+
+
 def test_sigterm_after_the_first_step_marks_the_run_failed_and_stops_the_prefect_server(shared_corpus, tmp_path):
     """A run far too long to finish: its first step is on stderr as soon as it ends (the sign of life), and a
     SIGTERM then ends the command with its temporary Prefect server, which used to run on for many minutes."""
-
-
-
-    config = tmp_path / "long.yaml"
-    config.write_text(yaml.safe_dump(tiny_config_dict(shared_corpus, end_step=1_000_000, segment_steps=1_000_000)))
-    log = tmp_path / "run.log"
-    with open(log, "w") as out:
-        run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", "long",
-                                "--home", str(tmp_path / "home")], env=clean_env(), stdout=out, stderr=out)
+    run, log, servers = long_run_past_its_first_step(shared_corpus, tmp_path, "long")
     try:
-        deadline = time.monotonic() + 300
-        while "first step 1 done in" not in log.read_text():
-            assert run.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        servers = [pid for pid, command in child_processes(run.pid).items() if "prefect.server" in command]
-        assert servers, f"no temporary Prefect server among {child_processes(run.pid)}"
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=120) == 128 + signal.SIGTERM
     finally:
@@ -355,6 +397,29 @@ def test_sigterm_after_the_first_step_marks_the_run_failed_and_stops_the_prefect
         assert time.monotonic() < deadline, f"the Prefect server {servers} outlived the run"
         time.sleep(0.2)
     assert Store(tmp_path / "home").query("SELECT status FROM runs WHERE run_id = 'long'")[1] == [("failed",)]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_process_group_stops_the_run_within_10_s(shared_corpus, tmp_path, signum):
+    """Ctrl-C in a terminal and a batch system's stop signal the whole process group: Prefect's temporary server
+    died with it, and the run retried the dead server for 141 s (SIGINT) and 200 s (SIGTERM) before it ended with
+    tracebacks (issue 42). Now the run's server is outside the group and the run stops as for a signal to itself."""
+    # a group of its own, as a terminal's job or a batch system's job is
+    run, log, servers = long_run_past_its_first_step(shared_corpus, tmp_path, "group", start_new_session=True)
+    try:
+        os.killpg(run.pid, signum)
+        sent = time.monotonic()
+        while run.poll() is None or group_alive(run.pid) or any(command_of(pid) for pid in servers):
+            assert time.monotonic() - sent < 10, log.read_text()[-3000:]
+            time.sleep(0.1)
+    finally:
+        run.kill()
+        run.wait()
+    text = log.read_text()
+    assert run.returncode == 128 + signum and "Traceback" not in text, text[-3000:]
+    assert text.strip().splitlines()[-1] == (f"phaselog: stopped by {signal.Signals(signum).name}; `phaselog resume "
+                                             "group` carries on from the last checkpoint")
+    assert Store(tmp_path / "home").query("SELECT status FROM runs WHERE run_id = 'group'")[1] == [("failed",)]
 
 
 def test_a_data_error_in_the_flow_ends_with_its_one_line_and_no_traceback(prefect_harness, capfd, tmp_path,

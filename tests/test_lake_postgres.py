@@ -15,6 +15,7 @@ from phaselog.core.store import Store
 from phaselog.local_postgres import local_postgres
 from tests.conftest import REPO, tiny_config_dict
 from tests.processes import start_prefect_server
+from tests.test_store import three_writers_write_every_segment_once
 
 RUNS = ["worker-a", "worker-b"]
 # per run: its metric rows, steps, and the segments whose metrics are in; a reader must never see half a segment
@@ -110,3 +111,9 @@ def test_two_workers_write_one_phase_into_a_postgres_lake_while_others_read_and_
         for process in started:  # a failed check must not leave a worker training on
             process.kill()
             process.wait()
+
+
+def test_three_writers_into_a_postgres_lake_lose_and_double_nothing(tmp_path):
+    """The writers also migrate the new lake together: the catalog's advisory lock lets one make the tables."""
+    with tempfile.TemporaryDirectory(prefix="phaselog-postgres-") as folder, local_postgres(Path(folder)) as dsn:
+        three_writers_write_every_segment_once(tmp_path, f"ducklake:postgres:{dsn}?data={tmp_path / 'lake'}")

@@ -2,6 +2,7 @@
 idempotent drain and `phaselog sql`'s sandbox run on a single DuckDB file and on a DuckLake with a SQLite catalog
 (the PostgreSQL catalog is tested with several writers in tests/test_lake_postgres.py); `phaselog store copy`
 moves a real run's home between them and back without a row lost or changed."""
+import os
 import subprocess
 import sys
 
@@ -47,6 +48,130 @@ def test_the_migrations_run_once_and_every_table_takes_its_rows(store):
     assert store.query("SELECT count(*) FROM schema_migrations")[1] == [(len(migrations()),)]
     _, columns = store.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'")
     assert {"run_id", "phase", "parent_run", "config_diff"} <= {c for (c,) in columns}  # 001 and 007's ALTERs
+
+
+# a `phaselog store migrate` that starts once the file GO exists: the processes are all loaded and waiting when it
+# appears, so their migrations meet (two started plainly raced 5 times in 5 on a loaded machine, issue 42)
+MIGRATE_ON_GO = """
+import sys, time
+from pathlib import Path
+from phaselog.cli import main
+print("ready", flush=True)
+while not Path(sys.argv[1]).exists():
+    time.sleep(0.01)
+sys.exit(main(["store", "migrate", "--home", sys.argv[2]]))
+"""
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "ducklake:sqlite"])
+def test_concurrent_migrations_of_a_new_store_all_succeed_and_make_it_once(tmp_path, kind):
+    url = f"duckdb:{tmp_path / 'phaselog.duckdb'}" if kind == "duckdb" else lake_url(tmp_path)
+    env = {**os.environ, "PHASELOG_STORE": url}
+    migrators = [subprocess.Popen([sys.executable, "-c", MIGRATE_ON_GO, str(tmp_path / "go"), str(tmp_path)],
+                                  cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+    try:
+        assert all(m.stdout.readline() == "ready\n" for m in migrators)
+        (tmp_path / "go").touch()
+        results = [(m.wait(timeout=300), m.stdout.read(), m.stderr.read()) for m in migrators]
+    finally:
+        for m in migrators:
+            m.kill()
+            m.wait()
+    assert all(code == 0 and "are up to date" in out for code, out, _ in results), results
+    _, applied = Store(tmp_path, url).query("SELECT version FROM schema_migrations ORDER BY version")
+    assert applied == [(version,) for version, _, _ in migrations()]
+
+
+# a writer process: on GO it migrates the store (the lake is new: the writers' migrations meet too), then writes
+# its 100 segments of 10 steps, each one delete-then-insert transaction as a run records a segment
+SEGMENT_WRITER = """
+import sys, time
+from pathlib import Path
+from phaselog.core.store import Store
+go, url, run_id = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+store = Store(go.parent / run_id, url)
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.01)
+store.migrate()
+for first in range(1, 1001, 10):
+    rows = [{"run_id": run_id, "step": step, "loss": step / 1000} for step in range(first, first + 10)]
+    store.replace_rows("metrics", rows, "run_id = ? AND step BETWEEN ? AND ?", [run_id, first, first + 9])
+"""
+
+
+def three_writers_write_every_segment_once(folder, url: str) -> None:
+    """3 writer processes x 100 segment writes into a new lake at `url`: every row there once, none lost."""
+    writers = [subprocess.Popen([sys.executable, "-c", SEGMENT_WRITER, str(folder / "go"), url, f"writer-{n}"],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for n in range(3)]
+    try:
+        assert all(w.stdout.readline() == "ready\n" for w in writers)
+        (folder / "go").touch()
+        results = [(w.wait(timeout=600), w.stderr.read()) for w in writers]
+    finally:
+        for w in writers:
+            w.kill()
+            w.wait()
+    assert all(code == 0 for code, _ in results), results
+    _, counts = Store(folder / "reader", url).query(
+        "SELECT run_id, count(*), count(DISTINCT step), min(step), max(step), sum(loss) FROM metrics GROUP BY run_id "
+        "ORDER BY run_id")
+    assert [row[:5] for row in counts] == [(f"writer-{n}", 1000, 1000, 1, 1000) for n in range(3)]
+    assert all(abs(row[5] - 500.5) < 1e-6 for row in counts)  # each step's own loss: no row from another write
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder this user cannot write: a read-only tmpfs as root (who may write any folder), else mode 555."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder, "Permission denied"
+        folder.chmod(0o755)
+        return
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder, "Read-only file system"
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("where", ["a file", "a read-only folder", "inside a read-only folder"])
+def test_a_lake_data_folder_that_cannot_be_written_is_one_line_and_leaves_nothing(capsys, monkeypatch, tmp_path,
+                                                                                 read_only_folder, where):
+    """A file there was a raw FileExistsError; a read-only folder named "No such file or directory" and left a
+    half-made catalog that blocked later commands, and failed opens left empty data folders (issue 42)."""
+    folder, cause = read_only_folder
+    (tmp_path / "a-file").write_text("not a folder")
+    data = {"a file": tmp_path / "a-file", "a read-only folder": folder,
+            "inside a read-only folder": folder / "lake"}[where]
+    catalog = tmp_path / "catalog.sqlite"
+    monkeypatch.setenv("PHASELOG_STORE", f"ducklake:sqlite:{catalog}?data={data}")
+    before = sorted(tmp_path.rglob("*"))
+    code, _, err = run_cli(capsys, "store", "migrate", "--home", str(tmp_path / "home"))  # as a run's start does
+    message = "is a file, not a folder" if where == "a file" else f"cannot write the lake's data folder {data}: {cause}"
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert sorted(p for p in tmp_path.rglob("*") if p.name != "home") == before  # no catalog, no data folder
+    monkeypatch.setenv("PHASELOG_STORE", lake_url(tmp_path))  # the same catalog path with a good data folder
+    assert run_cli(capsys, "store", "migrate", "--home", str(tmp_path / "home"))[0] == 0
+    assert run_cli(capsys, "journal", "list", "--home", str(tmp_path / "home")) == (0, "(0 entries)\n", "")
+
+
+def test_three_writers_into_a_sqlite_lake_lose_and_double_nothing(tmp_path):
+    """Two writers lost 7 of 60 writes to SQLite's "database is locked", three 12 of 90 (issue 42)."""
+    three_writers_write_every_segment_once(tmp_path, lake_url(tmp_path))
+
+
+def test_an_empty_store_file_is_migrated_not_reported_missing(capsys, tmp_path):
+    duckdb.connect(str(tmp_path / "phaselog.duckdb")).close()  # what the duckdb CLI leaves when it opens the path
+    assert run_cli(capsys, "journal", "list", "--home", str(tmp_path)) == (0, "(0 entries)\n", "")
+    store = Store(tmp_path)
+    assert store.schema_is_current() and not store.run_exists("any")
 
 
 def test_rewriting_a_step_range_leaves_one_row_per_step_and_other_runs_alone(store):

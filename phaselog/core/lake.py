@@ -11,7 +11,9 @@ extension only loads into the DuckDB version it was built for."""
 import importlib
 import os
 import re
+import tempfile
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -100,10 +102,46 @@ def attach(con: duckdb.DuckDBPyConnection, url: StoreURL, alias: str, read_only:
     for name in ("ducklake", CATALOG_EXTENSIONS[url.catalog]):
         con.execute(f"LOAD {quote(extension_file(name))}")
     where = str(url.path) if url.catalog == "sqlite" else url.dsn
-    if not read_only:
-        url.data.mkdir(parents=True, exist_ok=True)
-    con.execute(f"ATTACH {quote(f'ducklake:{url.catalog}:{where}')} AS {alias} "
-                f"(DATA_PATH {quote(str(url.data) + os.sep)}{mode})")
+    made = [] if read_only else make_data_folder(url.data)
+    new_catalog = url.catalog == "sqlite" and not url.path.exists()
+    # a SQLite catalog in WAL mode (readers never block a commit) and waiting up to 10 s for another writer's
+    # commit before it says "database is locked" (then Store retries the transaction)
+    sqlite = ", METADATA_PARAMETERS MAP {'JOURNAL_MODE': 'WAL', 'BUSY_TIMEOUT': '10000'}" if url.catalog == "sqlite" else ""
+    try:
+        con.execute(f"ATTACH {quote(f'ducklake:{url.catalog}:{where}')} AS {alias} "
+                    f"(DATA_PATH {quote(str(url.data) + os.sep)}{mode}{sqlite})")
+    except BaseException:
+        # a failed open leaves nothing behind: no catalog that a later open takes for a made one, no empty folder
+        if new_catalog:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{url.path}{suffix}").unlink(missing_ok=True)
+        remove_empty(made)
+        raise
+
+
+def make_data_folder(data: Path) -> list[Path]:
+    """The lake's data folder, made when missing and checked writable before anything else is made: a file
+    there, or a folder this user cannot write (EPERM, a read-only file system), is one line naming the cause.
+    Returns the folders it made, outermost first."""
+    if data.exists() and not data.is_dir():
+        raise PhaselogError(f"the lake's data={data} is a file, not a folder: give a folder (made when missing)")
+    made = [folder for folder in [*reversed(data.parents), data] if not folder.exists()]
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=data).close()
+    except OSError as err:
+        remove_empty(made)
+        raise PhaselogError(f"cannot write the lake's data folder {data}: {err.strerror}; give a folder this user "
+                            "can write") from None
+    return made
+
+
+def remove_empty(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or gone: keep what is not ours to remove
+            pass
 
 
 def lake_connection(url: StoreURL) -> duckdb.DuckDBPyConnection:
@@ -137,6 +175,22 @@ def connect_lake(url: StoreURL, read_only: bool, config: dict | None = None) -> 
         con.close()
         raise
     return con
+
+
+@contextmanager
+def postgres_lock(dsn: str, key: int):
+    """PostgreSQL's advisory lock `key`, held for the block (waited for while another session holds it): a
+    transaction lock in a connection of its own, so it ends with that connection even if this process dies."""
+    con = duckdb.connect(config=NO_AUTOLOAD)
+    try:
+        con.execute(f"LOAD {quote(extension_file(CATALOG_EXTENSIONS['postgres']))}")
+        con.execute(f"ATTACH {quote(dsn)} AS catalog (TYPE postgres)")
+        con.execute("BEGIN")
+        # ::text: pg_advisory_xact_lock returns void, a type DuckDB cannot read back
+        con.execute(f"SELECT * FROM postgres_query('catalog', 'SELECT pg_advisory_xact_lock({key})::text')").fetchall()
+        yield
+    finally:
+        con.close()  # the transaction and the lock end with the connection
 
 
 def lake_ddl(sql: str) -> str:

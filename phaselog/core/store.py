@@ -11,9 +11,10 @@ reader while writes are queued reads a snapshot with them applied, so the run se
 
 The store may also be a DuckLake (phaselog/core/lake.py: a catalog in SQLite or PostgreSQL, the rows as Parquet
 files), which several processes and machines write at once: no one holds it, so nothing is ever queued; each
-write is still one delete-then-insert transaction, and a commit that loses a race on the lake's snapshot is
-retried by DuckLake (ducklake_max_retry_count), then here as a whole transaction."""
+write is still one delete-then-insert transaction, and one that fails for a cause that passes (a lost race on
+the lake's snapshot after DuckLake's own retries, a busy SQLite catalog, a reset connection) runs again here."""
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -27,7 +28,9 @@ import duckdb
 import pyarrow as pa
 
 from phaselog.core.errors import PhaselogError, StoreHeld
-from phaselog.core.lake import NO_AUTOLOAD, attach, connect_lake, lake_connection, lake_ddl, parse_store_url
+from phaselog.core.lake import (NO_AUTOLOAD, attach, connect_lake, lake_connection, lake_ddl, parse_store_url,
+                                postgres_lock)
+from phaselog.core.locks import waiting_for
 from phaselog.core.pending import apply_write, execute_write, forget_write, holder_of, pending_writes, queue_write
 
 STORE_FILE = "phaselog.duckdb"
@@ -36,6 +39,7 @@ STORE_FILE = "phaselog.duckdb"
 SANDBOX = {"enable_external_access": False, "lock_configuration": True, "autoinstall_known_extensions": False,
            "autoload_known_extensions": False, "allow_community_extensions": False}
 READING_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+MIGRATION_LOCK = 0x7068617365  # the advisory lock of a PostgreSQL catalog's migrations ("phase")
 QUEUEING = {"on": False}  # set by writes_queued_when_held(); module-wide because the flow's tasks make their own Store
 
 
@@ -68,9 +72,15 @@ def migrations() -> list[tuple[int, str, str]]:
     return [(int(p.name.split("_")[0]), p.name, p.read_text()) for p in files]
 
 
-def is_conflict(err: Exception) -> bool:
-    """A DuckLake commit that lost the race on the snapshot to another writer's, after DuckLake's own retries."""
-    return isinstance(err, duckdb.TransactionException) and "conflict" in str(err).lower()
+# causes that pass, after which a lake's transaction is run again: its commit lost the race on the snapshot to
+# another writer's (after DuckLake's own retries), the SQLite catalog was busy with another commit past its wait, a
+# PostgreSQL serialization failure or deadlock, a connection the server reset or closed (a restart, a failover)
+TRANSIENT = ("conflict", "database is locked", "database is busy", "could not serialize", "deadlock detected",
+             "connection reset", "server closed the connection", "terminating connection")
+
+
+def is_transient(err: Exception) -> bool:
+    return isinstance(err, duckdb.Error) and any(cause in str(err).lower() for cause in TRANSIENT)
 
 
 class Store:
@@ -90,19 +100,26 @@ class Store:
         if not self.lake or self.url.catalog == "sqlite":
             return self.path.is_file()
         try:
-            self.query("SELECT 1 FROM schema_migrations LIMIT 1")
-        except PhaselogError:
+            self._read("SELECT 1 FROM schema_migrations LIMIT 1", [], untrusted=False)
+        except (PhaselogError, duckdb.CatalogException):
             return False
         return True
 
     @contextmanager
-    def writer(self, attempts: int = 50):
+    def writer(self, attempts: int = 50, migrating: bool = False):
         """A connection inside one transaction, after the queued writes; waits while another process (a reader)
-        holds the file."""
+        holds the file. A store without tables (deleted or emptied while a run writes it) gets them first."""
         self.home.mkdir(parents=True, exist_ok=True)
         con = self._connect(read_only=False, attempts=attempts)
-        try:
+        con.execute("BEGIN")  # first: on a lake the check below then reads the snapshot the write reads anyway
+        if not migrating and not has_tables(con):
+            con.close()
+            self.migrate()
+            print(f"phaselog: warning: the store {self} had lost its tables (deleted or emptied while in use): they "
+                  "are made again, and a run refills its rows from its files", file=sys.stderr, flush=True)
+            con = self._connect(read_only=False, attempts=attempts)
             con.execute("BEGIN")
+        try:
             queued = [] if self.lake else pending_writes(self.home)
             for path in queued:
                 apply_write(con, path)
@@ -117,7 +134,8 @@ class Store:
             except duckdb.TransactionException:
                 pass  # a failed COMMIT has ended the transaction already; its own error is the one to tell
             # a full disk, a read-only or failing file system (at COMMIT DuckDB says "Failed to commit: ...")
-            if isinstance(err, (duckdb.IOException, duckdb.TransactionException)) and not is_conflict(err):
+            if isinstance(err, (duckdb.IOException, duckdb.TransactionException)) and not (
+                    self.lake and is_transient(err)):  # those the lake's writer runs again
                 raise PhaselogError(f"could not write the store {self}: {first_line(err)}; the store keeps "
                                     "what it had: fix that, then `phaselog resume` the run") from None
             raise
@@ -150,19 +168,23 @@ class Store:
                   f"wait in {self.home / 'inbox' / 'store'} until the store is free (close that connection)",
                   file=sys.stderr, flush=True)
 
-    def _write_lake(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 20) -> None:
-        """A lake has no holder to wait on; a transaction whose commit still conflicts after DuckLake's retries
-        (two writers deleting from one data file) runs again on the newer snapshot."""
+    def _write_lake(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 12) -> None:
+        """A lake has no holder to wait on; a transaction that fails for a cause that passes (TRANSIENT) runs
+        again on the newer snapshot after a growing pause, jittered so that writers that collided do not collide
+        again: about 15 s in all before it gives up with the whole cause."""
         for attempt in range(attempts):
             try:
                 with self.writer() as con:
                     execute_write(con, statement, rows, params)
                 return
-            except duckdb.TransactionException as err:
-                if not is_conflict(err) or attempt == attempts - 1:
-                    raise PhaselogError(f"could not write the store {self}: {first_line(err)} ({attempt + 1} "
-                                        "tries); the store keeps what it had: `phaselog resume` the run") from None
-                time.sleep(0.05 * (attempt + 1))
+            except duckdb.Error as err:
+                if not is_transient(err):
+                    raise
+                if attempt == attempts - 1:
+                    raise PhaselogError(f"could not write the store {self}: {' '.join(str(err).split())} "
+                                        f"({attempts} tries); the store keeps what it had: `phaselog resume` the "
+                                        "run") from None
+                time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
 
     def drain_pending(self, attempts: int = 50) -> bool:
         """Apply the queued writes. False: another process still holds the file, and they stay queued."""
@@ -184,6 +206,8 @@ class Store:
             try:
                 return connect_lake(self.url, read_only, config) if config else lake_connection(self.url)
             except duckdb.Error as err:  # the catalog's server is down, its file unreadable, the DSN wrong
+                if is_transient(err) and not read_only:
+                    raise  # the writer runs the transaction again
                 raise PhaselogError(f"could not open the store {self}: {first_line(err)}") from None
         for attempt in range(attempts):
             try:
@@ -198,22 +222,46 @@ class Store:
                 time.sleep(0.1)
 
     def migrate(self) -> None:
+        """Make the store's tables, or bring them up to date, by whichever process gets the lock first (an flock on
+        the folder of a DuckDB file or SQLite catalog, an advisory lock in a PostgreSQL one); the others find them
+        made. A new or empty store gets all its tables in one transaction, so no one ever sees half of them."""
         # on a lake, trainers only read here: DDL while many writers commit can run out of retries, so the
         # migrations run once, at setup, before the workers start (docs/scale.md)
         if self.exists() and self.schema_is_current():
             return  # nothing to write: a reader holding the file must not stop a run from starting
         ddl = lake_ddl if self.lake else (lambda sql: sql)
-        with self.writer() as con:
-            con.execute(ddl("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                            "name VARCHAR, applied_at TIMESTAMP)"))
-            done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, name, sql in migrations():
-            if version not in done:
-                # a transaction each: DuckDB cannot commit ALTER TABLE on a table the same transaction updated
-                # (007 and 010 both add columns to runs and fill them)
-                with self.writer() as con:
-                    con.execute(ddl(sql))
-                    con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
+
+        def apply(con, version: int, name: str, sql: str) -> None:
+            con.execute(ddl(sql))
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
+
+        with self.migration_lock():
+            with self.writer(migrating=True) as con:
+                con.execute(ddl("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                                "name VARCHAR, applied_at TIMESTAMP)"))
+                done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+                todo = [m for m in migrations() if m[0] not in done]
+                if not done:
+                    for migration in todo:
+                        apply(con, *migration)
+                    todo = []
+            for migration in todo:
+                # an older store: a transaction each, since DuckDB cannot commit ALTER TABLE on a table the same
+                # transaction updated (007 and 010 both add columns to runs and fill them)
+                with self.writer(migrating=True) as con:
+                    apply(con, *migration)
+
+    @contextmanager
+    def migration_lock(self):
+        if self.url.catalog == "postgres":
+            try:
+                with postgres_lock(self.url.dsn, MIGRATION_LOCK):
+                    yield
+            except duckdb.Error as err:  # the catalog's server is down, the DSN wrong
+                raise PhaselogError(f"could not open the store {self}: {first_line(err)}") from None
+            return
+        with waiting_for(self.path.parent):
+            yield
 
     def replace_rows(self, table: str, rows: list[dict] | pa.Table, where: str, params: list,
                      attempts: int = 50) -> int:
@@ -227,12 +275,12 @@ class Store:
         self.write({"op": "execute", "sql": sql}, None, list(params))
 
     def schema_is_current(self) -> bool:
-        names = {name for _, name, _ in migrations()}
         try:
-            _, rows = self.query("SELECT name FROM schema_migrations")
-        except PhaselogError:
-            return False  # no schema_migrations table yet
-        return names <= {row[0] for row in rows}
+            with self.reader() as con:
+                recorded = {row[0] for row in con.execute("SELECT name FROM schema_migrations").fetchall()}
+        except (PhaselogError, duckdb.CatalogException):
+            return False  # no store, or no schema_migrations table yet
+        return {name for _, name, _ in migrations()} <= recorded
 
     @contextmanager
     def reader(self, config: dict | None = None):
@@ -275,6 +323,17 @@ class Store:
 
     def query(self, sql: str, params: list = (), untrusted: bool = False) -> tuple[list[str], list[tuple]]:
         """Rows of a query. `untrusted` (what a user typed): inside the SANDBOX, and reading statements only."""
+        try:
+            return self._read(sql, params, untrusted)
+        except duckdb.CatalogException as err:
+            if self.schema_is_current():
+                raise PhaselogError(f"SQL error: {first_line(err)}") from None
+        # an empty or half-made store (the duckdb CLI opened the path before the first run, a migration that
+        # died): its tables are made, then the query runs on them
+        self.migrate()
+        return self.query(sql, params, untrusted)
+
+    def _read(self, sql: str, params: list, untrusted: bool) -> tuple[list[str], list[tuple]]:
         with self.reader(SANDBOX if untrusted else None) as con:
             try:
                 if untrusted:
@@ -285,6 +344,8 @@ class Store:
                     raise PhaselogError("the store is opened read-only here: `phaselog sql` runs queries, "
                                         "not writes") from None
                 raise PhaselogError(f"SQL error: {first_line(err)}") from None
+            except duckdb.CatalogException:
+                raise  # a table missing: query() tells a store without tables from a wrong name
             except duckdb.PermissionException as err:
                 raise PhaselogError(f"`phaselog sql` reads the store only, never other files (to join your own, "
                                     f"open the store read-only in duckdb yourself): {first_line(err)}") from None
@@ -338,6 +399,15 @@ def check_reads_only(con, sql: str) -> None:
             kind = statement.type.name.lower()
             raise PhaselogError(f"the store is opened read-only here: `phaselog sql` runs queries, not {kind} "
                                 f"statements ({statement.query.strip()[:60]!r})")
+
+
+def has_tables(con) -> bool:
+    """Whether the store has its tables; a failed check ends the transaction, and the caller then starts anew."""
+    try:
+        con.execute("SELECT version FROM schema_migrations LIMIT 0")  # no rows read: the catalog only
+    except duckdb.CatalogException:
+        return False
+    return True
 
 
 def first_line(err: Exception) -> str:
