@@ -295,7 +295,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     model_for_step = torch.compile(trained) if t.compile else trained
     autocast = training_autocast(device, bf16)
     flops_per_token = model.flops_per_token()
-    tokens_per_step = t.batch_size * t.grad_accum * config.model.seq_len
+    tokens_per_step = config.tokens_per_step()
     protected = {end for _, end in config.segments()}
     rows = []
     model.train()

@@ -33,7 +33,8 @@ def train_segment_task(config, run_id: str, home: str, index: int, start_step: i
     paths = RunPaths.of(home, run_id)
     run_dir, store = paths.run_dir, paths.store
     started = time.perf_counter()
-    progress = TrainingProgress(start_step, end_step)
+    later = sum(1 for start, _ in config.segments() if start >= end_step)
+    progress = TrainingProgress(start_step, end_step, config.tokens_per_step(), config.train.end_step, later)
     # recorded review decisions, not flow state: a resumed run rebuilds the same mix
     extra_starts = counterexample_starts(store, run_id, config)
     try:
@@ -45,8 +46,11 @@ def train_segment_task(config, run_id: str, home: str, index: int, start_step: i
         raise
     # kept in the cached result: recording the segment again later (a refilled store) writes the same row
     summary.update(seconds=time.perf_counter() - started, flow_run_id=flow_run.id, finished_at=now())
-    logger.info(f"segment {index} [{start_step}, {end_step}): {summary['trained_steps']} steps trained "
-                f"(resumed from {summary['resumed_from']}), {summary['seconds']:.1f}s")
+    # "resumed" only when it was: a fresh segment starts at its start step, a finished one trains nothing
+    resumed = (f" (resumed from step {summary['resumed_from']})" if start_step < summary["resumed_from"] < end_step
+               else " (its end checkpoint was there already)" if summary["resumed_from"] == end_step else "")
+    logger.info(f"segment {index} [{start_step}, {end_step}): {summary['trained_steps']} steps trained{resumed}, "
+                f"{summary['seconds']:.1f}s")
     return summary
 
 

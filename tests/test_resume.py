@@ -4,6 +4,7 @@ processes with their own folders and Prefect state, standing for two machines; w
 share in docs/scale.md: the home (the run's folder with its checkpoints) and a DuckLake on the same storage."""
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,19 @@ def cli_env(tmp_path) -> dict:
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     return env
+
+
+def said_resumed_progress(output: str, segment: tuple[int, int]) -> None:
+    """The resume's progress lines: the interrupted segment's lines on its tenth-of-segment grid, each with elapsed,
+    tok/s and ETAs; "resumed" said of that segment only."""
+    start, end = segment
+    first = re.search(r"first step (\d+) done in [\d.]+ s \(resumed after step (\d+)\)", output)
+    assert first and start < int(first[2]) < end, output[-3000:]
+    lines = re.findall(rf"  step (\d+) of {end}: loss [\d.]+, .+ elapsed, [\d,]+ tok/s; segment ends in ~.+, run",
+                       output)
+    assert lines and all((int(step) - start) % ((end - start) // 10) == 0 for step in lines), lines
+    resumed = re.findall(r"segment (\d+) \[\d+, \d+\): \d+ steps trained \(resumed from step (\d+)\)", output)
+    assert resumed == [(str(start // (end - start)), first[2])], resumed
 
 
 def test_resume_on_another_worker_after_sigkill_matches_uninterrupted_run(shared_corpus, tmp_path, tiny_config):
@@ -56,6 +70,7 @@ def test_resume_on_another_worker_after_sigkill_matches_uninterrupted_run(shared
                           env=workers["worker-b"], cwd=tmp_path / "worker-b", capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    said_resumed_progress(done.stderr, segment=(40, 80))
 
     assert not (home / "phaselog.duckdb").exists(), "a worker wrote a single-file store instead of the lake"
     store = Store(home, store)
