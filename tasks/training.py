@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 from phaselog.core.errors import TrainingDiverged
 from phaselog.core.progress import TrainingProgress
 from phaselog.core.reviews import counterexample_starts
-from phaselog.core.runs import RunPaths, ingest_segment
+from phaselog.core.runs import RunPaths, ingest_segment, mean_analysis_seconds
 from phaselog.core.store import Store, now
 from phaselog.model.train import train_segment
 from phaselog.understanding.segment import record_divergence
@@ -34,7 +34,8 @@ def train_segment_task(config, run_id: str, home: str, index: int, start_step: i
     run_dir, store = paths.run_dir, paths.store
     started = time.perf_counter()
     later = sum(1 for start, _ in config.segments() if start >= end_step)
-    progress = TrainingProgress(start_step, end_step, config.tokens_per_step(), config.train.end_step, later)
+    progress = TrainingProgress(start_step, end_step, config.tokens_per_step(), config.train.end_step, later,
+                                mean_analysis_seconds(store, run_id))
     # recorded review decisions, not flow state: a resumed run rebuilds the same mix
     extra_starts = counterexample_starts(store, run_id, config)
     try:

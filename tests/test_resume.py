@@ -37,6 +37,24 @@ def said_resumed_progress(output: str, segment: tuple[int, int]) -> None:
     assert resumed == [(str(start // (end - start)), first[2])], resumed
 
 
+def said_analysis_not_redone(output: str, store: Store, finished: list[int], resumed: list[int]) -> None:
+    """The segments whose analysis had finished before the kill are not analysed again by the resume: their
+    segment_analysis rows are the killed flow run's, no evaluation ran at their end step, and the resume says so;
+    the others were analysed by the resume's flow run."""
+    by_step = dict(store.query("select end_step, flow_run_id from segment_analysis")[1])
+    assert sorted(by_step) == sorted(finished + resumed)
+    resume_run = {by_step[step] for step in resumed}
+    assert len(resume_run) == 1 and not resume_run & {by_step[step] for step in finished}, by_step
+    for step in finished:
+        assert f"step {step}: val bpb" not in output
+        assert re.search(rf"segment \d+ \[\d+, {step}\): its analysis finished before; read from the store, not "
+                         "redone", output)
+    for step in resumed:
+        assert f"step {step}: val bpb" in output
+    # with an analysis timed, the run's ETA counts the analyses left, not only training
+    assert re.search(r"  step \d+ of \d+: .+ tok/s; segment ends in ~.+, run in ~", output)
+
+
 def test_resume_on_another_worker_after_sigkill_matches_uninterrupted_run(shared_corpus, tmp_path, tiny_config):
     shared = tmp_path / "shared"  # the storage both machines mount
     home = shared / "home"
@@ -78,6 +96,7 @@ def test_resume_on_another_worker_after_sigkill_matches_uninterrupted_run(shared
         [(120, 120, 1, 120)]
     resumed = dict(store.query("select step, loss from metrics order by step")[1])
     assert store.query("select status from runs")[1] == [("completed",)]
+    said_analysis_not_redone(done.stderr, store, finished=[40], resumed=[80, 120])
 
     # the same phase, uninterrupted, on the same prepared data
     assert resumed == uninterrupted_losses(home / "killed", tmp_path / "clean", tiny_config(end_step=120,
