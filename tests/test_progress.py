@@ -62,6 +62,13 @@ def test_ranks_reporting_only_their_newest_step_still_get_a_line_per_tenth():
     assert [int(line.split()[1]) for line in lines] == [13, 35, 61, 99, 100]
 
 
+def test_a_segment_of_few_steps_has_a_line_per_step_and_the_first_step_once():
+    progress = TrainingProgress(0, 5, tokens_per_step=64, stream=io.StringIO())
+    lines = train(progress, 1, 5)
+    assert lines[1].startswith("  first step 1 done in ")
+    assert [int(LINE.fullmatch(line)[1]) for line in lines[2:]] == [2, 3, 4, 5]
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

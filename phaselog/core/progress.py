@@ -97,7 +97,7 @@ class TrainingProgress:
                 self.stream.write(self.bar(step, loss))
                 if step == self.end_step:
                     self.stream.write("\n")
-        elif self.on_grid(step):
+        elif self.on_grid(step) and (step != self.first_step or step == self.end_step):  # the first has its line
             self.stream.write(self.line(step, loss) + "\n")
         self.previous_step = step
         self.stream.flush()
