@@ -77,9 +77,27 @@ class NoTracebackForUserErrors(logging.Filter):
         return True
 
 
+class TemporaryServerAdvice(logging.Filter):
+    """Prefect's notice of its temporary server points to its docs in two lines; phaselog's says in one what saves
+    that start-up here (docs/benchmarks.md, "Prefect's temporary server")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        notice = str(record.msg)
+        if notice.startswith("Starting temporary server on "):
+            address = notice.split()[4]
+            record.args = ()
+            record.msg = (f"Starting a temporary Prefect server on {address} for this run: a `phaselog ui` of this "
+                          "home (or PREFECT_API_URL) keeps one running and saves its start-up")
+        return True
+
+
 def run_flow(config, run_id: str, home: Path) -> None:
     exit_on_termination(run_id)
     use_prefect_home(home)
+    # Prefect's own logger, where it announces the temporary server (a filter there sees only its own records)
+    prefect_logger = logging.getLogger("prefect")
+    if not any(isinstance(f, TemporaryServerAdvice) for f in prefect_logger.filters):
+        prefect_logger.addFilter(TemporaryServerAdvice())
     from phaselog.core.locks import hold_run
     from phaselog.flows.phase import phase_run
 

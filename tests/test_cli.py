@@ -101,6 +101,22 @@ def test_help_describes_phaselog_in_whole_sentences(capsys):
     assert description.startswith("Train a small GPT") and description.rstrip().endswith(".")
 
 
+def test_prefects_temporary_server_notice_says_what_saves_its_start_up_in_one_line():
+    import logging
+
+    from phaselog.cli import TemporaryServerAdvice
+
+    record = logging.LogRecord("prefect", logging.INFO, __file__, 1, "Starting temporary server on "
+                               "http://127.0.0.1:8123\nSee https://docs.prefect.io/v3/concepts/server#how-to-guides "
+                               "for more information on running a dedicated Prefect server.", (), None)
+    assert TemporaryServerAdvice().filter(record)
+    assert record.getMessage() == ("Starting a temporary Prefect server on http://127.0.0.1:8123 for this run: a "
+                                   "`phaselog ui` of this home (or PREFECT_API_URL) keeps one running and saves its "
+                                   "start-up")
+    other = logging.LogRecord("prefect", logging.INFO, __file__, 1, "Stopping temporary server on %s", ("x",), None)
+    assert TemporaryServerAdvice().filter(other) and other.getMessage() == "Stopping temporary server on x"
+
+
 def test_prompt_path_descriptions_keep_their_placeholders_for_the_prefect_form():
     from phaselog.core.config import PhaseConfig
 

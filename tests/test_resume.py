@@ -89,6 +89,8 @@ def test_resume_on_another_worker_after_sigkill_matches_uninterrupted_run(shared
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     said_resumed_progress(done.stderr, segment=(40, 80))
+    # Prefect's temporary server announced in phaselog's one line, without Prefect's pointer to its docs
+    assert "Starting a temporary Prefect server on " in done.stderr and "docs.prefect.io" not in done.stderr
 
     assert not (home / "phaselog.duckdb").exists(), "a worker wrote a single-file store instead of the lake"
     store = Store(home, store)
