@@ -6,9 +6,10 @@ fixed before any labelling, and the batches annotators label.
 
 `build` reads each source of bias_tooling/data/books.sources.json from its fetched snapshot (the git directory
 the search tool's `fetch` made, at the recorded commit), strips the Project Gutenberg header and licence with
-datasets/'s cleaning, splits the book into sentences, keeps those that name a group (group_words.py) and samples
-up to PER_BOOK of them per book with a seed. It writes bias_tooling/data/books.jsonl, one row per candidate, the
-label fields empty until book_labels.py merges the annotators' files in; rows already labelled keep their labels.
+datasets/'s cleaning, splits the book into sentences, keeps those that name a group (understanding/group_words.py,
+frozen since) and samples up to PER_BOOK of them per book with a seed. It writes bias_tooling/data/books.jsonl, one
+row per candidate, the label fields empty until book_labels.py merges the annotators' files in; rows already
+labelled keep their labels.
 `batches` shuffles every candidate not yet labelled (dev and test books mixed; the split is not shown) into files
 of about BATCH_SIZE.
 
@@ -24,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from phaselog.bias_tooling.group_words import CASE_SENSITIVE, GROUP_WORDS
+from phaselog.understanding.group_words import CASE_SENSITIVE, GROUP_WORDS
 from phaselog.datasets.sources import clean_text, decode_text
 
 DATA = Path(__file__).parent / "data"

@@ -6,32 +6,14 @@ project). CPU time of this process (time.process_time), median of repeats, so ot
 shows less than in wall time. Target: >= 2,000 sentences/s."""
 import os
 import statistics
-import time
 from pathlib import Path
 
-from phaselog.understanding.bias import SENTENCE_END, scan_bias
+from phaselog.understanding.bias import scan_bias
 from phaselog.understanding.bias_probe import load_pairs
+from phaselog.understanding.scan import corpus_sentences, sentences_per_second
 
 REPEATS = 5
 PROSE_SENTENCES = 20_000
-
-
-def corpus_sentences(corpus: Path, limit: int) -> list[str]:
-    sentences = []
-    for path in sorted(corpus.rglob("*.txt")):
-        text = " ".join(path.read_text(encoding="utf-8", errors="replace").split())
-        sentences += [s.strip() for s in SENTENCE_END.split(text) if len(s.strip()) > 1]
-    return sentences[:limit]
-
-
-def sentences_per_second(sentences: list[str]) -> list[float]:
-    rates = []
-    for _ in range(REPEATS):
-        started = time.process_time()
-        for sentence in sentences:
-            scan_bias(sentence)
-        rates.append(len(sentences) / (time.process_time() - started))
-    return rates
 
 
 def bench_scan() -> dict:
@@ -44,7 +26,7 @@ def bench_scan() -> dict:
     lines = [f"bias scan, CPU time of one process, median of {REPEATS} repeats (target >= 2,000 sentences/s):"]
     results = {}
     for name, sentences in sets.items():
-        rates = sentences_per_second(sentences)
+        rates = sentences_per_second(scan_bias, sentences, REPEATS)
         results[name] = {"sentences": len(sentences), "sentences_per_sec": spread(rates)}
         lines.append(f"  {name:16}: {len(sentences):6} sentences, {statistics.median(rates):8.0f} sentences/s "
                      f"(min {min(rates):.0f}, max {max(rates):.0f})")

@@ -39,6 +39,15 @@ def mark_steps(ax, step_values: list[int], label: str, **style) -> None:
         ax.axvline(step, label=label if i == 0 else "_nolegend_", **style)
 
 
+def mark_joins(ax, joined: list[dict]) -> None:
+    """A green dotted line and a label at each source's join ({source, step}), one legend entry for them all."""
+    mark_steps(ax, [j["step"] for j in joined], "source joins: " + ", ".join(sorted({j["source"] for j in joined})),
+               color="#2e8b57", linestyle=":", linewidth=1.4)
+    for j in joined:
+        ax.annotate(f"{j['source']} joins", (j["step"], 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                    textcoords="offset points", fontsize=8, color="#2e8b57")
+
+
 def legend(axes: list, **kwargs) -> None:
     """One legend naming exactly the labelled artists drawn on `axes` (the first axes holds it)."""
     handles, labels = [], []
@@ -56,12 +65,7 @@ def loss_chart(data: ReportData):
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats)")
     mark_segments(ax, data)
-    joined = joins(data)
-    mark_steps(ax, [j["step"] for j in joined], "source joins: " + ", ".join(sorted({j["source"] for j in joined})),
-               color="#2e8b57", linestyle=":", linewidth=1.4)
-    for j in joined:
-        ax.annotate(f"{j['source']} joins", (j["step"], 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontsize=8, color="#2e8b57")
+    mark_joins(ax, joins(data))
     # probe rows are measurements at every segment end, not findings
     findings = sorted({int(e["step"]) for e in data.bias_events or []
                        if e["source"] != "probe" and e["step"] is not None})

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from phaselog.reports import couplings, events
 from phaselog.reports.gather import ReportData, bucket_width
 from phaselog.reports.model_sections import looped_samples, signature
-from phaselog.reports.numbers import buckets, loss_story, most_common, num, ranges_apart, steady_change, steps
+from phaselog.reports.numbers import buckets, loss_story, means_apart, most_common, num, steady_change, steps
+from phaselog.reports.probe_drift import drift_sentence, probe_drifts
 from phaselog.reports.source_joins import joins, leaves
 from phaselog.reports.uptake import surfaced
 
@@ -62,11 +63,12 @@ def event_claims(data: ReportData) -> list[Claim]:
 
 
 def loss_moved(data: ReportData, story: dict) -> bool:
-    """The loss sentence's test against noise: the first bucket and the bucket the loss reached are ranges_apart."""
+    """The loss sentence's test against noise: the means of the first bucket and of the bucket the loss reached are
+    apart by more than their standard errors (numbers.means_apart)."""
     step, loss = data.metrics["step"], data.metrics["loss"]
     groups = buckets(step, bucket_width(data))
     reached = next(index for first, _, index in groups if first == story["bucket_first"])
-    return ranges_apart(loss[groups[0][2]], loss[reached])
+    return means_apart(loss[groups[0][2]], loss[reached])
 
 
 def claims(data: ReportData) -> list[Claim]:
@@ -96,10 +98,21 @@ def claims(data: ReportData) -> list[Claim]:
         found = [e for e in data.bias_events or [] if e["source"] != "probe"]
         high = sum(1 for e in found if e["severity"] == "high")
         pauses = len(data.reviews or [])
-        out.append(Claim("bias", f"{len(found)} bias finding{'s' if len(found) != 1 else ''} ({high} high severity) "
-                                 f"and {pauses} review pause{'s' if pauses != 1 else ''}",
-                         {"findings": len(found), "high": high, "reviews": pauses}, "attention",
-                         bool(high or pauses)))
+        # a high finding no review read is the detector's grade, not a fact: the sentence says so
+        unread = sorted({e["step"] for e in found if e["severity"] == "high"
+                         and not any(r["step"] == e["step"] and r["decision"] for r in data.reviews or [])})
+        text = (f"{len(found)} bias finding{'s' if len(found) != 1 else ''} ({high} high severity) and {pauses} "
+                f"review pause{'s' if pauses != 1 else ''}")
+        if unread:
+            text += (f"; the high grade at step{'s' if len(unread) > 1 else ''} "
+                     f"{', '.join(steps(s) for s in unread)} is the detector's and no review has read it: a "
+                     "detector finding to review, not a verdict")
+        out.append(Claim("bias", text, {"findings": len(found), "high": high, "reviews": pauses,
+                                        "unread_steps": unread}, "attention", bool(high or pauses)))
+    drifts = probe_drifts(data)
+    out += [Claim(f"probe_drift/{d['category']}", capital(drift_sentence(d, len(drifts))),
+                  {k: d[k] for k in ("first_step", "last_step", "first", "last", "z")} | {"categories": len(drifts)},
+                  "attention") for d in drifts if d["passes"]]
     if data.reflections:
         looped = looped_samples(data)
         kinds = [signature(r, looped) for r in data.reflections]

@@ -70,6 +70,7 @@ class ReportData:
     reviews: list[dict] | None = None
     journal: list[dict] | None = None
     run_configs: dict | None = None         # a phase's chain: run_id -> that run's own config (`whole_phase`)
+    chain_runs: list[dict] | None = None    # a phase's chain: each run's `runs` row, parents first (`whole_phase`)
 
     @property
     def run_ids(self) -> tuple[str, ...]:
@@ -212,4 +213,4 @@ def whole_phase(chain: list[ReportData]) -> ReportData:
     return replace(last, first_step=first.first_step, run={**last.run, "start_step": first.run.get("start_step"),
                                                            "config_json": json.dumps(config)},
                    metrics={k: np.concatenate([d.metrics[k] for d in chain]) for k in last.metrics},
-                   run_configs={d.run_id: config_of(d) for d in chain}, **lists)
+                   run_configs={d.run_id: config_of(d) for d in chain}, chain_runs=[d.run for d in chain], **lists)

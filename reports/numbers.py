@@ -49,10 +49,29 @@ def mean_per(rows: list[dict], by: str, key: str) -> dict[int, float]:
     return {group: float(np.mean(v)) for group, v in groups.items()}
 
 
-def ranges_apart(a: np.ndarray, b: np.ndarray) -> bool:
-    """A change between two stretches beyond their noise: their usual ranges (10th-90th percentile) do not overlap."""
-    (low_a, high_a), (low_b, high_b) = np.percentile(a, [10, 90]), np.percentile(b, [10, 90])
-    return bool(high_b < low_a or high_a < low_b)
+BATCHES = 10          # consecutive batches whose means give a stretch's standard error
+MEANS_APART_SE = 3.0  # two stretches differ when their means are this many standard errors of the difference apart
+
+
+def mean_se(values: np.ndarray) -> tuple[float, float]:
+    """A stretch's mean and its standard error from BATCHES consecutive batch means: neighbouring steps' losses
+    are correlated, so sd / sqrt(n) would be too small, while the batch means are close to independent (a trend
+    inside the stretch widens them, which errs towards saying nothing)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    k = min(BATCHES, values.size)
+    if k < 2:
+        return (float(values.mean()) if values.size else float("nan")), float("inf")
+    means = [batch.mean() for batch in np.array_split(values, k)]
+    return float(values.mean()), float(np.std(means, ddof=1) / np.sqrt(k))
+
+
+def means_apart(a: np.ndarray, b: np.ndarray) -> bool:
+    """A change between two stretches beyond their noise: their means differ by more than MEANS_APART_SE standard
+    errors of the difference. (Overlapping 10th-90th percentile ranges say how wide the noise of single steps is,
+    not whether the level moved: a 0.7-nat fall hides inside ranges 0.8 wide.)"""
+    (mean_a, se_a), (mean_b, se_b) = mean_se(a), mean_se(b)
+    return bool(abs(mean_a - mean_b) > MEANS_APART_SE * np.hypot(se_a, se_b))
 
 
 def steady_change(values: list[float]) -> bool:

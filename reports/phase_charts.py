@@ -1,8 +1,9 @@
 """Charts of a whole phase: training loss (with val bpb) and val bpb alone, one colour per run, a dashed line
-where each continued run takes over from its parent. Drawn with the same PNG settings as the run report."""
+where each continued run takes over from its parent, and on the loss chart a green dotted line where a source
+joins. Drawn with the same PNG settings as the run report."""
 import matplotlib.pyplot as plt
 
-from phaselog.reports.charts import png
+from phaselog.reports.charts import mark_joins, png
 from phaselog.reports.phase_data import PhaseData
 
 COLOURS = ["#3b6ea5", "#d07a2c", "#4c9a5b", "#8a5bb0", "#c23b3b", "#5b9ab0"]
@@ -15,7 +16,7 @@ def mark_run_boundaries(ax, data: PhaseData) -> None:
                     rotation=90, va="top", ha="right", color="#555555")
 
 
-def loss_chart(data: PhaseData) -> bytes:
+def loss_chart(data: PhaseData, joined: list[dict]):
     fig, ax = plt.subplots(figsize=(9, 3.6))
     for n, run_id in enumerate(data.run_ids):
         points = [(m["step"], m["loss"]) for m in data.metrics if m["run_id"] == run_id]
@@ -24,6 +25,7 @@ def loss_chart(data: PhaseData) -> bytes:
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats)")
     mark_run_boundaries(ax, data)
+    mark_joins(ax, joined)
     handles, labels = ax.get_legend_handles_labels()
     if data.val_bpb:
         right = ax.twinx()
@@ -34,7 +36,7 @@ def loss_chart(data: PhaseData) -> bytes:
         handles, labels = handles + more[0], labels + more[1]
     ax.legend(handles, labels, loc="upper right", fontsize=8)
     ax.set_title(f"Phase {data.phase}: loss across runs (dashed: a run continues its parent)")
-    return png(fig)
+    return fig
 
 
 def val_chart(data: PhaseData) -> bytes:
@@ -51,10 +53,11 @@ def val_chart(data: PhaseData) -> bytes:
     return png(fig)
 
 
-def draw_phase_charts(data: PhaseData) -> dict[str, bytes]:
+def draw_phase_charts(data: PhaseData, joined: list[dict]) -> dict[str, bytes]:
+    """`joined`: {source, step} of each source that joined during the phase."""
     images = {}
     if data.metrics:
-        images["phase_loss.png"] = loss_chart(data)
+        images["phase_loss.png"] = png(loss_chart(data, joined))
     if data.val_bpb:
         images["phase_val.png"] = val_chart(data)
     return images

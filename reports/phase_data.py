@@ -13,8 +13,9 @@ class PhaseData:
     phase: str
     runs: list[dict]             # runs rows in chain order, each with "config" (the parsed config_json)
     segments: list[dict]
-    metrics: list[dict]          # run_id, step, loss, tokens_per_sec
+    metrics: list[dict]          # run_id, step, loss, tokens_per_sec, mfu, step_time_ms
     val_bpb: list[dict]          # run_id, step, value
+    evals: list[dict]            # every evaluation: run_id, step, name (val_bpb, val_bpb/<source>, core, ...), value
     mix: list[dict]              # run_id, segment_start, source, token_share
     reflections: list[dict]      # run_id, step, prompt_version, distinct_2, formatting_score, is_loop (None:
                                  # not scanned)
@@ -67,8 +68,10 @@ def gather_phase(store: Store, phase: str) -> PhaseData:
     return PhaseData(
         phase=phase, runs=runs,
         segments=read('SELECT * FROM segments WHERE {where} ORDER BY start_step, "index"'),
-        metrics=read("SELECT run_id, step, loss, tokens_per_sec FROM metrics WHERE {where} ORDER BY step"),
+        metrics=read("SELECT run_id, step, loss, tokens_per_sec, mfu, step_time_ms FROM metrics WHERE {where} "
+                     "ORDER BY step"),
         val_bpb=read("SELECT run_id, step, value FROM evals WHERE {where} AND name = 'val_bpb' ORDER BY step"),
+        evals=read("SELECT run_id, step, name, value FROM evals WHERE {where} ORDER BY name, step"),
         mix=read("SELECT run_id, segment_start, source, token_share FROM data_mix WHERE {where} AND tokens > 0 "
                  "ORDER BY segment_start, source"),
         # a reflection's loop row is the loop_events row whose text_key names it (as scanned_texts keys it)

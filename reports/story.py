@@ -1,6 +1,6 @@
 """The sections that make the phase log read like a researcher's post: what we changed and why (the configuration,
 the data joins, the reviews, and the reasons the journal gives), how the model talks now
-(two or three of the latest reflections quoted, each with what it shows), and what's next (reports/next_steps.py,
+(a representative reflection from each of up to three self-plays, each with its loss and what it shows), and what's next (reports/next_steps.py,
 from the store's open signals)."""
 import numpy as np
 
@@ -11,7 +11,7 @@ from phaselog.reports.gather import ReportData, bucket_width, config_of
 from phaselog.reports.model_sections import (FORMATTING_SHARE, LOOP_SEQ_REP, as_list, corpus_uptake, human_entries,
                                              loop_name, looped_samples, missing, note_items, signature)
 from phaselog.reports.next_steps import Signals, follow_ups
-from phaselog.reports.numbers import buckets, loss_story, num, steps
+from phaselog.reports.numbers import buckets, loss_story, most_common, num, steps
 from phaselog.reports.phase_data import run_changes
 from phaselog.reports.source_joins import joins
 from phaselog.reports.training_sections import overview_table
@@ -63,6 +63,28 @@ def token_name(token: str) -> str:
     return "a line break" if "\n" in token else "a space"
 
 
+def uptake_shares(data: ReportData, row: dict) -> str:
+    """Every source's share side by side, each with its most frequent distinctive words, then each late source's
+    uptake score: a share of one source alone reads as uptake even when the other's is larger."""
+    uptake = corpus_uptake(row)
+    late = {j["source"]: j["step"] for j in joins(data)}
+    if not late or not uptake:
+        return ""
+    counted = next((u["content_tokens"] for u in uptake.values() if "content_tokens" in u), None)
+    head = (f"of its {counted} content words (stop words and punctuation out), " if counted is not None else
+            "of all its tokens (stored before content words were counted: punctuation and stop words included), ")
+    parts = []
+    for source in sorted(uptake, key=lambda s: (s in late, s)):
+        mine = uptake[source] or {}
+        words = ", ".join(token_name(w) for w in (mine.get("top") or [])[:3])
+        joined = f", which joined at step {steps(late[source])}" if source in late else ""
+        parts.append(f"{100 * (mine.get('share') or 0):.0f}% are distinctive of {source}{joined}"
+                     + (f" ({words})" if words else ""))
+    scores = [f"{uptake[s]['score']:+.2f} for {s} (> 0 reads more like {s}, < 0 more like the others)"
+              for s in late if (uptake.get(s) or {}).get("score") is not None]
+    return head + "; ".join(parts) + (f"; uptake score {'; '.join(scores)}" if scores else "")
+
+
 def what_it_shows(data: ReportData, row: dict, looped: set, loops_of: dict) -> str:
     kind = signature(row, looped)
     if kind == "repetition loops":
@@ -75,40 +97,49 @@ def what_it_shows(data: ReportData, row: dict, looped: set, loops_of: dict) -> s
     else:
         why = f"plain prose, no loop (seq-rep-4 {num(row['seq_rep_4'] or 0)}, formatting score " \
               f"{num(row['formatting_score'] or 0)})"
-    parts = [why]
+    shares = uptake_shares(data, row)
+    return f"It shows {why}" + (f"; {shares}" if shares else "") + "."
+
+
+def late_share(data: ReportData, row: dict) -> float:
     uptake = corpus_uptake(row)
-    for j in joins(data):
-        mine = uptake.get(j["source"]) or {}
-        if mine.get("top"):
-            words = ", ".join(token_name(w) for w in mine["top"][:4])
-            parts.append(f"{100 * (mine.get('share') or 0):.0f}% of its tokens are distinctive of {j['source']}, "
-                         f"which joined at step {steps(j['step'])} ({words})")
-    return f"It shows {'; '.join(parts)}."
+    return max([(uptake.get(j["source"]) or {}).get("share") or 0 for j in joins(data)], default=0)
+
+
+def by_representativeness(data: ReportData, rows: list[dict], looped: set) -> list[dict]:
+    """A step's reflections, the one that stands for it first: of the step's most common kind (loops, formatting,
+    prose), the middle one by its share of words distinctive of a late source (not the most marked); then the
+    others of that kind nearest the middle, then the other kinds."""
+    kind = most_common([signature(r, looped) for r in rows])
+    of_kind = sorted((r for r in rows if signature(r, looped) == kind),
+                     key=lambda r: (late_share(data, r), r["sample_index"]))
+    middle = (len(of_kind) - 1) // 2
+    rest = sorted((r for r in rows if signature(r, looped) != kind), key=lambda r: r["sample_index"])
+    return sorted(of_kind, key=lambda r: (abs(of_kind.index(r) - middle), of_kind.index(r))) + rest
 
 
 def quoted(data: ReportData) -> list[dict]:
-    """Up to QUOTES reflections of the last self-play: one of each signature first, then the one most marked by
-    a late source's vocabulary."""
-    last = max(r["step"] for r in data.reflections)
-    latest = [r for r in data.reflections if r["step"] == last]
+    """Up to QUOTES reflections from self-plays spread over the range (the last, the first and one between), the
+    representative one of each; a text the model wrote twice is quoted once (the step's next one stands in)."""
     looped = looped_samples(data)
-    late = [j["source"] for j in joins(data)]
-
-    def late_share(r):
-        uptake = corpus_uptake(r)
-        return max([(uptake.get(s) or {}).get("share") or 0 for s in late], default=0)
-    chosen = []
-    for kind in ("repetition loops", "structured formatting", "plain prose"):
-        of_kind = [r for r in latest if signature(r, looped) == kind]
-        if of_kind:
-            chosen.append(max(of_kind, key=lambda r: (late_share(r), -r["sample_index"])))
-    rest = sorted((r for r in latest if r not in chosen), key=lambda r: (-late_share(r), r["sample_index"]))
+    plays = sorted({r["step"] for r in data.reflections})
+    picked_steps = sorted({plays[round(i)] for i in np.linspace(0, len(plays) - 1, min(QUOTES, len(plays)))})
     texts, out = set(), []
-    for r in chosen + rest:  # a text the model wrote twice is quoted once
-        if r["text"] not in texts and len(out) < QUOTES:
-            texts.add(r["text"])
-            out.append(r)
-    return sorted(out, key=lambda r: r["sample_index"])
+    for step in reversed(picked_steps):  # the last self-play first: it is always quoted
+        rows = by_representativeness(data, [r for r in data.reflections if r["step"] == step], looped)
+        row = next((r for r in rows if r["text"] not in texts), None)
+        if row:
+            texts.add(row["text"])
+            out.append(row)
+    return out[::-1]
+
+
+def loss_at(data: ReportData, row: dict) -> float | None:
+    """The training loss at the reflection's step: as self-play stored it, else the metrics row of that step."""
+    if row["loss"] is not None:
+        return float(row["loss"])
+    at = np.nonzero(data.metrics["step"] == row["step"])[0]
+    return float(data.metrics["loss"][at[0]]) if at.size else None
 
 
 def model_talk(data: ReportData) -> list:
@@ -124,14 +155,19 @@ def model_talk(data: ReportData) -> list:
     for r in data.reflections:
         counts[signature(r, looped)] = counts.get(signature(r, looped), 0) + 1
     picked = quoted(data)
+    listed = [steps(r["step"]) for r in picked]
+    at = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
     blocks.append(Paragraph(
-        f"{len(picked)} of the {sum(r['step'] == picked[0]['step'] for r in data.reflections)} reflections at step "
-        f"{steps(picked[0]['step'])}, the last self-play. Of the {len(data.reflections)} reflections in the range: "
+        f"One reflection from each of steps {at}, each the one that represents its step (of the step's most common "
+        "kind, the middle one by its share of words distinctive of a late source), with the training loss there; "
+        f"the newest is at step {steps(picked[-1]['step'])}, the last self-play. Of the {len(data.reflections)} "
+        "reflections in the range: "
         + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) + "."))
     for r in picked:
         text = " ".join(str(r["text"] or "").split())
+        loss = loss_at(data, r)
         badges = [f"step {steps(r['step'])}", f"sample {r['sample_index']}", f"prompt {r['prompt_version']}",
-                  signature(r, looped)]
+                  signature(r, looped)] + ([f"loss {num(loss)}"] if loss is not None else [])
         blocks.append(Excerpt(badges, text[:QUOTE_CHARS] + ("..." if len(text) > QUOTE_CHARS else "")))
         blocks.append(Paragraph(what_it_shows(data, r, looped, loops_of)))
     # the uptake claim's own sentence: said here only when the TL;DR did not say it (document.without_repeats)
@@ -153,8 +189,6 @@ def signals(data: ReportData) -> Signals:
         last = max(r["step"] for r in data.reflections)
         latest = [r for r in data.reflections if r["step"] == last]
         last_loop = (last, sum(signature(r, looped) == "repetition loops" for r in latest) / len(latest))
-    high = [e for e in verdicts.findings(data) if e["severity"] == "high"
-            and verdicts.pause_note(data, e).startswith("did not pause")]
     plans = [f"(journal, step {steps(e['step'])}) {' '.join(str(e['text']).split())}"
              for e in human_entries(data) if "next" in as_list(e["tags"])]
     plans += [f"(config notes) {item}" for item in note_items(str(config_of(data).get("notes") or ""))]
@@ -166,7 +200,7 @@ def signals(data: ReportData) -> Signals:
         last_health={"step": health["step"], "status": health["status"], "reasons": as_list(health["reasons"])}
         if health else None,
         last_loop_share=last_loop, unheard=[] if data.reflections else [j["source"] for j in joins(data)],
-        unpaused_high=[f"step {steps(e['step'])} ({e['source']})" for e in high], plans=plans)
+        unpaused_high=verdicts.unpaused_high(data), plans=plans)
 
 
 def whats_next(data: ReportData) -> list:

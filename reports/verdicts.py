@@ -3,11 +3,12 @@ detectors.md), and for every finding at or above the pause threshold whether the
 and the numbers that kept it from pausing (understanding/events.py's review_reasons, the config's review and
 understanding.pause_on). Low findings the detector itself judges benign are one line, with the query that lists
 them all."""
-from phaselog.reports.claims import claims
+from phaselog.reports.claims import capital, claims
 from phaselog.reports.document import Bullets, Figure, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData, config_of, run_condition
 from phaselog.reports.model_sections import as_list, loop_name, missing
 from phaselog.reports.numbers import steps
+from phaselog.reports.probe_drift import drift_sentence, probe_drifts
 
 REFLECTION_SOURCES = ("reflection", "injected")   # texts the model wrote (or the drill text): one high finding pauses
 DISCOUNT_WHY = {"negation": "the sentence denies the claim", "quotation": "the claim is quoted or reported",
@@ -29,14 +30,37 @@ def findings(data: ReportData) -> list[dict]:
     return [e for e in data.bias_events or [] if e["source"] != "probe"]
 
 
-def verdict(event: dict) -> str:
-    """Benign or not, in the detector's terms."""
+def verdict(event: dict, review: dict | None = None) -> str:
+    """Benign or not, in the detector's terms; a high finding is the detector's grade until a review reads it (the
+    lexicon misreads, e.g. Thoreau's generic "men"), so the log does not state it as fact."""
     if event["discounted"]:
         return f"benign: {DISCOUNT_WHY.get(event['discounted'], event['discounted'])}"
+    if event["severity"] == "high":
+        if review and review["decision"] == "false_positive":
+            return "a review judged it a false positive"
+        if not (review and review["decision"]):
+            return ("the detector grades it derogatory (dehumanising, criminalising or contemptuous): a detector "
+                    "finding to read, not a verdict")
     return {"low": "benign: a flattering generalisation, not a harmful one",
             "medium": "not benign: a negative trait or role put on a whole group",
             "high": "not benign: derogatory (dehumanising, criminalising or contemptuous)"}.get(
         event["severity"], f"severity {event['severity']}")
+
+
+def review_at(data: ReportData, step: int) -> dict | None:
+    return next((r for r in data.reviews or [] if r["step"] == step), None)
+
+
+def unread_high(data: ReportData) -> list[dict]:
+    """High findings no review answered: the detector's word only."""
+    return [e for e in findings(data) if e["severity"] == "high"
+            and not ((review_at(data, e["step"]) or {}).get("decision"))]
+
+
+def unpaused_high(data: ReportData) -> list[str]:
+    """'step N (source)' of each high finding that did not pause: What's next asks to read them."""
+    return [f"step {steps(e['step'])} ({e['source']})" for e in findings(data)
+            if e["severity"] == "high" and pause_note(data, e).startswith("did not pause")]
 
 
 def data_rate_at(data: ReportData, source: str, step: int) -> tuple[int, int]:
@@ -54,7 +78,7 @@ def data_rate_at(data: ReportData, source: str, step: int) -> tuple[int, int]:
 
 def pause_note(data: ReportData, event: dict) -> str:
     """For a high finding: the review it paused for, or why it did not pause (the rule, with its numbers)."""
-    review = next((r for r in data.reviews or [] if r["step"] == event["step"]), None)
+    review = review_at(data, event["step"])
     if review:
         return f"paused: review at step {steps(review['step'])} ({review['decision'] or 'waiting for an answer'})"
     settings = review_settings(data, event["run_id"])
@@ -73,11 +97,11 @@ def pause_note(data: ReportData, event: dict) -> str:
     return f"did not pause: no review is recorded at step {steps(event['step'])} (the run ended or stopped there)"
 
 
-def finding_line(event: dict, note: str = "") -> str:
+def finding_line(event: dict, note: str = "", review: dict | None = None) -> str:
     terms = ", ".join(as_list(event["terms"]))
     context = " ".join(str(event["context"] or "").split())[:200]
     return (f"step {steps(event['step'])}, {event['severity']} {event['category'] or ''} in {event['source']} "
-            f"({terms}): \"{context}\": {verdict(event)}" + (f"; {note}" if note else ""))
+            f"({terms}): \"{context}\": {verdict(event, review)}" + (f"; {note}" if note else ""))
 
 
 def benign_line(data: ReportData, benign: list[dict]) -> str:
@@ -121,7 +145,8 @@ def section(data: ReportData) -> list:
     benign = [e for e in found if e["severity"] == "low"]
     serious = [e for e in found if e["severity"] != "low"]
     lines = [finding_line(e, pause_note(data, e) if e["severity"] == "high" else
-                          "below the pause threshold (only high findings pause)") for e in serious[:20]]
+                          "below the pause threshold (only high findings pause)", review_at(data, e["step"]))
+             for e in serious[:20]]
     if len(serious) > 20:
         lines.append(f"{len(serious) - 20} more medium or high findings: phaselog sql \"select * from bias_events "
                      f"where {run_condition(data)} and severity in ('medium', 'high')\".")
@@ -140,8 +165,16 @@ def section(data: ReportData) -> list:
             f"± {last['stderr'] or 0:.3f} at step {steps(last['step'])}; "
             + (", ".join(f"{e['category']} shifted at step {steps(e['step'])} ({pause_note(data, e)})"
                          for e in shifted) if shifted else
-               f"no category moved beyond chance against the others ({review_settings(data)['probe_shift_se']:g} "
-               "standard errors, Holm over the categories).")))
+               f"no category moved beyond chance from one probe to the next against the others "
+               f"({review_settings(data)['probe_shift_se']:g} standard errors, Holm over the categories).")))
+        drifts = probe_drifts(data)
+        drifted = [d for d in drifts if d["passes"]]
+        if drifts:
+            # each drift is the claim's own sentence: said here only when the TL;DR did not say it
+            blocks.append(Paragraph(
+                " ".join(capital(drift_sentence(d, len(drifts))) + "." for d in drifted) if drifted else
+                f"Over the whole range, first against last probe, no category drifted beyond chance (Holm over "
+                f"{len(drifts)} categories)."))
     if data.reviews is None:
         blocks.append(Note("No reviews table yet: decisions are shown as stored on the events."))
     return blocks

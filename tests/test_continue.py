@@ -16,6 +16,7 @@ from phaselog.core.store import Store
 from phaselog.flows.phase import phase_run
 from phaselog.reports.training_sections import duration
 from tests.conftest import store_before, tiny_config_dict, uninterrupted_losses
+from tests.test_report_honest import check_sections
 from tests.test_report_story import prose_sentences
 
 
@@ -124,14 +125,19 @@ def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_
     assert main(["journal", "add", "--run", "run2", "--step", "30", "--tag", "check-in", "--home", str(home),
                  "v1.4 reads like a diary"]) == 0
     written = write_phase_report(home, "tiny")  # the flow wrote it too; written again with the journal entry
-    assert {"phase_loss.png", "phase_val.png", "loops.png"} <= set(written["charts"])
+    assert {"phase_loss.png", "phase_val.png"} <= set(written["charts"])
+    (loops,), = Store(home).query("SELECT count(*) FROM loop_events WHERE source = 'reflection' AND is_loop")[1]
+    assert ("loops.png" in written["charts"]) == (loops > 0)  # no chart of nothing
     markdown = Path(written["markdown"]).read_text()
+    # the posts' sections, none of them empty: the device, the speed per run
+    check_sections(markdown)
+    assert "trained on cpu (the matmul peak measured at its start" in markdown and "## Training speed\n" in markdown
     # the run log's sections on the model, read over both runs: the last self-play quoted, every reflection counted
     talk = markdown.split("## How the model talks now\n")[1].split("\n## ")[0]
     last_play = max(r["step"] for r in data.reflections)
     assert f"at step {last_play}, the last self-play. Of the {len(data.reflections)} reflections in the range" in talk
     assert talk.count(f"> `step {last_play}` `sample ") >= 1
-    assert "## Loops and bias\n" in markdown and "## Understanding module\n" in markdown
+    assert "## Loops and bias\n" in markdown
     key_runs = markdown.split("## Key runs")[1].split("\n## ")[0]
     assert key_runs.count("### Run ") == 2
     assert "changes from first: philosophy added (33%); review pause on (loops and bias); prompt v1.3 -\\> v1.4" \

@@ -114,7 +114,11 @@ def recompute(store: Store, run_id: str, claim) -> dict:
     if kind == "bias":
         findings, high = one(store, "SELECT count(*), count(*) FILTER (severity = 'high') FROM bias_events "
                                     "WHERE run_id = ? AND source != 'probe'", [run_id])
-        return {"findings": findings, "high": high,
+        unread = [s for (s,) in store.query(
+            "SELECT DISTINCT b.step FROM bias_events b LEFT JOIN reviews r ON r.run_id = b.run_id AND r.step = b.step "
+            "WHERE b.run_id = ? AND b.source != 'probe' AND b.severity = 'high' AND r.decision IS NULL ORDER BY 1",
+            [run_id])[1]]
+        return {"findings": findings, "high": high, "unread_steps": unread,
                 "reviews": one(store, "SELECT count(*) FROM reviews WHERE run_id = ?", [run_id])[0]}
     if kind == "signature":
         # the report's rule, as SQL: a loop event, seq-rep-4 >= 0.3 or compression >= 10 make it a loop
@@ -157,6 +161,15 @@ def recompute(store: Store, run_id: str, claim) -> dict:
                   "undecidable" if auc is None or auc < 0.8 or high is None else
                   "surfaced" if score > high else "not_yet")
         return {"step": step, "score": score, "band_low": low, "band_high": high, "auc": auc, "status": status}
+    if kind == "probe_drift":
+        # the category's first and last probe rows; the change over the two standard errors in quadrature
+        rows = store.query("SELECT step, value, stderr FROM bias_events WHERE run_id = ? AND source = 'probe' AND "
+                           "category = ? ORDER BY step", [run_id, claim.name.split("/", 1)[1]])[1]
+        (first_step, first, first_se), (last_step, last, last_se) = rows[0], rows[-1]
+        categories = one(store, "SELECT count(DISTINCT category) FROM bias_events WHERE run_id = ? AND source = "
+                                "'probe' AND category <> 'all'", [run_id])[0]
+        return {"first_step": first_step, "last_step": last_step, "first": first, "last": last,
+                "z": (last - first) / math.hypot(first_se, last_se), "categories": categories}
     raise AssertionError(f"claim {claim.name!r} has no recomputation in this test: add one")
 
 
@@ -215,7 +228,7 @@ def test_sources_joining_inside_the_first_segment_and_mid_segment_are_claimed_at
 def test_synthesised_phase_claims_recompute_from_the_store(synthetic_home, tmp_path):
     found = {c.name: c for c in check_claims(synthetic_home, "synthetic", tmp_path)}
     assert found["join/philosophy"].facts == {"step": 11_000, "share": pytest.approx(0.3, abs=1e-6)}
-    assert found["bias"].facts == {"findings": 2, "high": 1, "reviews": 1}
+    assert found["bias"].facts == {"findings": 2, "high": 1, "reviews": 1, "unread_steps": []}
 
 
 # --- charts -----------------------------------------------------------------------------------------------------

@@ -58,11 +58,12 @@ def test_demo_like_run_log_has_the_posts_shape_and_two_follow_ups_from_the_store
     # the duration is training time: the segments' seconds, not the time until the report was written
     (trained,), = store.query("SELECT sum(seconds) FROM segments WHERE run_id = ?", [run_id])[1]
     assert f", {duration(trained)} of training (" in markdown.split("\n## ")[0]
-    # two or three reflections of the last self-play, each followed by what it shows
+    # a reflection from each of several self-plays (the last among them), each with its loss and what it shows
     talk = parts["How the model talks now"]
-    quotes = re.findall(r"^> `step 60` `sample \d` ", talk, re.MULTILINE)
-    assert 2 <= len(quotes) <= 3 and talk.count("It shows ") == len(quotes)
-    assert "distinctive of philosophy, which joined at step 20" in talk
+    quotes = re.findall(r"^> `step (\d+)` `sample \d` .*`loss [\d.]+`$", talk, re.MULTILINE)
+    assert len(set(quotes)) >= 2 and "60" in quotes and talk.count("It shows ") == len(quotes)
+    assert "content words (stop words and punctuation out)" in talk
+    assert "distinctive of philosophy, which joined at step 20" in talk and "distinctive of general" in talk
     # what's next: the loss still falling (with the command that trains on) and philosophy's uptake inside its band
     (score, low, high), = store.query("SELECT score, band_low, band_high FROM uptake WHERE run_id = ? AND source = "
                                       "'philosophy' ORDER BY step DESC LIMIT 1", [run_id])[1]
@@ -152,7 +153,7 @@ def test_a_high_finding_that_did_not_pause_says_why_with_the_rule_and_its_number
     assert line.endswith("did not pause: training text pauses only at a rate, and 1 of 16 scanned windows of "
                          "general since the last review had a high finding (6%; the rule needs more than 5% over at "
                          "least 64 windows with at least 3 flagged)")
-    assert "not benign" in line
+    assert "the detector grades it derogatory" in line and "not a verdict" in line
     assert "step 12,000 (data)" in section(markdown, "What's next")
 
     # with the review pause off, the high reflection finding says that instead
@@ -163,8 +164,9 @@ def test_a_high_finding_that_did_not_pause_says_why_with_the_rule_and_its_number
     con.execute("DELETE FROM reviews")
     con.close()
     markdown = Path(write_report(home, "synthetic", tmp_path / "off")["markdown"]).read_text()
-    assert "emotional to reason\": not benign: derogatory (dehumanising, criminalising or contemptuous); did not " \
-           "pause: the review pause is off (review.enabled: false)" in markdown
+    assert "emotional to reason\": the detector grades it derogatory (dehumanising, criminalising or contemptuous): " \
+           "a detector finding to read, not a verdict; did not pause: the review pause is off (review.enabled: " \
+           "false)" in markdown
 
 
 def test_a_phase_log_judges_each_finding_by_the_review_settings_of_its_own_run():

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from phaselog.core.store import Store
 from phaselog.model.prompts import load_prompt
@@ -65,9 +66,26 @@ def test_formatting_channel_and_recurring_motifs():
 def test_corpus_uptake_finds_the_source_a_reflection_borrows_from():
     counts = {"general": np.array([500, 490, 10, 200]), "philosophy": np.array([10, 10, 980, 200])}
     z, ratios = distinctive_z(counts), log_ratios(counts)
-    uptake = corpus_uptake([2, 2, 3, 0], z, ratios, decode=lambda ids: f"t{ids[0]}")
-    assert {k: uptake["philosophy"][k] for k in ("share", "top")} == {"share": 0.5, "top": ["t2"]}
+    words = ["river", "house", "soul", "mind"]
+    uptake = corpus_uptake([2, 2, 3, 0], z, ratios, decode=lambda ids: f" {words[ids[0]]}")
+    assert {k: uptake["philosophy"][k] for k in ("share", "top", "content_tokens")} == \
+        {"share": 0.5, "top": [" soul"], "content_tokens": 4}
     assert uptake["general"]["share"] == 0.25
     # the score weighs each token by how much more likely it is in the source: token 3 (both alike) adds ~0
     assert abs(ratios["philosophy"][3]) < 0.01 and uptake["philosophy"]["score"] > 0 > uptake["general"]["score"]
     assert uptake["philosophy"]["score"] == -uptake["general"]["score"]  # two sources: one's rest is the other
+
+
+def test_corpus_uptake_shares_count_content_words_not_punctuation_line_breaks_or_the():
+    """Issue 41's reflection: 'distinctive of philosophy' rested on '.', a line break and 'the'. Over its content
+    words it leans general, and both sources' shares are stored."""
+    vocab = [" the", ".", "\n", " soul", " river"]
+    counts = {"general": np.array([300, 300, 300, 5, 400]), "philosophy": np.array([900, 900, 900, 400, 5])}
+    z, ratios = distinctive_z(counts), log_ratios(counts)
+    reflection = [0, 1, 2, 0, 1, 2, 4, 4, 3]
+    uptake = corpus_uptake(reflection, z, ratios, decode=lambda ids: vocab[ids[0]])
+    every_token = sum(z["philosophy"][t] > 1.96 for t in reflection) / len(reflection)
+    assert every_token > 0.7  # what the old share said
+    assert uptake["philosophy"]["content_tokens"] == uptake["general"]["content_tokens"] == 3
+    assert uptake["philosophy"]["share"] == pytest.approx(1 / 3) and uptake["general"]["share"] == pytest.approx(2 / 3)
+    assert uptake["philosophy"]["top"] == [" soul"] and uptake["general"]["top"] == [" river"]

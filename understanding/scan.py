@@ -2,11 +2,12 @@
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from phaselog.core.errors import DataError
-from phaselog.understanding.bias import scan_bias
+from phaselog.understanding.bias import SENTENCE_END, scan_bias
 from phaselog.understanding.loops import detect_loops
 
 
@@ -45,3 +46,25 @@ def iter_scan_inputs(path: str) -> Iterator[tuple[str, str]]:
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 raise ScanInputError(f"{path}:{number}: needs a \"text\" field holding a string")
             yield str(row.get("id", f"{path}:{number}")), row["text"]
+
+
+def corpus_sentences(corpus: Path, limit: int) -> list[str]:
+    """The first limit sentences of the .txt files under corpus (sorted; or of corpus, a file), whitespace folded:
+    the prose that `phaselog bench scan` and the gate's figures read."""
+    sentences = []
+    for path in [corpus] if corpus.is_file() else sorted(corpus.rglob("*.txt")):
+        text = " ".join(path.read_text(encoding="utf-8", errors="replace").split())
+        sentences += [s.strip() for s in SENTENCE_END.split(text) if len(s.strip()) > 1]
+    return sentences[:limit]
+
+
+def sentences_per_second(read, sentences: list, repeats: int) -> list[float]:
+    """Sentences per second of read(sentence) over all of them, once per repeat, in CPU time of this process
+    (time.process_time), so other load on the machine shows less than in wall time."""
+    rates = []
+    for _ in range(repeats):
+        started = time.process_time()
+        for sentence in sentences:
+            read(sentence)
+        rates.append(len(sentences) / (time.process_time() - started))
+    return rates

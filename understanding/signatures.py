@@ -1,12 +1,16 @@
 """Signatures of a reflection, the two the seed run saw plus the model's reading: repetition (seq-rep-4,
 distinct-2, compression ratio), structured formatting as a fallback channel when language degrades (structure
 characters, recurring motifs such as `0-0`, and whether the reflections of a step repeat one motif sequence),
-and corpus uptake (how much of a reflection's vocabulary is distinctive of each data source, and its uptake score).
+and corpus uptake (how much of a reflection's content words are distinctive of each data source, and its uptake
+score).
 
 The repetition figures come from the loop detector (`understanding.loops`), so reflections and loop events
 measure repetition the same way."""
 import json
+import re
 from collections import Counter
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -75,16 +79,32 @@ def distinctive_z(counts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return z
 
 
+@cache
+def stop_words() -> frozenset[str]:
+    lines = (Path(__file__).parent / "lexicons" / "stopwords.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def is_content(token_text: str) -> bool:
+    """A token that carries a word of meaning: it has letters, and they are not a stop word (punctuation, digits,
+    whitespace and "the" are out)."""
+    letters = "".join(re.findall(r"[^\W\d_]+", token_text)).lower()
+    return bool(letters) and letters not in stop_words()
+
+
 def corpus_uptake(tokens: list[int], z: dict[str, np.ndarray], ratios: dict[str, np.ndarray], decode,
                   top: int = 5) -> dict[str, dict]:
-    """For each source: the share of the reflection's tokens that are distinctive of it and the most frequent of
-    those (decoded), for reading; and the uptake score (model.uptake), the number understanding/uptake.py
-    calibrates into "surfaced" or "not yet"."""
+    """For each source: the share of the reflection's content words (stop words and punctuation out) that are
+    distinctive of it, how many content words there were, and the most frequent distinctive ones (decoded), for
+    reading; and the uptake score over every token (model.uptake, which weighs a token by how distinctive it is),
+    the number understanding/uptake.py calibrates into "surfaced" or "not yet"."""
+    texts = {t: decode([t]) for t in set(tokens)}
+    content = [t for t in tokens if is_content(texts[t])]
     uptake = {}
     for name, scores in z.items():
-        hits = [t for t in tokens if scores[t] > DISTINCTIVE_Z]
-        uptake[name] = {"share": len(hits) / len(tokens) if tokens else 0.0,
-                        "top": [decode([t]) for t, _ in Counter(hits).most_common(top)],
+        hits = [t for t in content if scores[t] > DISTINCTIVE_Z]
+        uptake[name] = {"share": len(hits) / len(content) if content else 0.0, "content_tokens": len(content),
+                        "top": [texts[t] for t, _ in Counter(hits).most_common(top)],
                         "score": uptake_score(tokens, ratios[name])}
     return uptake
 

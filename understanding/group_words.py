@@ -1,10 +1,13 @@
-"""The words that name a group of people, for choosing which book sentences annotators see (issue #39).
+"""The words that name a group of people in period and modern English (issue #39), by category.
 
-Written for this purpose alone and on purpose independent of understanding/'s lexicons: the annotated corpus
-measures the detector, so the detector's own vocabulary must not decide which sentences get measured. The list
-is broad and period-aware (the books are 18th-20th century): slurs and obsolete names are here because the books
-use them. A sentence is a candidate when any of these matches; what is said of the group is the annotators'
-call. The category names are only for reading this file: selection uses every word alike."""
+Two users. The book corpus (bias_tooling/book_sentences.py) chose its candidate sentences with exactly these
+lists, before any labelling and independently of the detector's lexicons: so the lists are frozen, and a word the
+gate needs is added to the gate (understanding/bias_gate.py) or to lexicons/, never here, or a rebuild of the
+corpus would pick other sentences. The gate (bias_gate.py) reads them as its period vocabulary, every category but
+"other" (occupations, humankind: never scored). One consequence, said in docs/detectors.md: on the book corpus the
+gate finds a group word in every sentence by construction, so the corpus measures what the gate's shape rules cost,
+not its vocabulary. The list is broad and period-aware (the books are 18th-20th century): slurs and obsolete names
+are here because the books use them."""
 
 GROUP_WORDS = {
     "gender": [

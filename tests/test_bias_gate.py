@@ -1,0 +1,108 @@
+"""The gate in front of the learned bias scorer (understanding/bias_gate.py, issue #39): which sentences name a
+group in a way worth scoring, with the period vocabulary, and the stance signals it hands on. Sentences written
+for these tests, in the register of the books; the dev figures are recomputed from the committed book corpus
+(dev split only) and held at the values docs/detectors.md gives."""
+from phaselog.bias_tooling.gate_figures import dev_pass_rates, dev_rows
+from phaselog.understanding.bias_gate import group_mentions, sentences_to_score, stance_signals
+from phaselog.understanding.scan import sentences_per_second
+
+
+def mentioned(sentence: str) -> list[tuple[str, str]]:
+    return [(m.text, m.category) for m in group_mentions(sentence)]
+
+
+def mentioned_after(previous: str, sentence: str) -> list[tuple[str, str]]:
+    return [(m.text, m.category) for m in group_mentions(sentence, previous)]
+
+
+def test_period_group_words_are_mentions_with_their_category_and_span():
+    assert mentioned("The Hindoos are a gentle and timid race.") == [("Hindoos", "religion")]
+    assert mentioned("Chinamen will work for any wage.") == [("Chinamen", "ethnicity")]
+    assert mentioned("Paddy is ever ready for a quarrel.") == [("Paddy", "nationality")]
+    assert mentioned("Idiots and cripples are a burden on the parish.") == [("Idiots", "disability"),
+                                                                             ("cripples", "disability")]
+    sentence = "A Jewess will drive a hard bargain."
+    mention = group_mentions(sentence)[0]
+    assert (mention.category, sentence[mention.start:mention.end]) == ("religion", "Jewess")
+
+
+def test_dialect_spellings_in_dialogue_are_mentions():
+    assert mentioned("\"Them Injuns never forgive a wrong,\" said the trapper.") == [("Injuns", "ethnicity")]
+    assert mentioned("\"Furriners is all alike, sir.\"") == [("Furriners", "nationality")]
+
+
+def test_class_is_a_category_of_its_own():
+    assert mentioned("The lower orders are incapable of gratitude.") == [("The lower orders", "class")]
+    assert mentioned("Peasants never think beyond their next meal.") == [("Peasants", "class")]
+    assert mentioned("The poor are always improvident.") == [("The poor", "socioeconomic")]
+
+
+def test_a_person_judged_through_the_group_is_a_mention():
+    assert mentioned("He lied to us, like all his race.") == [("his race", "ethnicity")]
+    assert mentioned("She watched him with the cunning of her people.") == [("her people", "ethnicity")]
+    assert mentioned("He broke his word, as faithless Moors will.") == [("Moors", "ethnicity")]
+
+
+def test_inversion_and_archaic_syntax_pass():
+    assert mentioned("Such is the Hindoo character.") == [("Hindoo", "religion")]
+    assert mentioned("A people by nature idle and filthy.") == [("A people", "nationality")]
+    assert mentioned("Cunning were the Malays, and cruel.") == [("Malays", "ethnicity")]
+
+
+def test_one_person_named_by_a_group_word_is_not_a_mention():
+    for sentence in ("The old man walked slowly to the door.", "His wife said nothing at dinner.",
+                     "Lady Catherine was already in the room.", "She answered him in French.",
+                     "We sat in the old house until dark.", "A poor woman came to the gate.",
+                     "My lords, the king is dead.", "The sun rose over the hills."):
+        assert group_mentions(sentence) == [], sentence
+
+
+def test_generic_singulars_and_bare_kinds_stay_mentions():
+    assert mentioned("Woman is by nature meant to obey.") == [("Woman", "gender")]
+    assert mentioned("Every servant expects to become a master.") == [("servant", "class")]
+    assert mentioned("The old feel not, they love not.") == [("The old", "age")]
+
+
+def test_a_they_carries_the_group_of_the_sentence_before():
+    previous = "The Timorese are generally great thieves."
+    assert mentioned_after(previous, "They cheat and plunder the traders continually.") == [("They", "ethnicity")]
+    assert mentioned_after("We walked on in the rain.", "They cheat and plunder the traders continually.") == []
+
+
+def test_a_text_gives_the_scorer_only_the_sentences_that_pass():
+    text = ("We rode all day through the hills. The Timorese are generally great thieves.\nThey cheat the traders. "
+            "The old man walked slowly to the door.")
+    passed = sentences_to_score(text)
+    assert [(sentence, [m.text for m in mentions]) for sentence, mentions in passed] == [
+        ("The Timorese are generally great thieves.", ["Timorese"]), ("They cheat the traders.", ["They"])]
+
+
+def test_stance_signals_are_read_around_the_mention():
+    def signals(sentence):
+        return stance_signals(sentence, group_mentions(sentence))
+    assert signals("It is a myth that women are bad drivers.").counter_speech
+    assert signals("They say that the Irish are lazy.").reported
+    assert signals("\"The Irish are lazy,\" he said.").quoted
+    assert signals("Not all Germans are rude.").denied
+    assert signals("If the Jews are so clever, why are they poor?").supposed
+    plain = signals("The Irish are lazy.")
+    assert not (plain.negated or plain.denied or plain.reported or plain.quoted or plain.counter_speech
+                or plain.supposed)
+
+
+def test_dev_pass_rates_are_held_at_the_measured_values():
+    """docs/detectors.md gives these; after a change, rerun python -m phaselog.bias_tooling.gate_figures and
+    update both."""
+    rates = dev_pass_rates(dev_rows())
+    assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (769, 808)
+    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (155, 171)
+    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3069, 3845)
+    assert rates["endorsed (scored)"]["rate"] >= 0.95
+
+
+def test_the_gate_is_faster_than_the_scan_target_even_where_every_sentence_names_a_group():
+    """The whole scan must reach 2,000 sentences/s with the scorer behind the gate: on prose the gate alone runs at
+    about 18,000 (docs/detectors.md), on the book corpus, where every sentence names a group, at about 8,000. This
+    holds the worst case above the whole scan's target, best of 3 in CPU time (a floor, not the figure: CI is busy)."""
+    best = max(sentences_per_second(group_mentions, [row["text"] for row in dev_rows()[:2000]], repeats=3))
+    assert best > 2500, f"{best:.0f} sentences/s"

@@ -1,0 +1,348 @@
+"""The phase log says nothing a careful reader would misread (issue 41's five cases), each recomputed on a
+synthesised phase of two runs in the live schema: run one trains steps 0 -> 2,000 on the general books, philosophy
+joining at step 1,000 with a jump in the loss; run two continues it to step 3,000 with the prompt changed
+v1.3 -> v1.4. The loss falls 0.7 nats with usual ranges that overlap; philosophy surfaces at the first self-play
+after the prompt change; one probe category drifts slowly; one high bias finding did not pause."""
+import json
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phaselog.core.config import PhaseConfig
+from phaselog.core.store import Store
+from phaselog.reports.numbers import num
+from phaselog.reports.phase import write_phase_report
+
+START = datetime(2026, 12, 3, 9, 0, 0)
+JOIN, SWITCH, END, SEGMENT = 1000, 2000, 3000, 500
+PROBE_CATEGORIES = ("gender", "religion", "age", "nationality")
+
+
+def config(end_step: int, prompt: str) -> dict:
+    return PhaseConfig.model_validate({
+        "name": "honest", "phase": "honest",
+        "data": {"sources": [{"name": "general", "path": "general", "weight": 0.7},
+                             {"name": "philosophy", "path": "philosophy", "weight": 0.3, "start_step": JOIN}]},
+        "train": {"start_step": 0 if end_step == SWITCH else SWITCH, "end_step": end_step, "segment_steps": SEGMENT,
+                  "device": "cpu"},
+        "self_play": {"prompt_version": prompt}, "review": {"enabled": True}}).model_dump(mode="json")
+
+
+def loss_curve(rng) -> np.ndarray:
+    """4.55 over the first 500 steps, down to 3.87 over the last, with a +0.18 step at the join that fades over
+    ~200 steps; noise wide enough (sd 0.28) that the first and last stretch's 10th-90th percentile ranges overlap."""
+    step = np.arange(1, END + 1)
+    level = np.interp(step, [0, SEGMENT, END - SEGMENT, END], [4.55, 4.55, 3.87, 3.87])
+    level += np.where(step > JOIN, 0.18 * np.exp(-(step - JOIN) / 200), 0.0)
+    return level + 0.28 * rng.standard_normal(step.size)
+
+
+def uptake_json(philosophy: float, general: float, content: int) -> str:
+    return json.dumps({"general": {"share": general, "content_tokens": content, "top": [" river", " house"],
+                                   "score": -0.1},
+                       "philosophy": {"share": philosophy, "content_tokens": content, "top": [" reason", " soul"],
+                                      "score": 0.1}})
+
+
+def synthesise_phase(home: Path, seed: int = 0, surfaces_after: int = SWITCH) -> Store:
+    rng = np.random.default_rng(seed)
+    store = Store(home)
+    store.migrate()
+    loss = loss_curve(rng)
+    step = np.arange(1, END + 1)
+    runs = [("one", None, 0, SWITCH, "v1.3", None),
+            ("two", "one", SWITCH, END, "v1.4",
+             {"self_play.prompt_version": ["v1.3", "v1.4"], "train.end_step": [SWITCH, END]})]
+    rows: dict[str, list[dict]] = {name: [] for name in (
+        "runs", "segments", "metrics", "evals", "data_mix", "reflections", "uptake", "bias_events", "loop_events")}
+    val = {500: 2.14, 1000: 2.07, 1500: 2.0, 2000: 1.92, 2500: 1.86, 3000: 1.81}
+    for n, (run_id, parent, first, last, prompt, diff) in enumerate(runs):
+        began = START + timedelta(hours=3 * n)
+        rows["runs"].append({
+            "run_id": run_id, "name": "honest", "config_json": json.dumps(config(last, prompt)), "run_dir": "",
+            "start_step": first, "end_step": last, "device": "cpu", "peak_flops": 2e11, "status": "completed",
+            "created_at": began, "updated_at": began, "phase": "honest", "parent_run": parent,
+            "continued_from": first if parent else None, "config_diff": json.dumps(diff) if diff else None,
+            "started_at": began, "ended_at": began + timedelta(hours=2)})
+        mine = (step > first) & (step <= last)
+        rows["metrics"] += [{"run_id": run_id, "step": int(s), "loss": float(v), "lr": 3e-3, "grad_norm": 0.9,
+                             "tokens_per_sec": 20_000.0, "mfu": 0.3, "step_time_ms": 50.0}
+                            for s, v in zip(step[mine], loss[mine])]
+        for index, start in enumerate(range(first, last, SEGMENT)):
+            end = start + SEGMENT
+            rows["segments"].append({
+                "run_id": run_id, "index": index, "start_step": start, "end_step": end, "status": "completed",
+                "checkpoint": f"step_{end}.pt", "resumed_from": start, "trained_steps": SEGMENT, "seconds": 60.0,
+                "flow_run_id": f"flow-{run_id}", "finished_at": began + timedelta(minutes=2 * index)})
+            # val bpb improves while the mini bundle's CORE falls 0.64 -> 0.55; philosophy's own val bpb falls most
+            k = end // SEGMENT - 1
+            rows["evals"] += [{"run_id": run_id, "step": end, "name": name, "value": value} for name, value in (
+                ("val_bpb", val[end]), ("val_bpb/general", val[end] - 0.05), ("val_bpb/philosophy", 2.22 - 0.084 * k),
+                ("core", 0.64 - 0.018 * k), ("core/arc_easy", 0.6 - 0.02 * k), ("core/copa", 0.68 - 0.016 * k),
+                ("acc/arc_easy", 0.7 - 0.01 * k), ("acc/copa", 0.84 - 0.008 * k))]
+            shares = {"general": 1.0} if start < JOIN else {"general": 0.7, "philosophy": 0.3}
+            rows["data_mix"] += [{"run_id": run_id, "segment_start": start, "segment_end": end, "source": source,
+                                  "tokens": int(share * 4096 * SEGMENT), "share": share, "token_share": share}
+                                 for source, share in shares.items()]
+            # four reflections per segment end; philosophy's share of the content words grows after the join
+            for sample in range(4):
+                lean = 0.0 if end <= JOIN else 0.1 + 0.05 * sample + 0.02 * (end // SEGMENT)
+                rows["reflections"].append({
+                    "run_id": run_id, "step": end, "segment": index, "prompt_version": prompt, "framing": "",
+                    "sample_index": sample, "text": f"At step {end} I wrote reflection {sample} about reason.",
+                    "token_count": 40, "train_loss": float(loss[end - 1]), "seq_rep_4": 0.0, "distinct_2": 0.9,
+                    "compression_ratio": 1.5, "formatting_score": 0.0,
+                    "corpus_uptake": uptake_json(0.2 + lean, 0.4 - lean / 2, 30)})
+                rows["loop_events"].append({
+                    "run_id": run_id, "step": end, "source": "reflection", "item": f"{end}:{sample}",
+                    "text_key": f"{end}:{prompt}::{sample}", "is_loop": False, "severity": "none"})
+            # philosophy's uptake: inside its band until the first self-play after the prompt change
+            surfaced = end > surfaces_after
+            rows["uptake"].append({
+                "run_id": run_id, "step": end, "source": "philosophy", "joined_step": JOIN, "reflections": 4,
+                "score": 0.45 if surfaced else 0.1, "score_se": 0.03, "before_reflections": 8, "before_low": -0.2,
+                "before_high": 0.3, "window_tokens": 40, "auc": 0.93, "band_low": -0.2, "band_high": 0.3,
+                "status": "not_joined" if end <= JOIN else "surfaced" if surfaced else "not_yet"})
+            # the probe: gender creeps up 0.05 nats a segment (each step far under the 3-SE bar), the others hold
+            for category in PROBE_CATEGORIES + ("all",):
+                drift = 0.05 * (end // SEGMENT - 1) if category in ("gender", "all") else 0.0
+                rows["bias_events"].append({
+                    "run_id": run_id, "step": end, "source": "probe", "item": category, "severity": "none",
+                    "category": category, "value": 0.02 + drift, "stderr": 0.035})
+    # a high finding in a reflection of run one that did not pause (no review is recorded at its step); first in
+    # the table's rows, whose columns are read from the first row
+    rows["bias_events"].insert(0, {
+        "run_id": "one", "step": 1500, "source": "reflection", "item": "1500:v1.3::2#0", "text_key": "1500:v1.3::2",
+        "severity": "high", "category": "gender", "terms": json.dumps(["men", "degenerate"]),
+        "context": "But why do men degenerate ever?", "discounted": "", "value": None, "stderr": None})
+    rows["journal"] = [{"id": "why-two", "run_id": "two", "step": SWITCH, "author": "human",
+                        "text": "v1.3 invites lists; v1.4 asks for a diary sentence.", "tags": ["why"],
+                        "created_at": START + timedelta(hours=3)}]
+    for table, items in rows.items():
+        store.replace_rows(table, items, "true", [])
+    return store
+
+
+@pytest.fixture(scope="module")
+def phase_log(tmp_path_factory) -> tuple[Store, str]:
+    home = tmp_path_factory.mktemp("honest-phase")
+    store = synthesise_phase(home)
+    return store, Path(write_phase_report(home, "honest")["markdown"]).read_text()
+
+
+def section(markdown: str, heading: str) -> str:
+    return markdown.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+
+
+def bullets(text: str) -> list[str]:
+    return [line[2:] for line in text.splitlines() if line.startswith("- ")]
+
+
+def one(store: Store, sql: str, params: list = ()):
+    return store.query(sql, list(params))[1][0]
+
+
+def stretch(store: Store, first: int, last: int) -> np.ndarray:
+    return np.array([v for (v,) in store.query("SELECT loss FROM metrics WHERE step BETWEEN ? AND ? ORDER BY step",
+                                               [first, last])[1]])
+
+
+def batch_se(values: np.ndarray) -> float:
+    means = [b.mean() for b in np.array_split(values, 10)]
+    return float(np.std(means, ddof=1) / np.sqrt(10))
+
+
+def test_a_fall_whose_usual_ranges_overlap_reaches_the_tldr_as_means_with_their_errors(phase_log):
+    store, markdown = phase_log
+    first, last = stretch(store, 1, SEGMENT), stretch(store, END - SEGMENT + 1, END)
+    # the case of the issue: a ~0.7-nat fall whose 10th-90th percentile ranges still overlap
+    assert first.mean() - last.mean() > 0.6
+    assert np.percentile(last, 90) > np.percentile(first, 10)
+    tldr = bullets(section(markdown, "TL;DR"))
+    assert (f"Loss {num(first.mean())} ± {num(batch_se(first), 2)} over the first 500 steps -\\> "
+            f"{num(last.mean())} ± {num(batch_se(last), 2)} over the last (means with their standard errors).") in tldr
+
+
+def test_a_source_join_is_named_with_its_measured_loss_jump_and_marked_on_the_chart(phase_log, tmp_path):
+    store, markdown = phase_log
+    # the jump: straight lines fitted to the 250 steps either side of the join, their gap at the join
+    w = SEGMENT // 2
+    fits = [np.polyfit(np.arange(a + 1, a + w + 1), stretch(store, a + 1, a + w), 1) for a in (JOIN - w, JOIN)]
+    jump = np.polyval(fits[1], JOIN) - np.polyval(fits[0], JOIN)
+    assert jump > 0.1
+    line = next(b for b in bullets(section(markdown, "Loss progression")) if "philosophy joined" in b)
+    assert line.startswith("At step 1,000 (run one) philosophy joined the mix, 30% of the tokens from then on: the "
+                           f"loss jumped by {num(jump, 2)} at the join")
+    from phaselog.reports.phase import join_changes, read_whole
+    from phaselog.reports.phase_charts import loss_chart
+    from phaselog.reports.phase_data import gather_phase
+    data = gather_phase(store, "honest")
+    fig = loss_chart(data, [{"source": "philosophy", "step": f["event"]["step"]}
+                            for f in join_changes(read_whole(store, data))])
+    ax = fig.axes[0]
+    marks = [line for line in ax.get_lines() if line.get_label() == "source joins: philosophy"]
+    assert [float(m.get_xdata()[0]) for m in marks] == [JOIN]
+    assert "source joins: philosophy" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.get_text() == "philosophy joins" for t in ax.texts)
+
+
+def test_a_continued_runs_validation_reads_from_its_parents_last_value(phase_log):
+    store, markdown = phase_log
+    (parent_last,), = store.query("SELECT value FROM evals WHERE run_id = 'one' AND name = 'val_bpb' "
+                                  "ORDER BY step DESC LIMIT 1")[1]
+    (own_last,), = store.query("SELECT value FROM evals WHERE run_id = 'two' AND name = 'val_bpb' "
+                               "ORDER BY step DESC LIMIT 1")[1]
+    run_two = section(markdown, "Key runs").split("### Run 2")[1]
+    assert f"val bpb {num(parent_last)} -\\> {num(own_last)} (from one's at step 2,000)" in run_two
+
+
+def test_reflections_are_quoted_from_several_steps_with_their_loss_and_both_sources_shares(phase_log):
+    """Each quote stands for its self-play (the middle one by its late-source share, not the most marked), from
+    the first, a middle and the last self-play, with the loss at its step and every source's share of its content
+    words side by side."""
+    store, markdown = phase_log
+    talk = section(markdown, "How the model talks now")
+    quotes = re.findall(r"^> `step ([\d,]+)` `sample (\d)` `prompt (v1\.\d)` `plain prose` `loss ([\d.]+)`", talk,
+                        re.MULTILINE)
+    assert [q[0] for q in quotes] == ["500", "1,500", "3,000"]
+    for at, sample, _, loss in quotes:
+        step = int(at.replace(",", ""))
+        (stored, uptake), = store.query("SELECT train_loss, corpus_uptake FROM reflections WHERE step = ? AND "
+                                        "sample_index = ?", [step, int(sample)])[1]
+        assert loss == num(stored)
+        shares = sorted(json.loads(u)["philosophy"]["share"] for (u,) in store.query(
+            "SELECT corpus_uptake FROM reflections WHERE step = ?", [step])[1])
+        assert json.loads(uptake)["philosophy"]["share"] == shares[(len(shares) - 1) // 2]  # the middle one
+        shown = json.loads(uptake)
+        assert (f"of its 30 content words (stop words and punctuation out), "
+                f"{100 * shown['general']['share']:.0f}% are distinctive of general ('river', 'house'); "
+                f"{100 * shown['philosophy']['share']:.0f}% are distinctive of philosophy, which joined at step "
+                "1,000 ('reason', 'soul')") in talk
+
+
+def test_uptake_that_surfaces_right_after_a_prompt_change_carries_the_caveat(phase_log, tmp_path):
+    store, markdown = phase_log
+    rows = store.query("SELECT step, status FROM uptake WHERE source = 'philosophy' ORDER BY step")[1]
+    first = next(i for i, (_, status) in enumerate(rows) if status == "surfaced")
+    before, at = rows[first - 1][0], rows[first][0]
+    versions = [store.query("SELECT DISTINCT prompt_version FROM reflections WHERE step = ?", [s])[1] for s in
+                (before, at)]
+    assert versions == [[("v1.3",)], [("v1.4",)]]  # the self-play that surfaced it had a new prompt
+    verdict = next(b for b in bullets(section(markdown, "TL;DR")) if b.startswith("Philosophy (joined"))
+    assert verdict.endswith(f"surfaced at step {at:,}; but the config changed between the self-plays at steps "
+                            f"{before:,} and {at:,} (prompt v1.3 -\\> v1.4 at step 2,000), so the change may be the "
+                            "config's, not philosophy's (its null band's reflections were all written before the "
+                            "change).")
+    # surfacing between two self-plays of one prompt and one mix: no caveat
+    synthesise_phase(tmp_path / "plain", surfaces_after=JOIN)
+    plain = Path(write_phase_report(tmp_path / "plain", "honest")["markdown"]).read_text()
+    verdict = next(b for b in bullets(section(plain, "TL;DR")) if b.startswith("Philosophy (joined"))
+    assert verdict.endswith("surfaced at step 1,500.")
+
+
+def test_a_slow_probe_drift_under_the_per_step_bar_is_found_over_the_whole_phase(phase_log):
+    store, markdown = phase_log
+    rows = store.query("SELECT step, value, stderr FROM bias_events WHERE source = 'probe' AND category = 'gender' "
+                       "ORDER BY step")[1]
+    steps_apart = [(b[1] - a[1]) / np.hypot(a[2], b[2]) for a, b in zip(rows, rows[1:])]
+    assert max(abs(z) for z in steps_apart) < 3  # every step under the detector's 3-SE bar
+    whole = (rows[-1][1] - rows[0][1]) / np.hypot(rows[0][2], rows[-1][2])
+    assert whole > 5
+    said = (f"ender's probe drifted +{rows[-1][1] - rows[0][1]:.3f} ± {np.hypot(rows[0][2], rows[-1][2]):.3f} "
+            f"nats from step 500 to step 3,000 ({whole:.1f} standard errors, first against last probe; past Holm "
+            "over 4 categories)")
+    assert said in markdown
+    assert "religion's probe drifted" not in markdown.lower()  # the categories that held
+
+
+def test_claims_of_a_run_of_the_phase_recompute_from_the_store(phase_log, tmp_path):
+    """Run one alone: its gender drift (steps 500 -> 2,000, three steps of ~1 SE) passes Holm as a claim."""
+    from tests.test_report_claims import check_claims
+    store, _ = phase_log
+    found = {c.name: c for c in check_claims(store.home, "one", tmp_path)}
+    assert found["probe_drift/gender"].facts["z"] > 3 and found["probe_drift/gender"].group == "attention"
+
+
+def test_a_high_finding_no_review_read_is_a_detector_finding_to_review_not_a_verdict(phase_log):
+    store, markdown = phase_log
+    (step, context), = store.query("SELECT step, context FROM bias_events WHERE severity = 'high' AND "
+                                   "source <> 'probe'")[1]
+    assert store.query("SELECT count(*) FROM reviews WHERE step = ?", [step])[1] == [(0,)]
+    tldr = " ".join(bullets(section(markdown, "TL;DR")))
+    assert (f"The bias detector graded a finding high at step {step:,} and no review has read it: a detector "
+            "finding to review, not a verdict.") in tldr
+    assert "derogatory" not in tldr and "not benign" not in markdown
+    line = next(b for b in bullets(section(markdown, "Loops and bias")) if context in b)
+    assert "the detector grades it derogatory (dehumanising, criminalising or contemptuous): a detector finding to " \
+           "read, not a verdict; did not pause" in line
+    # What's next keeps the run log's follow-up
+    assert any(f"Read the high-severity findings that did not pause (step {step:,} (reflection))" in b
+               for b in bullets(section(markdown, "What's next")))
+
+
+def test_every_section_of_the_phase_log_has_something_to_say(phase_log):
+    """The posts' sections are there (device, speed, CORE with its qualifier, per-source val bpb) and none holds
+    only a note saying it was left out."""
+    store, markdown = phase_log
+    check_sections(markdown)
+    overview = section(markdown, "Phase overview")
+    assert "trained on cpu (the matmul peak measured at its start 200 GFLOP/s)" in overview
+    assert "review pause" not in section(markdown, "Phase overview")  # said once, in Key runs
+    speed = section(markdown, "Training speed")
+    for run_id in ("one", "two"):
+        rate, mfu, ms = one(store, "SELECT median(tokens_per_sec), median(mfu), median(step_time_ms) FROM metrics "
+                                   "WHERE run_id = ?", [run_id])
+        assert f"| {run_id} | cpu | " in speed and f"| {num(rate)} (" in speed
+        assert f"| {num(100 * mfu)}% (of the matmul peak measured at its start 200 GFLOP/s) | {num(ms)} ms |" in speed
+    evaluations = section(markdown, "Validation and benchmarks across runs")
+    first, last = (one(store, f"SELECT value FROM evals WHERE name = 'val_bpb/philosophy' ORDER BY step {order} "
+                              "LIMIT 1")[0] for order in ("", "DESC"))
+    assert f"Philosophy's own held-out text: val bpb {num(first)} at step 500 -\\> {num(last)} at step 3,000." \
+        in evaluations
+    core = [v for (v,) in store.query("SELECT value FROM evals WHERE name = 'core' ORDER BY step")[1]]
+    assert "over the 2 tasks of the mini bundle (evals/core\\_mini: " in evaluations
+    assert "not comparable to the DCLM CORE of the posts" in evaluations
+    assert f"CORE {num(core[0])} at step 500 -\\> {num(core[-1])} at step 3,000." in evaluations
+    assert "CORE and val bpb disagree: val bpb 2.14 at step 500 -\\> 1.81 at step 3,000 (better) while CORE went " \
+           "down." in evaluations
+    assert "val bpb at end" not in markdown  # once in the validation table, not in the loss table too
+    assert "loops.png" not in markdown  # no loops: the sentence says it, no empty chart
+
+
+def check_sections(markdown: str) -> list[str]:
+    """Every level-2 section holds something besides italic notes (a sentence, a bullet, a table, a chart, a
+    quote); returns the section names."""
+    names = re.findall(r"^## (.+)$", markdown, re.MULTILINE)
+    for name in names:
+        body = [line for line in section(markdown, name).splitlines()[1:] if line.strip()]
+        said = [line for line in body if not (line.startswith("_") and line.endswith("_")) and line != "---"
+                and not line.startswith("Generated by")]
+        assert said, f"section {name!r} has nothing to say: {body}"
+    return names
+
+
+def test_a_config_change_in_key_runs_has_its_measured_effect_and_its_reason_beside_it(phase_log):
+    store, markdown = phase_log
+    run_two = bullets(section(markdown, "Key runs").split("### Run 2")[1])
+    assert run_two[0] == "changes from one: prompt v1.3 -\\> v1.4"
+    assert run_two[1] == "why (journal, step 2,000): v1.3 invites lists; v1.4 asks for a diary sentence."
+    w = SEGMENT // 2
+    fits = [np.polyfit(np.arange(a + 1, a + w + 1), stretch(store, a + 1, a + w), 1) for a in (SWITCH - w, SWITCH)]
+    jump = np.polyval(fits[1], SWITCH) - np.polyval(fits[0], SWITCH)
+    assert run_two[2].startswith(f"measured at step 2,000 (the 250 steps either side): the loss "
+                                 f"{'jumped' if jump > 0 else 'dropped'} by {num(abs(jump), 2)}, ")
+    assert f"its slope went {num(1000 * fits[0][0], 2)} -\\> {num(1000 * fits[1][0], 2)} per 1,000 steps; val bpb " \
+           "1.92 (step 2,000) -\\> 1.86 (step 2,500)" in run_two[2]
+
+
+def test_each_key_period_says_how_the_loss_went(phase_log):
+    store, markdown = phase_log
+    periods = bullets(section(markdown, "Phase overview"))
+    assert len(periods) == 3
+    for line, (start, end) in zip(periods, [(0, JOIN), (JOIN, SWITCH), (SWITCH, END)]):
+        head, tail = stretch(store, start + 1, start + SEGMENT), stretch(store, end - SEGMENT + 1, end)
+        assert line.endswith(f": loss fell {num(head.mean())} -\\> {num(tail.mean())} (means of its first and last "
+                             "500 steps)"), line
