@@ -40,7 +40,8 @@ def train_segment_task(config, run_id: str, home: str, index: int, start_step: i
     extra_starts = counterexample_starts(store, run_id, config)
     try:
         summary = train_segment(run_dir, config, start_step, end_step, peak_flops, home=paths.home,
-                                on_step=progress.update, log=logger.info, extra_starts=extra_starts)
+                                on_start=progress.begin, on_step=progress.update, log=logger.info,
+                                extra_starts=extra_starts)
     except TrainingDiverged as err:
         # the health table must say why the run stopped, even though no understand task runs for this segment
         logger.error(record_divergence(store, run_id, start_step, err))

@@ -10,6 +10,7 @@ LINE = re.compile(r"  step (\d+) of (\d+): loss ([\d.]+), ([\d a-z]+) elapsed, (
 
 
 def train(progress: TrainingProgress, first: int, last: int) -> list[str]:
+    progress.begin(first - 1)
     for step in range(first, last + 1):
         progress.update(step, 3.0)
     return progress.stream.getvalue().splitlines()
@@ -44,6 +45,7 @@ def test_the_etas_follow_from_the_measured_rate_and_the_timed_analysis():
 def test_a_resumed_segment_keeps_the_tenth_of_segment_grid_and_says_where_it_resumed():
     progress = TrainingProgress(1000, 2000, tokens_per_step=1024, stream=io.StringIO())
     lines = train(progress, 1351, 2000)  # the checkpoint at 1350 was the last good one
+    assert lines[0] == "  training steps 1351-2000: the first step is shown when it ends"
     assert re.fullmatch(r"  first step 1351 done in [\d.]+ s \(resumed after step 1350\): loss 3.000", lines[1])
     assert [int(LINE.fullmatch(line)[1]) for line in lines[2:]] == list(range(1400, 2001, 100))
 
@@ -55,6 +57,7 @@ def test_a_fresh_segment_does_not_say_resumed():
 
 def test_ranks_reporting_only_their_newest_step_still_get_a_line_per_tenth():
     progress = TrainingProgress(0, 100, tokens_per_step=64, stream=io.StringIO())
+    progress.begin(0)
     for step in (1, 7, 13, 18, 35, 36, 61, 99, 100):
         progress.update(step, 3.0)
     lines = progress.stream.getvalue().splitlines()[2:]

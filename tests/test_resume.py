@@ -30,6 +30,9 @@ def said_resumed_progress(output: str, segment: tuple[int, int]) -> None:
     start, end = segment
     first = re.search(r"first step (\d+) done in [\d.]+ s \(resumed after step (\d+)\)", output)
     assert first and start < int(first[2]) < end, output[-3000:]
+    # announced from where it resumes; a segment trained before the kill announces no training at all
+    assert f"  training steps {int(first[2]) + 1}-{end}: the first step is shown when it ends" in output
+    assert f"  training steps 1-{start}:" not in output
     lines = re.findall(rf"  step (\d+) of {end}: loss [\d.]+, .+ elapsed, [\d,]+ tok/s; segment ends in ~.+, run",
                        output)
     assert lines and all((int(step) - start) % ((end - start) // 10) == 0 for step in lines), lines

@@ -38,8 +38,11 @@ class TrainingProgress:
         self.started = time.monotonic()
         # the rate is timed from the end of the first step: that one builds, compiles and warms caches
         self.first_step, self.first_done = None, None
-        # a sign of life before the first step, which can take minutes (a long seq_len on CPU): not a hang
-        self.stream.write(f"  training steps {start_step + 1}-{end_step}: the first step is shown when it ends\n")
+
+    def begin(self, step: int) -> None:
+        """A sign of life before the first step, which can take minutes (a long seq_len on CPU): not a hang. From
+        `step`, where training starts: a resumed segment's checkpoint."""
+        self.stream.write(f"  training steps {step + 1}-{self.end_step}: the first step is shown when it ends\n")
         self.stream.flush()
 
     def estimate(self, step: int) -> dict | None:
