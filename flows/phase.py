@@ -1,12 +1,15 @@
 """The phase flow: the DAG of one phase, in the order data flows. Each step is a task in `tasks/`."""
+import time
+
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.runtime import flow_run
 
 from phaselog.core.config import PhaseConfig
 from phaselog.core.errors import TrainingDiverged
 from phaselog.core.journal import drain_inbox
-from phaselog.core.runs import (RunPaths, check_same_config, mark_failed, register_run, run_record, save_config_file,
-                                set_status)
+from phaselog.core.runs import (RunPaths, check_same_config, finished_segment_analysis, mark_failed,
+                                record_segment_analysis, register_run, run_record, save_config_file, set_status)
 from phaselog.core.store import Store, writes_queued_when_held
 from phaselog.flows.review import review_gate
 from phaselog.model.device import pick_device, trains_bf16
@@ -33,6 +36,23 @@ def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
                        f"{store.home}` (or the next write: a resume, a journal entry, an open explore page) puts "
                        "them in once it lets go")
     return result
+
+
+def analyse_segment_once(config: PhaseConfig, run_id: str, home: str, store: Store, index: int, start: int,
+                         end: int) -> dict:
+    """Evaluation, self-play, understanding, then loops and bias (which scans the reflections); returns what the
+    review gate reads. A segment whose analysis finished before (a resumed run) is not analysed again."""
+    logger = get_run_logger()
+    if (findings := finished_segment_analysis(store, run_id, end)) is not None:
+        logger.info(f"segment {index} [{start}, {end}): its analysis finished before; read from the store, not redone")
+        return findings
+    began = time.perf_counter()
+    evaluate_task(config, run_id, home, end)
+    self_play_task(config, run_id, home, index, start, end)
+    understand_task(config, run_id, home, start, end)
+    findings = loops_bias_task(config, run_id, home, start, end)
+    record_segment_analysis(store, run_id, index, start, end, time.perf_counter() - began, flow_run.id, findings)
+    return findings
 
 
 def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logger) -> dict:
@@ -67,11 +87,8 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
             record_segment_task(run_id, home, index, summary)
             summaries.append(summary)
             drain_inbox(store)
-            evaluate_task(config, run_id, home, end)
-            self_play_task(config, run_id, home, index, start, end)
-            understand_task(config, run_id, home, start, end)
-            # after self-play: scans the segment's reflections; a finding that needs a person pauses or stops here
-            if not review_gate(config, run_id, home, loops_bias_task(config, run_id, home, start, end)):
+            findings = analyse_segment_once(config, run_id, home, store, index, start, end)
+            if not review_gate(config, run_id, home, findings):  # a finding that needs a person pauses or stops here
                 return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": end}
             if not store.run_exists(run_id):
                 # the store was deleted under the run and its next write made it again, empty: the run's row and

@@ -53,7 +53,8 @@ def review_gate(config, run_id: str, home: str, summary: dict) -> bool:
     store, step = RunPaths.of(home, run_id).store, summary["step"]
     earlier = review_at(store, run_id, step)
     if earlier and earlier["status"] == "answered":
-        # a resumed run re-analysed this step and rewrote its events: the answer given before still holds
+        # a resumed run comes back here with the step's findings (stored, or analysed again when the store lost
+        # them, which rewrites its events): the answer given before still holds
         apply_decision(store, run_id, step, earlier["decision"])
         return carry_on(store, run_id, step, earlier["decision"], config.review.counterexample_source)
     summary = with_health(store, run_id, config, summary)

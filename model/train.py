@@ -233,12 +233,15 @@ def read_step_scalars(loss: torch.Tensor, grad_norm: torch.Tensor) -> tuple[floa
 
 def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_flops: float,
                   home: Path | None = None, on_step=None, log=print,
-                  extra_starts: dict[str, int] | None = None, ranks: Ranks | None = None) -> dict:
+                  extra_starts: dict[str, int] | None = None, ranks: Ranks | None = None, on_start=None) -> dict:
     """Train global steps (start_step, end_step]; return a small summary. Step s is the s-th optimizer update,
     so the checkpoint named s holds the weights after it. `extra_starts`: see datasets.mixing.mix_from_config.
     With train.nproc_per_node > 1 this process launches torchrun and waits; each rank then runs this function
-    with its `ranks` (model/distributed.py)."""
+    with its `ranks` (model/distributed.py). `on_start(step)`: called once before the first step trains, with the
+    step training starts from (a resumed segment's checkpoint); not called when the segment was trained already."""
     if ranks is None and config.train.nproc_per_node > 1:
+        if on_start is not None:
+            on_start(start_step)  # the ranks find the checkpoint to resume from; the launcher does not look
         return launch_segment(run_dir, config, start_step, end_step, peak_flops, home, on_step, log, extra_starts)
     ranks = ranks or Ranks()
     run_dir = Path(run_dir)
@@ -295,10 +298,12 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     model_for_step = torch.compile(trained) if t.compile else trained
     autocast = training_autocast(device, bf16)
     flops_per_token = model.flops_per_token()
-    tokens_per_step = t.batch_size * t.grad_accum * config.model.seq_len
+    tokens_per_step = config.tokens_per_step()
     protected = {end for _, end in config.segments()}
     rows = []
     model.train()
+    if on_start is not None:
+        on_start(step)
     while step < end_step:
         # update number step+1 uses the lr and the batch of global position `step` (0-based), so a source whose
         # start_step is a segment boundary first appears in that segment

@@ -94,6 +94,9 @@ def run_flow(config, run_id: str, home: Path) -> None:
     from phaselog.flows.phase import phase_run
 
     if server is not None:  # started while the imports above ran
+        print(f"Starting a temporary Prefect server on {os.environ['PREFECT_API_URL'].removesuffix('/api')} for this "
+              "run: a `phaselog ui` of this home (or PREFECT_API_URL) keeps one running and saves its start-up",
+              file=sys.stderr, flush=True)
         wait_for_api(os.environ["PREFECT_API_URL"], server,
                      home / ".prefect" / "logs" / "temporary-server.log")
 

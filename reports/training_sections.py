@@ -118,6 +118,13 @@ def validation(data: ReportData) -> list:
     return blocks
 
 
+def beginning(run: dict, start: int) -> str:
+    """What the earliest flow run in the table was: the first run, or (a continued run's own log) its continuation."""
+    if run.get("parent_run") and run.get("continued_from") == start:
+        return f"continues {run['parent_run']} from step {steps(start)}"
+    return "first run"
+
+
 def per_run(data: ReportData) -> list[list[str]]:
     """Each Prefect flow run (a first run, a resume): its steps, date, what changed, training time and speed."""
     groups: dict[str, list[dict]] = {}
@@ -139,7 +146,7 @@ def per_run(data: ReportData) -> list[list[str]]:
                    if s["resumed_from"] is not None and s["resumed_from"] > s["start_step"]]
         trained = sum(s["trained_steps"] or 0 for s in segs)
         rows.append([flow_run_id[:8], f"{steps(start)}-{steps(end)}", ", ".join(dates) or "n/a",
-                     "; ".join(changes + resumed) or ("first run" if previous is None else "same setup"),
+                     "; ".join(changes + resumed) or (beginning(data.run, start) if previous is None else "same setup"),
                      f"{steps(trained)} in {duration(sum(s['seconds'] or 0 for s in segs))}",
                      median(m["tokens_per_sec"][inside]), median(mfu[inside]), median(m["step_time_ms"][inside])])
         previous = setup

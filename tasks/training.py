@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 from phaselog.core.errors import TrainingDiverged
 from phaselog.core.progress import TrainingProgress
 from phaselog.core.reviews import counterexample_starts
-from phaselog.core.runs import RunPaths, ingest_segment
+from phaselog.core.runs import RunPaths, ingest_segment, mean_analysis_seconds
 from phaselog.core.store import Store, now
 from phaselog.model.train import train_segment
 from phaselog.understanding.segment import record_divergence
@@ -33,20 +33,26 @@ def train_segment_task(config, run_id: str, home: str, index: int, start_step: i
     paths = RunPaths.of(home, run_id)
     run_dir, store = paths.run_dir, paths.store
     started = time.perf_counter()
-    progress = TrainingProgress(start_step, end_step)
+    later = sum(1 for start, _ in config.segments() if start >= end_step)
+    progress = TrainingProgress(start_step, end_step, config.tokens_per_step(), config.train.end_step, later,
+                                mean_analysis_seconds(store, run_id))
     # recorded review decisions, not flow state: a resumed run rebuilds the same mix
     extra_starts = counterexample_starts(store, run_id, config)
     try:
         summary = train_segment(run_dir, config, start_step, end_step, peak_flops, home=paths.home,
-                                on_step=progress.update, log=logger.info, extra_starts=extra_starts)
+                                on_start=progress.begin, on_step=progress.update, log=logger.info,
+                                extra_starts=extra_starts)
     except TrainingDiverged as err:
         # the health table must say why the run stopped, even though no understand task runs for this segment
         logger.error(record_divergence(store, run_id, start_step, err))
         raise
     # kept in the cached result: recording the segment again later (a refilled store) writes the same row
     summary.update(seconds=time.perf_counter() - started, flow_run_id=flow_run.id, finished_at=now())
-    logger.info(f"segment {index} [{start_step}, {end_step}): {summary['trained_steps']} steps trained "
-                f"(resumed from {summary['resumed_from']}), {summary['seconds']:.1f}s")
+    # "resumed" only when it was: a fresh segment starts at its start step, a finished one trains nothing
+    resumed = (f" (resumed from step {summary['resumed_from']})" if start_step < summary["resumed_from"] < end_step
+               else " (its end checkpoint was there already)" if summary["resumed_from"] == end_step else "")
+    logger.info(f"segment {index} [{start_step}, {end_step}): {summary['trained_steps']} steps trained{resumed}, "
+                f"{summary['seconds']:.1f}s")
     return summary
 
 

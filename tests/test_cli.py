@@ -101,22 +101,6 @@ def test_help_describes_phaselog_in_whole_sentences(capsys):
     assert description.startswith("Train a small GPT") and description.rstrip().endswith(".")
 
 
-def test_progress_lines_come_every_tenth_of_a_segment_in_a_log():
-    import io
-
-    from phaselog.core.progress import TrainingProgress
-
-    log = io.StringIO()  # not a terminal: plain lines
-    progress = TrainingProgress(1000, 2000, stream=log)
-    for step in range(1001, 2001):
-        progress.update(step, 3.0)
-    lines = log.getvalue().splitlines()
-    # a sign of life before the first step, the first step as soon as it ends, then a line per tenth
-    assert lines[0] == "  training steps 1001-2000: the first step is shown when it ends"
-    assert lines[1].startswith("  first step 1001 done in ")
-    assert [line.split(" of ")[0] for line in lines[2:]] == [f"  step {s}" for s in range(1100, 2001, 100)]
-
-
 def test_prompt_path_descriptions_keep_their_placeholders_for_the_prefect_form():
     from phaselog.core.config import PhaseConfig
 

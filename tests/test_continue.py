@@ -58,6 +58,9 @@ def test_continue_without_change_trains_like_one_run(first_run, shared_corpus, t
     assert json.loads(diff) == {"train.end_step": [20, 40]}
     continued = {**losses(store, "first"), **losses(store, "second")}
     assert sorted(continued) == list(range(1, 41))
+    # its own log's speed table starts with the continuation, not a "first run"
+    speed = (home / "second" / "reports" / "phase-log.md").read_text().split("## Runs and speed")[1].split("\n## ")[0]
+    assert re.search(r"\| 20-40 \| [\d-]+ \| continues first from step 20 \|", speed), speed
 
     # the same 40 steps in one run on the same prepared data
     config = PhaseConfig.model_validate(first_phase(shared_corpus, end_step=40))

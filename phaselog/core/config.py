@@ -281,6 +281,10 @@ class PhaseConfig(Strict):
         bounds = list(range(t.start_step, t.end_step, t.segment_steps)) + [t.end_step]
         return list(zip(bounds[:-1], bounds[1:]))
 
+    def tokens_per_step(self) -> int:
+        """Tokens one optimizer step trains on, over all micro-batches."""
+        return self.train.batch_size * self.train.grad_accum * self.model.seq_len
+
     def phase_name(self) -> str:
         return self.phase or self.name
 

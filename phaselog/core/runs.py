@@ -185,6 +185,30 @@ def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary
     return metrics.num_rows
 
 
+def record_segment_analysis(store: Store, run_id: str, index: int, start_step: int, end_step: int, seconds: float,
+                            flow_run_id: str | None, loops_bias: dict) -> None:
+    """The segment's analysis finished; `loops_bias` is the summary the review gate reads, kept so that a resume
+    gives the gate the same summary without analysing again."""
+    store.replace_rows("segment_analysis", [{
+        "run_id": run_id, "end_step": end_step, "index": index, "start_step": start_step, "seconds": seconds,
+        "flow_run_id": flow_run_id, "finished_at": now(), "loops_bias": json.dumps(loops_bias)}],
+        "run_id = ? AND end_step = ?", [run_id, end_step])
+
+
+def finished_segment_analysis(store: Store, run_id: str, end_step: int) -> dict | None:
+    """The stored loops-and-bias summary of the segment ending at `end_step`, None when its analysis never
+    finished."""
+    _, rows = store.query("SELECT loops_bias FROM segment_analysis WHERE run_id = ? AND end_step = ?",
+                          [run_id, end_step])
+    return json.loads(rows[0][0]) if rows else None
+
+
+def mean_analysis_seconds(store: Store, run_id: str) -> float | None:
+    """What a segment's analysis has taken in this run, None before one finished: the run's ETA adds it."""
+    _, rows = store.query("SELECT avg(seconds) FROM segment_analysis WHERE run_id = ?", [run_id])
+    return rows[0][0]
+
+
 def record_evals(store: Store, run_id: str, step: int, values: dict[str, float]) -> None:
     rows = [{"run_id": run_id, "step": step, "name": name, "value": value} for name, value in values.items()]
     names = list(values)
