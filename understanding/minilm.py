@@ -99,7 +99,7 @@ def layer_state(checkpoint: dict[str, torch.Tensor], index: int) -> dict[str, to
             for name, tensor in checkpoint.items() if name.startswith(prefix)}
 
 
-def checkpoint_state(layer: "Layer", index: int) -> dict[str, torch.Tensor]:
+def checkpoint_state(layer: Layer, index: int) -> dict[str, torch.Tensor]:
     """The reverse: a Layer's tensors under the checkpoint's names, as the bias scorer ships them."""
     ours = {short: long for long, short in LAYER_NAMES.items()}
     return {f"encoder.layer.{index}.{ours[name.rsplit('.', 1)[0]]}.{name.rsplit('.', 1)[1]}": tensor
