@@ -265,14 +265,13 @@ BENCH_OPTIONS = {"device": ("train",), "compile": ("train",), "seconds": ("conve
 
 
 def cmd_bench(args) -> None:
-    from phaselog import (bench, bench_converge, bench_data, bench_eval, bench_explore, bench_gpu, bench_scan,
-                          bench_store, bench_train)
-    from phaselog.reports.bench import bench_report
+    import importlib
 
-    benchmarks = {"train": bench_train.bench_train, "monitor": bench.bench_monitor, "generate": bench.bench_generate,
-                  "data": bench_data.bench_data, "eval": bench_eval.bench_eval, "explore": bench_explore.bench_explore,
-                  "report": bench_report, "scan": bench_scan.bench_scan, "converge": bench_converge.bench_converge,
-                  "gpu": bench_gpu.bench_gpu, "store": bench_store.bench_store}
+    # each benchmark is phaselog/bench/NAME.py's bench_NAME, imported only when asked for (bench report lives with
+    # the report it times)
+    benchmarks = {name: ("phaselog.bench." + name, "bench_" + name) for name in
+                  ("train", "monitor", "generate", "data", "eval", "explore", "scan", "converge", "gpu", "store")}
+    benchmarks["report"] = ("phaselog.reports.bench", "bench_report")
     if args.name not in benchmarks:
         raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(benchmarks))}")
     options = {name: getattr(args, name) for name in BENCH_OPTIONS if getattr(args, name) is not None}
@@ -282,7 +281,8 @@ def cmd_bench(args) -> None:
             raise PhaselogError(f"bench {args.name}: --{name} applies to bench {takers} only")
     if options.get("seconds", 1) <= 0 or options.get("seeds", 1) < 1:
         raise PhaselogError(f"bench {args.name}: --seconds must be above 0 and --seeds at least 1")
-    result = benchmarks[args.name](**options)
+    module, function = benchmarks[args.name]
+    result = getattr(importlib.import_module(module), function)(**options)
     print(json.dumps(result, indent=1) if args.json else result["summary"])
 
 

@@ -35,7 +35,7 @@ def sentences_per_second(sentences: list[str]) -> list[float]:
 
 
 def bench_scan() -> dict:
-    from phaselog.bench import spread
+    from phaselog.bench.train import spread
 
     corpus = Path(os.environ.get("PHASELOG_CORPUS", "../shared/data/corpus")).resolve()
     sets = {"stereotype-dense": [p[side] for p in load_pairs() for side in ("stereotypical", "anti_stereotypical")]}
