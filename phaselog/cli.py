@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="bench converge: seeds per optimizer (default 3); bench race: seeds "
                    "per trainer (default 3, 5 with --full)")
     p.add_argument("--full", action="store_true", default=None,
-                   help="bench race only: longer budgets, more seeds and more shares of T (about 2 hours)")
+                   help="bench race only: longer budgets, more seeds and more shares of T (about 1.5 hours)")
     p.add_argument("--shape", choices=["demo", "wide"], help="bench race only: race this shape alone (default both)")
     p.add_argument("--steps", type=int, help="bench race only: the budget T in the peer's steps for every shape "
                    "(default 800 at demo, 300 at wide; 4,000 and 1,500 with --full)")
