@@ -279,19 +279,21 @@ def cmd_report(args) -> None:
           f"  {written['markdown']}\n  {written['html']}\n  charts: {', '.join(written['charts'])}")
 
 
+# option: the benchmarks that take it
 BENCH_OPTIONS = {"device": ("train",), "compile": ("train",), "seconds": ("converge", "gpu"),
-                 "seeds": ("converge",)}  # option: the benchmarks that take it
+                 "seeds": ("converge", "race"), "full": ("race",), "shape": ("race",),
+                 "steps": ("race",)}
 
 
 def cmd_bench(args) -> None:
-    from phaselog import (bench, bench_converge, bench_data, bench_eval, bench_explore, bench_gpu, bench_scan,
-                          bench_store, bench_train)
-    from phaselog.reports.bench import bench_report
+    import importlib
 
-    benchmarks = {"train": bench_train.bench_train, "monitor": bench.bench_monitor, "generate": bench.bench_generate,
-                  "data": bench_data.bench_data, "eval": bench_eval.bench_eval, "explore": bench_explore.bench_explore,
-                  "report": bench_report, "scan": bench_scan.bench_scan, "converge": bench_converge.bench_converge,
-                  "gpu": bench_gpu.bench_gpu, "store": bench_store.bench_store}
+    # each benchmark is phaselog/bench/NAME.py's bench_NAME, imported only when asked for (bench report lives with
+    # the report it times)
+    benchmarks = {name: ("phaselog.bench." + name, "bench_" + name) for name in
+                  ("train", "monitor", "generate", "data", "eval", "explore", "scan", "converge", "race", "gpu",
+                   "store")}
+    benchmarks["report"] = ("phaselog.reports.bench", "bench_report")
     if args.name not in benchmarks:
         raise PhaselogError(f"unknown benchmark {args.name!r}; choose from {', '.join(sorted(benchmarks))}")
     options = {name: getattr(args, name) for name in BENCH_OPTIONS if getattr(args, name) is not None}
@@ -299,9 +301,10 @@ def cmd_bench(args) -> None:
         if args.name not in BENCH_OPTIONS[name]:
             takers = " and ".join(BENCH_OPTIONS[name])
             raise PhaselogError(f"bench {args.name}: --{name} applies to bench {takers} only")
-    if options.get("seconds", 1) <= 0 or options.get("seeds", 1) < 1:
-        raise PhaselogError(f"bench {args.name}: --seconds must be above 0 and --seeds at least 1")
-    result = benchmarks[args.name](**options)
+    if options.get("seconds", 1) <= 0 or options.get("seeds", 1) < 1 or options.get("steps", 10) < 10:
+        raise PhaselogError(f"bench {args.name}: --seconds must be above 0, --seeds at least 1 and --steps at least 10")
+    module, function = benchmarks[args.name]
+    result = getattr(importlib.import_module(module), function)(**options)
     print(json.dumps(result, indent=1) if args.json else result["summary"])
 
 
@@ -527,7 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bench train only: add torch.compile'd rows (compiling can take a minute on a CPU)")
     p.add_argument("--seconds", type=float, help="bench converge: training seconds per run (default 120); bench "
                    "gpu: seconds of training (default 90)")
-    p.add_argument("--seeds", type=int, help="bench converge only: seeds per optimizer (default 3)")
+    p.add_argument("--seeds", type=int, help="bench converge: seeds per optimizer (default 3); bench race: seeds "
+                   "per trainer (default 3, 5 with --full)")
+    p.add_argument("--full", action="store_true", default=None,
+                   help="bench race only: longer budgets, more seeds and more shares of T (about 1.5 hours)")
+    p.add_argument("--shape", choices=["demo", "wide"], help="bench race only: race this shape alone (default both)")
+    p.add_argument("--steps", type=int, help="bench race only: the budget T in the peer's steps for every shape "
+                   "(default 800 at demo, 300 at wide; 4,000 and 1,500 with --full)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", parents=[common], help="corpus helpers")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from phaselog.bench_gpu import GRAD_TOLERANCE, LOSS_TOLERANCE, bench_gpu, head_agreement, verdict
+from phaselog.bench.gpu import GRAD_TOLERANCE, LOSS_TOLERANCE, bench_gpu, head_agreement, verdict
 from phaselog.core.config import PhaseConfig, load_config
 from phaselog.model.flops import datasheet_peak
 from phaselog.model.gpt import head_chunk_rows

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from phaselog.bench_reference import ReferenceGPT
-from phaselog.bench_train import TRAIN_SHAPES, random_batch
+from phaselog.bench.reference import ReferenceGPT
+from phaselog.bench.train import TRAIN_SHAPES, random_batch
 from phaselog.model.device import native_bf16
 
 

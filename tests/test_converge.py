@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from phaselog.bench_converge import MARKS, OPTIMIZERS, bench_converge, seconds_to_reach, verdict
+from phaselog.bench.converge import MARKS, OPTIMIZERS, bench_converge, seconds_to_reach, verdict
 from phaselog.core.config import PhaseConfig
 from tests.conftest import tiny_config_dict
 

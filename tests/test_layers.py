@@ -22,6 +22,8 @@ FOLDERS = {"phaselog": "phaselog", "phaselog.core": "phaselog/core", "phaselog.m
            "phaselog.datasets": "datasets", "phaselog.understanding": "understanding", "phaselog.reports": "reports",
            "phaselog.server": "server", "phaselog.flows": "flows", "phaselog.tasks": "tasks",
            "phaselog.bias_tooling": "bias_tooling"}
+# folders inside a layer's package that belong to its layer: the benchmarks are the command line's
+INNER_FOLDERS = {"phaselog.bench": "phaselog/bench"}
 NO_PREFECT = ["phaselog.core", "phaselog.datasets", "phaselog.model", "phaselog.understanding", "phaselog.reports",
               "phaselog.bias_tooling"]
 
@@ -37,7 +39,7 @@ def position(package: str) -> tuple[int, int]:
 
 def project_modules() -> dict[str, Path]:
     modules = {}
-    for package, folder in FOLDERS.items():
+    for package, folder in {**FOLDERS, **INNER_FOLDERS}.items():
         for path in sorted((REPO / folder).glob("*.py")):
             name = package if path.stem == "__init__" else f"{package}.{path.stem}"
             modules[name] = path

@@ -9,7 +9,7 @@ import sys
 import duckdb
 import pytest
 
-from phaselog.bench_store import REPEATS, time_segment_writes
+from phaselog.bench.store import REPEATS, time_segment_writes
 from phaselog.cli import main
 from phaselog.core.errors import PhaselogError
 from phaselog.core.journal import drain_inbox, list_entries, new_entry, queue_entry

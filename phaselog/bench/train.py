@@ -1,5 +1,5 @@
 """`phaselog bench train`: tokens/sec and MFU of the full training step (forward, backward, AdamW) at the demo
-shape and at a width of 512, against nanoGPT's GPT-2 trainer (phaselog/bench_reference.py) measured in
+shape and at a width of 512, against nanoGPT's GPT-2 trainer (phaselog/bench/reference.py) measured in
 the same minutes: each trainer in a process of its own, the two alternating round by round so drift in the
 machine's load hits both alike. bf16 rows only where the CPU computes bf16 natively (emulated bf16 is one slow
 thread per op and made this benchmark run for more than 30 minutes); every shape gets a time budget, so the
@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from phaselog.bench_reference import ReferenceGPT, reference_optimizer
+from phaselog.bench.reference import ReferenceGPT, reference_optimizer
 from phaselog.model.device import native_bf16
 from phaselog.model.flops import measure_matmul_peak, peak_flops
 from phaselog.model.gpt import GPT, GPTShape

@@ -14,13 +14,13 @@ from pathlib import Path
 import pyarrow as pa
 import torch
 
-from phaselog.bench_train import TRAIN_SHAPES, spread, time_training_steps
+from phaselog.bench.train import TRAIN_SHAPES, spread, time_training_steps
 from phaselog.core.config import load_config
 from phaselog.core.errors import PhaselogError
 from phaselog.core.runs import METRIC_COLUMNS
 from phaselog.core.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REPEATS = 5  # segments written per backend; each replaces the one before, as a resumed segment does
 TARGET_PERCENT = 3.0
 

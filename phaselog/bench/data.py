@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from phaselog.bench_train import spread
+from phaselog.bench.train import spread
 from phaselog.core.config import PhaseConfig
 from phaselog.datasets.prepare import prepare_source, tokenizer_sample
 from phaselog.datasets.tokenize_pool import TokenizePool

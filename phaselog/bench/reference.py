@@ -1,11 +1,13 @@
-"""The peer `bench train` measures phaselog against: the classic GPT-2 trainer as nanoGPT's model.py builds it
-with its default bias=False, written here in our own words for this benchmark only (nothing trains with it).
+"""The peer `bench train` and `bench race` measure phaselog against: the classic GPT-2 trainer as nanoGPT's model.py
+builds it with its default bias=False, written here in our own words for the benchmarks only (no run uses it).
 Learned position embeddings; pre-norm blocks of LayerNorm (a gain, no bias, eps 1e-5), one fused q/k/v matrix
 `c_attn`, causal F.scaled_dot_product_attention, an exact-GELU MLP of 4x width; a final LayerNorm and a head tied
 to the token embedding; normal(0.02) init with the residual projections at 0.02 / sqrt(2 n_layer). Its
-optimizer is nanoGPT's configure_optimizers: AdamW, betas (0.9, 0.95), weight decay 0.1 on the parameters of
-two or more dimensions and none on the rest. nanoGPT asks for fused AdamW on CUDA only; here the reference
-takes the fused kernel on CPU too, as phaselog does, so the optimizer is never where phaselog gains.
+optimizer is nanoGPT's configure_optimizers: AdamW, betas (0.9, 0.95) (its GPT-2 config; 0.99 in its small-data
+configs, which `bench race` uses), weight decay 0.1 on the parameters of two or more dimensions and none on the
+rest; its schedule (`reference_lr_multiplier`) a linear warmup, then a cosine to a tenth of the peak lr. nanoGPT
+asks for fused AdamW on CUDA only; here the reference takes the fused kernel on CPU too, as phaselog does, so the
+optimizer is never where phaselog gains.
 `bias=True` gives GPT-2's own layout, which the parameter-count check uses (docs/benchmarks.md)."""
 import math
 
@@ -51,18 +53,30 @@ class ReferenceGPT(nn.Module):
             elif name.endswith("bias"):
                 nn.init.zeros_(p)
 
-    def forward(self, idx, targets):
+    def forward(self, idx, targets, reduction="mean"):
+        """The loss; per token with reduction="none" (bench race's evaluator, which phaselog's GPT shares)."""
         positions = torch.arange(idx.size(1), device=idx.device)
         x = self.wte(idx) + self.wpe(positions)
         for block in self.blocks:
             x = block(x)
         logits = self.lm_head(self.ln_f(x))
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
 
 
-def reference_optimizer(model: ReferenceGPT) -> torch.optim.Optimizer:
+def reference_optimizer(model: ReferenceGPT, lr: float = 6e-4, betas: tuple[float, float] = (0.9, 0.95)
+                        ) -> torch.optim.Optimizer:
     matrices = [p for p in model.parameters() if p.dim() >= 2]
     others = [p for p in model.parameters() if p.dim() < 2]
     device = next(model.parameters()).device
-    return torch.optim.AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": others, "weight_decay": 0.0}],
-                             lr=6e-4, betas=(0.9, 0.95), fused=device.type in ("cpu", "cuda"))
+    return torch.optim.AdamW([{"params": matrices, "weight_decay": 0.1, "base_lr": lr},
+                              {"params": others, "weight_decay": 0.0, "base_lr": lr}],
+                             lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
+def reference_lr_multiplier(step: int, steps: int, warmup: int) -> float:
+    """nanoGPT's get_lr over a run of `steps` updates, as a share of the peak: linear warmup over `warmup` steps,
+    then a cosine from the peak down to min_lr = a tenth of it at the last step."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))

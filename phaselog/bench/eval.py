@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from phaselog.bench_train import spread
+from phaselog.bench.train import spread
 from phaselog.datasets.tokenizer import Tokenizer
 from phaselog.model.core_bundle import load_bundle
 from phaselog.model.core_eval import evaluate_core

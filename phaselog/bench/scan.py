@@ -17,7 +17,7 @@ PROSE_SENTENCES = 20_000
 
 
 def bench_scan() -> dict:
-    from phaselog.bench import spread
+    from phaselog.bench.train import spread
 
     corpus = Path(os.environ.get("PHASELOG_CORPUS", "../shared/data/corpus")).resolve()
     sets = {"stereotype-dense": [p[side] for p in load_pairs() for side in ("stereotypical", "anti_stereotypical")]}

@@ -23,7 +23,7 @@ from phaselog.model.gpt import GPT, GPTShape
 from phaselog.model.memory import available_memory, human, plan_for
 from phaselog.model.train import build_optimizer, read_step_scalars, training_autocast
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXPECTED_MFU = (0.30, 0.40)  # what a model of phase1's size usually reaches on a consumer card (docs/benchmarks.md)
 MEMORY_TOLERANCE = 0.25  # the plan is trusted within a quarter of the measured peak, as tests/test_memory.py on CPU
 # the fused head against the plain one: the same bf16 products, summed in another order

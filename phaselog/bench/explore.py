@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from phaselog.bench_train import TRAIN_SHAPES, spread, time_training_steps
+from phaselog.bench.train import TRAIN_SHAPES, spread, time_training_steps
 from phaselog.core.config import load_config
 from phaselog.core.runs import register_run
 from phaselog.core.store import Store
@@ -30,7 +30,7 @@ from phaselog.model.checkpoint import save_checkpoint
 from phaselog.model.gpt import GPT, GPTShape
 from phaselog.ui import free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "bench-explore"
 NEW_TOKENS = 64
 CHAT = {"prompt": "What have you been reading lately?", "temperature": 1.0, "top_k": None,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import torch
 
-from phaselog.bench_train import spread
+from phaselog.bench.train import spread
 from phaselog.core.config import PhaseConfig, load_config
 from phaselog.datasets.mixing import BatchSampler, mix_from_config
 from phaselog.datasets.prepare import prepare_data
 from phaselog.model.evaluate import validation_bpb
 from phaselog.model.train import build_model, build_optimizer, load_data, lr_multiplier, set_lr
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OPTIMIZERS = ("adamw", "muon")
 MARKS = 6  # validation points per run, at equal shares of the budget
 SCHEDULE_STEPS = 1000  # the demo's schedule scaled to this many steps, onto which the budget's seconds are mapped
