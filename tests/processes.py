@@ -1,7 +1,6 @@
 """Helpers for tests that run phaselog and Prefect in real processes: a free local port, an environment
 without the test session's own Prefect settings, and a `phaselog explore` server process."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from phaselog.ui import free_port  # noqa: F401 (tests import it from here with the other process helpers)
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env(**extra) -> dict:
