@@ -156,6 +156,10 @@ def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_
                                          "prompt v1.3 -> v1.4"]
     assert {m["run_id"] for m in data.metrics if m["step"] <= 20} == {"first"}
     assert {m["run_id"] for m in data.metrics if m["step"] > 20} == {"run2"}
+    # run2's first segment compares its end with first's checkpoint at step 20: concept tracking carries on across
+    # the continue (it restarted, so the continued run's concepts read "n/a")
+    _, concepts = Store(home).query("SELECT DISTINCT run_id, step, previous_step FROM concepts ORDER BY ALL")
+    assert concepts == [("run2", 40, 20)]
 
     assert main(["journal", "add", "--run", "run2", "--step", "30", "--tag", "check-in", "--home", str(home),
                  "v1.4 reads like a diary"]) == 0
