@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from phaselog.core.phases import parent_dir
 from phaselog.core.store import Store
 from phaselog.model.checkpoint import checkpoint_path, is_good, load_model
 from phaselog.model.freezing import frozen_units
@@ -37,9 +38,9 @@ def correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def where_step_lives(run_id: str, run_dir: Path, config, step: int) -> tuple[str, Path]:
     """The run (id, folder) holding the checkpoint of `step`: the parent's for a continued run's first step."""
-    if config.train.continue_from and step == config.train.start_step:
-        parent_dir = Path(config.train.continue_from).parent.parent  # <home>/<parent run>/checkpoints/step_*.pt
-        return parent_dir.name, parent_dir
+    parent = parent_dir(config)
+    if parent and step == config.train.start_step:
+        return parent.name, parent
     return run_id, Path(run_dir)
 
 
