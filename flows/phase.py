@@ -8,12 +8,14 @@ from prefect.runtime import flow_run
 from phaselog.core.config import PhaseConfig
 from phaselog.core.errors import TrainingDiverged
 from phaselog.core.journal import drain_inbox
+from phaselog.core.phases import parent_dir
 from phaselog.core.runs import (RunPaths, check_same_config, finished_segment_analysis, mark_failed,
                                 record_segment_analysis, register_run, run_record, save_config_file, set_status)
 from phaselog.core.store import Store, writes_queued_when_held
 from phaselog.flows.review import review_gate
 from phaselog.model.device import pick_device, trains_bf16
 from phaselog.model.flops import peak_flops
+from phaselog.model.freezing import carry_frozen_units
 from phaselog.tasks.data import check_data_quality_task, prepare_data_task
 from phaselog.tasks.evaluation import evaluate_task
 from phaselog.tasks.loops_bias import loops_bias_task
@@ -61,6 +63,8 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
     run_dir = RunPaths.of(home, run_id).run_dir
     check_same_config(store, run_id, config, run_dir)  # before config.json is written over
     save_config_file(run_dir, config)
+    if parent_dir(config):  # the units its parent froze stay frozen in a continued run
+        carry_frozen_units(parent_dir(config), run_dir, config.train.start_step)
     device = pick_device(config.train.device)
     known = store.run_exists(run_id)
     peak = run_record(store, run_id)["peak_flops"] if known else peak_flops(device, trains_bf16(config))

@@ -64,3 +64,11 @@ def frozen_units(run_dir: Path, step: int) -> list[tuple[int, int]]:
     if not files:
         return []
     return [tuple(u) for u in json.loads(max(files, key=lambda p: p.stem).read_text())]
+
+
+def carry_frozen_units(parent_dir: Path, run_dir: Path, step: int) -> None:
+    """A continued run starts with the units its parent had frozen at `step`: once frozen, a unit stays frozen for
+    the rest of the phase, across `phaselog continue` too (training and concept tracking read the run's own folder)."""
+    units = frozen_units(parent_dir, step)
+    if units:
+        write_frozen_units(run_dir, step, units)

@@ -67,6 +67,31 @@ def test_continue_without_change_trains_like_one_run(first_run, shared_corpus, t
     assert continued == uninterrupted_losses(first_run / "first", tmp_path / "clean", config)
 
 
+def test_units_the_parent_froze_stay_frozen_in_the_continued_run(first_run, tmp_path):
+    """Once frozen, a unit stays frozen for the rest of the phase, across a continue too: the continued run
+    started with none frozen, and its first understand step dropped the parent's set."""
+    import torch
+
+    from phaselog.model.checkpoint import checkpoint_path, load_checkpoint
+    from phaselog.model.freezing import frozen_units, write_frozen_units
+
+    home = tmp_path / "home"
+    shutil.copytree(first_run, home, ignore=shutil.ignore_patterns(".prefect"))
+    units = [(0, 3), (0, 100)]
+    write_frozen_units(home / "first", 20, units)  # as first's understand step writes them with freezing on
+    assert main(["continue", "first", "--run-id", "second", "--set", "train.end_step=40",
+                 "--set", "understanding.freeze=true", "--home", str(home)]) == 0
+    before = load_checkpoint(checkpoint_path(home / "first" / "checkpoints", 20))["model"]
+    after = load_checkpoint(checkpoint_path(home / "second" / "checkpoints", 40))["model"]
+    fc, proj = "blocks.0.mlp.c_fc.weight", "blocks.0.mlp.c_proj.weight"
+    rows = [unit for _, unit in units]
+    assert torch.equal(before[fc][rows], after[fc][rows]) and torch.equal(before[proj][:, rows], after[proj][:, rows])
+    assert not torch.equal(before[fc], after[fc])  # the other units trained
+    assert set(units) <= set(frozen_units(home / "second", 40))  # and stay frozen in the next segment
+    _, frozen = Store(home).query("SELECT layer, unit FROM concepts WHERE run_id = 'second' AND frozen")
+    assert set(frozen) <= set(units)
+
+
 def store_digest(home) -> str:
     return hashlib.sha256((home / "phaselog.duckdb").read_bytes()).hexdigest()
 
@@ -156,6 +181,10 @@ def test_phase_report_tells_the_phase_as_its_runs(first_run, shared_corpus, tmp_
                                          "prompt v1.3 -> v1.4"]
     assert {m["run_id"] for m in data.metrics if m["step"] <= 20} == {"first"}
     assert {m["run_id"] for m in data.metrics if m["step"] > 20} == {"run2"}
+    # run2's first segment compares its end with first's checkpoint at step 20: concept tracking carries on across
+    # the continue (it restarted, so the continued run's concepts read "n/a")
+    _, concepts = Store(home).query("SELECT DISTINCT run_id, step, previous_step FROM concepts ORDER BY ALL")
+    assert concepts == [("run2", 40, 20)]
 
     assert main(["journal", "add", "--run", "run2", "--step", "30", "--tag", "check-in", "--home", str(home),
                  "v1.4 reads like a diary"]) == 0

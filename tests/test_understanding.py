@@ -131,6 +131,31 @@ def test_concepts_get_tiers_and_no_concepts_is_a_valid_first_state(run):
     assert -1 <= low < high <= 1 and 0.01 <= active_low and active_high <= 0.5
 
 
+def test_a_continued_run_tracks_concepts_on_from_its_parent_as_one_run_would(run, tmp_path):
+    """Steps 0 -> 60 as one run, then 40 -> 60 again as a run continuing its checkpoint at 40: the continued run's
+    concepts at 60 are the uninterrupted run's, tiers included (read against the parent's stabilities at 40).
+    Tracking restarted on a continue: the continued run had no concepts for its first segment."""
+    make, run_dir, store, train = run
+
+    def freezing_at_90(config):  # a bar the tiny run's concepts reach twice by step 60
+        return config.model_copy(update={"understanding": config.understanding.model_copy(
+            update={"concept_freeze": 0.9})})
+    train(freezing_at_90(make(end_step=60, segment_steps=20)))
+    child_dir = tmp_path / "c"
+    for prepared in ("shards", "tokenizer"):
+        shutil.copytree(run_dir / prepared, child_dir / prepared)
+    child = freezing_at_90(make(end_step=60, segment_steps=20, start_step=40, schedule_start=0,
+                                continue_from=str(checkpoint_path(run_dir / "checkpoints", 40))))
+    training.train_segment(child_dir, child, 40, 60, PEAK, log=lambda *_: None)
+    understand_segment(store, "c", child_dir, child, 40, 60)
+    columns = "concept_id, previous_step, tier, stability, active_fraction"
+    _, one_run = store.query(f"SELECT {columns} FROM concepts WHERE run_id = 'r' AND step = 60 ORDER BY concept_id")
+    _, continued = store.query(f"SELECT {columns} FROM concepts WHERE run_id = 'c' AND step = 60 ORDER BY concept_id")
+    assert one_run and continued == one_run
+    # a candidate needs the stability before too: the parent's, at 40
+    assert "candidate_to_freeze" in {tier for _, _, tier, _, _ in continued}
+
+
 @pytest.mark.parametrize("optimizer", ["adamw", "muon"])
 def test_frozen_units_stay_bit_identical_for_100_steps_while_the_rest_trains(run, optimizer):
     make, run_dir, _, _ = run

@@ -2,11 +2,14 @@
 counts as a concept when it fires on some but not most probe tokens (`concept_active_range`). Its stability is the
 smaller of two agreements between consecutive checkpoints: the correlation of its activation profile over the
 probe tokens, and the cosine of its weights (its c_fc row and c_proj column). Tiers: forming below
-`concept_maturing`, maturing from it, candidate_to_freeze at `concept_freeze` or more twice in a row."""
+`concept_maturing`, maturing from it, candidate_to_freeze at `concept_freeze` or more twice in a row. A continued
+run's first segment compares with its parent's checkpoint and stabilities, so tracking carries on across
+`phaselog continue` instead of restarting."""
 from pathlib import Path
 
 import torch
 
+from phaselog.core.phases import parent_dir
 from phaselog.core.store import Store
 from phaselog.model.checkpoint import checkpoint_path, is_good, load_model
 from phaselog.model.freezing import frozen_units
@@ -33,6 +36,14 @@ def correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(denominator > 0, (a * b).sum(0) / denominator.clamp_min(1e-30), torch.zeros_like(denominator))
 
 
+def where_step_lives(run_id: str, run_dir: Path, config, step: int) -> tuple[str, Path]:
+    """The run (id, folder) holding the checkpoint of `step`: the parent's for a continued run's first step."""
+    parent = parent_dir(config)
+    if parent and step == config.train.start_step:
+        return parent.name, parent
+    return run_id, Path(run_dir)
+
+
 def previous_stability(store: Store, run_id: str, step: int) -> dict[str, float]:
     _, rows = store.query("SELECT concept_id, stability FROM concepts WHERE run_id = ? AND step = ?", [run_id, step])
     return dict(rows)
@@ -47,12 +58,13 @@ def tier_of(stability: float, before: float | None, cfg) -> str:
 def track_concepts(store: Store, run_id: str, run_dir: Path, config, start: int, end: int) -> dict:
     """Concept rows at checkpoint `end` against checkpoint `start`; counts per tier and one sentence."""
     cfg = config.understanding
-    previous, current = model_at(run_dir, config, start), model_at(run_dir, config, end)
+    before_run, before_dir = where_step_lives(run_id, run_dir, config, start)
+    previous, current = model_at(before_dir, config, start), model_at(run_dir, config, end)
     if previous is None or current is None:
         return {"rows": [], "counts": {}, "sentence": f"no concepts ready yet (no checkpoint at step {start} to "
                                                       "compare with: concepts need two segment ends)"}
     probe = probe_batch(run_dir, config)
-    before_stability = previous_stability(store, run_id, start)
+    before_stability = previous_stability(store, before_run, start)
     frozen = set(frozen_units(run_dir, start))  # the units the segment just trained with frozen
     low, high = cfg.concept_active_range
     rows = []

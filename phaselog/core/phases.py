@@ -95,13 +95,18 @@ def config_diff(parent: PhaseConfig, child: PhaseConfig) -> dict[str, list]:
             if path not in MANAGED and old.get(path) != new.get(path)}
 
 
+def parent_dir(config: PhaseConfig) -> Path | None:
+    """A continued run's parent's folder: train.continue_from is <home>/<parent run>/checkpoints/step_*.pt."""
+    return Path(config.train.continue_from).parent.parent if config.train.continue_from else None
+
+
 def lineage(store, config: PhaseConfig) -> dict:
     """The `runs` columns that place a run in its phase: for a continued run its parent (the run folder holding
     the checkpoint), the step, and the diff against the parent's config when the store knows the parent."""
     place = {"phase": config.phase_name(), "parent_run": None, "continued_from": None, "config_diff": None}
     if not config.train.continue_from:
         return place
-    parent_run = Path(config.train.continue_from).parent.parent.name
+    parent_run = parent_dir(config).name
     place.update(parent_run=parent_run, continued_from=config.train.start_step)
     _, rows = store.query("SELECT config_json FROM runs WHERE run_id = ?", [parent_run])
     if rows:
