@@ -2,6 +2,7 @@
 the findings (bias, or health as understanding.pause_on allows) need a person, the flow pauses in Prefect with a
 form (ReviewInput), or, with no Prefect server to show that form, stops as awaiting_review for `phaselog review`.
 Flow code, not a task: pause_flow_run pauses the flow run itself."""
+import os
 from typing import Literal
 
 from prefect import get_run_logger, pause_flow_run
@@ -10,7 +11,8 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL
 from pydantic import Field
 
-from phaselog.core.reviews import DECISIONS, answer_review, apply_decision, request_review, review_at
+from phaselog.core.reviews import (DECISIONS, TEMPORARY_API_ENV, answer_review, apply_decision, request_review,
+                                   review_at)
 from phaselog.core.runs import RunPaths, set_status
 from phaselog.core.store import Store
 from phaselog.understanding.health_review import with_health
@@ -27,8 +29,10 @@ class ReviewInput(RunInput):
 
 
 def server_can_show_form(mode: str) -> bool:
-    # an ephemeral Prefect (no PREFECT_API_URL) has no UI where anyone could answer: pausing would just hang
-    return mode == "pause" or (mode == "auto" and bool(PREFECT_API_URL.value()))
+    # an ephemeral Prefect (no PREFECT_API_URL), or the temporary server a command starts for itself (its URL is
+    # in TEMPORARY_API_ENV), has no UI where anyone could answer: pausing would just hang
+    api = PREFECT_API_URL.value()
+    return mode == "pause" or (mode == "auto" and bool(api) and api != os.environ.get(TEMPORARY_API_ENV))
 
 
 def carry_on(store: Store, run_id: str, step: int, decision: str, counterexample_source: str) -> bool:

@@ -71,12 +71,14 @@ def termination_signal_in(err: BaseException) -> int | None:
 
 
 class NoTracebackForUserErrors(logging.Filter):
-    """Prefect logs a failed task and flow with their tracebacks. For a PhaselogError (bad data, a bad setting)
-    those are dozens of lines of noise above the one line main() prints last, which says what to do; the
-    Prefect UI keeps them (its handler sees the record first)."""
+    """Prefect logs a failed task and flow with their tracebacks. For a PhaselogError (bad data, a bad setting),
+    and for a stop the user asked for (a signal that landed anywhere, even inside torch.save), those are dozens of
+    lines of noise above the one line main() prints last, which says what to do; the Prefect UI keeps them (its
+    handler sees the record first)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], PhaselogError):
+        if record.exc_info and (isinstance(record.exc_info[1], PhaselogError)
+                                or termination_signal_in(record.exc_info[1]) is not None):
             record.exc_info = record.exc_text = None
         return True
 

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from phaselog.core.errors import PhaselogError
+from phaselog.core.reviews import TEMPORARY_API_ENV
 
 POOL = "phaselog"
 REPO = Path(__file__).resolve().parents[1]
@@ -107,7 +108,7 @@ def start_temporary_server(home: Path) -> subprocess.Popen:
              "error", "--lifespan", "on"], env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, preexec_fn=die_with_parent)
     atexit.register(stop_server, server)
-    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    os.environ["PREFECT_API_URL"] = os.environ[TEMPORARY_API_ENV] = f"http://127.0.0.1:{port}/api"
     return server
 
 

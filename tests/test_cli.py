@@ -101,6 +101,32 @@ def test_help_describes_phaselog_in_whole_sentences(capsys):
     assert description.startswith("Train a small GPT") and description.rstrip().endswith(".")
 
 
+def test_a_stop_signal_that_landed_inside_a_checkpoint_save_is_logged_without_its_traceback():
+    """SIGTERM inside torch.save: Prefect's handler raises TerminationSignal there, the zip writer replaces it with
+    its own RuntimeError ("unexpected pos"), and Prefect logs that with its traceback (seen in CI, issue 42)."""
+    import logging
+
+    from prefect.exceptions import TerminationSignal
+
+    from phaselog.cli import NoTracebackForUserErrors
+
+    try:
+        try:
+            raise TerminationSignal(signal=15)
+        except TerminationSignal:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 342144 vs 342096")
+    except RuntimeError as err:
+        stopped = logging.LogRecord("prefect", logging.ERROR, __file__, 1, "Encountered exception", (),
+                                    (RuntimeError, err, err.__traceback__))
+    assert NoTracebackForUserErrors().filter(stopped) and stopped.exc_info is None
+    try:
+        raise RuntimeError("a bug")
+    except RuntimeError as err:
+        bug = logging.LogRecord("prefect", logging.ERROR, __file__, 1, "Encountered exception", (),
+                                (RuntimeError, err, err.__traceback__))
+    assert NoTracebackForUserErrors().filter(bug) and bug.exc_info is not None  # tracebacks are for bugs
+
+
 def test_prompt_path_descriptions_keep_their_placeholders_for_the_prefect_form():
     from phaselog.core.config import PhaseConfig
 

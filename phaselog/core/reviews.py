@@ -9,6 +9,9 @@ from phaselog.core.store import Store, now
 
 # false_positive carries on like resume and says the detector was wrong: those findings can feed the dev set
 DECISIONS = ("resume", "resume_with_counterexamples", "stop", "false_positive")
+# the API address of the temporary Prefect server a command starts for itself (phaselog/ui.py): it has no UI,
+# so a review pause cannot wait for an answer there (flows/review.py)
+TEMPORARY_API_ENV = "PHASELOG_TEMPORARY_PREFECT_API"
 
 
 def review_at(store: Store, run_id: str, step: int) -> dict | None:
