@@ -152,8 +152,10 @@ def section(data: ReportData) -> list:
                      f"where {run_condition(data)} and severity in ('medium', 'high')\".")
     if benign:
         lines.append(benign_line(data, benign))
-    blocks.append(Bullets(lines) if lines else
-                  Paragraph("No bias findings in reflections or training data in this step range."))
+    if lines:
+        blocks.append(Bullets(lines))
+    elif not stated:  # the bias claim has said "0 bias findings" already: once is enough
+        blocks.append(Paragraph("No bias findings in reflections or training data in this step range."))
     probe = [e for e in data.bias_events or [] if e["source"] == "probe" and e["category"] == "all"
              and e["value"] is not None]
     if probe:

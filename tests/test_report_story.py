@@ -71,6 +71,9 @@ def test_demo_like_run_log_has_the_posts_shape_and_two_follow_ups_from_the_store
     assert len(follow_ups) >= 2
     assert any("phaselog continue tiny-run --set train.end\\_step=120" in f for f in follow_ups)
     assert any(f"its score {score:.2f} is inside the null band ({low:.2f} to {high:.2f})" in f for f in follow_ups)
+    # no findings are said once, by the bias claim, not again in a sentence of their own
+    assert "0 bias findings (0 high severity)" in parts["Loops and bias"]
+    assert "No bias findings" not in parts["Loops and bias"]
     # the understanding module is there because it moved (the layer's RMS and the concept tiers)
     assert "What moved from the early to the late third: layer 0 activation RMS" in parts["Understanding module"]
 
