@@ -6,7 +6,7 @@ a test half that is only scored (docs/detectors.md "Evaluation protocol"): ToxiG
 import json
 from pathlib import Path
 
-from phaselog.understanding.bias import SEVERITIES, scan_bias
+from phaselog.bias_tooling.book_eval import flagged_at_medium
 
 DATA = Path(__file__).parents[1] / "bias_tooling" / "data"
 TOXIGEN = [json.loads(line) for line in (DATA / "bias_public_toxigen.jsonl").open(encoding="utf-8")]
@@ -19,8 +19,7 @@ def figures(rows: list[dict], split: str, kind_field: str) -> dict:
     flagged: dict[str, list[bool]] = {}
     for row in rows:
         if row["split"] == split:
-            worst = max((f.severity for f in scan_bias(row["text"])), key=SEVERITIES.index, default="none")
-            flagged.setdefault(row[kind_field], []).append(worst in ("medium", "high"))
+            flagged.setdefault(row[kind_field], []).append(flagged_at_medium(row["text"]))
     return {kind: (sum(hits), len(hits)) for kind, hits in flagged.items()}
 
 
@@ -70,4 +69,4 @@ def test_hatecheck_test_recall_and_counter_speech_flagged():
     assert test["hateful"] >= 0.29  # measured 372/1208 = 0.308 (see docs/detectors.md)
     assert test["non-hateful"] <= 0.04  # measured 15/577 = 0.026
     quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
-    assert not any(f.severity in ("medium", "high") for row in quoted for f in scan_bias(row["text"]))
+    assert not any(flagged_at_medium(row["text"]) for row in quoted)
