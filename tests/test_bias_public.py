@@ -17,9 +17,9 @@ HATECHECK = [json.loads(line) for line in (DATA / "bias_public_hatecheck.jsonl")
 def figures(rows: list[dict], split: str, kind_field: str) -> dict:
     """Per kind: the share flagged at medium or above (a hateful generalisation is never merely flattering)."""
     flagged: dict[str, list[bool]] = {}
-    for row in rows:
-        if row["split"] == split:
-            flagged.setdefault(row[kind_field], []).append(flagged_at_medium(row["text"]))
+    rows = [row for row in rows if row["split"] == split]
+    for row, hit in zip(rows, flagged_at_medium([row["text"] for row in rows])):
+        flagged.setdefault(row[kind_field], []).append(hit)
     return {kind: (sum(hits), len(hits)) for kind, hits in flagged.items()}
 
 
@@ -69,4 +69,4 @@ def test_hatecheck_test_recall_and_counter_speech_flagged():
     assert test["hateful"] >= 0.29  # measured 372/1208 = 0.308 (see docs/detectors.md)
     assert test["non-hateful"] <= 0.04  # measured 15/577 = 0.026
     quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
-    assert not any(flagged_at_medium(row["text"]) for row in quoted)
+    assert not any(flagged_at_medium([row["text"] for row in quoted]))

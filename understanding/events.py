@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from phaselog.understanding.bias import scan_bias
+from phaselog.understanding.bias_detector import scan_bias
 from phaselog.understanding.loops import detect_loops
 
 REFLECTION_SOURCES = ("reflection", "injected")

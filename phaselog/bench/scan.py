@@ -8,7 +8,7 @@ import os
 import statistics
 from pathlib import Path
 
-from phaselog.understanding.bias import scan_bias
+from phaselog.understanding.bias_detector import scan_bias
 from phaselog.understanding.bias_probe import load_pairs
 from phaselog.understanding.scan import corpus_sentences, sentences_per_second
 
