@@ -1,3 +1,6 @@
+"""The grammar of the bias detector (understanding/bias.py, `scan_rules`): the shapes of a generalisation, its
+severity by the attribute, and the stance cues. In a run the grammar is read behind the learned scorer
+(understanding/bias_detector.py, tests/test_bias_detector.py); these tests hold the grammar itself."""
 import json
 import re
 from pathlib import Path

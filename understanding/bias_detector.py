@@ -13,9 +13,12 @@
    - high: the grammar found a high claim (dehumanising, criminalising, contempt, harm urged on the group), or the
      claim holds a derogatory word (lexicons/attributes, SeeGULL offensiveness >= 3), or the head says high and a
      word of the claim is strongly negative (VADER <= -2);
-   - medium: a negative word (VADER <= -1.2, a listed trait or habit, SeeGULL >= 1), or no valenced word at all
-     and the head does not say low (a generalisation carried by a verb or noun phrase: "are but playthings");
-   - low: flattering or mild (the head says low, no negative word).
+   - medium: a negative word (VADER <= -1.2, a listed trait or habit, SeeGULL >= 1), a medium shape, or the head
+     says medium or high (a generalisation carried by a verb or noun phrase: "are but playthings"; praise that
+     belittles: "simple and honest", which the annotators called medium and the head learned);
+   - low: the head says low and the claim is flattering (a positive word, no negative one) or has a low shape;
+     with no judgement word nor shape there is no finding (a sentence that says nothing of the group, "Women
+     walked home.", scored near the bar).
    Then the stance the grammar reads (bias_gate.stance_signals, and the grammar's own discounts in the sentence):
    counter-speech, a denial ("not all"), a negated negative claim or a report / quotation make it low, a premise
    ("if X are ...") one level lower. The scorer has learned stance too; these cues are the grammar's veto.
@@ -59,13 +62,15 @@ def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[
 
 def learned_severity(assessment: Assessment, kinds: set[str], lowest: float, shape: str) -> str:
     """The claim's severity from the head, the grammar's shape (its worst undiscounted finding, "" if none) and
-    the claim's words (module docstring, step 3)."""
+    the claim's words (module docstring, step 3); "" when the head says low and the claim has no judgement word
+    nor a shape: a sentence that says nothing of the group but was scored near the threshold."""
     head = max(assessment.severity, key=assessment.severity.get)
     if shape == "high" or "derogatory" in kinds or head == "high" and lowest <= -STRONG_VALENCE:
         return "high"
-    if shape == "medium" or "negative" in kinds or head != "low" and "positive" not in kinds:
+    if shape == "medium" or "negative" in kinds or head != "low":
         return "medium"
-    return "low"
+    # flattering, or nothing said of them at all ("Women walked home.", scored 0.47): only praise is a claim
+    return "low" if shape or "positive" in kinds else ""
 
 
 def stance_discount(signals: StanceSignals, rule_findings: list[BiasFinding]) -> str:
@@ -105,6 +110,8 @@ def sentence_findings(sentence: str, mentions: list[Mention], assessment: Assess
     undiscounted = [f.severity for f in rules if not f.discounted]
     shape = max(undiscounted, key=SEVERITIES.index, default="")
     severity = learned_severity(assessment, kinds, lowest, shape)
+    if not severity:
+        return kept
     discount = stance_discount(stance_signals(sentence, mentions), rules)
     severity = discounted_severity(severity, discount)
     head = max(assessment.severity, key=assessment.severity.get)
