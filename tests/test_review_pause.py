@@ -73,9 +73,9 @@ def test_without_a_server_the_run_awaits_review_and_phaselog_review_continues_it
 
 # a reflection that repeats a period stereotype: a sentence of the book corpus's dev split (bias_tooling/data/
 # books.jsonl, BOOK_ROW), and the same reflection with the claim negated (the one word "not" added)
-BOOK_ROW = "TBD"
-STEREOTYPE = "TBD"
-NEGATED = "TBD"
+BOOK_ROW = "schopenhauer-pessimism:00749"
+STEREOTYPE = "Hence, dissimulation is innate in woman, and almost as much a quality of the stupid as of the clever."
+NEGATED = STEREOTYPE.replace("is innate", "is not innate")
 
 
 @pytest.mark.parametrize("reflection, pauses", [(STEREOTYPE, True), (NEGATED, False)], ids=["stereotype", "negated"])

@@ -35,7 +35,16 @@ from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_a
 from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshold
 
 KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
+CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
 CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
+
+
+def humankind(mention: Mention, mentions: list[Mention]) -> bool:
+    """"men" in these books is people at large ("gentle towards all men", "the comprehension of men") unless the
+    sentence sets them beside women: then it is a sex. The gate keeps "men" (its vocabulary is frozen with the
+    book corpus); the detector reads it so, after the shared corpus's false alarms (docs/detectors.md)."""
+    return mention.text.lower() == "men" and not any(m.category == "gender" and m.text.lower() != "men"
+                                                     for m in mentions)
 
 
 def claim_of(sentence: str, mention: Mention) -> str:
@@ -47,10 +56,14 @@ def claim_of(sentence: str, mention: Mention) -> str:
 
 
 def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[set[str], float]:
-    """(kinds of the judgement words outside the mentions: derogatory / negative / positive, the lowest VADER
-    valence among them): the valence and offensiveness the severity reads."""
+    """(kinds of the judgement words near the mentions, CLAIM_REACH words either side, the mentions left out:
+    derogatory / negative / positive; the lowest VADER valence among them): the valence and offensiveness the
+    severity reads. Near, because a long period sentence judges many things ("every aristocratic morality is
+    intolerant ... the words 'good' and 'stupid'"), and only what is said close to the group is said of it."""
     plain = sentence.replace("’", "'")
-    matches = [m for m in TOKEN.finditer(plain) if not any(n.start <= m.start() < n.end for n in mentions)]
+    matches = list(TOKEN.finditer(plain))
+    at = [k for k, m in enumerate(matches) if any(n.start <= m.start() < n.end for n in mentions)]
+    matches = [m for k, m in enumerate(matches) if k not in at and any(abs(k - j) <= CLAIM_REACH for j in at)]
     tokens = [m.group().lower() for m in matches]
     kinds, lowest = set(), 0.0
     for i, token in enumerate(tokens):
@@ -103,7 +116,8 @@ def sentence_findings(sentence: str, mentions: list[Mention], assessment: Assess
         finding.score = round(assessment.endorsed, 3)
         finding.why = (f"{KEPT_RULE}: {finding.terms[0]!r} linked to {', '.join(finding.terms[1:])!r} (a high "
                        f"shape, kept whatever the score; learned score {assessment.endorsed:.2f})")
-    if assessment.endorsed < cut:
+    mentions = [m for m in mentions if not humankind(m, mentions)]
+    if assessment.endorsed < cut or not mentions:
         return kept
     mention = mentions[0]
     kinds, lowest = claim_words(sentence, mentions, mention.category)
