@@ -23,11 +23,11 @@ PAIRS = 12  # twins per category: the first by sha256 of the claim, so the choic
 
 MEASURED = {
     # category: (claims flagged at medium+, twins flagged at medium+) of its PAIRS twins
-    "twins": {"gender": (12, 0), "ethnicity": (12, 0), "religion": (12, 0), "disability": (12, 0),
-              "sexual_orientation": (12, 0), "migration": (12, 0), "nationality": (12, 0), "age": (12, 0),
-              "physical_appearance": (12, 0), "socioeconomic": (12, 0)},
+    "twins": {"age": (2, 0), "disability": (2, 0), "ethnicity": (6, 0), "gender": (6, 0), "migration": (4, 0),
+              "nationality": (5, 0), "physical_appearance": (4, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
+              "socioeconomic": (5, 0)},
     # book corpus, dev split: (found, of) at medium+
-    "books dev": {"endorsed": (0, 0), "reported_or_neutral": (0, 0)},
+    "books dev": {"endorsed": (251, 808), "reported_or_neutral": (89, 4016)},
 }
 
 
@@ -76,13 +76,13 @@ def test_each_category_flags_a_generalisation_and_not_its_counter_speech_twin(no
     assert set(pairs) == set(MEASURED["twins"])
     flat = [text for category in sorted(pairs) for pair in pairs[category] for text in pair]
     flagged = iter(worst_severity(found) in ("medium", "high") for found in scan_bias_many(flat))
-    for category in sorted(pairs):
-        hits = [(next(flagged), next(flagged)) for _ in pairs[category]]
-        claims, twins_flagged = sum(c for c, _ in hits), sum(t for _, t in hits)
-        print(f"{category}: {claims} of {len(hits)} generalisations flagged, {twins_flagged} counter-speech twins")
-        assert any(claim and not twin for claim, twin in hits), category
+    hits = {category: [(next(flagged), next(flagged)) for _ in pairs[category]] for category in sorted(pairs)}
+    counts = {category: (sum(c for c, _ in pair), sum(t for _, t in pair)) for category, pair in hits.items()}
+    print("twins (generalisations flagged, counter-speech twins flagged):", counts)
+    for category, pair in hits.items():
+        assert any(claim and not twin for claim, twin in pair), category
         want_claims, want_twins = MEASURED["twins"][category]
-        assert claims >= want_claims and twins_flagged <= want_twins, (category, claims, twins_flagged)
+        assert counts[category][0] >= want_claims and counts[category][1] <= want_twins, (category, counts[category])
 
 
 def test_a_finding_says_why_the_mention_the_claim_and_the_score():

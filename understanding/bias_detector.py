@@ -36,6 +36,7 @@ from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshol
 
 KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
+NOT_REACH = 3  # a "not" this close after the mention negates what is said of the group
 CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
 
 
@@ -86,7 +87,20 @@ def learned_severity(assessment: Assessment, kinds: set[str], lowest: float, sha
     return "low" if shape or "positive" in kinds else ""
 
 
-def stance_discount(signals: StanceSignals, rule_findings: list[BiasFinding]) -> str:
+def negated_predicate(sentence: str, mentions: list[Mention]) -> bool:
+    """A "not" within NOT_REACH words after a mention: "X do not deserve ...", "X are not ...". The scorer misreads
+    these (HateCheck's negated hate); a "no" or "never" anywhere is left to it, as period prose generalises with
+    them ("they never forgive", "no Hindoo will ...": a veto on every negator lost a third of the books' claims)."""
+    plain = sentence.replace("’", "'")
+    for mention in mentions:
+        following = [m.group().lower() for m in TOKEN.finditer(plain, mention.end)][:NOT_REACH]
+        if any(word == "not" or word.endswith("n't") for word in following):
+            return True
+    return False
+
+
+def stance_discount(sentence: str, mentions: list[Mention], signals: StanceSignals,
+                    rule_findings: list[BiasFinding]) -> str:
     """The grammar's veto on the writer's stance, "" if none: counter-speech, a denial, a report or quotation, a
     premise; and a claim the grammar found only negated ("are not bad drivers")."""
     if signals.counter_speech:
@@ -98,6 +112,8 @@ def stance_discount(signals: StanceSignals, rule_findings: list[BiasFinding]) ->
     discounts = {f.discounted for f in rule_findings}
     if rule_findings and "" not in discounts:
         return next(d for d in ("counter-speech", "negation", "quotation", "supposition") if d in discounts)
+    if negated_predicate(sentence, mentions) and not rule_findings:
+        return "negation"
     return "supposition" if signals.supposed else ""
 
 
@@ -126,7 +142,7 @@ def sentence_findings(sentence: str, mentions: list[Mention], assessment: Assess
     severity = learned_severity(assessment, kinds, lowest, shape)
     if not severity:
         return kept
-    discount = stance_discount(stance_signals(sentence, mentions), rules)
+    discount = stance_discount(sentence, mentions, stance_signals(sentence, mentions), rules)
     severity = discounted_severity(severity, discount)
     head = max(assessment.severity, key=assessment.severity.get)
     words = ", ".join(sorted(kinds)) or "none"
