@@ -8,7 +8,8 @@ one command, so they can be rerun whenever the scorer's weights change:
   scorer's validation books (the dev books it was not trained on: the honest figure for an unseen book);
 - the public sets' dev halves (ToxiGen, RedditBias, HateCheck): the share flagged at medium+ per kind;
 - the shared corpus (the prose the demo trains on): per file, the share of sentences with a high finding (a
-  reflection saying one pauses a run) and with a medium+ one, and the medium+ findings of Meditations, Problems
+  reflection saying one pauses a run), of 2 kB texts of it with one (the pause rate of reflection-sized text), and
+  of sentences with a medium+ finding, and the medium+ findings of Meditations, Problems
   of Philosophy and Beyond Good and Evil listed in full, for a reader to judge;
 - each figure for the detector as shipped and for two alternatives: the grammar alone (`scan_rules`, the
   detector before #39) and the learned finding alone (without the grammar's high findings kept);
@@ -19,6 +20,7 @@ import json
 import os
 from pathlib import Path
 
+from phaselog.bench.scan import as_texts
 from phaselog.bias_tooling.book_sentences import read_table
 from phaselog.understanding.bias import scan_rules
 from phaselog.understanding.bias_detector import KEPT_RULE, scan_bias_many, worst_severity
@@ -87,10 +89,12 @@ def corpus_figures(corpus: Path) -> dict:
     figures, listed = {}, {}
     for path in sorted(corpus.rglob("*.txt")):
         sentences = corpus_sentences(path, 10 ** 9)
+        texts = readings(as_texts(sentences))  # as a run would scan them: reflection-sized texts
         for variant, found in readings(sentences).items():
             figures.setdefault(path.name, {})[variant] = {
                 "high": share([worst_severity(f) == "high" for f in found]),
-                "medium+": share([flagged(f) for f in found])}
+                "medium+": share([flagged(f) for f in found]),
+                "2 kB texts with a high finding": share([worst_severity(f) == "high" for f in texts[variant]])}
             if variant == "shipped" and any(name in path.stem for name in LISTED):
                 listed[path.name] = [f"{x.severity} {x.category} {x.terms} score {x.score}: {x.context}"
                                      for findings in found for x in findings if x.severity in FLAGGED]
