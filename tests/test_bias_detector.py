@@ -8,15 +8,13 @@ dev figures are recomputed from the committed table. Every figure measured is in
 import hashlib
 import json
 import re
-import socket
 from collections import defaultdict
 from pathlib import Path
-
-import pytest
 
 from phaselog.bias_tooling.book_eval import split_figures
 from phaselog.bias_tooling.book_sentences import read_table
 from phaselog.understanding.bias_detector import scan_bias, scan_bias_many, worst_severity
+from tests.test_bias_scorer import no_network  # noqa: F401 (the fixture: sockets refuse while the scan runs)
 
 DATA = Path(__file__).parents[1] / "bias_tooling" / "data"
 PAIRS = 12  # twins per category: the first by sha256 of the claim, so the choice is the table's, not ours
@@ -57,18 +55,6 @@ def twins() -> dict[str, list[tuple[str, str]]]:
         if len(forms) == 2:
             counterfactual[category].append((forms["assertion"], forms["counter_speech"]))
     return {category: first_by_hash(pairs) for category, pairs in {**found, **counterfactual}.items()}
-
-
-@pytest.fixture
-def no_network():
-    """Sockets refuse to connect while the detector runs: it must need no network."""
-    real = socket.socket.connect
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the bias detector tried to reach the network")
-    socket.socket.connect = refuse
-    yield
-    socket.socket.connect = real
 
 
 def test_each_category_flags_a_generalisation_and_not_its_counter_speech_twin(no_network):

@@ -19,9 +19,11 @@
    - low: the head says low and the claim is flattering (a positive word, no negative one) or has a low shape;
      with no judgement word nor shape there is no finding (a sentence that says nothing of the group, "Women
      walked home.", scored near the bar).
+   The words are those within CLAIM_REACH of a mention: a long period sentence judges many things.
    Then the stance the grammar reads (bias_gate.stance_signals, and the grammar's own discounts in the sentence):
-   counter-speech, a denial ("not all"), a negated negative claim or a report / quotation make it low, a premise
-   ("if X are ...") one level lower. The scorer has learned stance too; these cues are the grammar's veto.
+   counter-speech, a denial ("not all"), a claim the grammar found only negated, a "not" right after the mention
+   or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
+   too; these cues are the grammar's veto. A bare "men" is humankind, no mention, unless women are named beside.
 4. The grammar's own findings are kept only where they are high and not discounted, whatever the score: a
    derogatory word tied to a group ("dirty immigrants") is what a run must stop for, and the scorer, trained on
    book prose, sometimes misses modern slurs. Every other rule finding is an input to the severity, not a finding
@@ -68,7 +70,7 @@ def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[
     tokens = [m.group().lower() for m in matches]
     kinds, lowest = set(), 0.0
     for i, token in enumerate(tokens):
-        length, kind = lexicon_attribute(tokens, i, category)
+        _, kind = lexicon_attribute(tokens, i, category)
         kinds |= {kind or valence_kind(token)} - {""}
         lowest = min(lowest, valence(token))
     return kinds, lowest
