@@ -208,7 +208,7 @@ def race_shape(base: PhaseConfig, shape: dict, run_dir: Path, peer_steps: int, s
             jobs += pair if seed % 2 == 0 else pair[::-1]
         for kind, steps, lr in jobs:
             config = race_config(base, shape, steps, seed, overrides if kind == "phaselog" else ())
-            runs.append(run_once(kind, config, vocab, steps, lr, streams, windows))
+            runs.append({**run_once(kind, config, vocab, steps, lr, streams, windows), "round": seed})
             log(f"  {shape['name']} seed {seed}: {kind} {steps} steps" + (f" lr {lr:g}" if lr else "")
                 + f": val loss {runs[-1]['val_loss']:.4f} in {runs[-1]['seconds']:.1f} s")
         if seed == 0 and target is None:
@@ -216,8 +216,8 @@ def race_shape(base: PhaseConfig, shape: dict, run_dir: Path, peer_steps: int, s
             peer_lr = min(tuning, key=tuning.get)
     peer_runs = [r for r in runs if r["trainer"] == "peer" and r["lr"] == peer_lr]
     ours = [r for r in runs if r["trainer"] == "phaselog"]
-    curves = [[(r["tokens"], r["val_loss"]) for r in ours if r["seed"] == base.train.seed + seed]
-              for seed in range(seeds)]
+    # by round, not by seed: a --set train.seed moves the seeds
+    curves = [[(r["tokens"], r["val_loss"]) for r in ours if r["round"] == seed] for seed in range(seeds)]
     t = ours_probe.train
     result = {"name": shape["name"], "depth": shape["depth"], "width": probe.model.width,
               "seq_len": shape["seq_len"], "batch_size": shape["batch_size"], "peer_steps": peer_steps,
