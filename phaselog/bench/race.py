@@ -293,26 +293,23 @@ def bench_race(full: bool = False, seeds: int | None = None, shape: str | None =
     for r in results:
         shape_name = f"  {r['name']:4} (L{r['depth']} d{r['width']} T{r['seq_len']} B{r['batch_size']}): "
         tokens = "-" if r["token_ratio"] is None else f"{r['token_ratio']:.2f}"
+        at_most = "at most " if r["reached"] == "at most" else ""
         finals = ("phaselog's final loss at each share of T: "
                   + ", ".join(f"{p['fraction']:g}: {p['val_loss']:.4f}" for p in r["fractions"]))
         if r["target_given"]:
-            low, high = r["token_ratio_interval"]
-            reach = ("does not reach" if r["token_ratio"] is None else
-                     f"reaches it in {'at most ' if r['reached'] == 'at most' else ''}{tokens}x")
+            reach = "does not reach" if r["token_ratio"] is None else f"reaches it in {at_most}{tokens}x"
             lines.append(f"{shape_name}target val loss {r['target']:.4f}; phaselog (matrices lr "
                          f"{r['phaselog_lr']['matrices']:.3g}, batch {r['phaselog_batch_size']}) {reach} the tokens "
-                         f"of T = {r['peer_steps']} steps (interval {interval_text(low, high)}); {finals}; "
-                         f"{r['phaselog_tokens_per_sec']['median']:.0f} tok/s")
+                         f"of T = {r['peer_steps']} steps (interval {interval_text(*r['token_ratio_interval'])}); "
+                         f"{finals}; {r['phaselog_tokens_per_sec']['median']:.0f} tok/s")
             continue
-        low, high = r["time_ratio_interval"]
-        ratio = ("not within T" if r["time_ratio"] is None else
-                 f"{'at most ' if r['reached'] == 'at most' else ''}{r['time_ratio']:.2f}x")
+        ratio = "not within T" if r["time_ratio"] is None else f"{at_most}{r['time_ratio']:.2f}x"
         lines.append(f"{shape_name}nanoGPT lr "
                      f"{r['peer_lr']:g} (tuned over {', '.join(f'{lr:g}' for lr in PEER_LRS)}) reaches val loss "
                      f"{r['target']:.4f} in T = {r['peer_steps']} steps ({r['peer_seconds']:.0f} s); phaselog "
                      f"(lr {r['phaselog_lr']['matrices']:g}) gets there in {ratio} its time "
-                     f"(interval {interval_text(low, high)}, {INTERVAL[0]}-{INTERVAL[1]}th percentile over "
-                     "resampled seeds)")
+                     f"(interval {interval_text(*r['time_ratio_interval'])}, {INTERVAL[0]}-{INTERVAL[1]}th "
+                     "percentile over resampled seeds)")
         lines.append(f"       = tokens {tokens}x / "
                      f"throughput {r['throughput_ratio']:.2f}x (phaselog {r['phaselog_tokens_per_sec']['median']:.0f}"
                      f" tok/s, nanoGPT {r['peer_tokens_per_sec']['median']:.0f}); {finals}")
