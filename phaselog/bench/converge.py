@@ -1,9 +1,10 @@
 """`phaselog bench converge`: time to quality, not tokens/sec. The demo's model and data (configs/demo.yaml, both
 sources in the mix from the start so every run sees the same data) trains for a fixed wall-clock budget per run,
-once with AdamW on everything (train.optimizer adamw) and once with torch's Muon on the blocks' matrices and AdamW
-on the embedding and the head (train.optimizer muon), for a few seeds each, alternating the two so the machine's
-load hits both alike. The lr schedule runs over the budget's seconds, not over steps: each optimizer warms up and
-decays in full however fast its steps are. Validation bpb is measured at six points of the budget, off the clock.
+once with AdamW on everything (train.optimizer adamw) and once with Muon (model/train.py) on the blocks'
+matrices and AdamW on the embedding and the head (train.optimizer muon), for a few seeds each, alternating the two
+so the machine's load hits both alike. The lr schedule runs over the budget's seconds, not over steps: each
+optimizer warms up and decays in full however fast its steps are. Validation bpb is measured at six points of
+the budget, off the clock.
 The rule for the default (docs/benchmarks.md): an optimizer whose median final bpb is better becomes the default
 when, median over seeds, it reaches the other's median final bpb at least 1.2x sooner."""
 import os
@@ -20,7 +21,7 @@ from phaselog.core.config import PhaseConfig, load_config
 from phaselog.datasets.mixing import BatchSampler, mix_from_config
 from phaselog.datasets.prepare import prepare_data
 from phaselog.model.evaluate import validation_bpb
-from phaselog.model.train import build_model, build_optimizer, load_data, lr_multiplier, set_lr
+from phaselog.model.train import build_model, build_optimizer, load_data, lr_multiplier, muon_lr, set_lr
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIMIZERS = ("adamw", "muon")
@@ -114,7 +115,8 @@ def bench_converge(seconds: float = 120.0, seeds: int = 3, config: PhaseConfig |
              f"of training per run, {seeds} seeds, val bpb at {MARKS} points off the clock"]
     for name in OPTIMIZERS:
         finals = [c[-1]["val_bpb"] for c in runs[name]]
-        lr = f"matrices lr {t.muon_lr} (Muon)" if name == "muon" else f"matrices lr {t.lr} (AdamW)"
+        lr = (f"matrices lr {muon_lr(t, config.model.seq_len):.3g} (Muon)" if name == "muon"
+              else f"matrices lr {t.lr} (AdamW)")
         lines.append(f"  {name:5}: final val bpb median {statistics.median(finals):.3f} (min {min(finals):.3f}, "
                      f"max {max(finals):.3f}), {steps[name]['median']:.0f} steps in the budget; {lr}")
     reach = result["seconds_to_other_final"]
