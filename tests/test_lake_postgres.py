@@ -2,19 +2,24 @@
 flow-run processes, standing for two machines), write into one DuckLake whose catalog is a real PostgreSQL server
 while `phaselog sql` and `phaselog journal add` in further processes read and write it. Migrations run once,
 before the workers start; the workers only insert (and delete what they replace)."""
+import io
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack, redirect_stderr
 from pathlib import Path
 
+import pytest
 import yaml
 
-from phaselog.core.store import Store
+from phaselog.core.errors import StoreUnreachable
+from phaselog.core.pending import pending_writes
+from phaselog.core.store import Store, writes_queued_when_held
 from phaselog.local_postgres import local_postgres
 from tests.conftest import REPO, tiny_config_dict
-from tests.processes import start_prefect_server
+from tests.processes import clean_env, free_port, start_prefect_server
 from tests.test_store import three_writers_write_every_segment_once
 
 RUNS = ["worker-a", "worker-b"]
@@ -117,3 +122,74 @@ def test_three_writers_into_a_postgres_lake_lose_and_double_nothing(tmp_path):
     """The writers also migrate the new lake together: the catalog's advisory lock lets one make the tables."""
     with tempfile.TemporaryDirectory(prefix="phaselog-postgres-") as folder, local_postgres(Path(folder)) as dsn:
         three_writers_write_every_segment_once(tmp_path, f"ducklake:postgres:{dsn}?data={tmp_path / 'lake'}")
+
+
+def wait_until(condition, run: subprocess.Popen, log: Path) -> None:
+    """Poll `condition` while the run trains; a run that ended, or 10 minutes, fail the test with its log."""
+    deadline = time.monotonic() + 600
+    while not condition():
+        assert run.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+
+
+def test_a_postgres_outage_mid_run_costs_no_training_and_no_row(shared_corpus, tmp_path):
+    """The catalog's server stops once the run's first segment is in and starts again once the run has queued a
+    write: the run trains on through the outage, puts what waited in once the server is back, and ends completed
+    with every row once."""
+    data = tiny_config_dict(shared_corpus, end_step=30, segment_steps=10, checkpoint_every=10)
+    data.update(evaluation={"enabled": False}, review={"probe": False, "data_windows": 0},
+                self_play={"samples": 1, "max_new_tokens": 8})
+    config, home, log = tmp_path / "run.yaml", tmp_path / "home", tmp_path / "run.log"
+    config.write_text(yaml.safe_dump(data))
+    with tempfile.TemporaryDirectory(prefix="phaselog-postgres-") as folder, ExitStack() as server:
+        dsn = server.enter_context(local_postgres(Path(folder)))
+        url = f"ducklake:postgres:{dsn}?data={tmp_path / 'lake'}"
+        store = Store(tmp_path / "reader", url)
+        with open(log, "w") as out:
+            run = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "run", str(config), "--run-id", "outage",
+                                    "--home", str(home)], cwd=REPO, env=clean_env(PHASELOG_STORE=url), stdout=out,
+                                   stderr=out)
+        try:
+            wait_until(lambda: store.exists() and store.query("SELECT count(*) FROM segments")[1][0][0] >= 1,
+                       run, log)
+            server.close()  # stopped: its clients are disconnected, and no one can connect
+            wait_until(lambda: pending_writes(home), run, log)  # the run trained on, its rows on disk
+            # the same data folder and socket: the run's DSN reaches it again
+            assert server.enter_context(local_postgres(Path(folder))) == dsn
+            assert run.wait(timeout=600) == 0, log.read_text()[-3000:]
+        finally:
+            run.kill()
+            run.wait()
+        text = log.read_text()
+        assert "Traceback" not in text and text.count("cannot be reached") == 1, text[-3000:]
+        assert text.count(f"the store {url} is back") == 1 and not pending_writes(home), text[-3000:]
+        keys = {"metrics": "step", "segments": '"index"', "segment_analysis": "end_step", "health": "step",
+                "reflections": "(step, prompt_version, framing, sample_index)", "activation_stats": "(step, layer)"}
+        for table, key in keys.items():  # every row once: none lost in the outage, none put in twice
+            (rows, keyed), = store.query(f"SELECT count(*), count(DISTINCT {key}) FROM {table}")[1]
+            assert rows == keyed > 0, (table, rows, keyed)
+        assert store.query("SELECT count(*) FROM segments")[1] == [(3,)]
+        assert store.query("SELECT min(step), max(step) FROM metrics")[1] == [(1, 30)]
+        assert store.query("SELECT status FROM runs")[1] == [("completed",)]
+        assert (home / "outage" / "reports").is_dir()  # the phase log, written once the store was back
+
+
+def test_a_refused_catalog_queues_a_runs_writes_and_a_writer_that_gives_up_names_the_whole_cause(tmp_path):
+    """No server on the port: PostgreSQL's "Connection refused" passes like a reset (a catalog restarting); a
+    run queues its writes at once with one warning, other writers give up after their tries naming all of it."""
+    port = free_port()
+    url = f"ducklake:postgres:dbname=postgres user=postgres host=127.0.0.1 port={port}?data={tmp_path / 'lake'}"
+    store = Store(tmp_path, url, lake_attempts=2)
+    with pytest.raises(StoreUnreachable) as given_up:
+        store.execute("DELETE FROM journal WHERE run_id = 'r'")
+    message = str(given_up.value)
+    assert "Connection refused" in message and f"port {port}" in message and "(2 tries)" in message, message
+    assert "accepting TCP/IP connections" in message, message  # the cause's last words: nothing cut off
+    with writes_queued_when_held(), redirect_stderr(io.StringIO()) as err:
+        for step in (1, 2):
+            store.replace_rows("health", [{"run_id": "r", "step": step, "segment_start": 0, "status": "ok",
+                                           "reasons": "[]", "first_flagged_step": None, "sentence": "fine"}],
+                               "run_id = ? AND step = ?", ["r", step])
+        # the run reads what it queued: the catalog has the rest, once it is back
+        assert store.query("SELECT step FROM health ORDER BY step")[1] == [(1,), (2,)]
+    assert len(pending_writes(tmp_path)) == 2 and err.getvalue().count("cannot be reached") == 1, err.getvalue()
