@@ -193,3 +193,27 @@ def test_a_refused_catalog_queues_a_runs_writes_and_a_writer_that_gives_up_names
         # the run reads what it queued: the catalog has the rest, once it is back
         assert store.query("SELECT step FROM health ORDER BY step")[1] == [(1,), (2,)]
     assert len(pending_writes(tmp_path)) == 2 and err.getvalue().count("cannot be reached") == 1, err.getvalue()
+
+
+def test_store_drain_waits_for_the_catalog_then_puts_the_queued_writes_into_the_lake(tmp_path):
+    """Writes a run queued while the catalog was down, for a lake a config's `store:` named: `phaselog store
+    drain` (no $PHASELOG_STORE) waits until the catalog answers, then puts them into that lake, each once."""
+    home = tmp_path / "home"
+    with tempfile.TemporaryDirectory(prefix="phaselog-postgres-") as folder, ExitStack() as server:
+        dsn = server.enter_context(local_postgres(Path(folder)))
+        store = Store(home, f"ducklake:postgres:{dsn}?data={tmp_path / 'lake'}")
+        store.migrate()
+        server.close()
+        with writes_queued_when_held(), redirect_stderr(io.StringIO()):  # as inside a run
+            for step in (1, 2):
+                store.replace_rows("metrics", [{"run_id": "a", "step": step, "loss": 1.5}],
+                                   "run_id = ? AND step = ?", ["a", step])
+        assert len(pending_writes(home)) == 2
+        env = {k: v for k, v in clean_env().items() if k != "PHASELOG_STORE"}
+        drain = subprocess.Popen([sys.executable, "-m", "phaselog.cli", "store", "drain", "--home", str(home)],
+                                 cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+        assert "to be reachable" in drain.stdout.readline()
+        assert server.enter_context(local_postgres(Path(folder))) == dsn
+        assert drain.wait(timeout=120) == 0 and "2 queued writes are in" in drain.stdout.read()
+        assert not pending_writes(home) and not (home / "phaselog.duckdb").exists()
+        assert store.query("SELECT run_id, step, loss FROM metrics ORDER BY step")[1] == [("a", 1, 1.5), ("a", 2, 1.5)]

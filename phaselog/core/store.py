@@ -245,8 +245,8 @@ class Store:
     def back_from_outage(self, applied: int) -> None:
         if self.url.text in OUTAGES:
             OUTAGES.discard(self.url.text)
-            print(f"phaselog: the store {self} is back: the {applied} writes that waited are in", file=sys.stderr,
-                  flush=True)
+            waited = f": the {applied} writes that waited are in" if applied else ""
+            print(f"phaselog: the store {self} is back{waited}", file=sys.stderr, flush=True)
 
     def queued(self) -> list[Path]:
         """The writes queued for this store (a queue left for another store of the home is not applied here)."""
