@@ -133,9 +133,9 @@ def wait_until(condition, run: subprocess.Popen, log: Path) -> None:
 
 
 def test_a_postgres_outage_mid_run_costs_no_training_and_no_row(shared_corpus, tmp_path):
-    """The catalog's server stops once the run's first segment is in and starts again once the run has queued a
-    write: the run trains on through the outage, puts what waited in once the server is back, and ends completed
-    with every row once."""
+    """The catalog's server stops once the run's first segment is in and starts again once the run has trained the
+    next segment and queued its metric rows: the run trains and analyses through the outage, puts what waited in
+    once the server is back, and ends completed with every row once."""
     data = tiny_config_dict(shared_corpus, end_step=30, segment_steps=10, checkpoint_every=10)
     data.update(evaluation={"enabled": False}, review={"probe": False, "data_windows": 0},
                 self_play={"samples": 1, "max_new_tokens": 8})
@@ -153,7 +153,9 @@ def test_a_postgres_outage_mid_run_costs_no_training_and_no_row(shared_corpus, t
             wait_until(lambda: store.exists() and store.query("SELECT count(*) FROM segments")[1][0][0] >= 1,
                        run, log)
             server.close()  # stopped: its clients are disconnected, and no one can connect
-            wait_until(lambda: pending_writes(home), run, log)  # the run trained on, its rows on disk
+            # the run trained the next segment without the store: its metric rows wait on disk
+            wait_until(lambda: any('"table": "metrics"' in path.read_text() for path in pending_writes(home)),
+                       run, log)
             # the same data folder and socket: the run's DSN reaches it again
             assert server.enter_context(local_postgres(Path(folder))) == dsn
             assert run.wait(timeout=600) == 0, log.read_text()[-3000:]
