@@ -16,10 +16,13 @@ import yaml
 
 from phaselog.core.errors import StoreUnreachable
 from phaselog.core.pending import pending_writes
+from phaselog.core.records import history, record_health
+from phaselog.core.reviews import counterexample_starts
 from phaselog.core.store import Store, writes_queued_when_held
 from phaselog.local_postgres import local_postgres
 from tests.conftest import REPO, tiny_config_dict
 from tests.processes import clean_env, free_port, start_prefect_server
+from tests.test_counterexample_source import counterexample_config, review
 from tests.test_store import three_writers_write_every_segment_once
 
 RUNS = ["worker-a", "worker-b"]
@@ -219,3 +222,23 @@ def test_store_drain_waits_for_the_catalog_then_puts_the_queued_writes_into_the_
         assert drain.wait(timeout=120) == 0 and "2 queued writes are in" in drain.stdout.read()
         assert not pending_writes(home) and not (home / "phaselog.duckdb").exists()
         assert store.query("SELECT run_id, step, loss FROM metrics ORDER BY step")[1] == [("a", 1, 1.5), ("a", 2, 1.5)]
+
+
+def test_a_runs_reads_during_an_outage_keep_its_data_mix_and_see_what_it_queued(tmp_path):
+    """While the catalog is down a run reads what it queued since; the counterexample source a review added before
+    the outage stays in the mix (the review is in the catalog, out of reach), and the run knows the store is away."""
+    config = counterexample_config(tmp_path)
+    with tempfile.TemporaryDirectory(prefix="phaselog-postgres-") as folder, ExitStack() as server:
+        store = Store(tmp_path, f"ducklake:postgres:{server.enter_context(local_postgres(Path(folder)))}"
+                                f"?data={tmp_path / 'lake'}")
+        store.migrate()
+        review(store, "r", 10, "resume_with_counterexamples")
+        verdict = {"status": "healthy", "reasons": [], "first_flagged_step": None, "sentence": "fine"}
+        with writes_queued_when_held(), redirect_stderr(io.StringIO()) as err:
+            assert counterexample_starts(store, "r", config) == {"philosophy": 10} and not store.unreachable()
+            server.close()
+            record_health(store, "r", 20, 10, verdict)
+            assert store.unreachable() and pending_writes(tmp_path)
+            assert counterexample_starts(store, "r", config) == {"philosophy": 10}
+            assert history(store, "health", ["step", "status"], "r", 0, 30) == [{"step": 20, "status": "healthy"}]
+        assert err.getvalue().count("cannot be reached") == 1, err.getvalue()

@@ -88,7 +88,8 @@ def migrations() -> list[tuple[int, str, str]]:
 # causes that say the catalog cannot be reached at all (its server stopped, restarting, failing over): a run
 # queues its writes at once rather than wait; other writers retry them like any transient cause
 UNREACHABLE = ("unable to connect to postgres", "connection refused", "could not connect to server",
-               "connection reset", "server closed the connection", "terminating connection")
+               "connection reset", "server closed the connection", "terminating connection", "no connection to the server",
+               "the database system is shutting down", "the database system is starting up")
 TRANSIENT = ("conflict", "database is locked", "database is busy", "could not serialize", "deadlock detected",
              *UNREACHABLE)
 
@@ -158,9 +159,8 @@ class Store:
                     # first error is the one to tell
                 # a full disk, a read-only or failing file system (at COMMIT DuckDB says "Failed to commit: ...")
                 if isinstance(err, (duckdb.IOException, duckdb.TransactionException)) and not (
-                        self.lake and is_transient(err)):  # those the lake's writer runs again
-                    raise PhaselogError(f"could not write the store {self}: {first_line(err)}; the store keeps "
-                                        "what it had: fix that, then `phaselog resume` the run") from None
+                        self.lake and (is_transient(err) or QUEUEING["on"])):  # those the lake's writer runs again
+                    raise self.write_failed(err) from None
                 raise
             finally:
                 con.close()
@@ -223,7 +223,12 @@ class Store:
                     execute_write(con, statement, rows, params)
                 return
             except duckdb.Error as err:
-                if not is_transient(err):
+                # in a run, a write that failed for another cause runs once more: a catalog that goes down in the
+                # middle of a transaction fails it in whatever query it was at, and the next try finds it away (a
+                # single try, a drain's, tells the cause: a queued write that cannot go in must not wait silently)
+                if not is_transient(err) and not (QUEUEING["on"] and attempt == 0 and attempts > 1):
+                    if isinstance(err, (duckdb.IOException, duckdb.TransactionException)):
+                        raise self.write_failed(err) from None
                     raise
                 cause = " ".join(str(err).split())
                 if attempt == attempts - 1 or (QUEUEING["on"] and is_unreachable(err)):
@@ -232,6 +237,10 @@ class Store:
                         f"{'try' if attempt == 0 else 'tries'}); the store keeps what it had: `phaselog resume` "
                         "the run once it is back", cause) from None
                 time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+
+    def write_failed(self, err: Exception) -> PhaselogError:
+        return PhaselogError(f"could not write the store {self}: {first_line(err)}; the store keeps what it had: fix "
+                             "that, then `phaselog resume` the run")
 
     def note_outage(self, cause: str) -> None:
         """One warning when a run first finds the lake's catalog unreachable, none for the writes that follow."""
@@ -422,26 +431,22 @@ class Store:
         self.migrate()
         return self.query(sql, params, untrusted)
 
-    def _read(self, sql: str, params: list, untrusted: bool) -> tuple[list[str], list[tuple]]:
+    def _read(self, sql: str, params: list, untrusted: bool, again: bool = True) -> tuple[list[str], list[tuple]]:
         with self.reader(SANDBOX if untrusted else None) as con:
             try:
                 if untrusted:
                     check_reads_only(con, sql)
                 cursor = con.execute(sql, params)
-            except duckdb.InvalidInputException as err:
-                if "read-only" in str(err):
-                    raise PhaselogError("the store is opened read-only here: `phaselog sql` runs queries, "
-                                        "not writes") from None
-                raise PhaselogError(f"SQL error: {first_line(err)}") from None
+                columns = [d[0] for d in cursor.description] if cursor.description else []
+                return columns, cursor.fetchall()
             except duckdb.CatalogException:
                 raise  # a table missing: query() tells a store without tables from a wrong name
-            except duckdb.PermissionException as err:
-                raise PhaselogError(f"`phaselog sql` reads the store only, never other files (to join your own, "
-                                    f"open the store read-only in duckdb yourself): {first_line(err)}") from None
             except duckdb.Error as err:
-                raise PhaselogError(f"SQL error: {first_line(err)}") from None
-            columns = [d[0] for d in cursor.description] if cursor.description else []
-            return columns, cursor.fetchall()
+                if not (again and self.lake and QUEUEING["on"]):
+                    raise read_failed(err) from None
+        # a run's read of a lake whose catalog went down in the middle of it ("Failed to get data file list from
+        # DuckLake: ..."): once more, which reads what the run queued when the catalog is away
+        return self._read(sql, params, untrusted, again=False)
 
     def run_exists(self, run_id: str) -> bool:
         return self.exists() and bool(self.query("SELECT 1 FROM runs WHERE run_id = ?", [run_id])[1])
@@ -498,6 +503,15 @@ def check_reads_only(con, sql: str) -> None:
             kind = statement.type.name.lower()
             raise PhaselogError(f"the store is opened read-only here: `phaselog sql` runs queries, not {kind} "
                                 f"statements ({statement.query.strip()[:60]!r})")
+
+
+def read_failed(err: duckdb.Error) -> PhaselogError:
+    if isinstance(err, duckdb.InvalidInputException) and "read-only" in str(err):
+        return PhaselogError("the store is opened read-only here: `phaselog sql` runs queries, not writes")
+    if isinstance(err, duckdb.PermissionException):
+        return PhaselogError(f"`phaselog sql` reads the store only, never other files (to join your own, open the "
+                             f"store read-only in duckdb yourself): {first_line(err)}")
+    return PhaselogError(f"SQL error: {first_line(err)}")
 
 
 def has_tables(con) -> bool:
