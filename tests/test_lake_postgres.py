@@ -167,6 +167,8 @@ def test_a_postgres_outage_mid_run_costs_no_training_and_no_row(shared_corpus, t
             run.wait()
         text = log.read_text()
         assert "Traceback" not in text and text.count("cannot be reached") == 1, text[-3000:]
+        # a segment trained in the outage, its rows on disk
+        assert "metric rows queued on disk until the store is back" in text, text[-3000:]
         assert text.count(f"the store {url} is back") == 1 and not pending_writes(home), text[-3000:]
         keys = {"metrics": "step", "segments": '"index"', "segment_analysis": "end_step", "health": "step",
                 "reflections": "(step, prompt_version, framing, sample_index)", "activation_stats": "(step, layer)"}

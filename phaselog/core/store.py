@@ -82,14 +82,15 @@ def migrations() -> list[tuple[int, str, str]]:
     return [(int(p.name.split("_")[0]), p.name, p.read_text()) for p in files]
 
 
-# causes that pass, after which a lake's transaction is run again: its commit lost the race on the snapshot to
-# another writer's (after DuckLake's own retries), the SQLite catalog was busy with another commit past its wait, a
-# PostgreSQL serialization failure or deadlock, a connection the server reset or closed (a restart, a failover)
 # causes that say the catalog cannot be reached at all (its server stopped, restarting, failing over): a run
 # queues its writes at once rather than wait; other writers retry them like any transient cause
 UNREACHABLE = ("unable to connect to postgres", "connection refused", "could not connect to server",
-               "connection reset", "server closed the connection", "terminating connection", "no connection to the server",
-               "the database system is shutting down", "the database system is starting up")
+               "connection reset", "server closed the connection", "terminating connection",
+               "no connection to the server", "the database system is shutting down",
+               "the database system is starting up")
+# causes that pass, after which a lake's transaction is run again: its commit lost the race on the snapshot to
+# another writer's (after DuckLake's own retries), the SQLite catalog was busy with another commit past its wait, a
+# PostgreSQL serialization failure or deadlock, a catalog that cannot be reached (a restart, a failover)
 TRANSIENT = ("conflict", "database is locked", "database is busy", "could not serialize", "deadlock detected",
              *UNREACHABLE)
 
