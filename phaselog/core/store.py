@@ -33,8 +33,8 @@ import duckdb
 import pyarrow as pa
 
 from phaselog.core.errors import PhaselogError, StoreHeld, StoreUnreachable
-from phaselog.core.lake import (NO_AUTOLOAD, attach, connect_lake, lake_connection, lake_ddl, parse_store_url,
-                                postgres_lock)
+from phaselog.core.lake import (NO_AUTOLOAD, attach, connect_file, connect_lake, lake_connection, lake_ddl,
+                                parse_store_url, postgres_lock)
 from phaselog.core.locks import waiting_for
 from phaselog.core.pending import (PENDING, apply_write, execute_write, forget_write, holder_of, pending_writes,
                                    queue_write, queued_for)
@@ -298,7 +298,7 @@ class Store:
                 raise PhaselogError(f"could not open the store {self}: {first_line(err)}") from None
         for attempt in range(attempts):
             try:
-                return duckdb.connect(str(self.path), read_only=read_only, config=config or {})
+                return connect_file(str(self.path), read_only, config)
             except duckdb.IOException as err:
                 if not is_lock_error(err):  # truncated, not DuckDB at all, unreadable
                     raise PhaselogError(f"{self.path} is not a readable DuckDB store ({first_line(err)}): move it "
@@ -388,7 +388,7 @@ class Store:
                 with duckdb.connect(str(snapshot / STORE_FILE)) as copy:
                     for path in queued:
                         apply_write(copy, path)
-                con = duckdb.connect(str(snapshot / STORE_FILE), read_only=True, config=config or {})
+                con = connect_file(str(snapshot / STORE_FILE), True, config)
             else:
                 try:
                     con = self._connect(read_only=True, attempts=30, config=config)
@@ -398,7 +398,7 @@ class Store:
                     if self.lake:
                         self.note_outage(" ".join(str(err).split()))
                     snapshot = self._snapshot()
-                    con = duckdb.connect(str(snapshot / STORE_FILE), read_only=True, config=config or {})
+                    con = connect_file(str(snapshot / STORE_FILE), True, config)
         except BaseException:
             if snapshot is not None:
                 shutil.rmtree(snapshot, ignore_errors=True)
