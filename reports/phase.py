@@ -15,7 +15,7 @@ from phaselog.core.errors import PhaselogError
 from phaselog.core.store import Store
 from phaselog.model.prompts import load_prompt, prompts_root
 from phaselog.reports import charts, events, model_sections, story, verdicts
-from phaselog.reports.claims import capital
+from phaselog.reports.claims import capital, claims, summary_claims
 from phaselog.reports.document import (Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table, to_html, to_markdown,
                                        without_repeats)
 from phaselog.reports.gather import ReportData, gather, whole_phase
@@ -268,8 +268,16 @@ def reasons(data: PhaseData, run: dict) -> list[str]:
             if e["author"] == "human" and set(e["tags"] or []) & set(story.WHY_TAGS)]
 
 
+def review_matters(data: PhaseData) -> bool:
+    """Whether the review setting is worth a word: it differs between the runs, or it mattered (a pause, or a
+    high finding, which pauses only with the review on)."""
+    return (len({bool(r["config"]["review"]["enabled"]) for r in data.runs}) > 1 or bool(data.reviews)
+            or any(b["severity"] == "high" for b in data.bias))
+
+
 def key_runs(data: PhaseData) -> list:
     blocks = [Heading(2, "Key runs")]
+    review = review_matters(data)
     for n, run in enumerate(data.runs, 1):
         first, last = run_span(data, run)
         parent = f", continuing {run['parent_run']}" if run["parent_run"] else ""
@@ -277,7 +285,7 @@ def key_runs(data: PhaseData) -> list:
                                  f"{run['created_at']:%Y-%m-%d}{parent}, {run['status']})"))
         what = f"changes from {run['parent_run']}" if run["parent_run"] else "configuration"
         effect = change_effect(data, run) if run["parent_run"] else None
-        blocks.append(Bullets([f"{what}: {'; '.join(run_changes(run))}", *reasons(data, run)]
+        blocks.append(Bullets([f"{what}: {'; '.join(run_changes(run, review))}", *reasons(data, run)]
                               + ([effect] if effect else []) + [f"observed: {'; '.join(observations(data, run))}"]))
     return blocks
 
@@ -501,6 +509,12 @@ def whats_next(data: PhaseData, whole: ReportData | None) -> list:
     return [Heading(2, "What's next"), Bullets(items)]
 
 
+def summary(whole: ReportData | None) -> list:
+    """The closing summary, as the posts end: the registry's summary claims over the phase read as one run."""
+    said = summary_claims(whole, claims(whole)) if whole else []
+    return [Heading(2, "Summary"), Paragraph(" ".join(c.text + "." for c in said))] if said else []
+
+
 def sections(data: PhaseData, whole: ReportData | None) -> list:
     """The run log's sections on the model (`whole`: the phase read as one run) come after the loss and
     validation, as in a run's log; a phase none of whose runs has trained a step yet has none of them."""
@@ -508,7 +522,7 @@ def sections(data: PhaseData, whole: ReportData | None) -> list:
     return with_something_to_say(without_repeats(
         [Heading(1, f"Phase log: {data.phase}")] + tldr(data, whole) + overview(data) + key_runs(data)
         + prompt_evolution(data) + loss_progression(data, whole) + validation(data) + speed(data) + model
-        + journal(data) + whats_next(data, whole)))
+        + journal(data) + whats_next(data, whole) + summary(whole)))
 
 
 def with_something_to_say(blocks: list) -> list:

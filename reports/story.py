@@ -26,7 +26,10 @@ def configuration(data: ReportData) -> str:
     run = {"parent_run": None, "config_diff": None, **data.run, "config": config_of(data)}
     if run["parent_run"] and run["config_diff"]:
         return f"Changed from {run['parent_run']}: {'; '.join(run_changes(run))}."
-    return f"Configuration: {'; '.join(run_changes(run))}."
+    # the review setting only when it mattered: a pause, or a high finding (which pauses only with it on)
+    review = bool(data.reviews) or any(e["severity"] == "high" and e["source"] != "probe"
+                                       for e in data.bias_events or [])
+    return f"Configuration: {'; '.join(run_changes(run, review))}."
 
 
 def reasons(data: ReportData) -> list:
