@@ -294,6 +294,50 @@ def column(rows: list[dict], name: str) -> np.ndarray:
     return np.array([r[name] for r in rows if r[name] is not None], dtype=float)
 
 
+SHARED = 0.6     # under this share of its threads' time, with more work runnable than cores, the machine was shared
+ALONE = 0.8      # at least this share, with no more runnable than cores, the training had the machine to itself
+
+
+def machine_share(segments: list[dict]) -> dict | None:
+    """What share of its threads' time the training of these segments got (process CPU time over wall time x
+    threads, migration 012) and the machine's 1-minute load average at their loops' starts and ends; None when no
+    segment measured it (rows from before 012, torchrun)."""
+    measured = [s for s in segments if s.get("cpu_seconds") is not None and s.get("loop_seconds")]
+    if not measured:
+        return None
+    loads = [s[k] for s in measured for k in ("load_start", "load_end")]
+    return {"share": sum(s["cpu_seconds"] for s in measured) / sum(s["loop_seconds"] * s["threads"] for s in measured),
+            "threads": max(s["threads"] for s in measured), "cores": max(s["cores"] for s in measured),
+            "load_low": min(loads), "load_high": max(loads), "load": float(np.mean(loads)), "segments": measured}
+
+
+def shared(m: dict) -> bool:
+    return m["share"] < SHARED and m["load"] > m["cores"]
+
+
+def machine_sentence(data: PhaseData, run: dict) -> str | None:
+    """'The machine was shared: training had about 35% of its 2 threads' time' when it clearly was (the segments
+    named when only some were), 'had the machine to itself' when it clearly did, else the figures alone."""
+    whole = machine_share(of_run(data.segments, run["run_id"]))
+    if whole is None:
+        return None
+    figures = (f"training had about {100 * whole['share']:.0f}% of its {whole['threads']} thread"
+               f"{'s' if whole['threads'] != 1 else ''}' time (process CPU time over wall time; 1-minute load "
+               f"average {whole['load_low']:.1f}-{whole['load_high']:.1f} on {whole['cores']} cores)")
+    busy = [s for s in whole["segments"] if shared(machine_share([s]))]
+    if busy and len(busy) < len(whole["segments"]):
+        m = machine_share(busy)
+        return (f"Run {run['run_id']}: the machine was shared in segment{'s' if len(busy) > 1 else ''} "
+                + ", ".join(f"[{steps(s['start_step'])}, {steps(s['end_step'])})" for s in busy)
+                + f": training had about {100 * m['share']:.0f}% of its {m['threads']} threads' time there; over "
+                f"the run {figures}")
+    if shared(whole):
+        return f"Run {run['run_id']}: the machine was shared: {figures}, so its speed is what other work left it"
+    if whole["share"] >= ALONE and whole["load"] <= whole["cores"]:
+        return f"Run {run['run_id']} had the machine to itself: {figures}"
+    return f"Run {run['run_id']}: {figures}"
+
+
 def speed(data: PhaseData) -> list:
     """Per run: training time, tokens/sec, MFU and step time (median, with the 10th-90th percentile: a wide spread
     is the mark of a machine shared with other work)."""
@@ -311,9 +355,10 @@ def speed(data: PhaseData) -> list:
                      f"{num(float(np.median(step_ms)))} ms" if step_ms.size else "n/a"])
     if not rows:
         return []
+    machine = [text + "." for text in (machine_sentence(data, run) for run in data.runs) if text]
     return [Heading(2, "Training speed"),
             Table(["run", "device", "steps", "training time", "tokens/sec (median, 10th-90th)", "MFU (median)",
-                   "step time (median)"], rows)]
+                   "step time (median)"], rows)] + ([Bullets(machine)] if machine else [])
 
 
 def prompt_quality(data: PhaseData) -> list[dict]:

@@ -13,8 +13,11 @@ import pytest
 
 from phaselog.core.config import PhaseConfig
 from phaselog.core.store import Store
+from phaselog.reports.document import md
 from phaselog.reports.numbers import num
-from phaselog.reports.phase import write_phase_report
+from phaselog.reports.claims import claims, summary_claims
+from phaselog.reports.phase import read_whole, write_phase_report
+from phaselog.reports.phase_data import gather_phase
 
 START = datetime(2026, 12, 3, 9, 0, 0)
 JOIN, SWITCH, END, SEGMENT = 1000, 2000, 3000, 500
@@ -47,6 +50,14 @@ def uptake_json(philosophy: float, general: float, content: int) -> str:
                                       "score": 0.1}})
 
 
+def machine(busy: bool, index: int) -> dict:
+    """Migration 012's columns: run one trained on a shared machine (about a third of its two threads' time, the
+    load average near 8 on 2 cores), run two had it to itself (95%, the load under 2)."""
+    share, load = (0.31 + 0.02 * index, 7.4 + 0.3 * index) if busy else (0.95, 1.6 + 0.1 * index)
+    return {"cpu_seconds": share * 55.0 * 2, "loop_seconds": 55.0, "threads": 2, "cores": 2, "load_start": load,
+            "load_end": load + 0.2}
+
+
 def synthesise_phase(home: Path, seed: int = 0, surfaces_after: int = SWITCH) -> Store:
     rng = np.random.default_rng(seed)
     store = Store(home)
@@ -76,7 +87,8 @@ def synthesise_phase(home: Path, seed: int = 0, surfaces_after: int = SWITCH) ->
             rows["segments"].append({
                 "run_id": run_id, "index": index, "start_step": start, "end_step": end, "status": "completed",
                 "checkpoint": f"step_{end}.pt", "resumed_from": start, "trained_steps": SEGMENT, "seconds": 60.0,
-                "flow_run_id": f"flow-{run_id}", "finished_at": began + timedelta(minutes=2 * index)})
+                "flow_run_id": f"flow-{run_id}", "finished_at": began + timedelta(minutes=2 * index),
+                **machine(run_id == "one", index)})
             # val bpb improves while the mini bundle's CORE falls 0.64 -> 0.55; philosophy's own val bpb falls most
             k = end // SEGMENT - 1
             rows["evals"] += [{"run_id": run_id, "step": end, "name": name, "value": value} for name, value in (
@@ -346,3 +358,48 @@ def test_each_key_period_says_how_the_loss_went(phase_log):
         head, tail = stretch(store, start + 1, start + SEGMENT), stretch(store, end - SEGMENT + 1, end)
         assert line.endswith(f": loss fell {num(head.mean())} -\\> {num(tail.mean())} (means of its first and last "
                              "500 steps)"), line
+
+
+def test_the_speed_section_says_when_the_machine_was_shared_and_when_training_had_it(phase_log):
+    """Run one's segments had about a third of their threads' time under a load average near 8 on 2 cores: shared;
+    run two's had 95% under a load below the cores: the machine to itself. Both from the segments' own columns."""
+    store, markdown = phase_log
+    said = bullets(section(markdown, "Training speed"))
+    figures = {}
+    for run_id in ("one", "two"):
+        share, threads, cores, low, high = one(
+            store, "SELECT sum(cpu_seconds) / sum(loop_seconds * threads), max(threads), max(cores), "
+                   "least(min(load_start), min(load_end)), greatest(max(load_start), max(load_end)) FROM segments "
+                   "WHERE run_id = ?", [run_id])
+        figures[run_id] = (f"training had about {100 * share:.0f}% of its {threads} threads' time (process CPU time "
+                           f"over wall time; 1-minute load average {low:.1f}-{high:.1f} on {cores} cores)")
+    assert md(f"Run one: the machine was shared: {figures['one']}, so its speed is what other work left it.") in said
+    assert md(f"Run two had the machine to itself: {figures['two']}.") in said
+    assert "about 34% of its 2 threads' time" in figures["one"] and "about 95%" in figures["two"]
+
+
+def test_the_phase_log_closes_with_a_summary_of_claims_that_recompute(phase_log):
+    """The closing summary restates registry claims over the phase read as one run, each recomputed here: the
+    join, the loss's bucket medians, val bpb first and last, philosophy's uptake (after the prompt change), the
+    unread high finding and gender's drift; what to do next follows from them."""
+    store, markdown = phase_log
+    whole = read_whole(store, gather_phase(store, "honest"))
+    found = claims(whole)
+    said = summary_claims(whole, found)
+    assert section(markdown, "Summary").split("\n---")[0].strip() == md(" ".join(c.text + "." for c in said))
+    by = {c.name: c for c in found}
+    assert all(set(c.facts["claims"]) <= set(by) for c in said)
+    medians = dict(store.query("SELECT min(step), median(loss) FROM metrics GROUP BY (step - 1) // 500")[1])
+    assert by["loss"].facts["from"] == pytest.approx(medians[1]) and by["loss"].facts["to"] == pytest.approx(
+        medians[by["loss"].facts["bucket_first"]])
+    (first, last), = store.query("SELECT arg_min(value, step), arg_max(value, step) FROM evals WHERE name = "
+                                 "'val_bpb'")[1]
+    did, watch, next_ = (c.text for c in said)
+    assert did == (f"Over steps 0-3,000: philosophy joined the mix at step {JOIN:,}; the loss fell from "
+                   f"~{num(medians[1], 2)} to ~{num(by['loss'].facts['to'], 2)}; val bpb went {num(first)} -> "
+                   f"{num(last)}; philosophy surfaced in the model's reflections (right after a config change, so not "
+                   "by the source alone)")
+    (step,), = store.query("SELECT step FROM bias_events WHERE severity = 'high'")[1]
+    assert watch.startswith(f"To look at: the bias detector's high grade at step {step:,}, which no review has read; "
+                            "gender's probe drift of ")
+    assert next_.startswith("Next: read those findings first; ")
