@@ -209,8 +209,8 @@ def observations(data: PhaseData, run: dict) -> list[str]:
     if seconds:
         out.append(f"{training_time(seconds)} of training")
     reflections = of_run(data.reflections, run_id)
-    if reflections:
-        loops = sum(bool(r["is_loop"]) for r in reflections)
+    loops = sum(bool(r["is_loop"]) for r in reflections)
+    if loops:  # none is said once, under Loops and bias
         out.append(f"loops in {loops} of {len(reflections)} reflections")
     bias = of_run(data.bias, run_id)
     high = sum(b["severity"] == "high" for b in bias)
@@ -261,11 +261,15 @@ def change_effect(data: PhaseData, run: dict) -> str | None:
     return text + " (a coincidence in time with the change, not a proven effect of it)"
 
 
+def gives_reason(entry: dict) -> bool:
+    """A researcher's journal entry tagged why, plan or change: Key runs places it beside its run's changes."""
+    return entry["author"] == "human" and bool(set(entry["tags"] or []) & set(story.WHY_TAGS))
+
+
 def reasons(data: PhaseData, run: dict) -> list[str]:
-    """The researcher's journal entries that give the run's reason (tagged why, plan or change), beside it."""
+    """The researcher's journal entries that give the run's reason, beside it."""
     return [f"why (journal, step {steps(e['step'])}): {' '.join(str(e['text']).split())}"
-            for e in of_run(data.journal, run["run_id"])
-            if e["author"] == "human" and set(e["tags"] or []) & set(story.WHY_TAGS)]
+            for e in of_run(data.journal, run["run_id"]) if gives_reason(e)]
 
 
 def review_matters(data: PhaseData) -> bool:
@@ -485,9 +489,9 @@ def validation(data: PhaseData) -> list:
         said.append(core_qualifier(data, sum(name.startswith("core/") for name in series)))
         said.append(f"CORE {first_last(core)}")
         if val and len(core) > 1 and (core[-1]["value"] < core[0]["value"]) != (val[-1]["value"] > val[0]["value"]):
-            said.append(f"CORE and val bpb disagree: val bpb {first_last(val)} "
-                        f"({'better' if val[-1]['value'] < val[0]['value'] else 'worse'}) while CORE went "
-                        f"{'down' if core[-1]['value'] < core[0]['value'] else 'up'}")
+            # the figures are the table's and the sentences' above: this one says only that they disagree
+            said.append(f"CORE and val bpb disagree: CORE went {'down' if core[-1]['value'] < core[0]['value'] else 'up'}"
+                        f" while val bpb got {'better' if val[-1]['value'] < val[0]['value'] else 'worse'}")
     if said:
         blocks.append(Bullets([capital(x) + "." for x in said]))
     rows = [[name, f"{num(r[0]['value'])} (step {steps(r[0]['step'])})", f"{num(r[-1]['value'])} (step "
@@ -498,15 +502,17 @@ def validation(data: PhaseData) -> list:
 
 
 def journal(data: PhaseData) -> list:
-    """The researcher's entries in full; the model's mirrored reflections are counted (they are measured above)."""
+    """The researcher's entries in full, but those already beside the change they explain in Key runs (reasons);
+    the model's mirrored reflections are counted (they are measured above)."""
     blocks = [Heading(2, "Journal across the phase")]
-    human = [e for e in data.journal if e["author"] == "human"]
-    mirrored = len(data.journal) - len(human)
+    human = [e for e in data.journal if e["author"] == "human" and not gives_reason(e)]
+    mirrored = sum(e["author"] != "human" for e in data.journal)
     if mirrored:
         blocks.append(Note(f"{mirrored} model reflections mirrored in the journal are left out here: "
                            "`phaselog journal list --author model` lists them."))
     if not human:
-        return blocks + [Note("Left out: no entries by the researcher on this phase's runs.")]
+        return blocks + [Note("Left out: no entries by the researcher on this phase's runs besides the reasons in "
+                              "Key runs.")]
     for e in human:
         tags = [f"#{t}" for t in e["tags"] or []]
         blocks.append(Excerpt([f"step {steps(e['step'])}", e["run_id"], e["author"], *tags],
