@@ -149,14 +149,15 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
         did.append((f"val bpb went {num(bpb.facts['first'])} -> {num(bpb.facts['last'])}", bpb))
     if not any(c in (loss, bpb) for _, c in did) and (loss or bpb):
         did.append(("neither the loss nor val bpb moved beyond its noise", loss or bpb))
-    for c in found:
-        if c.name.startswith("uptake/") and c.facts["status"] == "surfaced":
+    for c in (c for c in found if c.name.startswith("uptake/")):
+        source = c.name.split("/", 1)[1]
+        if c.facts["status"] == "surfaced":
             confounded = "the config changed" in c.text
-            did.append((f"{c.name.split('/', 1)[1]} surfaced in the model's reflections"
+            did.append((f"{source} surfaced in the model's reflections"
                         + (" (right after a config change, so not by the source alone)" if confounded else ""), c))
-        elif c.name.startswith("uptake/") and c.facts["status"] == "not_yet":
-            did.append((f"{c.name.split('/', 1)[1]} has not surfaced in the model's reflections yet", c))
-            next_steps.append((f"keep {c.name.split('/', 1)[1]} in the mix and read its uptake again", c))
+        elif c.facts["status"] == "not_yet":
+            did.append((f"{source} has not surfaced in the model's reflections yet", c))
+            next_steps.append((f"keep {source} in the mix and read its uptake again", c))
     health, bias = by.get("health"), by.get("bias")
     if health and health.noteworthy:
         watch.append((f"health left healthy at {health.facts['unhealthy']} of {health.facts['checks']} checks",
@@ -168,7 +169,7 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
         next_steps.insert(0, ("read those findings first", bias))
     watch += [(f"{c.name.split('/', 1)[1]}'s probe drift of {c.facts['z']:.1f} standard errors over the range", c)
               for c in found if c.name.startswith("probe_drift/")]
-    story = loss.text if loss else ""
+    story = loss.text if loss and loss.noteworthy else ""  # a loss within its noise says nothing about next
     if "still falling" in story:
         next_steps.append((f"train further, since the loss was still falling at step {steps(data.last_step)}", loss))
     elif "then held" in story:
@@ -179,5 +180,6 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
                                  did),
                                 ("summary/watch", "To look at: ", watch), ("summary/next", "Next: ", next_steps)):
         if clauses:
-            out.append(Claim(name, head + "; ".join(text for text, _ in clauses), {"claims": sorted({c.name for _, c in clauses})}, "summary"))
+            out.append(Claim(name, head + "; ".join(text for text, _ in clauses),
+                             {"claims": sorted({c.name for _, c in clauses})}, "summary"))
     return out
