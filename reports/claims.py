@@ -138,7 +138,7 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
     each, said only from the claims above (`found`) that passed their own test against noise; each names the claims
     it restates (`facts["claims"]`, recomputed with them), and a sentence with none behind it is left out."""
     by = {c.name: c for c in found}
-    did, watch, next_steps = [], [], []   # (clause, the claim it restates)
+    did, watch, next_steps = [], [], []   # (clause, the claims it restates)
     did += [(f"{c.name.split('/', 1)[1]} joined the mix at step {steps(c.facts['step'])}", c) for c in found
             if c.name.startswith("join/")]
     loss, bpb = by.get("loss"), by.get("val_bpb")
@@ -147,8 +147,12 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
         did.append((f"the loss {verb} from ~{num(loss.facts['from'], 2)} to ~{num(loss.facts['to'], 2)}", loss))
     if bpb and bpb.noteworthy:
         did.append((f"val bpb went {num(bpb.facts['first'])} -> {num(bpb.facts['last'])}", bpb))
-    if not any(c in (loss, bpb) for _, c in did) and (loss or bpb):
-        did.append(("neither the loss nor val bpb moved beyond its noise", loss or bpb))
+    # "did not move" only from a claim that measured a change: one evaluation is a level
+    still = [c for c in (loss, bpb)
+             if c and not c.noteworthy and (c is loss or c.facts["first_step"] != c.facts["last_step"])]
+    if still:
+        said = "neither the loss nor val bpb" if len(still) == 2 else "the loss" if still[0] is loss else "val bpb"
+        did.append((f"{said} {'moved' if len(still) == 2 else 'did not move'} beyond its noise", *still))
     for c in (c for c in found if c.name.startswith("uptake/")):
         source = c.name.split("/", 1)[1]
         if c.facts["status"] == "surfaced":
@@ -180,6 +184,6 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
                                  did),
                                 ("summary/watch", "To look at: ", watch), ("summary/next", "Next: ", next_steps)):
         if clauses:
-            out.append(Claim(name, head + "; ".join(text for text, _ in clauses),
-                             {"claims": sorted({c.name for _, c in clauses})}, "summary"))
+            out.append(Claim(name, head + "; ".join(text for text, *_ in clauses),
+                             {"claims": sorted({c.name for _, *backing in clauses for c in backing})}, "summary"))
     return out

@@ -181,12 +181,16 @@ def hardware(data: PhaseData) -> str:
                                      for (device, peak), runs in by_device.items())
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
 def overview(data: PhaseData) -> list:
     first = data.runs[0]["start_step"]
     last = max((m["step"] for m in data.metrics), default=first)
     blocks = [Heading(2, "Phase overview"),
-              Paragraph(f"Phase {data.phase}: steps {steps(first)} to {steps(last)} in {len(data.runs)} runs and "
-                        f"{len(data.segments)} segments, from "
+              Paragraph(f"Phase {data.phase}: steps {steps(first)} to {steps(last)} in {plural(len(data.runs), 'run')} "
+                        f"and {plural(len(data.segments), 'segment')}, from "
                         f"{min(r['created_at'] for r in data.runs):%Y-%m-%d %H:%M}, "
                         f"{duration(data)}, {hardware(data)}."),
               Heading(3, "Key periods")]
@@ -203,7 +207,9 @@ def observations(data: PhaseData, run: dict) -> list[str]:
     inherited = [v for v in of_run(data.val_bpb, run["parent_run"]) if v["step"] <= run["start_step"]]
     if val:
         start = inherited[-1] if inherited else val[0]
-        out.append(f"val bpb {num(start['value'])} -> {num(val[-1]['value'])}"
+        # one evaluation is a level, not a change
+        out.append(f"val bpb {num(val[0]['value'])} at step {steps(val[0]['step'])}" if start is val[-1] else
+                   f"val bpb {num(start['value'])} -> {num(val[-1]['value'])}"
                    + (f" (from {run['parent_run']}'s at step {steps(start['step'])})" if inherited else ""))
     seconds = sum(s["seconds"] or 0 for s in of_run(data.segments, run_id))
     if seconds:
@@ -458,6 +464,8 @@ def loss_progression(data: PhaseData, whole: ReportData | None) -> list:
 
 
 def first_last(rows: list[dict]) -> str:
+    if len(rows) == 1:  # one evaluation is a level, not a change
+        return f"{num(rows[0]['value'])} at step {steps(rows[0]['step'])}"
     return f"{num(rows[0]['value'])} at step {steps(rows[0]['step'])} -> {num(rows[-1]['value'])} at step " \
            f"{steps(rows[-1]['step'])}"
 

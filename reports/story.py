@@ -159,11 +159,13 @@ def model_talk(data: ReportData) -> list:
         counts[signature(r, looped)] = counts.get(signature(r, looped), 0) + 1
     picked = quoted(data)
     listed = [steps(r["step"]) for r in picked]
-    at = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
+    at = (f"step {listed[0]}, the one that represents it" if len(listed) == 1 else
+          f"each of steps {', '.join(listed[:-1])} and {listed[-1]}, each the one that represents its step")
     blocks.append(Paragraph(
-        f"One reflection from each of steps {at}, each the one that represents its step (of the step's most common "
-        "kind, the middle one by its share of words distinctive of a late source), with the training loss there; "
-        f"the newest is at step {steps(picked[-1]['step'])}, the last self-play. Of the {len(data.reflections)} "
+        f"One reflection from {at} (of the step's most common kind, the middle one by its share of words "
+        "distinctive of a late source), with the training loss there"
+        + (f"; the newest is at step {steps(picked[-1]['step'])}, the last self-play" if len(listed) > 1 else "")
+        + f". Of the {len(data.reflections)} "
         "reflections in the range: "
         + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) + "."))
     for r in picked:
