@@ -349,8 +349,8 @@ def machine_sentence(data: PhaseData, run: dict) -> str | None:
 
 
 def speed(data: PhaseData) -> list:
-    """Per run: training time, tokens/sec, MFU and step time (median, with the 10th-90th percentile: a wide spread
-    is the mark of a machine shared with other work)."""
+    """Per run: training time, tokens/sec, MFU and step time (median, with the 10th-90th percentile), then the
+    share of the machine its training got (machine_sentence)."""
     rows = []
     for run in data.runs:
         metrics = of_run(data.metrics, run["run_id"])
@@ -498,8 +498,9 @@ def validation(data: PhaseData) -> list:
         said.append(f"CORE {first_last(core)}")
         if val and len(core) > 1 and (core[-1]["value"] < core[0]["value"]) != (val[-1]["value"] > val[0]["value"]):
             # the figures are the table's and the sentences' above: this one says only that they disagree
-            said.append(f"CORE and val bpb disagree: CORE went {'down' if core[-1]['value'] < core[0]['value'] else 'up'}"
-                        f" while val bpb got {'better' if val[-1]['value'] < val[0]['value'] else 'worse'}")
+            said.append(f"CORE and val bpb disagree: CORE went "
+                        f"{'down' if core[-1]['value'] < core[0]['value'] else 'up'} while val bpb got "
+                        f"{'better' if val[-1]['value'] < val[0]['value'] else 'worse'}")
     if said:
         blocks.append(Bullets([capital(x) + "." for x in said]))
     rows = [[name, f"{num(r[0]['value'])} (step {steps(r[0]['step'])})", f"{num(r[-1]['value'])} (step "
