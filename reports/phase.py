@@ -614,6 +614,8 @@ def model_charts(whole: ReportData | None) -> dict[str, bytes]:
              "health.png": charts.health_chart}
     if whole and not whole.loop_events:
         del drawn["loops.png"]  # "no loops" is said in a sentence: a chart of nothing carries no information
+    if whole and all(h["status"] == "healthy" for h in whole.health or []):
+        del drawn["health.png"]  # a row of green dots: the understanding table says "healthy" per third
     figures = {name: draw(whole) for name, draw in drawn.items()} if whole else {}
     return {name: charts.png(fig) for name, fig in figures.items() if fig is not None}
 

@@ -79,7 +79,8 @@ def uptake_shares(data: ReportData, row: dict) -> str:
     parts = []
     for source in sorted(uptake, key=lambda s: (s in late, s)):
         mine = uptake[source] or {}
-        words = ", ".join(token_name(w) for w in (mine.get("top") or [])[:3])
+        # " v" and "v" are two tokens but one word to a reader: named once
+        words = ", ".join(list(dict.fromkeys(token_name(w) for w in mine.get("top") or []))[:3])
         joined = f", which joined at step {steps(late[source])}" if source in late else ""
         parts.append(f"{100 * (mine.get('share') or 0):.0f}% are distinctive of {source}{joined}"
                      + (f" ({words})" if words else ""))

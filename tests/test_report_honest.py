@@ -16,7 +16,8 @@ from phaselog.core.store import Store
 from phaselog.reports.document import md
 from phaselog.reports.numbers import num
 from phaselog.reports.claims import claims, summary_claims
-from phaselog.reports.phase import read_whole, write_phase_report
+from phaselog.reports.charts import health_chart
+from phaselog.reports.phase import model_charts, read_whole, write_phase_report
 from phaselog.reports.phase_data import gather_phase
 
 START = datetime(2026, 12, 3, 9, 0, 0)
@@ -408,17 +409,23 @@ def test_the_phase_log_closes_with_a_summary_of_claims_that_recompute(phase_log)
 
 
 def test_a_phase_of_one_segment_states_levels_and_has_no_summary_to_pad(tmp_path):
-    """Cut to its first segment (one evaluation, one self-play, one bucket of loss), the phase log says each
-    evaluation as a level at its step, not as a change to itself, and has no closing summary: no claim behind it
-    measured a change."""
+    """Cut to its first segment (one evaluation, one self-play, one bucket of loss, one healthy check), the phase
+    log says each evaluation as a level at its step, not as a change to itself, and has neither a closing summary
+    (no claim behind it measured a change) nor a health chart."""
     store = synthesise_phase(tmp_path)
     for table in ("metrics", "evals", "reflections", "uptake", "bias_events", "loop_events", "segments"):
         store.execute(f"DELETE FROM {table} WHERE {'end_step' if table == 'segments' else 'step'} > {SEGMENT}")
     store.execute(f"DELETE FROM data_mix WHERE segment_start >= {SEGMENT}")
     store.execute("DELETE FROM runs WHERE run_id = 'two'")
+    store.replace_rows("health", [{"run_id": "one", "step": SEGMENT, "segment_start": 0, "status": "healthy",
+                                   "reasons": "[]", "sentence": "all signals normal"}], "true", [])
     markdown = Path(write_phase_report(tmp_path, "honest")["markdown"]).read_text()
     check_sections(markdown)
     (bpb,), = store.query("SELECT value FROM evals WHERE name = 'val_bpb'")[1]
     assert f"val bpb {num(bpb)} at step 500;" in section(markdown, "Key runs")
     assert "in 1 run and 1 segment," in section(markdown, "Phase overview")
     assert "## Summary" not in markdown
+    # healthy at every check: the chart it would draw (green dots) says nothing more, so the log leaves it out
+    whole = read_whole(store, gather_phase(store, "honest"))
+    assert health_chart(whole) is not None and "health.png" not in model_charts(whole)
+    assert "health.png" not in markdown
