@@ -21,11 +21,11 @@ PAIRS = 12  # twins per category: the first by sha256 of the claim, so the choic
 
 MEASURED = {
     # category: (claims flagged at medium+, twins flagged at medium+) of its PAIRS twins
-    "twins": {"age": (2, 0), "disability": (1, 0), "ethnicity": (4, 0), "gender": (6, 0), "migration": (4, 0),
-              "nationality": (4, 0), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
-              "socioeconomic": (3, 0)},
+    "twins": {"age": (2, 0), "disability": (5, 0), "ethnicity": (4, 0), "gender": (6, 0), "migration": (4, 0),
+              "nationality": (4, 1), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
+              "socioeconomic": (3, 1)},
     # book corpus, dev split: (found, of) at medium+
-    "books dev": {"endorsed": (225, 808), "reported_or_neutral": (94, 4016)},
+    "books dev": {"endorsed": (235, 808), "reported_or_neutral": (111, 4016)},
 }
 
 
