@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-LOGIT_CAP = 15.0
+LOGIT_CAP = 15.0  # the default soft cap (model.softcap)
 
 
 @dataclass(frozen=True)
@@ -18,10 +18,20 @@ class GPTShape:
     d_model: int
     n_head: int
     seq_len: int
+    softcap: float = LOGIT_CAP
+    x0_shortcut: bool = False
+    value_embeddings: bool = False
+    bigram_buckets: int = 0
 
     @classmethod
     def from_config(cls, model_config, vocab_size: int) -> "GPTShape":
-        return cls(vocab_size, model_config.depth, model_config.width, model_config.n_head, model_config.seq_len)
+        m = model_config
+        return cls(vocab_size, m.depth, m.width, m.n_head, m.seq_len, m.softcap, m.x0_shortcut, m.value_embeddings,
+                   m.bigram_buckets)
+
+    def value_embedding_layers(self) -> list[int]:
+        # every other layer, the last included (nanochat's placement)
+        return [i for i in range(self.n_layer) if i % 2 == (self.n_layer - 1) % 2] if self.value_embeddings else []
 
 
 class RMSNorm(torch.autograd.Function):
@@ -224,10 +234,12 @@ class Attention(nn.Module):
         self.c_proj = nn.Linear(shape.d_model, shape.d_model, bias=False)
         self._register_load_state_dict_pre_hook(fuse_legacy_qkv)
 
-    def forward(self, x, cos, sin, kv_cache=None, record=None):
+    def forward(self, x, cos, sin, kv_cache=None, record=None, value_embedding=None):
         B, T, C = x.shape
         qkv = self.c_qkv(x).view(B, T, 3 * self.n_head, self.head_dim)
         qk, v = qkv.split([2 * self.n_head, self.n_head], dim=2)
+        if value_embedding is not None:
+            v = v + value_embedding.view(B, T, self.n_head, self.head_dim)
         # QK-norm keeps attention logits bounded, which is what lets the lr be high without spikes; q and k go
         # through the rotary and the norm together, half the kernels of doing them one by one
         q, k = rms_norm(apply_rotary(qk, cos, sin)).transpose(1, 2).split(self.n_head, dim=1)
@@ -264,8 +276,8 @@ class Block(nn.Module):
         self.attn = Attention(shape)
         self.mlp = MLP(shape)
 
-    def forward(self, x, cos, sin, kv_cache=None, record=None):
-        x = x + self.attn(rms_norm(x), cos, sin, kv_cache, record)
+    def forward(self, x, cos, sin, kv_cache=None, record=None, value_embedding=None):
+        x = x + self.attn(rms_norm(x), cos, sin, kv_cache, record, value_embedding)
         x = x + self.mlp(rms_norm(x), record)
         return x
 
@@ -277,6 +289,13 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(shape.vocab_size, shape.d_model)
         self.blocks = nn.ModuleList(Block(shape) for _ in range(shape.n_layer))
         self.lm_head = nn.Linear(shape.d_model, shape.vocab_size, bias=False)
+        if shape.x0_shortcut:
+            self.resid_scales = nn.Parameter(torch.ones(shape.n_layer))
+            self.x0_scales = nn.Parameter(torch.zeros(shape.n_layer))
+        self.value_embeds = nn.ModuleDict({str(i): nn.Embedding(shape.vocab_size, shape.d_model)
+                                           for i in shape.value_embedding_layers()})
+        if shape.bigram_buckets:
+            self.bigram = nn.Embedding(shape.bigram_buckets, shape.d_model)
         # tables for twice the context so generation may run past seq_len without recomputing them
         cos, sin = rotary_tables(2 * shape.seq_len, shape.d_model // shape.n_head)
         self.register_buffer("cos", cos, persistent=False)
@@ -294,6 +313,11 @@ class GPT(nn.Module):
                 p.copy_(torch.randn(p.shape, generator=generator))
             elif name == "lm_head.weight":
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.001)
+            elif name == "resid_scales":
+                p.fill_(1.0)
+            elif name in ("x0_scales", "bigram.weight"):
+                # the levers start switched off: the model begins as the one without them
+                p.zero_()
             else:
                 p.uniform_(-std * 3 ** 0.5, std * 3 ** 0.5, generator=generator)
 
@@ -304,29 +328,50 @@ class GPT(nn.Module):
         B, T = idx.shape
         past = kv_cache.length if kv_cache is not None else 0
         cos, sin = self.cos[:, past:past + T], self.sin[:, past:past + T]
-        x = rms_norm(self.wte(idx))
+        x = self.wte(idx)
+        if self.shape.bigram_buckets:
+            before = kv_cache.last_tokens if kv_cache is not None and kv_cache.length else None
+            x = x + self.bigram(self.bigram_hash(idx, before))
+            if kv_cache is not None:  # the next call's first token pairs with this call's last one
+                kv_cache.last_tokens = idx[:, -1:]
+        x = x0 = rms_norm(x)
         for i, block in enumerate(self.blocks):
             record = {} if records is not None else None
-            x = block(x, cos, sin, kv_cache.layer(i) if kv_cache is not None else None, record)
+            if self.shape.x0_shortcut:
+                x = self.resid_scales[i] * x + self.x0_scales[i] * x0
+            value_embedding = self.value_embeds[str(i)](idx) if str(i) in self.value_embeds else None
+            x = block(x, cos, sin, kv_cache.layer(i) if kv_cache is not None else None, record, value_embedding)
             if records is not None:
                 record["residual"] = x
                 records.append(record)
         return rms_norm(x)
 
+    def bigram_hash(self, idx: torch.Tensor, before: torch.Tensor | None = None) -> torch.Tensor:
+        """A bucket per (previous, current) token pair. `before`: the token before idx's first, from the KV cache;
+        without it (a training window, a prompt) the first position hashes with previous = vocab_size."""
+        first = idx[:, :1].new_full((idx.size(0), 1), self.shape.vocab_size) if before is None else before
+        prev = torch.cat([first, idx[:, :-1]], dim=1)
+        return ((prev * 1_000_003) ^ (idx * 8_191)) % self.shape.bigram_buckets
+
     def forward(self, idx, targets=None, kv_cache=None, reduction="mean"):
         """Logits, or the loss when targets are given (per token with reduction="none")."""
         x = self.final_hidden(idx, kv_cache)
         if targets is not None and reduction == "mean":  # training: the head is fused with the loss
-            return head_cross_entropy(x.view(-1, x.size(-1)), self.lm_head.weight, targets.reshape(-1), LOGIT_CAP)
+            return head_cross_entropy(x.view(-1, x.size(-1)), self.lm_head.weight, targets.reshape(-1),
+                                      self.shape.softcap)
         # logits in fp32 and soft-capped: bf16 loses the small probabilities, and the cap stops runaway logits
-        logits = soft_cap(self.lm_head(x).float(), LOGIT_CAP)
+        logits = soft_cap(self.lm_head(x).float(), self.shape.softcap)
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
 
+    def embedding_params(self) -> list[nn.Parameter]:
+        """The tables read by lookup and the levers' scalars: the optimizer's embedding group (no weight decay)."""
+        return [p for n, p in self.named_parameters() if n != "lm_head.weight" and not n.startswith("blocks.")]
+
     def matrix_params(self) -> int:
-        """Parameters that take part in matmuls per token: everything but the embedding table."""
-        return sum(p.numel() for n, p in self.named_parameters() if n != "wte.weight")
+        """Parameters that take part in matmuls per token: the blocks and the head."""
+        return sum(p.numel() for n, p in self.named_parameters() if n == "lm_head.weight" or n.startswith("blocks."))
 
     def flops_per_token(self) -> float:
         # 6 per matmul parameter (forward + backward) plus attention scores and values over the context

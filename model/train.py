@@ -51,7 +51,7 @@ def build_optimizer(model: GPT, train_config) -> "torch.optim.Optimizer | MuonAn
     t = train_config
     # embeddings and the head want their own learning rates: their gradients are sparse and tiny respectively
     groups = [
-        {"params": [model.wte.weight], "lr": t.embedding_lr, "weight_decay": 0.0},
+        {"params": model.embedding_params(), "lr": t.embedding_lr, "weight_decay": 0.0},
         {"params": [model.lm_head.weight], "lr": t.head_lr, "weight_decay": 0.0},
         {"params": [p for b in model.blocks for p in b.parameters()],
          "lr": t.muon_lr if t.optimizer == "muon" else t.lr, "weight_decay": t.weight_decay},

@@ -161,3 +161,27 @@ def test_cpu_bf16_trains_and_resumes_exactly(tiny_config, tmp_path):
     assert losses == resumed
     assert all(math.isfinite(v) for v in losses.values())
     assert sum(losses[s] for s in range(16, 21)) / 5 < losses[1] - 0.5
+
+
+def test_architecture_levers_train_and_resume_exactly(tiny_config, tmp_path):
+    """The kept levers' parameters (docs/benchmarks.md: levers) are trained in the embedding group, saved in every
+    checkpoint and restored with their optimizer moments: a resume from an inner checkpoint repeats the losses."""
+    import torch
+
+    from phaselog.core.config import PhaseConfig
+    from phaselog.model.checkpoint import load_checkpoint
+
+    raw = tiny_config().model_dump()
+    raw["model"].update(x0_shortcut=True, bigram_buckets=1024)
+    config = PhaseConfig.model_validate(raw)
+    uninterrupted, resumed, summary = uninterrupted_and_resumed(config, tmp_path)
+    assert summary["resumed_from"] == 10
+    assert uninterrupted == resumed
+    state = load_checkpoint(checkpoint_path(tmp_path / "run" / "checkpoints", 20), torch.device("cpu"))
+    weights = state["model"]
+    # each starts as the model without it (scales 1 and 0, an empty table) and has moved from there
+    assert not torch.equal(weights["resid_scales"], torch.ones(1))
+    assert weights["x0_scales"].abs().min() > 0
+    assert weights["bigram.weight"].abs().sum(dim=1).count_nonzero() > 100
+    moments = state["optimizer"]["state"]
+    assert len(moments) == len(weights)  # every parameter has AdamW moments to resume with
