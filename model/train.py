@@ -47,6 +47,9 @@ def set_lr(optimizer, lr_scale: float) -> None:
         group["lr"] = group["base_lr"] * lr_scale
 
 
+MUON_REFERENCE_TOKENS = 2 ** 19  # the batch train.muon_lr is quoted for; nanochat scales lrs by sqrt(batch / this)
+
+
 def build_optimizer(model: GPT, train_config) -> "torch.optim.Optimizer | MuonAndAdamW":
     t = train_config
     # embeddings and the head want their own learning rates: their gradients are sparse and tiny respectively
@@ -54,16 +57,75 @@ def build_optimizer(model: GPT, train_config) -> "torch.optim.Optimizer | MuonAn
         {"params": model.embedding_params(), "lr": t.embedding_lr, "weight_decay": 0.0},
         {"params": [model.lm_head.weight], "lr": t.head_lr, "weight_decay": 0.0},
         {"params": [p for b in model.blocks for p in b.parameters()],
-         "lr": t.muon_lr if t.optimizer == "muon" else t.lr, "weight_decay": t.weight_decay},
+         "lr": muon_lr(t, model.shape.seq_len) if t.optimizer == "muon" else t.lr, "weight_decay": t.weight_decay},
     ]
     for group in groups:
         group["base_lr"] = group["lr"]
     device = next(model.parameters()).device
     if t.optimizer == "muon":
-        # every block parameter is a matrix (no biases, norms without gains), which is all Muon takes
-        return MuonAndAdamW(torch.optim.Muon([groups[2]], momentum=0.95, nesterov=True),
+        # every block parameter is a matrix (no biases, norms without gains), which is all Muon takes; q, k and v
+        # are one fused matrix in the model but three maps, so each is orthogonalised apart
+        slices = {p: 3 for b in model.blocks for name, p in b.named_parameters() if name.endswith("c_qkv.weight")}
+        return MuonAndAdamW(Muon([groups[2]], slices),
                             torch.optim.AdamW(groups[:2], betas=(0.9, 0.95), eps=1e-10, **adamw_implementation(device)))
     return torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-10, **adamw_implementation(device))
+
+
+def muon_lr(train_config, seq_len: int) -> float:
+    """train.muon_lr is quoted for 2^19-token steps; smaller batches have noisier gradients and take it scaled by
+    sqrt(tokens a step / 2^19), as nanochat does (about a twentieth at the demo's 1,024 tokens)."""
+    t = train_config
+    return t.muon_lr * math.sqrt(t.batch_size * t.grad_accum * seq_len / MUON_REFERENCE_TOKENS)
+
+
+NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)  # Keller Jordan's quintic: 5 steps take every singular value near 1
+
+
+def orthogonalise(update: torch.Tensor, steps: int = 5) -> torch.Tensor:
+    """The nearest semi-orthogonal matrix to each (..., rows, cols) matrix, by Newton-Schulz. In fp32 on a CPU
+    (torch.optim.Muon's bf16 is emulated on most CPUs, 8x an AdamW step, docs/benchmarks.md: converge), in bf16
+    on CUDA, where the tensor cores make it cheap and the iteration tolerates it."""
+    x = update.to(torch.bfloat16 if update.is_cuda else torch.float32)
+    wide = x.size(-2) <= x.size(-1)
+    x = x if wide else x.mT  # the Gram matrix of the short side: less work, same result
+    x = x / (x.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # singular values <= 1, where the iteration converges
+    a, b, c = NEWTON_SCHULZ
+    for _ in range(steps):
+        gram = x @ x.mT
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return (x if wide else x.mT).to(update.dtype)
+
+
+class Muon(torch.optim.Optimizer):
+    """Nesterov momentum, then the update orthogonalised (Newton-Schulz) and scaled by sqrt(max(1, rows / cols))
+    so tall matrices move as much per entry as square ones. The momentum warms up from 0.85 to 0.95 over the
+    first 300 steps (modded-nanogpt's): early gradients change fast and a long memory only slows the first
+    descent. `slices`: a parameter that stacks several maps (q, k, v) is orthogonalised per map."""
+    MOMENTUM, MOMENTUM_START, MOMENTUM_WARMUP = 0.95, 0.85, 300
+
+    def __init__(self, params, slices: dict[torch.Tensor, int]):
+        super().__init__(params, {"lr": 0.02, "weight_decay": 0.0})
+        self.slices = slices
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"], state["momentum_buffer"] = 0, torch.zeros_like(p)
+                state["step"] += 1
+                warm = min(1.0, state["step"] / self.MOMENTUM_WARMUP)
+                momentum = self.MOMENTUM_START + warm * (self.MOMENTUM - self.MOMENTUM_START)
+                buffer = state["momentum_buffer"].lerp_(p.grad, 1 - momentum)
+                nesterov = p.grad.lerp(buffer, momentum)
+                parts = self.slices.get(p, 1)
+                rows, cols = p.size(0) // parts, p.size(1)
+                update = orthogonalise(nesterov.view(parts, rows, cols)).view_as(p)
+                p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(update, alpha=-group["lr"] * max(1.0, rows / cols) ** 0.5)
 
 
 class MuonAndAdamW:
@@ -71,7 +133,7 @@ class MuonAndAdamW:
     schedule, the checkpoints and the unit freezer. param_groups keep build_optimizer's order (embedding, head,
     blocks) so restore_training_state pairs them as it does for AdamW alone."""
 
-    def __init__(self, muon: torch.optim.Muon, adamw: torch.optim.AdamW):
+    def __init__(self, muon: "Muon", adamw: torch.optim.AdamW):
         self.muon, self.adamw = muon, adamw
 
     @property

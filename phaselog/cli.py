@@ -284,7 +284,8 @@ def cmd_report(args) -> None:
 # option: the benchmarks that take it
 BENCH_OPTIONS = {"device": ("train",), "compile": ("train",), "seconds": ("converge", "gpu"),
                  "seeds": ("converge", "race"), "full": ("race",), "shape": ("race",),
-                 "steps": ("race",)}
+                 "steps": ("race",), "set": ("race",), "target": ("race",),
+                 "fractions": ("race",)}
 
 
 def cmd_bench(args) -> None:
@@ -305,6 +306,12 @@ def cmd_bench(args) -> None:
             raise PhaselogError(f"bench {args.name}: --{name} applies to bench {takers} only")
     if options.get("seconds", 1) <= 0 or options.get("seeds", 1) < 1 or options.get("steps", 10) < 10:
         raise PhaselogError(f"bench {args.name}: --seconds must be above 0, --seeds at least 1 and --steps at least 10")
+    if not all(0 < f <= 1 for f in options.get("fractions", [1])):
+        raise PhaselogError(f"bench {args.name}: --fractions are shares of T, above 0 and at most 1")
+    if options.get("target", 1) <= 0:
+        raise PhaselogError(f"bench {args.name}: --target must be a val loss above 0")
+    if "set" in options:
+        options["overrides"] = options.pop("set")  # `set` names a builtin; bench_race calls them overrides
     module, function = benchmarks[args.name]
     result = getattr(importlib.import_module(module), function)(**options)
     print(json.dumps(result, indent=1) if args.json else result["summary"])
@@ -539,6 +546,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shape", choices=["demo", "wide"], help="bench race only: race this shape alone (default both)")
     p.add_argument("--steps", type=int, help="bench race only: the budget T in the peer's steps for every shape "
                    "(default 800 at demo, 300 at wide; 4,000 and 1,500 with --full)")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                   help="bench race only: change phaselog's config (not the peer's), repeatable: a lever raced")
+    p.add_argument("--target", type=float, metavar="LOSS", help="bench race only: race phaselog alone (no peer) to "
+                   "this val loss, e.g. a target measured before; needs --shape")
+    p.add_argument("--fractions", type=lambda text: [float(f) for f in text.split(",")], metavar="F,F",
+                   help="bench race only: the shares of T phaselog trains complete schedules at (default "
+                   "0.2,0.3,0.5,1); 1 alone: a lever's final loss at the budget T, at a third of the cost")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", parents=[common], help="corpus helpers")

@@ -67,9 +67,36 @@ def test_bench_race_reports_consistent_ratios_per_shape_on_real_text(shared_corp
     assert "rerun: PHASELOG_CORPUS=DIR phaselog bench race" in result["summary"]
 
 
+def test_a_lever_races_alone_to_a_given_target_with_its_overrides_on_phaselog_only(shared_corpus):
+    """--set changes phaselog's config alone and is recorded; --target skips the peer. A doubled batch trains
+    half the steps for the same shares of T's tokens."""
+    config = PhaseConfig.model_validate(tiny_config_dict(shared_corpus))
+    overrides = ["train.batch_size=16", "train.lr=0.02"]
+    result = bench_race(seeds=2, config=config, shapes=TINY_SHAPES[:1], overrides=overrides, target=5.5,
+                        log=lambda _: None)
+    json.dumps(result)
+    shape = result["shapes"][0]
+    assert result["overrides"] == overrides == shape["overrides"] and result["target"] == 5.5
+    assert {r["trainer"] for r in shape["runs"]} == {"phaselog"} and shape["time_ratio"] is None
+    assert shape["phaselog_lr"]["matrices"] == 0.02 and shape["phaselog_batch_size"] == 16
+    peer_tokens = TINY_SHAPES[0]["steps"] * TINY_SHAPES[0]["batch_size"] * TINY_SHAPES[0]["seq_len"]
+    for share in shape["fractions"]:
+        assert share["tokens"] == share["steps"] * 16 * 32
+        assert abs(share["tokens"] - share["fraction"] * peer_tokens) <= 16 * 32 / 2  # rounded to whole steps
+        assert share["val_loss"] == pytest.approx(statistics.median(share["val_losses"]))
+    finals = [(f["tokens"], f["val_loss"]) for f in shape["fractions"]]
+    reached, how = tokens_to_target(finals, 5.5)
+    assert shape["reached"] == how
+    assert shape["token_ratio"] == (None if reached is None else pytest.approx(reached / peer_tokens))
+    assert "--set train.batch_size=16 --set train.lr=0.02" in result["summary"]
+
+
 def test_race_options_are_refused_in_one_line_where_they_do_not_apply():
     for args, message in ((["race", "--steps", "5"], "--steps at least 10"),
-                          (["train", "--full"], "bench train: --full applies to bench race only")):
+                          (["train", "--full"], "bench train: --full applies to bench race only"),
+                          (["train", "--set", "train.lr=1"], "bench train: --set applies to bench race only"),
+                          (["race", "--target", "5"], "give --shape demo or --shape wide"),
+                          (["race", "--shape", "demo", "--set", "train.lr=x"], "bench race --set: train.lr")):
         done = subprocess.run([sys.executable, "-m", "phaselog.cli", "bench", *args], cwd=REPO, capture_output=True,
                               text=True)
         assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -1,9 +1,10 @@
 """`phaselog bench converge`: time to quality, not tokens/sec. The demo's model and data (configs/demo.yaml, both
 sources in the mix from the start so every run sees the same data) trains for a fixed wall-clock budget per run,
-once with AdamW on everything (train.optimizer adamw) and once with torch's Muon on the blocks' matrices and AdamW
-on the embedding and the head (train.optimizer muon), for a few seeds each, alternating the two so the machine's
-load hits both alike. The lr schedule runs over the budget's seconds, not over steps: each optimizer warms up and
-decays in full however fast its steps are. Validation bpb is measured at six points of the budget, off the clock.
+once with AdamW on everything (train.optimizer adamw) and once with Muon (model/train.py) on the blocks'
+matrices and AdamW on the embedding and the head (train.optimizer muon), for a few seeds each, alternating the two
+so the machine's load hits both alike. The lr schedule runs over the budget's seconds, not over steps: each
+optimizer warms up and decays in full however fast its steps are. Validation bpb is measured at six points of
+the budget, off the clock.
 The rule for the default (docs/benchmarks.md): an optimizer whose median final bpb is better becomes the default
 when, median over seeds, it reaches the other's median final bpb at least 1.2x sooner."""
 import os

@@ -100,11 +100,12 @@ class TrainConfig(Strict):
     segment_steps: int = Field(1000, gt=0)
     batch_size: int = Field(8, gt=0, description="sequences per micro-batch")
     grad_accum: int = Field(1, gt=0)
-    optimizer: Literal["adamw", "muon"] = Field("adamw", description="adamw: AdamW on everything; muon: torch's "
-                                                "Muon on the blocks' matrices (at muon_lr), AdamW on the embedding "
-                                                "and the head, as nanochat trains (docs/benchmarks.md: bench converge)")
+    optimizer: Literal["adamw", "muon"] = Field("adamw", description="adamw: AdamW on everything; muon: Muon "
+                                                "(model/train.py) on the blocks' matrices, AdamW on the embedding "
+                                                "and the head, as nanochat trains (docs/benchmarks.md: race levers)")
     lr: float = Field(3e-3, gt=0, description="peak learning rate of the transformer matrices under AdamW")
-    muon_lr: float = Field(0.02, gt=0, description="peak learning rate of the transformer matrices under Muon")
+    muon_lr: float = Field(0.02, gt=0, description="peak learning rate of the transformer matrices under Muon at "
+                           "2^19 tokens a step; scaled by sqrt(tokens a step / 2^19), as nanochat does")
     embedding_lr: float = Field(1e-2, gt=0)
     head_lr: float = Field(3e-3, gt=0)
     weight_decay: float = 0.0
