@@ -8,7 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-LOGIT_CAP = 15.0  # the default soft cap (model.softcap)
+LOGIT_CAP = 15.0
+# the parameters of the architecture levers; each starts where the model computes what it did without it
+LEVER_PARAMETERS = ("resid_scales", "x0_scales", "bigram.weight")
 
 
 @dataclass(frozen=True)
@@ -18,20 +20,13 @@ class GPTShape:
     d_model: int
     n_head: int
     seq_len: int
-    softcap: float = LOGIT_CAP
     x0_shortcut: bool = False
-    value_embeddings: bool = False
     bigram_buckets: int = 0
 
     @classmethod
     def from_config(cls, model_config, vocab_size: int) -> "GPTShape":
         m = model_config
-        return cls(vocab_size, m.depth, m.width, m.n_head, m.seq_len, m.softcap, m.x0_shortcut, m.value_embeddings,
-                   m.bigram_buckets)
-
-    def value_embedding_layers(self) -> list[int]:
-        # every other layer, the last included (nanochat's placement)
-        return [i for i in range(self.n_layer) if i % 2 == (self.n_layer - 1) % 2] if self.value_embeddings else []
+        return cls(vocab_size, m.depth, m.width, m.n_head, m.seq_len, m.x0_shortcut, m.bigram_buckets)
 
 
 class RMSNorm(torch.autograd.Function):
@@ -234,12 +229,10 @@ class Attention(nn.Module):
         self.c_proj = nn.Linear(shape.d_model, shape.d_model, bias=False)
         self._register_load_state_dict_pre_hook(fuse_legacy_qkv)
 
-    def forward(self, x, cos, sin, kv_cache=None, record=None, value_embedding=None):
+    def forward(self, x, cos, sin, kv_cache=None, record=None):
         B, T, C = x.shape
         qkv = self.c_qkv(x).view(B, T, 3 * self.n_head, self.head_dim)
         qk, v = qkv.split([2 * self.n_head, self.n_head], dim=2)
-        if value_embedding is not None:
-            v = v + value_embedding.view(B, T, self.n_head, self.head_dim)
         # QK-norm keeps attention logits bounded, which is what lets the lr be high without spikes; q and k go
         # through the rotary and the norm together, half the kernels of doing them one by one
         q, k = rms_norm(apply_rotary(qk, cos, sin)).transpose(1, 2).split(self.n_head, dim=1)
@@ -276,8 +269,8 @@ class Block(nn.Module):
         self.attn = Attention(shape)
         self.mlp = MLP(shape)
 
-    def forward(self, x, cos, sin, kv_cache=None, record=None, value_embedding=None):
-        x = x + self.attn(rms_norm(x), cos, sin, kv_cache, record, value_embedding)
+    def forward(self, x, cos, sin, kv_cache=None, record=None):
+        x = x + self.attn(rms_norm(x), cos, sin, kv_cache, record)
         x = x + self.mlp(rms_norm(x), record)
         return x
 
@@ -292,8 +285,6 @@ class GPT(nn.Module):
         if shape.x0_shortcut:
             self.resid_scales = nn.Parameter(torch.ones(shape.n_layer))
             self.x0_scales = nn.Parameter(torch.zeros(shape.n_layer))
-        self.value_embeds = nn.ModuleDict({str(i): nn.Embedding(shape.vocab_size, shape.d_model)
-                                           for i in shape.value_embedding_layers()})
         if shape.bigram_buckets:
             self.bigram = nn.Embedding(shape.bigram_buckets, shape.d_model)
         # tables for twice the context so generation may run past seq_len without recomputing them
@@ -339,8 +330,7 @@ class GPT(nn.Module):
             record = {} if records is not None else None
             if self.shape.x0_shortcut:
                 x = self.resid_scales[i] * x + self.x0_scales[i] * x0
-            value_embedding = self.value_embeds[str(i)](idx) if str(i) in self.value_embeds else None
-            x = block(x, cos, sin, kv_cache.layer(i) if kv_cache is not None else None, record, value_embedding)
+            x = block(x, cos, sin, kv_cache.layer(i) if kv_cache is not None else None, record)
             if records is not None:
                 record["residual"] = x
                 records.append(record)
@@ -357,10 +347,9 @@ class GPT(nn.Module):
         """Logits, or the loss when targets are given (per token with reduction="none")."""
         x = self.final_hidden(idx, kv_cache)
         if targets is not None and reduction == "mean":  # training: the head is fused with the loss
-            return head_cross_entropy(x.view(-1, x.size(-1)), self.lm_head.weight, targets.reshape(-1),
-                                      self.shape.softcap)
+            return head_cross_entropy(x.view(-1, x.size(-1)), self.lm_head.weight, targets.reshape(-1), LOGIT_CAP)
         # logits in fp32 and soft-capped: bf16 loses the small probabilities, and the cap stops runaway logits
-        logits = soft_cap(self.lm_head(x).float(), self.shape.softcap)
+        logits = soft_cap(self.lm_head(x).float(), LOGIT_CAP)
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)

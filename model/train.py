@@ -23,7 +23,7 @@ from phaselog.model.checkpoint import (is_good, latest_good_checkpoint, load_che
 from phaselog.model.device import pick_device, trains_bf16
 from phaselog.model.distributed import Ranks, launch_segment
 from phaselog.model.freezing import UnitFreezer, frozen_units
-from phaselog.model.gpt import GPT, GPTShape
+from phaselog.model.gpt import GPT, LEVER_PARAMETERS, GPTShape
 from phaselog.model.monitor import Monitor, probe_batch
 
 
@@ -212,6 +212,18 @@ def build_model(config, vocab_size: int, device: torch.device) -> GPT:
     return model.to(device)
 
 
+def load_weights(model: GPT, weights: dict, log=print) -> None:
+    """train.init_from's weights. A checkpoint trained without the architecture levers (model.x0_shortcut,
+    model.bigram_buckets) loads into a model with them: they keep their init, at which the model computes what it
+    did without them, and learn from there."""
+    result = model.load_state_dict(weights, strict=False)
+    unknown = [k for k in result.missing_keys if k not in LEVER_PARAMETERS] + result.unexpected_keys
+    if unknown:
+        raise PhaselogError(f"train.init_from: the checkpoint's weights do not fit the model: {', '.join(unknown)}")
+    if result.missing_keys:
+        log(f"train.init_from: {', '.join(result.missing_keys)} not in the checkpoint, start from their init")
+
+
 def resolve_init_from(init_from: str, home: Path) -> Path:
     """A run id (its newest good checkpoint) or a checkpoint file path."""
     path = Path(init_from)
@@ -339,7 +351,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
             log(f"continuing from {t.continue_from}: weights, optimizer state and RNG streams")
         elif t.init_from:
             source = resolve_init_from(t.init_from, home or run_dir.parent)
-            model.load_state_dict(load_checkpoint(source, device)["model"])
+            load_weights(model, load_checkpoint(source, device)["model"], log)
             log(f"initialised from {source}")
         if not t.continue_from:
             torch.manual_seed(t.seed)

@@ -68,12 +68,8 @@ class ModelConfig(Strict):
     d_model: int | None = None
     seq_len: int = Field(256, ge=8)
     # architecture levers (issue 40), each measured under `phaselog bench race` (docs/benchmarks.md: levers)
-    softcap: float = Field(15.0, gt=0, le=40, description="logits are soft-capped at +-softcap (at most 40: the "
-                           "fused head sums exp(2 softcap) over the vocabulary in fp32)")
     x0_shortcut: bool = Field(False, description="mix the normed input embedding into every layer's input, with a "
                               "learned scalar per layer for it and for the residual stream")
-    value_embeddings: bool = Field(False, description="a token embedding table added to v in every other layer, "
-                                   "the last included")
     bigram_buckets: int = Field(0, ge=0, description="rows of a table indexed by a hash of (previous, current) "
                                 "token, added to the input embedding; 0: none")
 
