@@ -1,5 +1,6 @@
 """A nanochat-style GPT: rotary position embeddings, QK-norm, parameter-free RMSNorm, ReLU^2 MLP, an untied
-head and no biases. Sizes come from `ModelConfig` (depth is the dial). The forward pass can also hand back
+head and no biases; optionally (model.x0_shortcut, model.bigram_buckets) the embedding mixed into every layer's
+input and a bigram hash embedding. Sizes come from `ModelConfig` (depth is the dial). The forward pass can also hand back
 per-layer activations for the understanding module, so probing needs no hooks."""
 import math
 from dataclasses import dataclass
