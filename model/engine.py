@@ -33,7 +33,6 @@ class KVCache:
         self.keys = torch.empty(n_layer, batch, n_head, capacity, head_dim, device=device, dtype=dtype)
         self.values = torch.empty_like(self.keys)
         self.length = 0
-        self.last_tokens = None  # (batch, 1): the last token fed, for a bigram embedding (model.bigram_buckets)
 
     @classmethod
     def for_model(cls, model, batch: int, capacity: int) -> "KVCache":

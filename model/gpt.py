@@ -1,6 +1,5 @@
 """A nanochat-style GPT: rotary position embeddings, QK-norm, parameter-free RMSNorm, ReLU^2 MLP, an untied
-head and no biases; optionally (model.x0_shortcut, model.bigram_buckets) the embedding mixed into every layer's
-input and a bigram hash embedding. Sizes come from `ModelConfig` (depth is the dial). The forward pass can also hand back
+head and no biases; optionally (model.x0_shortcut) the embedding mixed into every layer's input. Sizes come from `ModelConfig` (depth is the dial). The forward pass can also hand back
 per-layer activations for the understanding module, so probing needs no hooks."""
 import math
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ import torch.nn.functional as F
 
 LOGIT_CAP = 15.0
 # the parameters of the architecture levers; each starts where the model computes what it did without it
-LEVER_PARAMETERS = ("resid_scales", "x0_scales", "bigram.weight")
+LEVER_PARAMETERS = ("resid_scales", "x0_scales")
 
 
 @dataclass(frozen=True)
@@ -22,12 +21,11 @@ class GPTShape:
     n_head: int
     seq_len: int
     x0_shortcut: bool = False
-    bigram_buckets: int = 0
 
     @classmethod
     def from_config(cls, model_config, vocab_size: int) -> "GPTShape":
         m = model_config
-        return cls(vocab_size, m.depth, m.width, m.n_head, m.seq_len, m.x0_shortcut, m.bigram_buckets)
+        return cls(vocab_size, m.depth, m.width, m.n_head, m.seq_len, m.x0_shortcut)
 
 
 class RMSNorm(torch.autograd.Function):
@@ -286,8 +284,6 @@ class GPT(nn.Module):
         if shape.x0_shortcut:
             self.resid_scales = nn.Parameter(torch.ones(shape.n_layer))
             self.x0_scales = nn.Parameter(torch.zeros(shape.n_layer))
-        if shape.bigram_buckets:
-            self.bigram = nn.Embedding(shape.bigram_buckets, shape.d_model)
         # tables for twice the context so generation may run past seq_len without recomputing them
         cos, sin = rotary_tables(2 * shape.seq_len, shape.d_model // shape.n_head)
         self.register_buffer("cos", cos, persistent=False)
@@ -307,8 +303,8 @@ class GPT(nn.Module):
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.001)
             elif name == "resid_scales":
                 p.fill_(1.0)
-            elif name in ("x0_scales", "bigram.weight"):
-                # the levers start switched off: the model begins as the one without them
+            elif name == "x0_scales":
+                # the lever starts switched off: the model begins as the one without it
                 p.zero_()
             else:
                 p.uniform_(-std * 3 ** 0.5, std * 3 ** 0.5, generator=generator)
@@ -320,13 +316,7 @@ class GPT(nn.Module):
         B, T = idx.shape
         past = kv_cache.length if kv_cache is not None else 0
         cos, sin = self.cos[:, past:past + T], self.sin[:, past:past + T]
-        x = self.wte(idx)
-        if self.shape.bigram_buckets:
-            before = kv_cache.last_tokens if kv_cache is not None and kv_cache.length else None
-            x = x + self.bigram(self.bigram_hash(idx, before))
-            if kv_cache is not None:  # the next call's first token pairs with this call's last one
-                kv_cache.last_tokens = idx[:, -1:]
-        x = x0 = rms_norm(x)
+        x = x0 = rms_norm(self.wte(idx))
         for i, block in enumerate(self.blocks):
             record = {} if records is not None else None
             if self.shape.x0_shortcut:
@@ -336,13 +326,6 @@ class GPT(nn.Module):
                 record["residual"] = x
                 records.append(record)
         return rms_norm(x)
-
-    def bigram_hash(self, idx: torch.Tensor, before: torch.Tensor | None = None) -> torch.Tensor:
-        """A bucket per (previous, current) token pair. `before`: the token before idx's first, from the KV cache;
-        without it (a training window, a prompt) the first position hashes with previous = vocab_size."""
-        first = idx[:, :1].new_full((idx.size(0), 1), self.shape.vocab_size) if before is None else before
-        prev = torch.cat([first, idx[:, :-1]], dim=1)
-        return ((prev * 1_000_003) ^ (idx * 8_191)) % self.shape.bigram_buckets
 
     def forward(self, idx, targets=None, kv_cache=None, reduction="mean"):
         """Logits, or the loss when targets are given (per token with reduction="none")."""
@@ -356,7 +339,7 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
 
     def embedding_params(self) -> list[nn.Parameter]:
-        """The tables read by lookup and the levers' scalars: the optimizer's embedding group (no weight decay)."""
+        """The embedding table and the x0 shortcut's scalars: the optimizer's embedding group (no weight decay)."""
         return [p for n, p in self.named_parameters() if n != "lm_head.weight" and not n.startswith("blocks.")]
 
     def matrix_params(self) -> int:

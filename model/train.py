@@ -213,9 +213,9 @@ def build_model(config, vocab_size: int, device: torch.device) -> GPT:
 
 
 def load_weights(model: GPT, weights: dict, log=print) -> None:
-    """train.init_from's weights. A checkpoint trained without the architecture levers (model.x0_shortcut,
-    model.bigram_buckets) loads into a model with them: they keep their init, at which the model computes what it
-    did without them, and learn from there."""
+    """train.init_from's weights. A checkpoint trained without the architecture lever (model.x0_shortcut) loads
+    into a model with it: its scalars keep their init, at which the model computes what it did without them, and
+    learn from there."""
     result = model.load_state_dict(weights, strict=False)
     unknown = [k for k in result.missing_keys if k not in LEVER_PARAMETERS] + result.unexpected_keys
     if unknown:

@@ -5,8 +5,7 @@ from phaselog.model.engine import KVCache, Sampling, generate
 from phaselog.model.gpt import GPT, GPTShape
 
 
-# the plain model and one with the architecture levers, whose bigram table reads the token before each position
-SHAPES = [{}, {"x0_shortcut": True, "bigram_buckets": 61}]
+SHAPES = [{}, {"x0_shortcut": True}]  # the plain model and one with the architecture lever
 
 
 def small_gpt(seq_len=32, **levers) -> GPT:

@@ -172,17 +172,16 @@ def test_architecture_levers_train_and_resume_exactly(tiny_config, tmp_path):
     from phaselog.model.checkpoint import load_checkpoint
 
     raw = tiny_config().model_dump()
-    raw["model"].update(x0_shortcut=True, bigram_buckets=1024)
+    raw["model"].update(x0_shortcut=True)
     config = PhaseConfig.model_validate(raw)
     uninterrupted, resumed, summary = uninterrupted_and_resumed(config, tmp_path)
     assert summary["resumed_from"] == 10
     assert uninterrupted == resumed
     state = load_checkpoint(checkpoint_path(tmp_path / "run" / "checkpoints", 20), torch.device("cpu"))
     weights = state["model"]
-    # each starts as the model without it (scales 1 and 0, an empty table) and has moved from there
+    # it starts as the model without it (scales 1 and 0) and has moved from there
     assert not torch.equal(weights["resid_scales"], torch.ones(1))
     assert weights["x0_scales"].abs().min() > 0
-    assert weights["bigram.weight"].abs().sum(dim=1).count_nonzero() > 100
     moments = state["optimizer"]["state"]
     assert len(moments) == len(weights)  # every parameter has AdamW moments to resume with
 
@@ -217,7 +216,7 @@ def test_a_checkpoint_without_the_levers_initialises_a_model_with_them(prepared,
     train_segment(run_dir, config, 0, 20, PEAK)
     parent_checkpoint = checkpoint_path(run_dir / "checkpoints", 20)
     raw = config.model_dump()
-    raw["model"].update(x0_shortcut=True, bigram_buckets=1024)
+    raw["model"].update(x0_shortcut=True)
     raw["train"].update(init_from=str(parent_checkpoint), end_step=20)
     levers = PhaseConfig.model_validate(raw)
     weights = load_checkpoint(parent_checkpoint)["model"]
@@ -232,6 +231,6 @@ def test_a_checkpoint_without_the_levers_initialises_a_model_with_them(prepared,
     shutil.copytree(run_dir / "shards", child / "shards")
     said = []
     train_segment(child, levers, 0, 20, PEAK, log=said.append)
-    assert any("resid_scales, x0_scales, bigram.weight not in the checkpoint" in line for line in said)
+    assert any("resid_scales, x0_scales not in the checkpoint" in line for line in said)
     parent, losses = losses_of(run_dir), losses_of(child)
     assert sorted(losses) == list(range(1, 21)) and losses[1] < parent[1] - 1.0, (parent, losses)

@@ -67,11 +67,9 @@ class ModelConfig(Strict):
     head_dim: int = 64
     d_model: int | None = None
     seq_len: int = Field(256, ge=8)
-    # architecture levers (issue 40), each measured under `phaselog bench race` (docs/benchmarks.md: levers)
+    # the architecture lever of issue 40 that paid, measured under `phaselog bench race` (docs/benchmarks.md: levers)
     x0_shortcut: bool = Field(False, description="mix the normed input embedding into every layer's input, with a "
                               "learned scalar per layer for it and for the residual stream")
-    bigram_buckets: int = Field(0, ge=0, description="rows of a table indexed by a hash of (previous, current) "
-                                "token, added to the input embedding; 0: none")
 
     @property
     def width(self) -> int:
