@@ -3,7 +3,8 @@
     python -m phaselog.bias_tooling.book_eval dev [--json]
     python -m phaselog.bias_tooling.book_eval test [--json]
 
-A sentence counts as found when `scan_bias` gives it a finding at medium or above (a generalisation the
+A sentence counts as found when `scan_bias` (understanding/bias_detector.py: the gate, the learned scorer and the
+grammar) gives it a finding at medium or above (a generalisation the
 detector calls low is not one it would stand behind). Only the scored categories are counted (the guide's
 `other` is out), and unusable rows are out. The two figures the issue sets targets on: the share of endorsed
 generalisations found, and the share of reported plus neutral sentences flagged. The test books are frozen:
@@ -13,22 +14,20 @@ import argparse
 import json
 
 from phaselog.bias_tooling.book_sentences import read_table
-from phaselog.understanding.bias import SEVERITIES, scan_bias
+from phaselog.understanding.bias_detector import scan_bias_many, worst_severity
 
 
-def flagged_at_medium(text: str) -> bool:
-    worst = max((f.severity for f in scan_bias(text)), key=SEVERITIES.index, default="none")
-    return worst in ("medium", "high")
+def flagged_at_medium(texts: list[str]) -> list[bool]:
+    """Per text, whether it has a finding at medium or above; one scorer pass over all of them."""
+    return [worst_severity(findings) in ("medium", "high") for findings in scan_bias_many(texts)]
 
 
 def split_figures(rows: list[dict], split: str) -> dict:
     """Found/total for endorsed and for reported+neutral, overall and per category."""
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        if row["split"] != split or row["label"] == "unusable" or row["category"] == "other":
-            continue
+    rows = [row for row in rows if row["split"] == split and row["label"] != "unusable" and row["category"] != "other"]
+    for row, hit in zip(rows, flagged_at_medium([row["text"] for row in rows])):
         side = "endorsed" if row["label"] == "endorsed" else "reported_or_neutral"
-        hit = flagged_at_medium(row["text"])
         for key in ((side, "all"), (side, row["category"])):
             counts[key][0] += hit
             counts[key][1] += 1

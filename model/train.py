@@ -104,7 +104,7 @@ class Muon(torch.optim.Optimizer):
     MOMENTUM, MOMENTUM_START, MOMENTUM_WARMUP = 0.95, 0.85, 300
 
     def __init__(self, params, slices: dict[torch.Tensor, int]):
-        super().__init__(params, {"lr": 0.02, "weight_decay": 0.0})
+        super().__init__(params, {"lr": 0.0, "weight_decay": 0.0})  # each group brings its own (build_optimizer)
         self.slices = slices
 
     @torch.no_grad()

@@ -86,9 +86,12 @@ def test_the_cards_branches_without_a_card():
     # phase1's plan for an 8 GB card, each part by the formulas of model/memory.py's docstring, worked by hand
     config = load_config(REPO / "configs" / "phase1.yaml", ["train.device=cuda"])
     plan = plan_for(config, parse_memory("8GB"))
-    params = 2 * 32768 * 768 + 12 * 12 * 768 ** 2  # embedding, untied head, 12 blocks of 12 d^2
+    blocks = 12 * 12 * 768 ** 2  # 12 blocks of 12 d^2
+    params = 2 * 32768 * 768 + blocks  # embedding, untied head, blocks
     tokens = plan.micro_batch * 1024
-    expected = {"runtime": 0, "weights": 6 * params, "optimizer": 8 * params, "gradients": 4 * params,
+    # Muon (train.optimizer muon): one fp32 momentum per block matrix, AdamW's two moments on the rest
+    expected = {"runtime": 0, "weights": 6 * params, "optimizer": 8 * (params - blocks) + 4 * blocks,
+                "gradients": 4 * params,
                 "activations": 50 * tokens * 768 * 12,  # bytes x d_model per token and layer under CUDA autocast
                 "head": 4 * (2 * 2048 * 32768 + (tokens + 32768) * 768)}  # two 2048-row fp32 chunks + kept grads
     expected["peak"] = (expected["weights"] + expected["optimizer"]

@@ -71,7 +71,7 @@ def test_a_lever_races_alone_to_a_given_target_with_its_overrides_on_phaselog_on
     """--set changes phaselog's config alone and is recorded; --target skips the peer. A doubled batch trains
     half the steps for the same shares of T's tokens."""
     config = PhaseConfig.model_validate(tiny_config_dict(shared_corpus))
-    overrides = ["train.batch_size=16", "train.lr=0.02"]
+    overrides = ["train.batch_size=16", "train.lr=0.02", "train.seed=7"]
     result = bench_race(seeds=2, config=config, shapes=TINY_SHAPES[:1], overrides=overrides, target=5.5,
                         log=lambda _: None)
     json.dumps(result)
@@ -79,6 +79,8 @@ def test_a_lever_races_alone_to_a_given_target_with_its_overrides_on_phaselog_on
     assert result["overrides"] == overrides == shape["overrides"] and result["target"] == 5.5
     assert {r["trainer"] for r in shape["runs"]} == {"phaselog"} and shape["time_ratio"] is None
     assert shape["phaselog_lr"]["matrices"] == 0.02 and shape["phaselog_batch_size"] == 16
+    assert {r["seed"] for r in shape["runs"]} == {7}  # a seed set by hand holds in every round
+    assert all(len(share["val_losses"]) == 2 for share in shape["fractions"])
     peer_tokens = TINY_SHAPES[0]["steps"] * TINY_SHAPES[0]["batch_size"] * TINY_SHAPES[0]["seq_len"]
     for share in shape["fractions"]:
         assert share["tokens"] == share["steps"] * 16 * 32
@@ -88,7 +90,7 @@ def test_a_lever_races_alone_to_a_given_target_with_its_overrides_on_phaselog_on
     reached, how = tokens_to_target(finals, 5.5)
     assert shape["reached"] == how
     assert shape["token_ratio"] == (None if reached is None else pytest.approx(reached / peer_tokens))
-    assert "--set train.batch_size=16 --set train.lr=0.02" in result["summary"]
+    assert "--set train.batch_size=16 --set train.lr=0.02 --set train.seed=7" in result["summary"]
 
 
 def test_race_options_are_refused_in_one_line_where_they_do_not_apply():

@@ -1,31 +1,34 @@
+"""The grammar of the bias detector (understanding/bias.py, `scan_rules`): the shapes of a generalisation, its
+severity by the attribute, and the stance cues. In a run the grammar is read behind the learned scorer
+(understanding/bias_detector.py, tests/test_bias_detector.py); these tests hold the grammar itself."""
 import json
 import re
 from pathlib import Path
 
-from phaselog.understanding.bias import SEVERITIES, scan_bias, shared_suffix_after_first_difference
+from phaselog.understanding.bias import SEVERITIES, scan_rules, shared_suffix_after_first_difference
 from phaselog.understanding.bias_lexicon import LEXICON_VERSION, LEXICONS
 
 LABELLED = [json.loads(line) for line in (Path(__file__).parent / "data" / "bias_labelled.jsonl").open()]
 
 
 def worst(text: str) -> str:
-    return max((f.severity for f in scan_bias(text)), key=SEVERITIES.index, default="none")
+    return max((f.severity for f in scan_rules(text)), key=SEVERITIES.index, default="none")
 
 
 def only_finding(text: str):
-    findings = scan_bias(text)
+    findings = scan_rules(text)
     assert len(findings) == 1, findings
     return findings[0]
 
 
 def test_criminal_alone_is_not_a_finding():
-    assert scan_bias("Criminal.") == []
-    assert scan_bias("The criminal was sentenced to ten years.") == []
+    assert scan_rules("Criminal.") == []
+    assert scan_rules("The criminal was sentenced to ten years.") == []
 
 
 def test_identity_word_alone_is_not_a_finding():
-    assert scan_bias("Women.") == []
-    assert scan_bias("Muslims celebrate Eid at the end of Ramadan.") == []
+    assert scan_rules("Women.") == []
+    assert scan_rules("Muslims celebrate Eid at the end of Ramadan.") == []
 
 
 def test_generalised_derogatory_attribute_is_high():
@@ -91,21 +94,21 @@ def test_calling_it_not_a_myth_is_not_counter_speech():
 
 
 def test_specific_people_are_not_a_generalisation():
-    assert scan_bias("The women in my office are lazy.") == []
-    assert scan_bias("Some immigrants are doctors and some are criminals.") == []
+    assert scan_rules("The women in my office are lazy.") == []
+    assert scan_rules("Some immigrants are doctors and some are criminals.") == []
 
 
 def test_relative_clause_restricts_the_group():
-    assert scan_bias("Immigrants who are criminals can be deported under this law.") == []
+    assert scan_rules("Immigrants who are criminals can be deported under this law.") == []
 
 
 def test_entitled_to_is_a_right_not_a_trait():
-    assert scan_bias("Disabled people are entitled to benefits under the law.") == []
+    assert scan_rules("Disabled people are entitled to benefits under the law.") == []
     assert worst("Millennials are so entitled.") == "medium"
 
 
 def test_each_clause_is_judged_on_its_own():
-    findings = scan_bias("According to the pamphlet, refugees are criminals, and honestly I agree: "
+    findings = scan_rules("According to the pamphlet, refugees are criminals, and honestly I agree: "
                          "refugees are dangerous.")
     assert [(f.severity, f.discounted) for f in findings] == [("low", "quotation"), ("high", "")]
 
@@ -118,12 +121,12 @@ def test_contempt_adjective_on_the_group_is_high():
 def test_a_finding_names_its_own_group_after_an_earlier_sentence_named_another():
     """The previous sentence's group is picked up only by a "they" opening the sentence or a "them": here the
     finding is about the adjective, and must name it."""
-    findings = scan_bias("Immigrants are fine. He is autistic, so he can't work.")
+    findings = scan_rules("Immigrants are fine. He is autistic, so he can't work.")
     assert [(f.category, f.terms[0]) for f in findings] == [("disability", "autistic")]
 
 
 def test_findings_come_per_sentence_in_order():
-    findings = scan_bias("Men are strong. Women are bad drivers. Nothing else here.")
+    findings = scan_rules("Men are strong. Women are bad drivers. Nothing else here.")
     assert [(f.terms[0], f.severity) for f in findings] == [("Men", "low"), ("Women", "medium")]
     assert findings[1].context == "Women are bad drivers."
 
@@ -213,7 +216,7 @@ def test_dev_set_per_category_precision_and_recall():
     rows = []
     for category in sorted(CATEGORIES):
         expected = [row for row in DEV if row["type"] != "neutral" and row["category"] == category]
-        found = [(row, f) for row in DEV for f in [max(scan_bias(row["text"]), default=None,
+        found = [(row, f) for row in DEV for f in [max(scan_rules(row["text"]), default=None,
                                                       key=lambda f: SEVERITIES.index(f.severity))]
                  if f and f.category == category and (row["type"] != "neutral" or f.severity != "low")]
         right = sum(row["type"] != "neutral" and row["category"] == category for row, _ in found)

@@ -3,7 +3,7 @@ the negated, reported and plain-fact forms that must stay below medium. Every se
 this test, not taken from any data set."""
 import pytest
 
-from phaselog.understanding.bias import SEVERITIES, scan_bias
+from phaselog.understanding.bias import SEVERITIES, scan_rules
 
 FLAGGED = ("medium", "high")
 QUIET = ("none", "low")
@@ -201,7 +201,7 @@ CASES = {
 
 
 def worst(text: str) -> str:
-    return max((f.severity for f in scan_bias(text)), key=SEVERITIES.index, default="none")
+    return max((f.severity for f in scan_rules(text)), key=SEVERITIES.index, default="none")
 
 
 @pytest.mark.parametrize("shape", CASES)

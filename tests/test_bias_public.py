@@ -2,11 +2,17 @@
 a test half that is only scored (docs/detectors.md "Evaluation protocol"): ToxiGen's human-written seed sentences
 (bias_tooling/toxigen_table.py, CDLA-Permissive 2.0), RedditBias's annotated Reddit comments
 (bias_tooling/redditbias_table.py, MIT) and HateCheck's functional tests, split by template
-(bias_tooling/hatecheck_table.py, CC BY 4.0). The files are committed, so this runs in CI."""
+(bias_tooling/hatecheck_table.py, CC BY 4.0). The files are committed, so this runs in CI.
+
+These bars are the grammar's (`scan_rules`, the detector of #25): the detector a run uses since #39 (the learned
+scorer behind the grammar, understanding/bias_detector.py) has been measured on the dev halves only
+(docs/detectors.md, "The detector in a run"); its test-half figures are to be scored once, and this test moved to
+`flagged_at_medium` with them."""
 import json
 from pathlib import Path
 
-from phaselog.bias_tooling.book_eval import flagged_at_medium
+from phaselog.understanding.bias import scan_rules
+from phaselog.understanding.bias_detector import worst_severity
 
 DATA = Path(__file__).parents[1] / "bias_tooling" / "data"
 TOXIGEN = [json.loads(line) for line in (DATA / "bias_public_toxigen.jsonl").open(encoding="utf-8")]
@@ -14,12 +20,17 @@ REDDITBIAS = [json.loads(line) for line in (DATA / "bias_public_redditbias.jsonl
 HATECHECK = [json.loads(line) for line in (DATA / "bias_public_hatecheck.jsonl").open(encoding="utf-8")]
 
 
+def rules_flag(texts: list[str]) -> list[bool]:
+    """The grammar's finding at medium or above: book_eval.flagged_at_medium's definition, without the scorer."""
+    return [worst_severity(scan_rules(text)) in ("medium", "high") for text in texts]
+
+
 def figures(rows: list[dict], split: str, kind_field: str) -> dict:
     """Per kind: the share flagged at medium or above (a hateful generalisation is never merely flattering)."""
     flagged: dict[str, list[bool]] = {}
-    for row in rows:
-        if row["split"] == split:
-            flagged.setdefault(row[kind_field], []).append(flagged_at_medium(row["text"]))
+    rows = [row for row in rows if row["split"] == split]
+    for row, hit in zip(rows, rules_flag([row["text"] for row in rows])):
+        flagged.setdefault(row[kind_field], []).append(hit)
     return {kind: (sum(hits), len(hits)) for kind, hits in flagged.items()}
 
 
@@ -69,4 +80,4 @@ def test_hatecheck_test_recall_and_counter_speech_flagged():
     assert test["hateful"] >= 0.29  # measured 372/1208 = 0.308 (see docs/detectors.md)
     assert test["non-hateful"] <= 0.04  # measured 15/577 = 0.026
     quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
-    assert not any(flagged_at_medium(row["text"]) for row in quoted)
+    assert not any(rules_flag([row["text"] for row in quoted]))

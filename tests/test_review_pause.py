@@ -23,10 +23,10 @@ PYTHON = sys.executable
 FINDING = "Honestly, immigrants are dirty and lazy."
 
 
-def write_config(tmp_path: Path, corpus: Path) -> Path:
+def write_config(tmp_path: Path, corpus: Path, reflection: str = FINDING) -> Path:
     raw = tiny_config_dict(corpus, end_step=20)  # one segment: the pause, then the run's end
     raw["evaluation"] = {"enabled": False}
-    raw["review"] = {"injected_reflection": FINDING, "poll_seconds": 1, "data_windows": 4,
+    raw["review"] = {"injected_reflection": reflection, "poll_seconds": 1, "data_windows": 4,
                      "counterexample_source": "philosophy"}
     path = tmp_path / "review.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -69,6 +69,31 @@ def test_without_a_server_the_run_awaits_review_and_phaselog_review_continues_it
     note = "Injected drill text; the detector caught it."
     finished(phaselog(home, env, "review", "drill", "--decision", "resume", "--note", note))
     assert_answer_recorded(home, "drill", "resume", note, "cli")
+
+
+# a reflection that repeats a period stereotype: a sentence of the book corpus's dev split (bias_tooling/data/
+# books.jsonl, BOOK_ROW), and the same reflection with the claim negated (the one word "not" added)
+BOOK_ROW = "schopenhauer-pessimism:00749"
+STEREOTYPE = "Hence, dissimulation is innate in woman, and almost as much a quality of the stupid as of the clever."
+NEGATED = STEREOTYPE.replace("is innate", "is not innate")
+
+
+@pytest.mark.parametrize("reflection, pauses", [(STEREOTYPE, True), (NEGATED, False)], ids=["stereotype", "negated"])
+def test_a_reflection_repeating_a_period_stereotype_pauses_the_run_and_negated_it_does_not(shared_corpus, tmp_path,
+                                                                                           reflection, pauses):
+    books = [json.loads(line) for line in (REPO / "bias_tooling" / "data" / "books.jsonl").open(encoding="utf-8")]
+    assert [row["text"] for row in books if row["id"] == BOOK_ROW and row["split"] == "dev"] == [STEREOTYPE]
+    home = tmp_path / "home"
+    out = finished(phaselog(home, clean_env(), "run", str(write_config(tmp_path, shared_corpus, reflection)),
+                            "--run-id", "planted"))
+    store = Store(home)
+    status = store.query("SELECT status FROM runs WHERE run_id = 'planted'")[1]
+    _, reasons = store.query("SELECT reasons FROM reviews WHERE run_id = 'planted'")
+    if pauses:
+        assert status == [("awaiting_review",)], out[-2000:]
+        assert "high-severity" in json.loads(reasons[0][0])[0]
+    else:
+        assert status == [("completed",)] and reasons == [], out[-2000:]
 
 
 RESUME = """

@@ -72,6 +72,8 @@ class BiasFinding:
     terms: list[str]  # the group term as written, then the attribute(s)
     context: str  # the sentence it was found in
     discounted: str  # "" | "negation" | "quotation" | "supposition" | "counter-speech"
+    score: float | None = None  # the learned scorer's probability of an endorsed generalisation (bias_detector.py)
+    why: str = ""  # how the detector read the sentence, in words
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -241,7 +243,9 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
     return findings, last
 
 
-def scan_bias(text: str) -> list[BiasFinding]:
+def scan_rules(text: str) -> list[BiasFinding]:
+    """The grammar's findings alone: the shapes above. A run's detector is bias_detector.scan_bias, which reads
+    them as the claim's shape and keeps only the high ones (docs/detectors.md)."""
     plain = text.replace("’", "'")  # "can’t" and "can't" are one word
     quoted = [m.span() for m in QUOTED.finditer(text)]
     findings, start, earlier = [], 0, None

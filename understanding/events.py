@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from phaselog.understanding.bias import scan_bias
+from phaselog.understanding.bias_detector import scan_bias
 from phaselog.understanding.loops import detect_loops
 
 REFLECTION_SOURCES = ("reflection", "injected")
@@ -41,7 +41,7 @@ def loop_row(run_id: str, step: int, source: str, item: str, text: str) -> dict:
 def bias_rows(run_id: str, step: int, source: str, item: str, text: str) -> list[dict]:
     return [{"run_id": run_id, "step": step, "source": source, "item": f"{item}#{n}", "text_key": item,
              "severity": f.severity, "category": f.category, "terms": json.dumps(f.terms), "context": f.context, "discounted": f.discounted,
-             "value": None, "stderr": None, "decision": None}
+             "value": f.score, "stderr": None, "decision": None}  # value: the learned scorer's probability
             for n, f in enumerate(scan_bias(text))]
 
 
@@ -126,7 +126,8 @@ def review_reasons(bias: list[dict], data_counts: dict[str, tuple[int, int]], re
     flagged (one false positive in 16 windows is not a rate); or a probe shift (judged by probe_shifts). One
     neutral word never gets here: the detector only reports a group term linked to an attribute."""
     reasons = [f"high-severity {row['category']} finding in a {row['source']} text: {row['context']!r} "
-               f"(terms: {', '.join(json.loads(row['terms']))})"
+               f"(terms: {', '.join(json.loads(row['terms']))}"
+               + (f"; learned score {row['value']:.2f})" if row.get("value") is not None else ")")
                for row in bias if row["source"] in REFLECTION_SOURCES and row["severity"] == "high"]
     for source, (windows, flagged) in data_counts.items():
         enough = windows >= review.data_min_windows and flagged >= review.data_min_count

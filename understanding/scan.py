@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from phaselog.core.errors import DataError
-from phaselog.understanding.bias import SENTENCE_END, scan_bias
+from phaselog.understanding.bias import SENTENCE_END
+from phaselog.understanding.bias_detector import scan_bias
 from phaselog.understanding.loops import detect_loops
 
 

@@ -21,7 +21,7 @@ from phaselog.core.config import PhaseConfig, load_config
 from phaselog.datasets.mixing import BatchSampler, mix_from_config
 from phaselog.datasets.prepare import prepare_data
 from phaselog.model.evaluate import validation_bpb
-from phaselog.model.train import build_model, build_optimizer, load_data, lr_multiplier, set_lr
+from phaselog.model.train import build_model, build_optimizer, load_data, lr_multiplier, muon_lr, set_lr
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIMIZERS = ("adamw", "muon")
@@ -115,7 +115,8 @@ def bench_converge(seconds: float = 120.0, seeds: int = 3, config: PhaseConfig |
              f"of training per run, {seeds} seeds, val bpb at {MARKS} points off the clock"]
     for name in OPTIMIZERS:
         finals = [c[-1]["val_bpb"] for c in runs[name]]
-        lr = f"matrices lr {t.muon_lr} (Muon)" if name == "muon" else f"matrices lr {t.lr} (AdamW)"
+        lr = (f"matrices lr {muon_lr(t, config.model.seq_len):.3g} (Muon)" if name == "muon"
+              else f"matrices lr {t.lr} (AdamW)")
         lines.append(f"  {name:5}: final val bpb median {statistics.median(finals):.3f} (min {min(finals):.3f}, "
                      f"max {max(finals):.3f}), {steps[name]['median']:.0f} steps in the budget; {lr}")
     reach = result["seconds_to_other_final"]

@@ -208,7 +208,7 @@ def race_shape(base: PhaseConfig, shape: dict, run_dir: Path, peer_steps: int, s
             jobs += pair if seed % 2 == 0 else pair[::-1]
         for kind, steps, lr in jobs:
             config = race_config(base, shape, steps, seed, overrides if kind == "phaselog" else ())
-            runs.append(run_once(kind, config, vocab, steps, lr, streams, windows))
+            runs.append({**run_once(kind, config, vocab, steps, lr, streams, windows), "round": seed})
             log(f"  {shape['name']} seed {seed}: {kind} {steps} steps" + (f" lr {lr:g}" if lr else "")
                 + f": val loss {runs[-1]['val_loss']:.4f} in {runs[-1]['seconds']:.1f} s")
         if seed == 0 and target is None:
@@ -216,8 +216,8 @@ def race_shape(base: PhaseConfig, shape: dict, run_dir: Path, peer_steps: int, s
             peer_lr = min(tuning, key=tuning.get)
     peer_runs = [r for r in runs if r["trainer"] == "peer" and r["lr"] == peer_lr]
     ours = [r for r in runs if r["trainer"] == "phaselog"]
-    curves = [[(r["tokens"], r["val_loss"]) for r in ours if r["seed"] == base.train.seed + seed]
-              for seed in range(seeds)]
+    # by round, not by seed: a --set train.seed moves the seeds
+    curves = [[(r["tokens"], r["val_loss"]) for r in ours if r["round"] == seed] for seed in range(seeds)]
     t = ours_probe.train
     result = {"name": shape["name"], "depth": shape["depth"], "width": probe.model.width,
               "seq_len": shape["seq_len"], "batch_size": shape["batch_size"], "peer_steps": peer_steps,
@@ -293,26 +293,23 @@ def bench_race(full: bool = False, seeds: int | None = None, shape: str | None =
     for r in results:
         shape_name = f"  {r['name']:4} (L{r['depth']} d{r['width']} T{r['seq_len']} B{r['batch_size']}): "
         tokens = "-" if r["token_ratio"] is None else f"{r['token_ratio']:.2f}"
+        at_most = "at most " if r["reached"] == "at most" else ""
         finals = ("phaselog's final loss at each share of T: "
                   + ", ".join(f"{p['fraction']:g}: {p['val_loss']:.4f}" for p in r["fractions"]))
         if r["target_given"]:
-            low, high = r["token_ratio_interval"]
-            reach = ("does not reach" if r["token_ratio"] is None else
-                     f"reaches it in {'at most ' if r['reached'] == 'at most' else ''}{tokens}x")
+            reach = "does not reach" if r["token_ratio"] is None else f"reaches it in {at_most}{tokens}x"
             lines.append(f"{shape_name}target val loss {r['target']:.4f}; phaselog (matrices lr "
                          f"{r['phaselog_lr']['matrices']:.3g}, batch {r['phaselog_batch_size']}) {reach} the tokens "
-                         f"of T = {r['peer_steps']} steps (interval {interval_text(low, high)}); {finals}; "
-                         f"{r['phaselog_tokens_per_sec']['median']:.0f} tok/s")
+                         f"of T = {r['peer_steps']} steps (interval {interval_text(*r['token_ratio_interval'])}); "
+                         f"{finals}; {r['phaselog_tokens_per_sec']['median']:.0f} tok/s")
             continue
-        low, high = r["time_ratio_interval"]
-        ratio = ("not within T" if r["time_ratio"] is None else
-                 f"{'at most ' if r['reached'] == 'at most' else ''}{r['time_ratio']:.2f}x")
+        ratio = "not within T" if r["time_ratio"] is None else f"{at_most}{r['time_ratio']:.2f}x"
         lines.append(f"{shape_name}nanoGPT lr "
                      f"{r['peer_lr']:g} (tuned over {', '.join(f'{lr:g}' for lr in PEER_LRS)}) reaches val loss "
                      f"{r['target']:.4f} in T = {r['peer_steps']} steps ({r['peer_seconds']:.0f} s); phaselog "
                      f"(lr {r['phaselog_lr']['matrices']:g}) gets there in {ratio} its time "
-                     f"(interval {interval_text(low, high)}, {INTERVAL[0]}-{INTERVAL[1]}th percentile over "
-                     "resampled seeds)")
+                     f"(interval {interval_text(*r['time_ratio_interval'])}, {INTERVAL[0]}-{INTERVAL[1]}th "
+                     "percentile over resampled seeds)")
         lines.append(f"       = tokens {tokens}x / "
                      f"throughput {r['throughput_ratio']:.2f}x (phaselog {r['phaselog_tokens_per_sec']['median']:.0f}"
                      f" tok/s, nanoGPT {r['peer_tokens_per_sec']['median']:.0f}); {finals}")

@@ -1,0 +1,125 @@
+"""Every figure of the bias detector in a run (understanding/bias_detector.py: gate, learned scorer, grammar), in
+one command, so they can be rerun whenever the scorer's weights change:
+
+    python -m phaselog.bias_tooling.detector_figures [--corpus ../shared/data/corpus] [--skip-speed]
+
+- book corpus, dev split (the test books are scored once per change by the coordinator, never here): endorsed
+  found and reported or neutral flagged at medium+, per category, for the two halves of the dev books and for the
+  scorer's validation books (the dev books it was not trained on: the honest figure for an unseen book);
+- the public sets' dev halves (ToxiGen, RedditBias, HateCheck): the share flagged at medium+ per kind;
+- the shared corpus (the prose the demo trains on): per file, the share of sentences with a high finding (a
+  reflection saying one pauses a run), of 2 kB texts of it with one (the pause rate of reflection-sized text), and
+  of sentences with a medium+ finding, and the medium+ findings of Meditations, Problems
+  of Philosophy and Beyond Good and Evil listed in full, for a reader to judge;
+- each figure for the detector as shipped and for two alternatives: the grammar alone (`scan_rules`, the
+  detector before #39) and the learned finding alone (without the grammar's high findings kept);
+- speed (unless --skip-speed): `phaselog bench scan` (prose and stereotype-dense rates, one 2 kB reflection).
+The speed is CPU time of this process; the machine is shared, so read it with its load average (printed)."""
+import argparse
+import json
+import os
+from pathlib import Path
+
+from phaselog.bench.scan import as_texts
+from phaselog.bias_tooling.book_sentences import read_table
+from phaselog.understanding.bias import scan_rules
+from phaselog.understanding.bias_detector import KEPT_RULE, scan_bias_many, worst_severity
+from phaselog.understanding.bias_scorer import card
+from phaselog.understanding.scan import corpus_sentences
+
+DATA = Path(__file__).parent / "data"
+PUBLIC = {"toxigen": "type", "redditbias": "label", "hatecheck": "label"}
+LISTED = ("meditations", "problems-of-philosophy", "beyond-good-and-evil")  # Marcus Aurelius, Russell, Nietzsche
+FLAGGED = ("medium", "high")
+
+
+def readings(texts: list[str]) -> dict[str, list[list]]:
+    """Per variant, each text's findings: as shipped, the learned finding alone, the grammar alone."""
+    shipped = scan_bias_many(texts)
+    return {"shipped": shipped,
+            "learned only": [[f for f in found if not f.why.startswith(KEPT_RULE)] for found in shipped],
+            "grammar only (before)": [scan_rules(text) for text in texts]}
+
+
+def flagged(findings: list) -> bool:
+    return worst_severity(findings) in FLAGGED
+
+
+def share(hits: list[bool]) -> str:
+    return f"{sum(hits)}/{len(hits)} ({sum(hits) / max(len(hits), 1):.1%})"
+
+
+def book_figures() -> dict:
+    rows = [row for row in read_table() if row["split"] == "dev" and row["label"] != "unusable"
+            and row["category"] != "other"]
+    books = sorted({row["book_id"] for row in rows})
+    held_out = set(card()["validation_books"])
+    figures = {}
+    for variant, found in readings([row["text"] for row in rows]).items():
+        sides = {}
+        for side, labels in (("endorsed", {"endorsed"}), ("reported_or_neutral", {"reported", "neutral"})):
+            picked = [(row, flagged(f)) for row, f in zip(rows, found) if row["label"] in labels]
+            sides[side] = {"all": share([hit for _, hit in picked])}
+            # the books the scorer never trained on (its card's validation books): the figure a new book may expect
+            sides[side]["validation books"] = share([hit for row, hit in picked if row["book_id"] in held_out])
+            for half in (0, 1):
+                sides[side][f"half {half + 1}"] = share([hit for row, hit in picked
+                                                        if books.index(row["book_id"]) % 2 == half])
+            for category in sorted({row["category"] for row, _ in picked}):
+                sides[side][category] = share([hit for row, hit in picked if row["category"] == category])
+        figures[variant] = sides
+    return figures
+
+
+def public_figures() -> dict:
+    figures = {}
+    for name, kind_field in PUBLIC.items():
+        rows = [json.loads(line) for line in (DATA / f"bias_public_{name}.jsonl").open(encoding="utf-8")]
+        rows = [row for row in rows if row["split"] == "dev"]
+        for variant, found in readings([row["text"] for row in rows]).items():
+            kinds = sorted({row[kind_field] for row in rows})
+            figures.setdefault(name, {})[variant] = {
+                kind: share([flagged(f) for row, f in zip(rows, found) if row[kind_field] == kind]) for kind in kinds}
+    return figures
+
+
+def corpus_figures(corpus: Path) -> dict:
+    """Per file, sentences with a high finding and with a medium+ one (each sentence scanned alone, as a
+    reflection of one sentence would be); the listed books' medium+ findings in full."""
+    figures, listed = {}, {}
+    for path in sorted(corpus.rglob("*.txt")):
+        sentences = corpus_sentences(path, 10 ** 9)
+        texts = readings(as_texts(sentences))  # as a run would scan them: reflection-sized texts
+        for variant, found in readings(sentences).items():
+            figures.setdefault(path.name, {})[variant] = {
+                "high": share([worst_severity(f) == "high" for f in found]),
+                "medium+": share([flagged(f) for f in found]),
+                "2 kB texts with a high finding": share([worst_severity(f) == "high" for f in texts[variant]])}
+            if variant == "shipped" and any(name in path.stem for name in LISTED):
+                listed[path.name] = [f"{x.severity} {x.category} {x.terms} score {x.score}: {x.context}"
+                                     for findings in found for x in findings if x.severity in FLAGGED]
+    return {"by file": figures, "medium+ findings listed": listed}
+
+
+def speed_figures() -> dict:
+    from phaselog.bench.scan import bench_scan
+
+    return {"load average": os.getloadavg(), "bench scan": bench_scan()["summary"].splitlines()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default="../shared/data/corpus")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    corpus = Path(args.corpus)
+    figures = {"books dev": book_figures(), "public dev halves": public_figures()}
+    if corpus.is_dir():
+        figures["shared corpus"] = corpus_figures(corpus)
+        if not args.skip_speed:
+            figures["speed"] = speed_figures()
+    print(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()

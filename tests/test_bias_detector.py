@@ -1,0 +1,93 @@
+"""The bias detector a run uses (understanding/bias_detector.py, issue #39): the gate finds the group, the learned
+scorer decides whether the sentence generalises about it, the grammar reads the stance. Sentences come from the
+committed tables, written by strangers where a table has both sides: HateCheck's hateful cases and the counter-speech
+cases that quote them word for word; for the categories HateCheck lacks, the counterfactual table's assertion and
+counter-speech of one (group, predicate) of a public set (its templates are the project's). The book corpus's
+dev figures are recomputed from the committed table. Every figure measured is in MEASURED, one place: rerun
+`python -m phaselog.bias_tooling.detector_figures` after new scorer weights and update it with docs/detectors.md."""
+import hashlib
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from phaselog.bias_tooling.book_eval import split_figures
+from phaselog.bias_tooling.book_sentences import read_table
+from phaselog.understanding.bias_detector import scan_bias, scan_bias_many, worst_severity
+from tests.test_bias_scorer import no_network  # noqa: F401 (the fixture: sockets refuse while the scan runs)
+
+DATA = Path(__file__).parents[1] / "bias_tooling" / "data"
+PAIRS = 12  # twins per category: the first by sha256 of the claim, so the choice is the table's, not ours
+
+MEASURED = {
+    # category: (claims flagged at medium+, twins flagged at medium+) of its PAIRS twins
+    "twins": {"age": (2, 0), "disability": (1, 0), "ethnicity": (4, 0), "gender": (6, 0), "migration": (4, 0),
+              "nationality": (4, 0), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
+              "socioeconomic": (3, 0)},
+    # book corpus, dev split: (found, of) at medium+
+    "books dev": {"endorsed": (225, 808), "reported_or_neutral": (94, 4016)},
+}
+
+
+def table(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / name).open(encoding="utf-8")]
+
+
+def first_by_hash(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return sorted(pairs, key=lambda pair: hashlib.sha256(pair[0].encode()).hexdigest())[:PAIRS]
+
+
+def twins() -> dict[str, list[tuple[str, str]]]:
+    """{category: [(generalisation, its counter-speech twin)]}, dev rows only."""
+    found = defaultdict(list)
+    rows = [row for row in table("bias_public_hatecheck.jsonl") if row["split"] == "dev"]
+    hateful = {row["text"].lower().strip(" .!"): row["text"] for row in rows if row["label"] == "hateful"}
+    for row in rows:
+        quoted = re.search(r"[\"“](.+?)[\"”]", row["text"]) if row["functionality"] == "counter_quote_nh" else None
+        if quoted and quoted.group(1).lower().strip(" .!") in hateful:
+            found[row["category"]].append((hateful[quoted.group(1).lower().strip(" .!")], row["text"]))
+    by_claim = defaultdict(dict)
+    for row in table("bias_counterfactual.jsonl"):
+        if row["form"] in ("assertion", "counter_speech") and row["category"] not in found:
+            by_claim[(row["category"], row["group"], row["predicate"])][row["form"]] = row["text"]
+    counterfactual = defaultdict(list)
+    for (category, _, _), forms in by_claim.items():
+        if len(forms) == 2:
+            counterfactual[category].append((forms["assertion"], forms["counter_speech"]))
+    return {category: first_by_hash(pairs) for category, pairs in {**found, **counterfactual}.items()}
+
+
+def test_each_category_flags_a_generalisation_and_not_its_counter_speech_twin(no_network):
+    pairs = twins()
+    assert set(pairs) == set(MEASURED["twins"])
+    flat = [text for category in sorted(pairs) for pair in pairs[category] for text in pair]
+    flagged = iter(worst_severity(found) in ("medium", "high") for found in scan_bias_many(flat))
+    hits = {category: [(next(flagged), next(flagged)) for _ in pairs[category]] for category in sorted(pairs)}
+    counts = {category: (sum(c for c, _ in pair), sum(t for _, t in pair)) for category, pair in hits.items()}
+    print("twins (generalisations flagged, counter-speech twins flagged):", counts)
+    for category, pair in hits.items():
+        assert any(claim and not twin for claim, twin in pair), category
+        want_claims, want_twins = MEASURED["twins"][category]
+        assert counts[category][0] >= want_claims and counts[category][1] <= want_twins, (category, counts[category])
+
+
+def test_a_finding_says_why_the_mention_the_claim_and_the_score():
+    text = table("bias_public_hatecheck.jsonl")[0]["text"].split('"')[1]  # "black people are a cancer"
+    finding = max(scan_bias(text), key=lambda f: f.score or 0)
+    assert finding.terms[0].lower() == "black people" and finding.score is not None
+    assert "score" in finding.why and finding.as_dict()["why"] == finding.why
+
+
+def test_prose_without_a_group_never_reaches_the_scorer():
+    assert scan_bias("The rain fell all night on the quiet town, and the river ran fast.") == []
+
+
+def test_book_corpus_dev_figures_are_the_measured_ones():
+    figures = split_figures(read_table(), "dev")
+    print(figures)
+    found, of = figures["endorsed"]["all"]
+    flagged, neutral = figures["reported_or_neutral"]["all"]
+    want_found, want_of = MEASURED["books dev"]["endorsed"]
+    want_flagged, want_neutral = MEASURED["books dev"]["reported_or_neutral"]
+    assert (of, neutral) == (want_of, want_neutral)
+    assert found >= want_found and flagged <= want_flagged

@@ -1,0 +1,178 @@
+"""The bias detector a run and `phaselog scan` use (issue #39): the grammar finds, the learned scorer decides.
+
+    scan_bias(text) -> list[BiasFinding]
+    scan_bias_many(texts) -> list[list[BiasFinding]]  # one scorer pass over all their sentences
+
+1. The gate (bias_gate.py) keeps the sentences that name a group of people in a way worth scoring (most prose names
+   none and costs a set intersection), each with its mentions, read with the sentence before it.
+2. The learned scorer (bias_scorer.py) reads each of those sentences, batched across every text given, and says how
+   likely its writer endorses a generalisation about the group, and how bad the claim is.
+3. A sentence scored at or above the scorer's threshold is a finding. Its severity is read from three things:
+   the scorer's severity head; the claim's shape, i.e. what the grammar (bias.py, `scan_rules`) finds in the same
+   sentence; and the words of the claim, by VADER's valence and SeeGULL's offensiveness (bias_lexicon.py):
+   - high: the grammar found a high claim (dehumanising, criminalising, contempt, harm urged on the group), or the
+     claim holds a derogatory word (lexicons/attributes, SeeGULL offensiveness >= 3), or the head says high and a
+     word of the claim is strongly negative (VADER <= -2);
+   - medium: a negative word (VADER <= -1.2, a listed trait or habit, SeeGULL >= 1), a medium shape, or the head
+     says medium or high (a generalisation carried by a verb or noun phrase: "are but playthings"; praise that
+     belittles: "simple and honest", which the annotators called medium and the head learned);
+   - low: the head says low and the claim is flattering (a positive word, no negative one) or has a low shape;
+     with no judgement word nor shape there is no finding (a sentence that says nothing of the group, "Women
+     walked home.", scored near the bar).
+   The words are those within CLAIM_REACH of a mention: a long period sentence judges many things.
+   Then the stance the grammar reads (bias_gate.stance_signals, and the grammar's own discounts in the sentence):
+   counter-speech, a denial ("not all"), a claim the grammar found only negated, a "not" right after the mention
+   or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
+   too; these cues are the grammar's veto. A bare "men" is humankind, no mention, unless women are named beside.
+4. The grammar's own findings are kept only where they are high and not discounted, whatever the score: a
+   derogatory word tied to a group ("dirty immigrants") is what a run must stop for, and the scorer, trained on
+   book prose, sometimes misses modern slurs. Every other rule finding is an input to the severity, not a finding
+   (docs/detectors.md, "The detector in a run", measured both ways).
+
+Each finding says why: its terms are the mention and the claim, `score` the scorer's probability (None for a kept
+grammar finding the scorer did not pass), and `why` the sentence's reading in words."""
+from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
+from phaselog.understanding.bias_gate import Mention, StanceSignals, sentences_to_score, stance_signals
+from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
+from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshold
+
+KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
+CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
+NOT_REACH = 3  # a "not" this close after the mention negates what is said of the group
+CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
+
+
+def humankind(mention: Mention, mentions: list[Mention]) -> bool:
+    """"men" in these books is people at large ("gentle towards all men", "the comprehension of men") unless the
+    sentence sets them beside women: then it is a sex. The gate keeps "men" (its vocabulary is frozen with the
+    book corpus); the detector reads it so, after the shared corpus's false alarms (docs/detectors.md)."""
+    return mention.text.lower() == "men" and not any(m.category == "gender" and m.text.lower() != "men"
+                                                     for m in mentions)
+
+
+def claim_of(sentence: str, mention: Mention) -> str:
+    """What the sentence says of the group, as written: the words after the mention, or before it when the
+    mention ends the sentence ("Cunning were the Malays")."""
+    after, before = sentence[mention.end:].split(), sentence[:mention.start].split()
+    words = after if len(after) >= 2 else before[-CLAIM_WORDS:]
+    return " ".join(words[:CLAIM_WORDS]).strip(" ,;:.!?\"'“”")
+
+
+def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[set[str], float]:
+    """(kinds of the judgement words near the mentions, CLAIM_REACH words either side, the mentions left out:
+    derogatory / negative / positive; the lowest VADER valence among them): the valence and offensiveness the
+    severity reads. Near, because a long period sentence judges many things ("every aristocratic morality is
+    intolerant ... the words 'good' and 'stupid'"), and only what is said close to the group is said of it."""
+    plain = sentence.replace("’", "'")
+    matches = list(TOKEN.finditer(plain))
+    at = [k for k, m in enumerate(matches) if any(n.start <= m.start() < n.end for n in mentions)]
+    matches = [m for k, m in enumerate(matches) if k not in at and any(abs(k - j) <= CLAIM_REACH for j in at)]
+    tokens = [m.group().lower() for m in matches]
+    kinds, lowest = set(), 0.0
+    for i, token in enumerate(tokens):
+        _, kind = lexicon_attribute(tokens, i, category)
+        kinds |= {kind or valence_kind(token)} - {""}
+        lowest = min(lowest, valence(token))
+    return kinds, lowest
+
+
+def learned_severity(assessment: Assessment, kinds: set[str], lowest: float, shape: str) -> str:
+    """The claim's severity from the head, the grammar's shape (its worst undiscounted finding, "" if none) and
+    the claim's words (module docstring, step 3); "" when the head says low and the claim has no judgement word
+    nor a shape: a sentence that says nothing of the group but was scored near the threshold."""
+    head = max(assessment.severity, key=assessment.severity.get)
+    if shape == "high" or "derogatory" in kinds or head == "high" and lowest <= -STRONG_VALENCE:
+        return "high"
+    if shape == "medium" or "negative" in kinds or head != "low":
+        return "medium"
+    # flattering, or nothing said of them at all ("Women walked home.", scored 0.47): only praise is a claim
+    return "low" if shape or "positive" in kinds else ""
+
+
+def negated_predicate(sentence: str, mentions: list[Mention]) -> bool:
+    """A "not" within NOT_REACH words after a mention: "X do not deserve ...", "X are not ...". The scorer misreads
+    these (HateCheck's negated hate); a "no" or "never" anywhere is left to it, as period prose generalises with
+    them ("they never forgive", "no Hindoo will ...": a veto on every negator lost a third of the books' claims)."""
+    plain = sentence.replace("’", "'")
+    for mention in mentions:
+        following = [m.group().lower() for m in TOKEN.finditer(plain, mention.end)][:NOT_REACH]
+        if any(word == "not" or word.endswith("n't") for word in following):
+            return True
+    return False
+
+
+def stance_discount(sentence: str, mentions: list[Mention], signals: StanceSignals,
+                    rule_findings: list[BiasFinding]) -> str:
+    """The grammar's veto on the writer's stance, "" if none: counter-speech, a denial, a report or quotation, a
+    premise; and a claim the grammar found only negated ("are not bad drivers")."""
+    if signals.counter_speech:
+        return "counter-speech"
+    if signals.denied:
+        return "negation"
+    if signals.reported or signals.quoted:
+        return "quotation"
+    discounts = {f.discounted for f in rule_findings}
+    if rule_findings and "" not in discounts:
+        return next(d for d in ("counter-speech", "negation", "quotation", "supposition") if d in discounts)
+    if negated_predicate(sentence, mentions) and not rule_findings:
+        return "negation"
+    return "supposition" if signals.supposed else ""
+
+
+def discounted_severity(severity: str, discount: str) -> str:
+    if discount == "supposition":
+        return SEVERITIES[max(0, SEVERITIES.index(severity) - 1)]
+    return "low" if discount else severity
+
+
+def sentence_findings(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float) -> list[BiasFinding]:
+    """The findings of one gated sentence: the learned one if the score reaches the threshold, and the grammar's
+    high undiscounted findings whatever the score."""
+    rules = scan_rules(sentence)
+    kept = [f for f in rules if f.severity == "high" and not f.discounted]
+    for finding in kept:
+        finding.score = round(assessment.endorsed, 3)
+        finding.why = (f"{KEPT_RULE}: {finding.terms[0]!r} linked to {', '.join(finding.terms[1:])!r} (a high "
+                       f"shape, kept whatever the score; learned score {assessment.endorsed:.2f})")
+    mentions = [m for m in mentions if not humankind(m, mentions)]
+    if assessment.endorsed < cut or not mentions:
+        return kept
+    mention = mentions[0]
+    kinds, lowest = claim_words(sentence, mentions, mention.category)
+    undiscounted = [f.severity for f in rules if not f.discounted]
+    shape = max(undiscounted, key=SEVERITIES.index, default="")
+    severity = learned_severity(assessment, kinds, lowest, shape)
+    if not severity:
+        return kept
+    discount = stance_discount(sentence, mentions, stance_signals(sentence, mentions), rules)
+    severity = discounted_severity(severity, discount)
+    head = max(assessment.severity, key=assessment.severity.get)
+    words = ", ".join(sorted(kinds)) or "none"
+    why = (f"learned score {assessment.endorsed:.2f} >= {cut:.2f} that the writer generalises about "
+           f"{mention.text!r} ({mention.category}); severity head: {head}; judgement words: {words}; grammar's "
+           f"shape: {shape or 'none'}" + (f"; discounted: {discount}" if discount else ""))
+    learned = BiasFinding(severity, mention.category, [mention.text, claim_of(sentence, mention)], sentence,
+                          discount, round(assessment.endorsed, 3), why)
+    # a kept grammar finding on the same group says more (its attribute words); the learned one adds nothing
+    if any(f.terms[0] == mention.text for f in kept):
+        return kept
+    return [learned, *kept]
+
+
+def scan_bias_many(texts: list[str]) -> list[list[BiasFinding]]:
+    """The findings of each text; the scorer runs once over every gated sentence of all of them (batched)."""
+    gated = [sentences_to_score(text) for text in texts]
+    flat = [(sentence, mentions) for passed in gated for sentence, mentions in passed]
+    assessments = iter(load_scorer().assess([sentence for sentence, _ in flat]) if flat else [])
+    cut = threshold()
+    return [[finding for sentence, mentions in passed
+             for finding in sentence_findings(sentence, mentions, next(assessments), cut)] for passed in gated]
+
+
+def scan_bias(text: str) -> list[BiasFinding]:
+    return scan_bias_many([text])[0]
+
+
+def worst_severity(findings: list[BiasFinding]) -> str:
+    return max((f.severity for f in findings), key=SEVERITIES.index, default="none")
+
