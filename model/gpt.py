@@ -1,5 +1,5 @@
 """A nanochat-style GPT: rotary position embeddings, QK-norm, parameter-free RMSNorm, ReLU^2 MLP, an untied
-head and no biases; optionally (model.x0_shortcut) the embedding mixed into every layer's input. Sizes come from `ModelConfig` (depth is the dial). The forward pass can also hand back
+head and no biases. Sizes come from `ModelConfig` (depth is the dial). The forward pass can also hand back
 per-layer activations for the understanding module, so probing needs no hooks."""
 import math
 from dataclasses import dataclass
@@ -9,8 +9,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 LOGIT_CAP = 15.0
-# the parameters of the architecture levers; each starts where the model computes what it did without it
-LEVER_PARAMETERS = ("resid_scales", "x0_scales")
 
 
 @dataclass(frozen=True)
@@ -20,12 +18,10 @@ class GPTShape:
     d_model: int
     n_head: int
     seq_len: int
-    x0_shortcut: bool = False
 
     @classmethod
     def from_config(cls, model_config, vocab_size: int) -> "GPTShape":
-        m = model_config
-        return cls(vocab_size, m.depth, m.width, m.n_head, m.seq_len, m.x0_shortcut)
+        return cls(vocab_size, model_config.depth, model_config.width, model_config.n_head, model_config.seq_len)
 
 
 class RMSNorm(torch.autograd.Function):
@@ -281,9 +277,6 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(shape.vocab_size, shape.d_model)
         self.blocks = nn.ModuleList(Block(shape) for _ in range(shape.n_layer))
         self.lm_head = nn.Linear(shape.d_model, shape.vocab_size, bias=False)
-        if shape.x0_shortcut:
-            self.resid_scales = nn.Parameter(torch.ones(shape.n_layer))
-            self.x0_scales = nn.Parameter(torch.zeros(shape.n_layer))
         # tables for twice the context so generation may run past seq_len without recomputing them
         cos, sin = rotary_tables(2 * shape.seq_len, shape.d_model // shape.n_head)
         self.register_buffer("cos", cos, persistent=False)
@@ -301,11 +294,6 @@ class GPT(nn.Module):
                 p.copy_(torch.randn(p.shape, generator=generator))
             elif name == "lm_head.weight":
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.001)
-            elif name == "resid_scales":
-                p.fill_(1.0)
-            elif name == "x0_scales":
-                # the lever starts switched off: the model begins as the one without it
-                p.zero_()
             else:
                 p.uniform_(-std * 3 ** 0.5, std * 3 ** 0.5, generator=generator)
 
@@ -316,11 +304,9 @@ class GPT(nn.Module):
         B, T = idx.shape
         past = kv_cache.length if kv_cache is not None else 0
         cos, sin = self.cos[:, past:past + T], self.sin[:, past:past + T]
-        x = x0 = rms_norm(self.wte(idx))
+        x = rms_norm(self.wte(idx))
         for i, block in enumerate(self.blocks):
             record = {} if records is not None else None
-            if self.shape.x0_shortcut:
-                x = self.resid_scales[i] * x + self.x0_scales[i] * x0
             x = block(x, cos, sin, kv_cache.layer(i) if kv_cache is not None else None, record)
             if records is not None:
                 record["residual"] = x
@@ -338,13 +324,9 @@ class GPT(nn.Module):
             return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
 
-    def embedding_params(self) -> list[nn.Parameter]:
-        """The embedding table and the x0 shortcut's scalars: the optimizer's embedding group (no weight decay)."""
-        return [p for n, p in self.named_parameters() if n != "lm_head.weight" and not n.startswith("blocks.")]
-
     def matrix_params(self) -> int:
-        """Parameters that take part in matmuls per token: the blocks and the head."""
-        return sum(p.numel() for n, p in self.named_parameters() if n == "lm_head.weight" or n.startswith("blocks."))
+        """Parameters that take part in matmuls per token: everything but the embedding table."""
+        return sum(p.numel() for n, p in self.named_parameters() if n != "wte.weight")
 
     def flops_per_token(self) -> float:
         # 6 per matmul parameter (forward + backward) plus attention scores and values over the context

@@ -56,10 +56,8 @@ def human(n: float) -> str:
 
 
 def parameter_count(shape: GPTShape) -> int:
-    # embedding and untied head, then per block qkv (3 d^2), attention out (d^2) and the MLP (8 d^2); then the two
-    # scalars per layer of the x0 shortcut
-    levers = 2 * shape.n_layer if shape.x0_shortcut else 0
-    return 2 * shape.vocab_size * shape.d_model + 12 * shape.n_layer * shape.d_model ** 2 + levers
+    # embedding and untied head, then per block qkv (3 d^2), attention out (d^2) and the MLP (8 d^2)
+    return 2 * shape.vocab_size * shape.d_model + 12 * shape.n_layer * shape.d_model ** 2
 
 
 def optimizer_bytes(shape: GPTShape, optimizer: str = "adamw") -> int:

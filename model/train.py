@@ -23,7 +23,7 @@ from phaselog.model.checkpoint import (is_good, latest_good_checkpoint, load_che
 from phaselog.model.device import pick_device, trains_bf16
 from phaselog.model.distributed import Ranks, launch_segment
 from phaselog.model.freezing import UnitFreezer, frozen_units
-from phaselog.model.gpt import GPT, LEVER_PARAMETERS, GPTShape
+from phaselog.model.gpt import GPT, GPTShape
 from phaselog.model.monitor import Monitor, probe_batch
 
 
@@ -54,7 +54,7 @@ def build_optimizer(model: GPT, train_config) -> "torch.optim.Optimizer | MuonAn
     t = train_config
     # embeddings and the head want their own learning rates: their gradients are sparse and tiny respectively
     groups = [
-        {"params": model.embedding_params(), "lr": t.embedding_lr, "weight_decay": 0.0},
+        {"params": [model.wte.weight], "lr": t.embedding_lr, "weight_decay": 0.0},
         {"params": [model.lm_head.weight], "lr": t.head_lr, "weight_decay": 0.0},
         {"params": [p for b in model.blocks for p in b.parameters()],
          "lr": muon_lr(t, model.shape.seq_len) if t.optimizer == "muon" else t.lr, "weight_decay": t.weight_decay},
@@ -212,18 +212,6 @@ def build_model(config, vocab_size: int, device: torch.device) -> GPT:
     return model.to(device)
 
 
-def load_weights(model: GPT, weights: dict, log=print) -> None:
-    """train.init_from's weights. A checkpoint trained without the architecture lever (model.x0_shortcut) loads
-    into a model with it: its scalars keep their init, at which the model computes what it did without them, and
-    learn from there."""
-    result = model.load_state_dict(weights, strict=False)
-    unknown = [k for k in result.missing_keys if k not in LEVER_PARAMETERS] + result.unexpected_keys
-    if unknown:
-        raise PhaselogError(f"train.init_from: the checkpoint's weights do not fit the model: {', '.join(unknown)}")
-    if result.missing_keys:
-        log(f"train.init_from: {', '.join(result.missing_keys)} not in the checkpoint, start from their init")
-
-
 def resolve_init_from(init_from: str, home: Path) -> Path:
     """A run id (its newest good checkpoint) or a checkpoint file path."""
     path = Path(init_from)
@@ -351,7 +339,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
             log(f"continuing from {t.continue_from}: weights, optimizer state and RNG streams")
         elif t.init_from:
             source = resolve_init_from(t.init_from, home or run_dir.parent)
-            load_weights(model, load_checkpoint(source, device)["model"], log)
+            model.load_state_dict(load_checkpoint(source, device)["model"])
             log(f"initialised from {source}")
         if not t.continue_from:
             torch.manual_seed(t.seed)

@@ -102,7 +102,6 @@ def store_digest(home) -> str:
     ("tokenizer.vocab_size=1024", "tokenizer.vocab_size"),
     ("tokenizer.sample_chars=1000", "tokenizer.sample_chars"),
     ("model.seq_len=128", "model.seq_len"),
-    ("model.x0_shortcut=true", "model.x0_shortcut"),
     ("train.start_step=5", "train.start_step"),
 ])
 def test_refused_change_exits_2_naming_the_field(first_run, capsys, change, field):

@@ -5,23 +5,19 @@ from phaselog.model.engine import KVCache, Sampling, generate
 from phaselog.model.gpt import GPT, GPTShape
 
 
-SHAPES = [{}, {"x0_shortcut": True}]  # the plain model and one with the architecture lever
-
-
-def small_gpt(seq_len=32, **levers) -> GPT:
+def small_gpt(seq_len=32) -> GPT:
     torch.manual_seed(0)
-    model = GPT(GPTShape(vocab_size=97, n_layer=3, d_model=64, n_head=2, seq_len=seq_len, **levers))
+    model = GPT(GPTShape(vocab_size=97, n_layer=3, d_model=64, n_head=2, seq_len=seq_len))
     model.init_weights(3)
-    # init zeroes the residual projections and the levers; perturb them so every part shapes the logits
+    # init zeroes the residual projections; perturb them so every layer actually shapes the logits
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return model
 
 
-@pytest.mark.parametrize("levers", SHAPES)
-def test_kv_cache_generation_equals_recompute_token_for_token_under_greedy(levers):
-    model = small_gpt(**levers)
+def test_kv_cache_generation_equals_recompute_token_for_token_under_greedy():
+    model = small_gpt()
     prompts = [[5, 17, 3, 44], [9, 9, 9, 2], [1, 60, 33, 7, 12, 90, 4]]
     greedy = Sampling(temperature=0, max_new_tokens=40)
     cached = generate(model, prompts, greedy, use_cache=True)
@@ -30,9 +26,8 @@ def test_kv_cache_generation_equals_recompute_token_for_token_under_greedy(lever
     assert all(len(row) == 40 for row in cached)
 
 
-@pytest.mark.parametrize("levers", SHAPES)
-def test_kv_cache_logits_match_full_forward(levers):
-    model = small_gpt(**levers).eval()
+def test_kv_cache_logits_match_full_forward():
+    model = small_gpt().eval()
     tokens = torch.randint(0, 97, (2, 20))
     cache = KVCache.for_model(model, batch=2, capacity=20)
     parts = [model(tokens[:, :12], kv_cache=cache)] + [model(tokens[:, t:t + 1], kv_cache=cache) for t in range(12, 20)]

@@ -163,29 +163,6 @@ def test_cpu_bf16_trains_and_resumes_exactly(tiny_config, tmp_path):
     assert sum(losses[s] for s in range(16, 21)) / 5 < losses[1] - 0.5
 
 
-def test_architecture_levers_train_and_resume_exactly(tiny_config, tmp_path):
-    """The kept levers' parameters (docs/benchmarks.md: levers) are trained in the embedding group, saved in every
-    checkpoint and restored with their optimizer moments: a resume from an inner checkpoint repeats the losses."""
-    import torch
-
-    from phaselog.core.config import PhaseConfig
-    from phaselog.model.checkpoint import load_checkpoint
-
-    raw = tiny_config().model_dump()
-    raw["model"].update(x0_shortcut=True)
-    config = PhaseConfig.model_validate(raw)
-    uninterrupted, resumed, summary = uninterrupted_and_resumed(config, tmp_path)
-    assert summary["resumed_from"] == 10
-    assert uninterrupted == resumed
-    state = load_checkpoint(checkpoint_path(tmp_path / "run" / "checkpoints", 20), torch.device("cpu"))
-    weights = state["model"]
-    # it starts as the model without it (scales 1 and 0) and has moved from there
-    assert not torch.equal(weights["resid_scales"], torch.ones(1))
-    assert weights["x0_scales"].abs().min() > 0
-    moments = state["optimizer"]["state"]
-    assert len(moments) == len(weights)  # every parameter has AdamW moments to resume with
-
-
 def test_muon_orthogonalises_in_fp32_on_cpu_and_q_k_v_apart():
     """Newton-Schulz takes every singular value near 1 (the quintic's band is about 0.7-1.2) without leaving
     fp32 on a CPU, and each of a fused q/k/v matrix's three maps is orthogonal on its own."""
@@ -201,36 +178,3 @@ def test_muon_orthogonalises_in_fp32_on_cpu_and_q_k_v_apart():
     assert singular.min() > 0.5 and singular.max() < 1.3
     tall = orthogonalise(torch.randn(64, 16, generator=torch.Generator().manual_seed(1)))
     assert torch.linalg.svdvals(tall).min() > 0.5 and torch.linalg.svdvals(tall).max() < 1.3
-
-
-def test_a_checkpoint_without_the_levers_initialises_a_model_with_them(prepared, tmp_path):
-    """train.init_from (phase1's start from phase 0) from a checkpoint trained before the levers: the levers start
-    at their init, where the model computes what the checkpoint did, and the run trains on from there."""
-    import torch
-
-    from phaselog.core.config import PhaseConfig
-    from phaselog.model.checkpoint import load_checkpoint
-    from phaselog.model.train import build_model, load_weights
-
-    config, run_dir = prepared
-    train_segment(run_dir, config, 0, 20, PEAK)
-    parent_checkpoint = checkpoint_path(run_dir / "checkpoints", 20)
-    raw = config.model_dump()
-    raw["model"].update(x0_shortcut=True)
-    raw["train"].update(init_from=str(parent_checkpoint), end_step=20)
-    levers = PhaseConfig.model_validate(raw)
-    weights = load_checkpoint(parent_checkpoint)["model"]
-    plain, with_levers = build_model(config, 512, torch.device("cpu")), build_model(levers, 512, torch.device("cpu"))
-    plain.load_state_dict(weights)
-    load_weights(with_levers, weights, log=lambda line: None)
-    tokens = torch.randint(0, 512, (2, 33), generator=torch.Generator().manual_seed(0))
-    assert torch.equal(plain(tokens[:, :-1], tokens[:, 1:]), with_levers(tokens[:, :-1], tokens[:, 1:]))
-
-    child = tmp_path / "child"
-    shutil.copytree(run_dir / "tokenizer", child / "tokenizer")
-    shutil.copytree(run_dir / "shards", child / "shards")
-    said = []
-    train_segment(child, levers, 0, 20, PEAK, log=said.append)
-    assert any("resid_scales, x0_scales not in the checkpoint" in line for line in said)
-    parent, losses = losses_of(run_dir), losses_of(child)
-    assert sorted(losses) == list(range(1, 21)) and losses[1] < parent[1] - 1.0, (parent, losses)

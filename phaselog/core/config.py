@@ -67,9 +67,6 @@ class ModelConfig(Strict):
     head_dim: int = 64
     d_model: int | None = None
     seq_len: int = Field(256, ge=8)
-    # the architecture lever of issue 40 that paid, measured under `phaselog bench race` (docs/benchmarks.md: levers)
-    x0_shortcut: bool = Field(False, description="mix the normed input embedding into every layer's input, with a "
-                              "learned scalar per layer for it and for the residual stream")
 
     @property
     def width(self) -> int:

@@ -26,9 +26,6 @@ def refused_change(parent: PhaseConfig, model: ModelConfig, tokenizer: Tokenizer
         return f"{field}: the width {p.width} -> {c.width} does not fit the checkpoint's weights"
     if c.n_head != p.n_head:
         return f"model.head_dim: the heads {p.n_head} -> {c.n_head} do not fit the checkpoint's attention"
-    if c.x0_shortcut != p.x0_shortcut:
-        return (f"model.x0_shortcut: {p.x0_shortcut} -> {c.x0_shortcut} adds or removes parameters the checkpoint "
-                "does not have")
     for field in ("vocab_size", "sample_chars"):
         old, new = getattr(parent.tokenizer, field), getattr(tokenizer, field)
         if old != new:
