@@ -29,14 +29,16 @@ from phaselog.tasks.understanding import understand_task
 def phase_run(config: PhaseConfig, run_id: str, home: str = "runs") -> dict:
     logger = get_run_logger()
     store = RunPaths.of(home, run_id).store
-    # a notebook or BI tool holding the store must not kill the run: its writes wait on disk until it lets go
+    # a notebook or BI tool holding the store, or a lake's catalog that is down, must not stop the run: its writes
+    # wait on disk until the store is there again
     with writes_queued_when_held():
         result = phase_tasks(config, run_id, home, store, logger)
-    if not store.drain_pending():
-        logger.warning(f"the run's last results still wait in {store.home / 'inbox' / 'store'}: another process "
-                       f"holds {store.path}; readers see them already, and `phaselog store drain --home "
-                       f"{store.home}` (or the next write: a resume, a journal entry, an open explore page) puts "
-                       "them in once it lets go")
+    if not store.drain_pending(attempts=1 if store.lake else 50):
+        why = ("its catalog cannot be reached" if store.lake else
+               f"another process holds {store.path}; readers see them already")
+        logger.warning(f"the run's last results still wait in {store.home / 'inbox' / 'store'}: {why}, and "
+                       f"`phaselog store drain --home {store.home}` (or the next write: a resume, a journal entry, "
+                       "an open explore page) puts them in once it is free")
     return result
 
 
@@ -94,9 +96,10 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
             findings = analyse_segment_once(config, run_id, home, store, index, start, end)
             if not review_gate(config, run_id, home, findings):  # a finding that needs a person pauses or stops here
                 return {"run_id": run_id, "run_dir": str(run_dir), "stopped_at_step": end}
-            if not store.run_exists(run_id):
+            if not store.unreachable() and not store.run_exists(run_id):
                 # the store was deleted under the run and its next write made it again, empty: the run's row and
-                # every segment so far come back from the files (the rest of the earlier segments with a resume)
+                # every segment so far come back from the files (the rest of the earlier segments with a resume).
+                # Not while a lake's catalog is down: the run's writes wait for it, and go in when it is back
                 register_run(store, run_id, config, run_dir, str(device), peak)
                 for done, earlier in enumerate(summaries):
                     record_segment_task(run_id, home, done, earlier)
@@ -105,8 +108,13 @@ def phase_tasks(config: PhaseConfig, run_id: str, home: str, store: Store, logge
         mark_failed(store, run_id)
         raise
     set_status(store, run_id, "completed")
-    write_report_task(run_id, home)
-    if config.train.continue_from:  # a phase of several runs: its log tells them all
-        write_phase_report_task(config.phase_name(), home)
+    if store.unreachable():  # the phase log reads the whole run, and most of it is in the catalog
+        logger.warning(f"no phase log for {run_id} yet: the store cannot be reached; once it is back, `phaselog "
+                       f"store drain --home {home}` puts the run's last rows in and `phaselog report {run_id} "
+                       f"--home {home}` writes it")
+    else:
+        write_report_task(run_id, home)
+        if config.train.continue_from:  # a phase of several runs: its log tells them all
+            write_phase_report_task(config.phase_name(), home)
     logger.info(f"run {run_id} completed: {run_dir}")
     return {"run_id": run_id, "run_dir": str(run_dir)}

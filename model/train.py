@@ -4,6 +4,7 @@ step, so a segment resumed from any checkpoint trains exactly as if it had never
 losses). Per-step metrics go to a parquet file beside each checkpoint; the flow process ingests them into the
 store (it is the only DuckDB writer)."""
 import math
+import os
 import random
 import time
 from contextlib import nullcontext
@@ -293,6 +294,19 @@ def read_step_scalars(loss: torch.Tensor, grad_norm: torch.Tensor) -> tuple[floa
     return values[0], values[1]
 
 
+def machine_clock() -> dict:
+    """The process's CPU time (all its threads), the wall clock and the machine's 1-minute load average, now."""
+    return {"cpu": time.process_time(), "wall": time.perf_counter(), "load": os.getloadavg()[0]}
+
+
+def machine_share(start: dict, end: dict) -> dict:
+    """What share of the machine a training loop got, between two machine_clock readings: the segment's columns
+    of migration 012 (its threads' share is cpu_seconds / (loop_seconds x threads))."""
+    return {"cpu_seconds": end["cpu"] - start["cpu"], "loop_seconds": end["wall"] - start["wall"],
+            "threads": torch.get_num_threads(), "cores": os.cpu_count(), "load_start": start["load"],
+            "load_end": end["load"]}
+
+
 def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_flops: float,
                   home: Path | None = None, on_step=None, log=print,
                   extra_starts: dict[str, int] | None = None, ranks: Ranks | None = None, on_start=None) -> dict:
@@ -366,6 +380,7 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     model.train()
     if on_start is not None:
         on_start(step)
+    clock = machine_clock()
     while step < end_step:
         # update number step+1 uses the lr and the batch of global position `step` (0-based), so a source whose
         # start_step is a segment boundary first appears in that segment
@@ -425,4 +440,5 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
             prune_checkpoints(ckpt_dir, t.keep_checkpoints, protected)
             last_saved = step
     return {"start_step": start_step, "end_step": end_step, "resumed_from": resumed_from,
-            "trained_steps": end_step - resumed_from, "checkpoint": str(ckpt_dir / f"step_{end_step:07d}.pt")}
+            "trained_steps": end_step - resumed_from, "checkpoint": str(ckpt_dir / f"step_{end_step:07d}.pt"),
+            **machine_share(clock, machine_clock())}

@@ -106,7 +106,7 @@ def run_flow(config, run_id: str, home: Path) -> None:
         if not any(isinstance(f, NoTracebackForUserErrors) for f in handler.filters):
             handler.addFilter(NoTracebackForUserErrors())
 
-    from phaselog.core.pending import pending_writes
+    from phaselog.core.pending import pending_writes, queued_for
     from phaselog.core.store import Store
 
     print(f"run {run_id}: files in {home / run_id}, store {Store(home)}", flush=True)
@@ -123,8 +123,11 @@ def run_flow(config, run_id: str, home: Path) -> None:
           f"where run_id = '{run_id}'\" --home {home}")
     if queued := pending_writes(home):
         # the last line, where a user looks: a plain duckdb client sees the run as running until these are in
-        print(f"{len(queued)} of its writes still wait in {home / 'inbox' / 'store'}, since another process holds "
-              f"the store: `phaselog store drain --home {home}` puts them in as soon as it lets go")
+        store = Store(home, queued_for(home))
+        why, free = (("its catalog could not be reached", "it is back") if store.lake else
+                     ("another process holds the store", "it lets go"))
+        print(f"{len(queued)} of its writes still wait in {home / 'inbox' / 'store'}, since {why}: `phaselog store "
+              f"drain --home {home}` puts them in as soon as {free}")
 
 
 def cmd_run(args) -> None:
@@ -246,14 +249,15 @@ def cmd_store_migrate(args) -> None:
 def cmd_store_drain(args) -> None:
     import time
 
-    from phaselog.core.pending import pending_writes
+    from phaselog.core.pending import pending_writes, queued_for
     from phaselog.core.store import Store
 
     home = home_of(args)
-    store, queued = Store(home), len(pending_writes(home))
+    # the store the run queued them for: a lake of a config's `store:` is not the home's default
+    store, queued = Store(home, queued_for(home)), len(pending_writes(home))
     if not store.drain_pending(attempts=1):
-        print(f"{queued} queued writes wait for the process holding {store} to let go (Ctrl-C stops waiting)",
-              flush=True)
+        awaited = f"{store} to be reachable" if store.lake else f"the process holding {store} to let go"
+        print(f"{queued} queued writes wait for {awaited} (Ctrl-C stops waiting)", flush=True)
         while not store.drain_pending(attempts=1):
             time.sleep(1)
     print(f"{queued} queued writes are in {store}")
@@ -512,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "once, before a lake's workers start (docs/scale.md); a run does it too")
     s.set_defaults(func=cmd_store_migrate)
     s = store_sub.add_parser("drain", parents=[common], help="put the writes a run queued while another process "
-                             "held the store file (HOME/inbox/store) into it, waiting until that process lets go")
+                             "held the store file or a lake's catalog was down (HOME/inbox/store) into it, waiting "
+                             "until the store is free")
     s.set_defaults(func=cmd_store_drain)
 
     p = sub.add_parser("report", parents=[common], help="write the phase log (markdown, HTML, PNG charts)")

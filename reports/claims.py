@@ -24,7 +24,7 @@ class Claim:
     name: str     # what it states, e.g. "join/philosophy", "loss", "event/1500/join"
     text: str     # the sentence, without its final full stop
     facts: dict   # the figures the sentence states
-    group: str = "changed"     # one of GROUPS
+    group: str = "changed"     # one of GROUPS, or "summary" (summary_claims: the closing summary, never the TL;DR)
     noteworthy: bool = True    # passed its own test against noise: only then may it enter the TL;DR
 
 
@@ -130,4 +130,60 @@ def claims(data: ReportData) -> list[Claim]:
         out.append(Claim("coupling", capital(couplings.sentence(c).rstrip(".")),
                          {"a": c["a"], "b": c["b"], "r": c["r"], "partial": c["partial"], "n": c["n"], "p": c["p"],
                           "pairs": len(tried)}, "coupling"))
+    return out
+
+
+def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
+    """The closing summary, as the posts end: what the range did, what to look at, what to do next, one sentence
+    each, said only from the claims above (`found`) that passed their own test against noise; each names the claims
+    it restates (`facts["claims"]`, recomputed with them), and a sentence with none behind it is left out."""
+    by = {c.name: c for c in found}
+    did, watch, next_steps = [], [], []   # (clause, the claims it restates)
+    did += [(f"{c.name.split('/', 1)[1]} joined the mix at step {steps(c.facts['step'])}", c) for c in found
+            if c.name.startswith("join/")]
+    loss, bpb = by.get("loss"), by.get("val_bpb")
+    if loss and loss.noteworthy:
+        verb = "fell" if loss.facts["from"] > loss.facts["to"] else "rose"
+        did.append((f"the loss {verb} from ~{num(loss.facts['from'], 2)} to ~{num(loss.facts['to'], 2)}", loss))
+    if bpb and bpb.noteworthy:
+        did.append((f"val bpb went {num(bpb.facts['first'])} -> {num(bpb.facts['last'])}", bpb))
+    # "did not move" only from a claim that measured a change: one evaluation is a level
+    still = [c for c in (loss, bpb)
+             if c and not c.noteworthy and (c is loss or c.facts["first_step"] != c.facts["last_step"])]
+    if still:
+        said = "neither the loss nor val bpb" if len(still) == 2 else "the loss" if still[0] is loss else "val bpb"
+        did.append((f"{said} {'moved' if len(still) == 2 else 'did not move'} beyond its noise", *still))
+    for c in (c for c in found if c.name.startswith("uptake/")):
+        source = c.name.split("/", 1)[1]
+        if c.facts["status"] == "surfaced":
+            confounded = "the config changed" in c.text
+            did.append((f"{source} surfaced in the model's reflections"
+                        + (" (right after a config change, so not by the source alone)" if confounded else ""), c))
+        elif c.facts["status"] == "not_yet":
+            did.append((f"{source} has not surfaced in the model's reflections yet", c))
+            next_steps.append((f"keep {source} in the mix and read its uptake again", c))
+    health, bias = by.get("health"), by.get("bias")
+    if health and health.noteworthy:
+        watch.append((f"health left healthy at {health.facts['unhealthy']} of {health.facts['checks']} checks",
+                      health))
+    if bias and bias.facts["unread_steps"]:
+        many = len(bias.facts["unread_steps"]) > 1
+        watch.append((f"the bias detector's high grade at step{'s' if many else ''} "
+                      f"{', '.join(steps(s) for s in bias.facts['unread_steps'])}, which no review has read", bias))
+        next_steps.insert(0, ("read those findings first", bias))
+    watch += [(f"{c.name.split('/', 1)[1]}'s probe drift of {c.facts['z']:.1f} standard errors over the range", c)
+              for c in found if c.name.startswith("probe_drift/")]
+    story = loss.text if loss and loss.noteworthy else ""  # a loss within its noise says nothing about next
+    if "still falling" in story:
+        next_steps.append((f"train further, since the loss was still falling at step {steps(data.last_step)}", loss))
+    elif "then held" in story:
+        next_steps.append((f"the loss has held since step {steps(loss.facts['bucket_last'])}: a deeper model or a new "
+                           "source, not more steps of this mix", loss))
+    out = []
+    for name, head, clauses in (("summary/did", f"Over steps {steps(data.first_step)}-{steps(data.last_step)}: ",
+                                 did),
+                                ("summary/watch", "To look at: ", watch), ("summary/next", "Next: ", next_steps)):
+        if clauses:
+            out.append(Claim(name, head + "; ".join(text for text, *_ in clauses),
+                             {"claims": sorted({c.name for _, *backing in clauses for c in backing})}, "summary"))
     return out

@@ -15,7 +15,7 @@ from phaselog.core.errors import PhaselogError
 from phaselog.core.store import Store
 from phaselog.model.prompts import load_prompt, prompts_root
 from phaselog.reports import charts, events, model_sections, story, verdicts
-from phaselog.reports.claims import capital
+from phaselog.reports.claims import capital, claims, summary_claims
 from phaselog.reports.document import (Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table, to_html, to_markdown,
                                        without_repeats)
 from phaselog.reports.gather import ReportData, gather, whole_phase
@@ -181,12 +181,16 @@ def hardware(data: PhaseData) -> str:
                                      for (device, peak), runs in by_device.items())
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
 def overview(data: PhaseData) -> list:
     first = data.runs[0]["start_step"]
     last = max((m["step"] for m in data.metrics), default=first)
     blocks = [Heading(2, "Phase overview"),
-              Paragraph(f"Phase {data.phase}: steps {steps(first)} to {steps(last)} in {len(data.runs)} runs and "
-                        f"{len(data.segments)} segments, from "
+              Paragraph(f"Phase {data.phase}: steps {steps(first)} to {steps(last)} in {plural(len(data.runs), 'run')} "
+                        f"and {plural(len(data.segments), 'segment')}, from "
                         f"{min(r['created_at'] for r in data.runs):%Y-%m-%d %H:%M}, "
                         f"{duration(data)}, {hardware(data)}."),
               Heading(3, "Key periods")]
@@ -203,14 +207,16 @@ def observations(data: PhaseData, run: dict) -> list[str]:
     inherited = [v for v in of_run(data.val_bpb, run["parent_run"]) if v["step"] <= run["start_step"]]
     if val:
         start = inherited[-1] if inherited else val[0]
-        out.append(f"val bpb {num(start['value'])} -> {num(val[-1]['value'])}"
+        # one evaluation is a level, not a change
+        out.append(f"val bpb {num(val[0]['value'])} at step {steps(val[0]['step'])}" if start is val[-1] else
+                   f"val bpb {num(start['value'])} -> {num(val[-1]['value'])}"
                    + (f" (from {run['parent_run']}'s at step {steps(start['step'])})" if inherited else ""))
     seconds = sum(s["seconds"] or 0 for s in of_run(data.segments, run_id))
     if seconds:
         out.append(f"{training_time(seconds)} of training")
     reflections = of_run(data.reflections, run_id)
-    if reflections:
-        loops = sum(bool(r["is_loop"]) for r in reflections)
+    loops = sum(bool(r["is_loop"]) for r in reflections)
+    if loops:  # none is said once, under Loops and bias
         out.append(f"loops in {loops} of {len(reflections)} reflections")
     bias = of_run(data.bias, run_id)
     high = sum(b["severity"] == "high" for b in bias)
@@ -261,15 +267,27 @@ def change_effect(data: PhaseData, run: dict) -> str | None:
     return text + " (a coincidence in time with the change, not a proven effect of it)"
 
 
+def gives_reason(entry: dict) -> bool:
+    """A researcher's journal entry tagged why, plan or change: Key runs places it beside its run's changes."""
+    return entry["author"] == "human" and bool(set(entry["tags"] or []) & set(story.WHY_TAGS))
+
+
 def reasons(data: PhaseData, run: dict) -> list[str]:
-    """The researcher's journal entries that give the run's reason (tagged why, plan or change), beside it."""
+    """The researcher's journal entries that give the run's reason, beside it."""
     return [f"why (journal, step {steps(e['step'])}): {' '.join(str(e['text']).split())}"
-            for e in of_run(data.journal, run["run_id"])
-            if e["author"] == "human" and set(e["tags"] or []) & set(story.WHY_TAGS)]
+            for e in of_run(data.journal, run["run_id"]) if gives_reason(e)]
+
+
+def review_matters(data: PhaseData) -> bool:
+    """Whether the review setting is worth a word: it differs between the runs, or it mattered (a pause, or a
+    high finding, which pauses only with the review on)."""
+    return (len({bool(r["config"]["review"]["enabled"]) for r in data.runs}) > 1 or bool(data.reviews)
+            or any(b["severity"] == "high" for b in data.bias))
 
 
 def key_runs(data: PhaseData) -> list:
     blocks = [Heading(2, "Key runs")]
+    review = review_matters(data)
     for n, run in enumerate(data.runs, 1):
         first, last = run_span(data, run)
         parent = f", continuing {run['parent_run']}" if run["parent_run"] else ""
@@ -277,7 +295,7 @@ def key_runs(data: PhaseData) -> list:
                                  f"{run['created_at']:%Y-%m-%d}{parent}, {run['status']})"))
         what = f"changes from {run['parent_run']}" if run["parent_run"] else "configuration"
         effect = change_effect(data, run) if run["parent_run"] else None
-        blocks.append(Bullets([f"{what}: {'; '.join(run_changes(run))}", *reasons(data, run)]
+        blocks.append(Bullets([f"{what}: {'; '.join(run_changes(run, review))}", *reasons(data, run)]
                               + ([effect] if effect else []) + [f"observed: {'; '.join(observations(data, run))}"]))
     return blocks
 
@@ -286,9 +304,53 @@ def column(rows: list[dict], name: str) -> np.ndarray:
     return np.array([r[name] for r in rows if r[name] is not None], dtype=float)
 
 
+SHARED = 0.6     # under this share of its threads' time, with more work runnable than cores, the machine was shared
+ALONE = 0.8      # at least this share, with no more runnable than cores, the training had the machine to itself
+
+
+def machine_share(segments: list[dict]) -> dict | None:
+    """What share of its threads' time the training of these segments got (process CPU time over wall time x
+    threads, migration 012) and the machine's 1-minute load average at their loops' starts and ends; None when no
+    segment measured it (rows from before 012, torchrun)."""
+    measured = [s for s in segments if s.get("cpu_seconds") is not None and s.get("loop_seconds")]
+    if not measured:
+        return None
+    loads = [s[k] for s in measured for k in ("load_start", "load_end")]
+    return {"share": sum(s["cpu_seconds"] for s in measured) / sum(s["loop_seconds"] * s["threads"] for s in measured),
+            "threads": max(s["threads"] for s in measured), "cores": max(s["cores"] for s in measured),
+            "load_low": min(loads), "load_high": max(loads), "load": float(np.mean(loads)), "segments": measured}
+
+
+def shared(m: dict) -> bool:
+    return m["share"] < SHARED and m["load"] > m["cores"]
+
+
+def machine_sentence(data: PhaseData, run: dict) -> str | None:
+    """'The machine was shared: training had about 35% of its 2 threads' time' when it clearly was (the segments
+    named when only some were), 'had the machine to itself' when it clearly did, else the figures alone."""
+    whole = machine_share(of_run(data.segments, run["run_id"]))
+    if whole is None:
+        return None
+    figures = (f"training had about {100 * whole['share']:.0f}% of its {whole['threads']} thread"
+               f"{'s' if whole['threads'] != 1 else ''}' time (process CPU time over wall time; 1-minute load "
+               f"average {whole['load_low']:.1f}-{whole['load_high']:.1f} on {whole['cores']} cores)")
+    busy = [s for s in whole["segments"] if shared(machine_share([s]))]
+    if busy and len(busy) < len(whole["segments"]):
+        m = machine_share(busy)
+        return (f"Run {run['run_id']}: the machine was shared in segment{'s' if len(busy) > 1 else ''} "
+                + ", ".join(f"[{steps(s['start_step'])}, {steps(s['end_step'])})" for s in busy)
+                + f": training had about {100 * m['share']:.0f}% of its {m['threads']} threads' time there; over "
+                f"the run {figures}")
+    if shared(whole):
+        return f"Run {run['run_id']}: the machine was shared: {figures}, so its speed is what other work left it"
+    if whole["share"] >= ALONE and whole["load"] <= whole["cores"]:
+        return f"Run {run['run_id']} had the machine to itself: {figures}"
+    return f"Run {run['run_id']}: {figures}"
+
+
 def speed(data: PhaseData) -> list:
-    """Per run: training time, tokens/sec, MFU and step time (median, with the 10th-90th percentile: a wide spread
-    is the mark of a machine shared with other work)."""
+    """Per run: training time, tokens/sec, MFU and step time (median, with the 10th-90th percentile), then the
+    share of the machine its training got (machine_sentence)."""
     rows = []
     for run in data.runs:
         metrics = of_run(data.metrics, run["run_id"])
@@ -303,9 +365,10 @@ def speed(data: PhaseData) -> list:
                      f"{num(float(np.median(step_ms)))} ms" if step_ms.size else "n/a"])
     if not rows:
         return []
+    machine = [text + "." for text in (machine_sentence(data, run) for run in data.runs) if text]
     return [Heading(2, "Training speed"),
             Table(["run", "device", "steps", "training time", "tokens/sec (median, 10th-90th)", "MFU (median)",
-                   "step time (median)"], rows)]
+                   "step time (median)"], rows)] + ([Bullets(machine)] if machine else [])
 
 
 def prompt_quality(data: PhaseData) -> list[dict]:
@@ -401,6 +464,8 @@ def loss_progression(data: PhaseData, whole: ReportData | None) -> list:
 
 
 def first_last(rows: list[dict]) -> str:
+    if len(rows) == 1:  # one evaluation is a level, not a change
+        return f"{num(rows[0]['value'])} at step {steps(rows[0]['step'])}"
     return f"{num(rows[0]['value'])} at step {steps(rows[0]['step'])} -> {num(rows[-1]['value'])} at step " \
            f"{steps(rows[-1]['step'])}"
 
@@ -432,9 +497,10 @@ def validation(data: PhaseData) -> list:
         said.append(core_qualifier(data, sum(name.startswith("core/") for name in series)))
         said.append(f"CORE {first_last(core)}")
         if val and len(core) > 1 and (core[-1]["value"] < core[0]["value"]) != (val[-1]["value"] > val[0]["value"]):
-            said.append(f"CORE and val bpb disagree: val bpb {first_last(val)} "
-                        f"({'better' if val[-1]['value'] < val[0]['value'] else 'worse'}) while CORE went "
-                        f"{'down' if core[-1]['value'] < core[0]['value'] else 'up'}")
+            # the figures are the table's and the sentences' above: this one says only that they disagree
+            said.append(f"CORE and val bpb disagree: CORE went "
+                        f"{'down' if core[-1]['value'] < core[0]['value'] else 'up'} while val bpb got "
+                        f"{'better' if val[-1]['value'] < val[0]['value'] else 'worse'}")
     if said:
         blocks.append(Bullets([capital(x) + "." for x in said]))
     rows = [[name, f"{num(r[0]['value'])} (step {steps(r[0]['step'])})", f"{num(r[-1]['value'])} (step "
@@ -445,15 +511,17 @@ def validation(data: PhaseData) -> list:
 
 
 def journal(data: PhaseData) -> list:
-    """The researcher's entries in full; the model's mirrored reflections are counted (they are measured above)."""
+    """The researcher's entries in full, but those already beside the change they explain in Key runs (reasons);
+    the model's mirrored reflections are counted (they are measured above)."""
     blocks = [Heading(2, "Journal across the phase")]
-    human = [e for e in data.journal if e["author"] == "human"]
-    mirrored = len(data.journal) - len(human)
+    human = [e for e in data.journal if e["author"] == "human" and not gives_reason(e)]
+    mirrored = sum(e["author"] != "human" for e in data.journal)
     if mirrored:
         blocks.append(Note(f"{mirrored} model reflections mirrored in the journal are left out here: "
                            "`phaselog journal list --author model` lists them."))
     if not human:
-        return blocks + [Note("Left out: no entries by the researcher on this phase's runs.")]
+        return blocks + [Note("Left out: no entries by the researcher on this phase's runs besides the reasons in "
+                              "Key runs.")]
     for e in human:
         tags = [f"#{t}" for t in e["tags"] or []]
         blocks.append(Excerpt([f"step {steps(e['step'])}", e["run_id"], e["author"], *tags],
@@ -501,6 +569,12 @@ def whats_next(data: PhaseData, whole: ReportData | None) -> list:
     return [Heading(2, "What's next"), Bullets(items)]
 
 
+def summary(whole: ReportData | None) -> list:
+    """The closing summary, as the posts end: the registry's summary claims over the phase read as one run."""
+    said = summary_claims(whole, claims(whole)) if whole else []
+    return [Heading(2, "Summary"), Paragraph(" ".join(c.text + "." for c in said))] if said else []
+
+
 def sections(data: PhaseData, whole: ReportData | None) -> list:
     """The run log's sections on the model (`whole`: the phase read as one run) come after the loss and
     validation, as in a run's log; a phase none of whose runs has trained a step yet has none of them."""
@@ -508,7 +582,7 @@ def sections(data: PhaseData, whole: ReportData | None) -> list:
     return with_something_to_say(without_repeats(
         [Heading(1, f"Phase log: {data.phase}")] + tldr(data, whole) + overview(data) + key_runs(data)
         + prompt_evolution(data) + loss_progression(data, whole) + validation(data) + speed(data) + model
-        + journal(data) + whats_next(data, whole)))
+        + journal(data) + whats_next(data, whole) + summary(whole)))
 
 
 def with_something_to_say(blocks: list) -> list:
@@ -540,6 +614,8 @@ def model_charts(whole: ReportData | None) -> dict[str, bytes]:
              "health.png": charts.health_chart}
     if whole and not whole.loop_events:
         del drawn["loops.png"]  # "no loops" is said in a sentence: a chart of nothing carries no information
+    if whole and all(h["status"] == "healthy" for h in whole.health or []):
+        del drawn["health.png"]  # a row of green dots: the understanding table says "healthy" per third
     figures = {name: draw(whole) for name, draw in drawn.items()} if whole else {}
     return {name: charts.png(fig) for name, fig in figures.items() if fig is not None}
 

@@ -135,21 +135,24 @@ def change_phrases(diff: dict, config: dict) -> list[str]:
     return out
 
 
-def first_run_phrases(config: dict) -> list[str]:
-    """What the first run of a phase starts with, in the same words as the changes after it."""
+def first_run_phrases(config: dict, review: bool = True) -> list[str]:
+    """What the first run of a phase starts with, in the same words as the changes after it; the review setting
+    only when `review` (it differs between runs or it mattered: a pause, a high finding that did not pause), since
+    said on every run it carries no information."""
     sources = ", ".join(f"{s['name']} ({100 * source_share(config, s['name']):.0f}%"
                         + (f" from step {s['start_step']:,}" if s["start_step"] > config["train"]["start_step"]
                            else "") + ")" for s in config["data"]["sources"])
     out = [f"sources {sources}"]
     if config["self_play"]["enabled"]:
         out.append(f"prompt {config['self_play']['prompt_version']}")
-    out.append(f"review pause {on_off(config['review']['enabled'])}")
+    if review:
+        out.append(f"review pause {on_off(config['review']['enabled'])}")
     if config["train"].get("init_from"):
         out.append(f"weights from {config['train']['init_from']}")
     return out
 
 
-def run_changes(run: dict) -> list[str]:
+def run_changes(run: dict, review: bool = True) -> list[str]:
     if run["parent_run"] is None or run["config_diff"] is None:
-        return first_run_phrases(run["config"])
+        return first_run_phrases(run["config"], review)
     return change_phrases(json.loads(run["config_diff"]), run["config"]) or ["no change"]

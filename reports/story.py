@@ -26,7 +26,10 @@ def configuration(data: ReportData) -> str:
     run = {"parent_run": None, "config_diff": None, **data.run, "config": config_of(data)}
     if run["parent_run"] and run["config_diff"]:
         return f"Changed from {run['parent_run']}: {'; '.join(run_changes(run))}."
-    return f"Configuration: {'; '.join(run_changes(run))}."
+    # the review setting only when it mattered: a pause, or a high finding (which pauses only with it on)
+    review = bool(data.reviews) or any(e["severity"] == "high" and e["source"] != "probe"
+                                       for e in data.bias_events or [])
+    return f"Configuration: {'; '.join(run_changes(run, review))}."
 
 
 def reasons(data: ReportData) -> list:
@@ -76,7 +79,8 @@ def uptake_shares(data: ReportData, row: dict) -> str:
     parts = []
     for source in sorted(uptake, key=lambda s: (s in late, s)):
         mine = uptake[source] or {}
-        words = ", ".join(token_name(w) for w in (mine.get("top") or [])[:3])
+        # " v" and "v" are two tokens but one word to a reader: named once
+        words = ", ".join(list(dict.fromkeys(token_name(w) for w in mine.get("top") or []))[:3])
         joined = f", which joined at step {steps(late[source])}" if source in late else ""
         parts.append(f"{100 * (mine.get('share') or 0):.0f}% are distinctive of {source}{joined}"
                      + (f" ({words})" if words else ""))
@@ -156,11 +160,13 @@ def model_talk(data: ReportData) -> list:
         counts[signature(r, looped)] = counts.get(signature(r, looped), 0) + 1
     picked = quoted(data)
     listed = [steps(r["step"]) for r in picked]
-    at = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
+    at = (f"step {listed[0]}, the one that represents it" if len(listed) == 1 else
+          f"each of steps {', '.join(listed[:-1])} and {listed[-1]}, each the one that represents its step")
     blocks.append(Paragraph(
-        f"One reflection from each of steps {at}, each the one that represents its step (of the step's most common "
-        "kind, the middle one by its share of words distinctive of a late source), with the training loss there; "
-        f"the newest is at step {steps(picked[-1]['step'])}, the last self-play. Of the {len(data.reflections)} "
+        f"One reflection from {at} (of the step's most common kind, the middle one by its share of words "
+        "distinctive of a late source), with the training loss there"
+        + (f"; the newest is at step {steps(picked[-1]['step'])}, the last self-play" if len(listed) > 1 else "")
+        + f". Of the {len(data.reflections)} "
         "reflections in the range: "
         + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) + "."))
     for r in picked:

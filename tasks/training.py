@@ -61,7 +61,9 @@ def record_segment_task(run_id: str, home: str, index: int, summary: dict) -> in
     """The segment's rows, from the files the trainer wrote. Not cached, unlike training: a store that lost them
     (deleted, rebuilt, rows removed) is refilled when the run is resumed, even for a segment Prefect skips."""
     # .get: a result cached before these were in it
-    rows = ingest_segment(Store(Path(home)), run_id, Path(home) / run_id, index, summary, summary.get("seconds"),
+    store = Store(Path(home))
+    rows = ingest_segment(store, run_id, Path(home) / run_id, index, summary, summary.get("seconds"),
                           summary.get("flow_run_id", flow_run.id), summary.get("finished_at"))
-    get_run_logger().info(f"segment {index}: {rows} metric rows in the store")
+    where = "queued on disk until the store is back" if store.unreachable() else "in the store"
+    get_run_logger().info(f"segment {index}: {rows} metric rows {where}")
     return rows

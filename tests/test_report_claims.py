@@ -13,7 +13,7 @@ from phaselog.core.runs import read_segment_metrics
 from phaselog.core.store import Store
 from phaselog.reports.build import write_report
 from phaselog.reports.charts import figures
-from phaselog.reports.claims import GROUPS, claims
+from phaselog.reports.claims import GROUPS, claims, summary_claims
 from phaselog.reports.document import md
 from phaselog.reports.gather import gather
 from phaselog.reports.synthetic import synthesise_store
@@ -184,6 +184,10 @@ def check_claims(home: Path, run_id: str, tmp_path: Path) -> list:
                 assert stated == pytest.approx(expected, rel=1e-9), (claim.name, key, claim.text)
             else:
                 assert stated == expected, (claim.name, key, claim.text)
+    for said in summary_claims(data, found):
+        # a closing-summary sentence restates claims recomputed above, and only those that passed their tests
+        backing = [c for c in found if c.name in said.facts["claims"]]
+        assert len(backing) == len(said.facts["claims"]) >= 1, said.text
     markdown = Path(write_report(home, run_id, tmp_path)["markdown"]).read_text()
     noteworthy = {md(c.text + "."): c for c in found if c.noteworthy}
     tldr = bullets(section(markdown, "TL;DR"))

@@ -2,6 +2,7 @@
 idempotent drain and `phaselog sql`'s sandbox run on a single DuckDB file and on a DuckLake with a SQLite catalog
 (the PostgreSQL catalog is tested with several writers in tests/test_lake_postgres.py); `phaselog store copy`
 moves a real run's home between them and back without a row lost or changed."""
+import json
 import os
 import subprocess
 import sys
@@ -210,6 +211,16 @@ def test_sql_reads_and_refuses_writes_settings_and_other_files(capsys, store):
     assert run_cli(capsys, "sql", "SELECT step, loss FROM metrics UNION ALL SELECT count(*), 0 FROM evals",
                    "--home", str(store.home), "--format", "json")[:2] == (
         0, '[\n {\n  "step": 1,\n  "loss": 1.5\n },\n {\n  "step": 0,\n  "loss": 0.0\n }\n]\n')
+
+
+def test_sql_draws_no_progress_bar_into_its_output(capsys, store):
+    """DuckDB draws a progress bar on stdout for a query over 2 s, even into a pipe: `phaselog sql --format json`
+    on a slow machine printed it before the JSON (seen in a lake test under load). Its connections switch it off,
+    the sandbox's locked ones too; the setting is read rather than a slow query timed."""
+    store.replace_rows("metrics", [{"run_id": "a", "step": 1, "loss": 1.5}], "run_id = ?", ["a"])
+    code, out, _ = run_cli(capsys, "sql", "SELECT current_setting('enable_progress_bar') AS bar",
+                           "--home", str(store.home), "--format", "json")
+    assert code == 0 and json.loads(out) == [{"bar": False}]
 
 
 def test_store_copy_moves_a_real_run_to_a_lake_and_back_unchanged(capsys, tiny_run, tmp_path):

@@ -11,6 +11,15 @@ class StoreHeld(PhaselogError):
     """Another process holds the store file past the writer's wait: the message names it."""
 
 
+class StoreUnreachable(PhaselogError):
+    """A lake's catalog could not be reached, or its writes kept failing for a cause that passes: the message
+    names the store, the whole cause and the tries; `cause` is the cause alone."""
+
+    def __init__(self, message: str, cause: str):
+        super().__init__(message)
+        self.cause = cause
+
+
 class DataError(PhaselogError):
     """Input text or data that cannot be used for training, with the file that caused it."""
 

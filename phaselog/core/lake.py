@@ -155,6 +155,19 @@ def lake_connection(url: StoreURL) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def connect_file(path: str, read_only: bool = False, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB file opened without the progress bar: DuckDB draws it on stdout for any query over 2 s, even into
+    a pipe, which corrupts `phaselog sql --format json` on a slow machine. It can only be switched off per
+    connection, so a locked configuration (the sandbox) is locked after it."""
+    config = dict(config or {})
+    lock = config.pop("lock_configuration", False)
+    con = duckdb.connect(path, read_only=read_only, config=config)
+    con.execute("SET enable_progress_bar = false")
+    if lock:
+        con.execute("SET lock_configuration = true")
+    return con
+
+
 def connect_lake(url: StoreURL, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     """A new in-memory DuckDB with the lake attached and in use. `config` (the sandbox of `phaselog sql`, which
     needs a database of its own: its switches hold for the whole database) is applied after the ATTACH, which it
@@ -165,6 +178,7 @@ def connect_lake(url: StoreURL, read_only: bool, config: dict | None = None) -> 
     try:
         attach(con, url, LAKE, read_only)
         con.execute(f"USE {LAKE}")
+        con.execute("SET enable_progress_bar = false")  # see connect_file
         if closing.get("enable_external_access") is False:
             con.execute(f"SET allowed_directories = [{quote(str(url.data) + os.sep)}]")
             if url.catalog == "sqlite":

@@ -7,7 +7,9 @@ files the trainer wrote beside its checkpoints stay the source of truth; this qu
 A queued write is three files under HOME/inbox/store/, named by a sequence that sorts in write order:
 NAME.rows.arrow (the rows, for a replace), NAME.params.arrow (the statement's parameters, one row, so dates and
 lists keep their types) and NAME.json (the statement), written last by rename: a write without its .json is
-not queued yet, and a crash loses nothing that was queued. Applying is idempotent per write (a replace deletes
+not queued yet, and a crash loses nothing that was queued. The queue's first write names its store in
+HOME/inbox/store/store.url: a lake given by a config's `store:` is not the home's default store, and `phaselog
+store drain` must put the rows where the run meant them. Applying is idempotent per write (a replace deletes
 what it replaces), so a crash after a commit and before the files are deleted only applies them again."""
 import json
 import os
@@ -18,11 +20,15 @@ from pathlib import Path
 import pyarrow as pa
 
 PENDING = Path("inbox") / "store"
+QUEUED_FOR = "store.url"
 
 
-def queue_write(home: Path, statement: dict, rows: pa.Table | None, params: list) -> Path:
+def queue_write(home: Path, statement: dict, rows: pa.Table | None, params: list, store: str) -> Path:
+    """Queue one write for the store whose URL is `store`."""
     folder = Path(home) / PENDING
     folder.mkdir(parents=True, exist_ok=True)
+    if not pending_writes(home):
+        (folder / QUEUED_FOR).write_text(store)
     name = f"{time.time_ns():020d}-{os.getpid()}"
     if rows is not None:
         write_arrow(folder / f"{name}.rows.arrow", rows)
@@ -32,6 +38,12 @@ def queue_write(home: Path, statement: dict, rows: pa.Table | None, params: list
     tmp.write_text(json.dumps({**statement, "has_rows": rows is not None}))
     os.replace(tmp, path)
     return path
+
+
+def queued_for(home: Path) -> str | None:
+    """The URL of the store the queued writes are for (None: nothing was ever queued)."""
+    path = Path(home) / PENDING / QUEUED_FOR
+    return path.read_text() if path.is_file() else None
 
 
 def write_arrow(path: Path, table: pa.Table) -> None:

@@ -12,6 +12,9 @@ DECISIONS = ("resume", "resume_with_counterexamples", "stop", "false_positive")
 # the API address of the temporary Prefect server a command starts for itself (phaselog/ui.py): it has no UI,
 # so a review pause cannot wait for an answer there (flows/review.py)
 TEMPORARY_API_ENV = "PHASELOG_TEMPORARY_PREFECT_API"
+# per run, the counterexample starts last read from the store itself: while a lake's catalog is down the run reads
+# only what it wrote since, and its mix must not lose a source a review added before
+KNOWN_STARTS: dict[str, dict[str, int]] = {}
 
 
 def review_at(store: Store, run_id: str, step: int) -> dict | None:
@@ -68,4 +71,8 @@ def counterexample_starts(store: Store, run_id: str, config) -> dict[str, int]:
         return {}
     _, rows = store.query("SELECT min(step) FROM reviews WHERE run_id = ? AND status = 'answered' "
                           "AND decision = 'resume_with_counterexamples'", [run_id])
-    return {source: rows[0][0]} if rows[0][0] is not None else {}
+    starts = {source: rows[0][0]} if rows[0][0] is not None else {}
+    if store.unreachable():  # a review answered during the outage is in what the run queued
+        return KNOWN_STARTS.get(run_id) or starts
+    KNOWN_STARTS[run_id] = starts
+    return starts

@@ -152,6 +152,11 @@ def read_segment_metrics(run_dir: Path, first_step: int, last_step: int, kind: s
     return table.filter(pa.array(keep))
 
 
+# what share of the machine a segment's training got (migration 012, model/train.py machine_share); a summary
+# cached before 012, or from torchrun's launcher, has none of them: NULL
+MACHINE_COLUMNS = ("cpu_seconds", "loop_seconds", "threads", "cores", "load_start", "load_end")
+
+
 def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary: dict, seconds: float | None,
                    flow_run_id: str | None, finished_at: datetime | None = None) -> int:
     """Metrics and data mix of a finished segment, replacing whatever an earlier attempt wrote for its steps."""
@@ -176,7 +181,8 @@ def ingest_segment(store: Store, run_id: str, run_dir: Path, index: int, summary
         "run_id": run_id, "index": index, "start_step": summary["start_step"], "end_step": last,
         "status": "completed", "checkpoint": summary["checkpoint"], "resumed_from": summary["resumed_from"],
         "trained_steps": summary["trained_steps"], "seconds": seconds, "flow_run_id": flow_run_id,
-        "finished_at": finished_at or now()}], "run_id = ? AND \"index\" = ?", [run_id, index])
+        "finished_at": finished_at or now(), **{name: summary.get(name) for name in MACHINE_COLUMNS}}],
+        "run_id = ? AND \"index\" = ?", [run_id, index])
     if seconds is not None:
         # the run started training when its earliest recorded segment began
         began = (finished_at or now()) - timedelta(seconds=seconds)

@@ -10,9 +10,14 @@ warning naming the holder, and the run goes on; every writer applies the queue b
 reader while writes are queued reads a snapshot with them applied, so the run sees its own writes.
 
 The store may also be a DuckLake (phaselog/core/lake.py: a catalog in SQLite or PostgreSQL, the rows as Parquet
-files), which several processes and machines write at once: no one holds it, so nothing is ever queued; each
-write is still one delete-then-insert transaction, and one that fails for a cause that passes (a lost race on
-the lake's snapshot after DuckLake's own retries, a busy SQLite catalog, a reset connection) runs again here."""
+files), which several processes and machines write at once: no one holds it; each write is still one
+delete-then-insert transaction, and one that fails for a cause that passes (a lost race on the lake's snapshot
+after DuckLake's own retries, a busy SQLite catalog, a reset connection) runs again here. Its catalog can be
+down (a PostgreSQL server restarting or failing over): inside writes_queued_when_held() a write that cannot reach
+it is queued as a held file's is, with one warning per outage, and the next write that reaches the catalog puts
+the queue in first. While writes wait, the run's reads see only what it wrote since the outage began (an empty
+store with the queue applied): the catalog holds the rest."""
+import atexit
 import os
 import random
 import shutil
@@ -27,11 +32,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from phaselog.core.errors import PhaselogError, StoreHeld
-from phaselog.core.lake import (NO_AUTOLOAD, attach, connect_lake, lake_connection, lake_ddl, parse_store_url,
-                                postgres_lock)
+from phaselog.core.errors import PhaselogError, StoreHeld, StoreUnreachable
+from phaselog.core.lake import (NO_AUTOLOAD, attach, connect_file, connect_lake, lake_connection, lake_ddl,
+                                parse_store_url, postgres_lock)
 from phaselog.core.locks import waiting_for
-from phaselog.core.pending import apply_write, execute_write, forget_write, holder_of, pending_writes, queue_write
+from phaselog.core.pending import (PENDING, apply_write, execute_write, forget_write, holder_of, pending_writes,
+                                   queue_write, queued_for)
 
 STORE_FILE = "phaselog.duckdb"
 # `phaselog sql` runs what a user types: DuckDB's own switches keep it off the file system (no COPY TO, ATTACH,
@@ -41,6 +47,10 @@ SANDBOX = {"enable_external_access": False, "lock_configuration": True, "autoins
 READING_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 MIGRATION_LOCK = 0x7068617365  # the advisory lock of a PostgreSQL catalog's migrations ("phase")
 QUEUEING = {"on": False}  # set by writes_queued_when_held(); module-wide because the flow's tasks make their own Store
+# the lakes (by URL) this process found unreachable and has not reached since: one warning per outage, not per write
+OUTAGES: set[str] = set()
+# per process, an empty store with every table: the view of a lake during an outage starts from a copy of it
+EMPTY_STORE: dict[int, Path] = {}
 
 
 @contextmanager
@@ -72,21 +82,33 @@ def migrations() -> list[tuple[int, str, str]]:
     return [(int(p.name.split("_")[0]), p.name, p.read_text()) for p in files]
 
 
+# causes that say the catalog cannot be reached at all (its server stopped, restarting, failing over): a run
+# queues its writes at once rather than wait; other writers retry them like any transient cause
+UNREACHABLE = ("unable to connect to postgres", "connection refused", "could not connect to server",
+               "connection reset", "server closed the connection", "terminating connection",
+               "no connection to the server", "the database system is shutting down",
+               "the database system is starting up")
 # causes that pass, after which a lake's transaction is run again: its commit lost the race on the snapshot to
 # another writer's (after DuckLake's own retries), the SQLite catalog was busy with another commit past its wait, a
-# PostgreSQL serialization failure or deadlock, a connection the server reset or closed (a restart, a failover)
+# PostgreSQL serialization failure or deadlock, a catalog that cannot be reached (a restart, a failover)
 TRANSIENT = ("conflict", "database is locked", "database is busy", "could not serialize", "deadlock detected",
-             "connection reset", "server closed the connection", "terminating connection")
+             *UNREACHABLE)
 
 
 def is_transient(err: Exception) -> bool:
     return isinstance(err, duckdb.Error) and any(cause in str(err).lower() for cause in TRANSIENT)
 
 
+def is_unreachable(err: Exception) -> bool:
+    return isinstance(err, duckdb.Error) and any(cause in str(err).lower() for cause in UNREACHABLE)
+
+
 class Store:
-    def __init__(self, home: Path, url: str | None = None):
-        """The store of `home`: at `url`, else $PHASELOG_STORE, else the home's DuckDB file."""
+    def __init__(self, home: Path, url: str | None = None, lake_attempts: int = 12):
+        """The store of `home`: at `url`, else $PHASELOG_STORE, else the home's DuckDB file. `lake_attempts`: how
+        many times a lake's transaction runs before it gives up (about 15 s for 12)."""
         self.home = Path(home)
+        self.lake_attempts = lake_attempts
         origin = "the store" if url else "$PHASELOG_STORE"
         self.url = parse_store_url(url or os.environ.get("PHASELOG_STORE") or str(self.home / STORE_FILE), origin)
         self.lake = self.url.kind == "ducklake"
@@ -110,48 +132,70 @@ class Store:
         """A connection inside one transaction, after the queued writes; waits while another process (a reader)
         holds the file. A store without tables (deleted or emptied while a run writes it) gets them first."""
         self.home.mkdir(parents=True, exist_ok=True)
-        con = self._connect(read_only=False, attempts=attempts)
-        con.execute("BEGIN")  # first: on a lake the check below then reads the snapshot the write reads anyway
-        if not migrating and not has_tables(con):
-            con.close()
-            self.migrate()
-            print(f"phaselog: warning: the store {self} had lost its tables (deleted or emptied while in use): they "
-                  "are made again, and a run refills its rows from its files", file=sys.stderr, flush=True)
+        with self.queue_lock():
             con = self._connect(read_only=False, attempts=attempts)
-            con.execute("BEGIN")
-        try:
-            queued = [] if self.lake else pending_writes(self.home)
-            for path in queued:
-                apply_write(con, path)
-            yield con
-            con.execute("COMMIT")
-            # while this connection still holds the file: no other writer can apply them a second time
-            for path in queued:
-                forget_write(path)
-        except BaseException as err:
+            con.execute("BEGIN")  # first: on a lake the check below then reads the snapshot the write reads anyway
+            if not migrating and not has_tables(con):
+                con.close()
+                self.migrate()
+                print(f"phaselog: warning: the store {self} had lost its tables (deleted or emptied while in use): "
+                      "they are made again, and a run refills its rows from its files", file=sys.stderr, flush=True)
+                con = self._connect(read_only=False, attempts=attempts)
+                con.execute("BEGIN")
             try:
-                con.execute("ROLLBACK")
-            except duckdb.TransactionException:
-                pass  # a failed COMMIT has ended the transaction already; its own error is the one to tell
-            # a full disk, a read-only or failing file system (at COMMIT DuckDB says "Failed to commit: ...")
-            if isinstance(err, (duckdb.IOException, duckdb.TransactionException)) and not (
-                    self.lake and is_transient(err)):  # those the lake's writer runs again
-                raise PhaselogError(f"could not write the store {self}: {first_line(err)}; the store keeps "
-                                    "what it had: fix that, then `phaselog resume` the run") from None
-            raise
-        finally:
-            con.close()
+                queued = self.queued()
+                for path in queued:
+                    apply_write(con, path)
+                yield con
+                con.execute("COMMIT")
+                # while this connection holds the file (a lake: the queue's lock): no other writer can apply them a
+                # second time
+                for path in queued:
+                    forget_write(path)
+            except BaseException as err:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass  # a failed COMMIT has ended the transaction already, or the connection is gone: the
+                    # first error is the one to tell
+                # a full disk, a read-only or failing file system (at COMMIT DuckDB says "Failed to commit: ...")
+                if isinstance(err, (duckdb.IOException, duckdb.TransactionException)) and not (
+                        self.lake and (is_transient(err) or QUEUEING["on"])):  # those the lake's writer runs again
+                    raise self.write_failed(err) from None
+                raise
+            finally:
+                con.close()
+        if self.lake:
+            self.back_from_outage(len(queued))
+
+    @contextmanager
+    def queue_lock(self):
+        """A DuckDB file is locked by its writer already; a lake's writers of one home (the run, `journal add`, an
+        explore page) take the queue's folder lock, so that no queued write is applied twice."""
+        if not self.lake or not self.queued():
+            yield
+            return
+        with waiting_for(self.home / PENDING):
+            yield
 
     def write(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 50) -> None:
-        """One write: now, or queued on disk while another process holds the file (inside
-        writes_queued_when_held(); elsewhere StoreHeld after `attempts` tries of 0.1 s)."""
-        if self.lake:
-            self._write_lake(statement, rows, params)
-            return
-        if QUEUEING["on"] and pending_writes(self.home):
-            # already waiting on a holder: queue behind the earlier writes (order matters), try the file once
-            queue_write(self.home, statement, rows, params)
+        """One write: now, or queued on disk while another process holds the file or a lake's catalog cannot be
+        reached (inside writes_queued_when_held(); elsewhere StoreHeld after `attempts` tries of 0.1 s, or
+        StoreUnreachable after the lake's tries)."""
+        if QUEUEING["on"] and self.queued():
+            # already waiting on a holder or an outage: queue behind the earlier writes (order matters), try the
+            # store once
+            queue_write(self.home, statement, rows, params, self.url.text)
             self.drain_pending(attempts=1)
+            return
+        if self.lake:
+            try:
+                self._write_lake(statement, rows, params)
+            except StoreUnreachable as err:
+                if not QUEUEING["on"]:
+                    raise
+                queue_write(self.home, statement, rows, params, self.url.text)
+                self.note_outage(err.cause)
             return
         try:
             # a run waits 1 s, not 5, before it queues: the reader may stay for hours, and training goes on
@@ -163,39 +207,82 @@ class Store:
             if not QUEUEING["on"]:
                 raise StoreHeld(f"{self.path} is held by {holder_of(err)}: close that connection (a notebook, the "
                                 "duckdb CLI) and try again") from None
-            queue_write(self.home, statement, rows, params)
+            queue_write(self.home, statement, rows, params, self.url.text)
             print(f"phaselog: warning: {self.path} is held by {holder_of(err)}; the run goes on and its results "
-                  f"wait in {self.home / 'inbox' / 'store'} until the store is free (close that connection)",
+                  f"wait in {self.home / PENDING} until the store is free (close that connection)",
                   file=sys.stderr, flush=True)
 
-    def _write_lake(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 12) -> None:
+    def _write_lake(self, statement: dict, rows: pa.Table | None, params: list, attempts: int = 0) -> None:
         """A lake has no holder to wait on; a transaction that fails for a cause that passes (TRANSIENT) runs
         again on the newer snapshot after a growing pause, jittered so that writers that collided do not collide
-        again: about 15 s in all before it gives up with the whole cause."""
+        again: about 15 s in all (self.lake_attempts = 12) before StoreUnreachable with the whole cause. A run
+        (writes_queued_when_held) does not wait for a catalog it cannot reach: its write queues at once."""
+        attempts = attempts or self.lake_attempts
         for attempt in range(attempts):
             try:
                 with self.writer() as con:
                     execute_write(con, statement, rows, params)
                 return
             except duckdb.Error as err:
-                if not is_transient(err):
+                # in a run, a write that failed for another cause runs once more: a catalog that goes down in the
+                # middle of a transaction fails it in whatever query it was at, and the next try finds it away (a
+                # single try, a drain's, tells the cause: a queued write that cannot go in must not wait silently)
+                if not is_transient(err) and not (QUEUEING["on"] and attempt == 0 and attempts > 1):
+                    if isinstance(err, (duckdb.IOException, duckdb.TransactionException)):
+                        raise self.write_failed(err) from None
                     raise
-                if attempt == attempts - 1:
-                    raise PhaselogError(f"could not write the store {self}: {' '.join(str(err).split())} "
-                                        f"({attempts} tries); the store keeps what it had: `phaselog resume` the "
-                                        "run") from None
+                cause = " ".join(str(err).split())
+                if attempt == attempts - 1 or (QUEUEING["on"] and is_unreachable(err)):
+                    raise StoreUnreachable(
+                        f"could not write the store {self}: {cause} ({attempt + 1} "
+                        f"{'try' if attempt == 0 else 'tries'}); the store keeps what it had: `phaselog resume` "
+                        "the run once it is back", cause) from None
                 time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
 
+    def write_failed(self, err: Exception) -> PhaselogError:
+        return PhaselogError(f"could not write the store {self}: {first_line(err)}; the store keeps what it had: fix "
+                             "that, then `phaselog resume` the run")
+
+    def note_outage(self, cause: str) -> None:
+        """One warning when a run first finds the lake's catalog unreachable, none for the writes that follow."""
+        if self.url.text in OUTAGES:
+            return
+        OUTAGES.add(self.url.text)
+        print(f"phaselog: warning: the store {self} cannot be reached ({cause}); training goes on, its rows wait "
+              f"in {self.home / PENDING} and go in, once each, at the first write that reaches the store",
+              file=sys.stderr, flush=True)
+
+    def back_from_outage(self, applied: int) -> None:
+        if self.url.text in OUTAGES:
+            OUTAGES.discard(self.url.text)
+            waited = f": the {applied} writes that waited are in" if applied else ""
+            print(f"phaselog: the store {self} is back{waited}", file=sys.stderr, flush=True)
+
+    def queued(self) -> list[Path]:
+        """The writes queued for this store (a queue left for another store of the home is not applied here)."""
+        return pending_writes(self.home) if queued_for(self.home) in (None, self.url.text) else []
+
+    def unreachable(self) -> bool:
+        """Whether this process found the lake's catalog down and has not reached it since: its reads then see
+        only the writes queued since (reader())."""
+        return self.lake and self.url.text in OUTAGES
+
     def drain_pending(self, attempts: int = 50) -> bool:
-        """Apply the queued writes. False: another process still holds the file, and they stay queued."""
-        if self.lake or not pending_writes(self.home):
+        """Apply the queued writes. False: another process still holds the file, or the lake's catalog cannot be
+        reached (`attempts` tries), and they stay queued."""
+        if not self.queued():
             return True
         try:
+            if self.lake:
+                self._write_lake({"op": "execute", "sql": "SELECT 1"}, None, [], attempts)  # the queue goes first
+                return True
             with self.writer(attempts):
                 pass
         except duckdb.IOException as err:
             if not is_lock_error(err):
                 raise
+            return False
+        except StoreUnreachable:
             return False
         return True
 
@@ -206,12 +293,12 @@ class Store:
             try:
                 return connect_lake(self.url, read_only, config) if config else lake_connection(self.url)
             except duckdb.Error as err:  # the catalog's server is down, its file unreadable, the DSN wrong
-                if is_transient(err) and not read_only:
-                    raise  # the writer runs the transaction again
+                if is_transient(err) and (not read_only or QUEUEING["on"] and is_unreachable(err)):
+                    raise  # the writer runs the transaction again; a run's reader reads what it queued
                 raise PhaselogError(f"could not open the store {self}: {first_line(err)}") from None
         for attempt in range(attempts):
             try:
-                return duckdb.connect(str(self.path), read_only=read_only, config=config or {})
+                return connect_file(str(self.path), read_only, config)
             except duckdb.IOException as err:
                 if not is_lock_error(err):  # truncated, not DuckDB at all, unreadable
                     raise PhaselogError(f"{self.path} is not a readable DuckDB store ({first_line(err)}): move it "
@@ -285,10 +372,15 @@ class Store:
     @contextmanager
     def reader(self, config: dict | None = None):
         """A read-only connection; while a writer holds the file, a snapshot copy of it; while writes are queued,
-        a snapshot with them applied."""
+        a snapshot with them applied. A run's reader of a lake whose catalog is down reads an empty store with the
+        writes queued since the outage began applied: what the run wrote meanwhile (callers that need more ask
+        unreachable())."""
         if not self.lake and not self.path.is_file():
             raise PhaselogError(f"no store at {self.path}: run a phase first, or point --home at the right folder")
-        queued = [] if self.lake else pending_writes(self.home)
+        if self.lake and QUEUEING["on"] and self.queued():
+            self.drain_pending(attempts=1)  # the catalog may be back: then the run reads all of it
+        # outside a run a lake's reader reads the catalog: the queue is only what one run wrote during an outage
+        queued = self.queued() if not self.lake or QUEUEING["on"] else []
         snapshot = None
         try:
             if queued:
@@ -296,13 +388,17 @@ class Store:
                 with duckdb.connect(str(snapshot / STORE_FILE)) as copy:
                     for path in queued:
                         apply_write(copy, path)
-                con = duckdb.connect(str(snapshot / STORE_FILE), read_only=True, config=config or {})
+                con = connect_file(str(snapshot / STORE_FILE), True, config)
             else:
                 try:
                     con = self._connect(read_only=True, attempts=30, config=config)
-                except duckdb.IOException:
+                except duckdb.Error as err:
+                    if not (is_lock_error(err) or self.lake and is_unreachable(err)):
+                        raise
+                    if self.lake:
+                        self.note_outage(" ".join(str(err).split()))
                     snapshot = self._snapshot()
-                    con = duckdb.connect(str(snapshot / STORE_FILE), read_only=True, config=config or {})
+                    con = connect_file(str(snapshot / STORE_FILE), True, config)
         except BaseException:
             if snapshot is not None:
                 shutil.rmtree(snapshot, ignore_errors=True)
@@ -316,6 +412,9 @@ class Store:
 
     def _snapshot(self) -> Path:
         snapshot = Path(tempfile.mkdtemp(prefix="phaselog-snapshot-"))
+        if self.lake:  # its catalog is down: an empty store, to which the reader applies the queue
+            shutil.copy(empty_store(), snapshot / STORE_FILE)
+            return snapshot
         for suffix in ("", ".wal"):
             if Path(str(self.path) + suffix).exists():
                 shutil.copy(str(self.path) + suffix, snapshot / (STORE_FILE + suffix))
@@ -333,29 +432,35 @@ class Store:
         self.migrate()
         return self.query(sql, params, untrusted)
 
-    def _read(self, sql: str, params: list, untrusted: bool) -> tuple[list[str], list[tuple]]:
+    def _read(self, sql: str, params: list, untrusted: bool, again: bool = True) -> tuple[list[str], list[tuple]]:
         with self.reader(SANDBOX if untrusted else None) as con:
             try:
                 if untrusted:
                     check_reads_only(con, sql)
                 cursor = con.execute(sql, params)
-            except duckdb.InvalidInputException as err:
-                if "read-only" in str(err):
-                    raise PhaselogError("the store is opened read-only here: `phaselog sql` runs queries, "
-                                        "not writes") from None
-                raise PhaselogError(f"SQL error: {first_line(err)}") from None
+                columns = [d[0] for d in cursor.description] if cursor.description else []
+                return columns, cursor.fetchall()
             except duckdb.CatalogException:
                 raise  # a table missing: query() tells a store without tables from a wrong name
-            except duckdb.PermissionException as err:
-                raise PhaselogError(f"`phaselog sql` reads the store only, never other files (to join your own, "
-                                    f"open the store read-only in duckdb yourself): {first_line(err)}") from None
             except duckdb.Error as err:
-                raise PhaselogError(f"SQL error: {first_line(err)}") from None
-            columns = [d[0] for d in cursor.description] if cursor.description else []
-            return columns, cursor.fetchall()
+                if not (again and self.lake and QUEUEING["on"]):
+                    raise read_failed(err) from None
+        # a run's read of a lake whose catalog went down in the middle of it ("Failed to get data file list from
+        # DuckLake: ..."): once more, which reads what the run queued when the catalog is away
+        return self._read(sql, params, untrusted, again=False)
 
     def run_exists(self, run_id: str) -> bool:
         return self.exists() and bool(self.query("SELECT 1 FROM runs WHERE run_id = ?", [run_id])[1])
+
+
+def empty_store() -> Path:
+    """This process's empty store with every table, made on first use and removed at exit."""
+    if os.getpid() not in EMPTY_STORE:
+        folder = Path(tempfile.mkdtemp(prefix="phaselog-empty-store-"))
+        atexit.register(shutil.rmtree, folder, True)
+        Store(folder, f"duckdb:{folder / STORE_FILE}").migrate()
+        EMPTY_STORE[os.getpid()] = folder / STORE_FILE
+    return EMPTY_STORE[os.getpid()]
 
 
 def copy_store(source: Store, target: Store) -> dict[str, int]:
@@ -399,6 +504,15 @@ def check_reads_only(con, sql: str) -> None:
             kind = statement.type.name.lower()
             raise PhaselogError(f"the store is opened read-only here: `phaselog sql` runs queries, not {kind} "
                                 f"statements ({statement.query.strip()[:60]!r})")
+
+
+def read_failed(err: duckdb.Error) -> PhaselogError:
+    if isinstance(err, duckdb.InvalidInputException) and "read-only" in str(err):
+        return PhaselogError("the store is opened read-only here: `phaselog sql` runs queries, not writes")
+    if isinstance(err, duckdb.PermissionException):
+        return PhaselogError(f"`phaselog sql` reads the store only, never other files (to join your own, open the "
+                             f"store read-only in duckdb yourself): {first_line(err)}")
+    return PhaselogError(f"SQL error: {first_line(err)}")
 
 
 def has_tables(con) -> bool:
