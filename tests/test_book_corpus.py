@@ -4,8 +4,9 @@ import json
 from collections import defaultdict
 
 from phaselog.bias_tooling.book_labels import agreement, label_problems, merge, read_labels, table_problems
-from phaselog.bias_tooling.book_sentences import (SOURCES, TABLE, candidates, group_mentions, paragraphs,
-                                                  read_table, split_sentences)
+from phaselog.bias_tooling.book_sentences import (SOURCES, TABLE, candidates, claim_shaped, group_mentions,
+                                                  paragraphs, read_table, split_sentences)
+from phaselog.understanding.bias_gate import group_mentions as gate_mentions
 
 # Oliver Twist (1838), ch. 2: abbreviations and dialogue in single quotes
 OLIVER = ("'No'; said Mr. Bumble approvingly; 'no, you could not.  You are a\n"
@@ -111,6 +112,16 @@ def test_the_committed_table_is_split_by_book_as_the_sources_say():
         kinds[s["kind"]].add(s["split"])
     assert all(found == {"dev", "test"} for kind, found in kinds.items()
                if sum(s["kind"] == kind for s in books) >= 3)
+
+
+def test_round_three_draws_dev_sentences_the_gate_passes_claim_shaped_first():
+    assert claim_shaped({"text": "The Timorese are generally great thieves, but are not bloodthirsty.", "context": ""})
+    # a group and a present-tense word, but no predicate after the mention
+    assert not claim_shaped({"text": "It is said that in Malacca the Portuguese supply the clerks.", "context": ""})
+    third = [row for row in read_table() if row.get("round") == 3]
+    assert third and {row["split"] for row in third} == {"dev"}
+    assert all(gate_mentions(row["text"], row["context"]) for row in third)
+    assert sum(map(claim_shaped, third)) > len(third) / 2
 
 
 def test_the_table_is_labelled_whole_and_a_second_annotator_agrees_with_it():
