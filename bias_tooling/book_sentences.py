@@ -1,7 +1,7 @@
 """The annotated book corpus, step 1 (issue #39): candidate sentences from public-domain books, chosen by a rule
 fixed before any labelling, and the batches annotators label.
 
-    python -m phaselog.bias_tooling.book_sentences build --mirror /work/.mirror
+    python -m phaselog.bias_tooling.book_sentences build --mirror /work/.mirror [--split dev]
     python -m phaselog.bias_tooling.book_sentences batches /work/notes/annotation
 
 `build` reads each source of bias_tooling/data/books.sources.json from its fetched snapshot (the git directory
@@ -16,7 +16,14 @@ of about BATCH_SIZE.
 The sampling rule, the same for every book: a candidate is *generic-looking* when it has a present-tense or
 habitual marker word (MARKERS: "is", "are", "never", "always", "all"...), since the books narrate in the past tense
 and state their generalisations in the present; up to GENERIC_SHARE of a book's quota comes from these and the rest
-from the other candidates, either side filling what the other lacks."""
+from the other candidates, either side filling what the other lacks.
+
+Round 3 (dev sources only) adds ROUND3_DEPTH of each quota from the candidates rounds 1 and 2 left, among those
+the gate in front of the scorer passes (understanding/bias_gate.py: the scorer only ever reads such sentences),
+CLAIM_SHARE of them *claim-shaped*: a predicate word (CLAIM_WORDS: "are", "never", "love"...) within two words
+after a mention ("the Malays are", "women never", "they always"), the shape of a generalisation. These rows carry
+`"round": 3`; the gate chose them, so they are left out of the gate's own pass rates. `--split dev` rebuilds
+the dev sources alone and keeps the test rows as they are (the test books need not be fetched or read)."""
 import argparse
 import json
 import random
@@ -25,6 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from phaselog.understanding.bias_gate import group_mentions as gate_mentions
 from phaselog.understanding.group_words import CASE_SENSITIVE, GROUP_WORDS
 from phaselog.datasets.sources import clean_text, decode_text
 
@@ -38,6 +46,11 @@ PER_BOOK = 110  # per Gutenberg book; a modern source's quota is in its entry
 # test sources keep their quota and their frozen sample
 DEV_DEPTH = 2.3
 GENERIC_SHARE = 0.6
+# round 3: rounds 1 and 2 gave 808 scored generalisations against 4,016 reported or neutral, so the third draws
+# where generalisations are likelier (on the labelled dev rows: 12% of all, 14% of those the gate passes, 24% of
+# those it passes that are claim-shaped and generic-looking); 0.27 of a quota is 30 a book, 7 a president
+ROUND3_DEPTH = 0.27
+CLAIM_SHARE = 0.7
 BATCH_SIZE = 300
 MIN_WORDS, MAX_WORDS = 6, 80
 LABEL_FIELDS = ("label", "voice", "category", "severity", "group", "claim", "note", "annotator")
@@ -57,6 +70,9 @@ HEADING = re.compile(r"^(?:chapter|chap\.|book|part|letter|sermon|section|volume
                      r"contents|index)\b", re.I)
 MARKERS = {"is", "are", "am", "has", "have", "does", "do", "can", "cannot", "can't", "will", "won't", "never",
            "always", "all", "every", "generally", "usually", "commonly", "invariably"}
+# a predicate opening within two words after a group mention ("the natives here are", "women never")
+CLAIM_AFTER = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:are|is|were|was|have|has|never|always|all|generally|usually|seem|"
+                         r"seldom|often|will|can|cannot|do|love|hate)\b", re.I)
 
 
 def group_pattern() -> tuple[re.Pattern, re.Pattern]:
@@ -152,17 +168,32 @@ def generic_looking(sentence: str) -> bool:
     return any(word in MARKERS for word in re.findall(r"[a-z']+", sentence.lower()))
 
 
-def sample(rows: list[dict], quota: int, book_id: str) -> list[dict]:
-    """Up to `quota` rows, GENERIC_SHARE of them generic-looking where the book has them; seeded per book so one
-    book's change moves no other book's sample."""
-    rng = random.Random(f"{SEED}:{book_id}")
-    generic = [r for r in rows if generic_looking(r["text"])]
-    other = [r for r in rows if not generic_looking(r["text"])]
-    rng.shuffle(generic)
+def claim_shaped(row: dict) -> bool:
+    """Round 3's preferred candidates: generic-looking, and a mention the gate finds is followed by a predicate."""
+    mentions = gate_mentions(row["text"], row["context"])
+    return generic_looking(row["text"]) and any(CLAIM_AFTER.match(row["text"][m.end:]) for m in mentions)
+
+
+def sample(rows: list[dict], quota: int, seed: str, preferred=lambda row: generic_looking(row["text"]),
+           share: float = GENERIC_SHARE) -> list[dict]:
+    """Up to `quota` rows, `share` of them preferred ones where the book has them; seeded per book so one book's
+    change moves no other book's sample."""
+    rng = random.Random(f"{SEED}:{seed}")
+    first = [r for r in rows if preferred(r)]
+    other = [r for r in rows if not preferred(r)]
+    rng.shuffle(first)
     rng.shuffle(other)
-    take_generic = min(len(generic), max(round(quota * GENERIC_SHARE), quota - len(other)))
-    chosen = generic[:take_generic] + other[:quota - take_generic]
+    take_first = min(len(first), max(round(quota * share), quota - len(other)))
+    chosen = first[:take_first] + other[:quota - take_first]
     return sorted(chosen, key=lambda r: r["id"])
+
+
+def round3_sample(found: list[dict], earlier: list[dict], quota: int, book_id: str) -> list[dict]:
+    """A dev source's third round: from what rounds 1 and 2 left, what the gate passes, claim-shaped first."""
+    taken = {r["id"] for r in earlier}
+    left = [r for r in found if r["id"] not in taken and gate_mentions(r["text"], r["context"])]
+    chosen = sample(left, round(quota * ROUND3_DEPTH), f"{book_id}:round3", claim_shaped, CLAIM_SHARE)
+    return [{**row, "round": 3} for row in chosen]
 
 
 def source_text(mirror: Path, source: dict) -> str:
@@ -192,16 +223,26 @@ def write_table(rows: list[dict], path: Path = TABLE) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def build(mirror: Path) -> list[dict]:
+def build(mirror: Path, split: str | None = None) -> list[dict]:
+    """Every source's sample, or with `split` that split's, the other split's rows kept from the table as they are."""
     sources = json.loads(SOURCES.read_text())["sources"]
-    labelled = {r["id"]: r for r in read_table() if r.get("label")}
+    table = read_table()
+    labelled = {r["id"]: r for r in table if r.get("label")}
+    kept = {source["book_id"]: [r for r in table if r["book_id"] == source["book_id"]]
+            for source in sources if split and source["split"] != split}
+    labelled = {key: row for key, row in labelled.items() if row["book_id"] not in kept}
     rows = []
     for source in sources:
+        if source["book_id"] in kept:
+            rows += kept[source["book_id"]]
+            continue
         found = candidates(source_text(mirror, source), source["book_id"])
         quota = source.get("quota", PER_BOOK)
         chosen = sample(found, round(quota * DEV_DEPTH) if source["split"] == "dev" else quota, source["book_id"])
+        if source["split"] == "dev":
+            chosen += round3_sample(found, chosen, quota, source["book_id"])
         print(f"{source['book_id']}: {len(found)} candidates, {len(chosen)} sampled", file=sys.stderr)
-        for row in chosen:
+        for row in sorted(chosen, key=lambda r: r["id"]):
             row["split"] = source["split"]
             row.update({field: labelled.get(row["id"], {}).get(field) for field in LABEL_FIELDS})
             rows.append(row)
@@ -232,13 +273,16 @@ def batches(rows: list[dict], out: Path) -> list[Path]:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m phaselog.bias_tooling.book_sentences")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("build", help="candidate sentences from the fetched books into books.jsonl") \
-        .add_argument("--mirror", type=Path, required=True, help="where fetch put the snapshots (owner+name/repo)")
+    build_command = commands.add_parser("build", help="candidate sentences from the fetched books into books.jsonl")
+    build_command.add_argument("--mirror", type=Path, required=True,
+                               help="where fetch put the snapshots (owner+name/repo)")
+    build_command.add_argument("--split", choices=("dev", "test"),
+                               help="rebuild this split's sources only; the other's rows stay as they are")
     commands.add_parser("batches", help="shuffle every candidate into annotation batches") \
         .add_argument("out", type=Path)
     args = parser.parse_args(argv)
     if args.command == "build":
-        rows = build(args.mirror)
+        rows = build(args.mirror, args.split)
         write_table(rows)
         print(f"{len(rows)} candidates from {len({r['book_id'] for r in rows})} sources -> {TABLE}")
     else:

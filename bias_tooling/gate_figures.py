@@ -21,7 +21,9 @@ REPEATS = 5
 
 def dev_rows(path: Path = BOOKS) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [row for row in rows if row["split"] == "dev" and row["label"] not in (None, "unusable")]
+    # round 3's rows were chosen because the gate passes them: they would only raise its pass rate
+    return [row for row in rows if row["split"] == "dev" and row["label"] not in (None, "unusable")
+            and row.get("round") != 3]
 
 
 def kind_of(row: dict) -> str:

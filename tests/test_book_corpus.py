@@ -1,11 +1,13 @@
 """The annotated book corpus of issue #39: the sentence splitter and candidate rule on real lines of the books, the
 label validator, and the split by book in the committed table."""
 import json
+import random
 from collections import defaultdict
 
 from phaselog.bias_tooling.book_labels import agreement, label_problems, merge, read_labels, table_problems
-from phaselog.bias_tooling.book_sentences import (SOURCES, TABLE, candidates, group_mentions, paragraphs,
-                                                  read_table, split_sentences)
+from phaselog.bias_tooling.book_sentences import (SOURCES, TABLE, candidates, claim_shaped, group_mentions,
+                                                  paragraphs, read_table, split_sentences)
+from phaselog.understanding.bias_gate import group_mentions as gate_mentions
 
 # Oliver Twist (1838), ch. 2: abbreviations and dialogue in single quotes
 OLIVER = ("'No'; said Mr. Bumble approvingly; 'no, you could not.  You are a\n"
@@ -113,6 +115,16 @@ def test_the_committed_table_is_split_by_book_as_the_sources_say():
                if sum(s["kind"] == kind for s in books) >= 3)
 
 
+def test_round_three_draws_dev_sentences_the_gate_passes_claim_shaped_first():
+    assert claim_shaped({"text": "The Timorese are generally great thieves, but are not bloodthirsty.", "context": ""})
+    # a group and a present-tense word, but no predicate after the mention
+    assert not claim_shaped({"text": "It is said that in Malacca the Portuguese supply the clerks.", "context": ""})
+    third = [row for row in read_table() if row.get("round") == 3]
+    assert third and {row["split"] for row in third} == {"dev"}
+    assert all(gate_mentions(row["text"], row["context"]) for row in third)
+    assert sum(map(claim_shaped, third)) > len(third) / 2
+
+
 def test_the_table_is_labelled_whole_and_a_second_annotator_agrees_with_it():
     rows = read_table()
     assert table_problems(rows, complete=True) == []
@@ -121,3 +133,20 @@ def test_the_table_is_labelled_whole_and_a_second_annotator_agrees_with_it():
     n, observed, kappa = facets["label"]
     assert n == 300 and round(kappa, 3) == 0.906
     assert round(facets["scored generalisation"][2], 3) == 0.927
+
+
+def test_an_independent_annotator_agrees_with_round_three_on_its_seeded_sample():
+    rows = read_table()
+    second = read_labels(TABLE.with_name("books.agreement.round3.jsonl"))
+    # the sample is the one docs/detectors.md names, not a chosen subset
+    third = sorted(row["id"] for row in rows if row.get("round") == 3)
+    random.Random("39:round3-agreement").shuffle(third)
+    assert [label["id"] for label in second] == third[:100]
+    texts = {row["id"]: row["text"] for row in rows}
+    assert all(label_problems({k: v for k, v in label.items() if k != "annotator"}, texts[label["id"]]) == []
+               for label in second)
+    facets = agreement(rows, second)
+    # measured 2026-12-07: ann-K, blind to ann-J's labels (docs/detectors.md, "The labelling")
+    n, observed, kappa = facets["label"]
+    assert n == 100 and round(kappa, 3) == 0.925
+    assert round(facets["scored generalisation"][2], 3) == 0.864
