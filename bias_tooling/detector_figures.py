@@ -1,7 +1,7 @@
 """Every figure of the bias detector in a run (understanding/bias_detector.py: gate, learned scorer, grammar), in
 one command, so they can be rerun whenever the scorer's weights change:
 
-    python -m phaselog.bias_tooling.detector_figures [--corpus ../shared/data/corpus] [--skip-speed]
+    python -m phaselog.bias_tooling.detector_figures [--corpus ../shared/data/corpus]
 
 - book corpus, dev split (the test books are scored once per change by the coordinator, never here): endorsed
   found and reported or neutral flagged at medium+, per category, for the two halves of the dev books and for the
@@ -12,20 +12,17 @@ one command, so they can be rerun whenever the scorer's weights change:
   of sentences with a medium+ finding, and the medium+ findings of Meditations, Problems
   of Philosophy and Beyond Good and Evil listed in full, for a reader to judge;
 - each figure for the detector as shipped and for two alternatives: the grammar alone (`scan_rules`, the
-  detector before #39) and the learned finding alone (without the grammar's high findings kept);
-- speed (unless --skip-speed): `phaselog bench scan` (prose and stereotype-dense rates, one 2 kB reflection).
-The speed is CPU time of this process; the machine is shared, so read it with its load average (printed)."""
+  detector before #39) and the learned finding alone (the grammar's findings left out).
+The speed is `phaselog bench scan`'s (a benchmark sits above this tooling in the layers: tests/test_layers.py)."""
 import argparse
 import json
-import os
 from pathlib import Path
 
-from phaselog.bench.scan import as_texts
 from phaselog.bias_tooling.book_sentences import read_table
 from phaselog.understanding.bias import scan_rules
 from phaselog.understanding.bias_detector import KEPT_RULE, scan_bias_many, worst_severity
 from phaselog.understanding.bias_scorer import card
-from phaselog.understanding.scan import corpus_sentences
+from phaselog.understanding.scan import as_texts, corpus_sentences
 
 DATA = Path(__file__).parent / "data"
 PUBLIC = {"toxigen": "type", "redditbias": "label", "hatecheck": "label"}
@@ -101,23 +98,14 @@ def corpus_figures(corpus: Path) -> dict:
     return {"by file": figures, "medium+ findings listed": listed}
 
 
-def speed_figures() -> dict:
-    from phaselog.bench.scan import bench_scan
-
-    return {"load average": os.getloadavg(), "bench scan": bench_scan()["summary"].splitlines()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="../shared/data/corpus")
-    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     corpus = Path(args.corpus)
     figures = {"books dev": book_figures(), "public dev halves": public_figures()}
     if corpus.is_dir():
         figures["shared corpus"] = corpus_figures(corpus)
-        if not args.skip_speed:
-            figures["speed"] = speed_figures()
     print(json.dumps(figures, indent=1))
 
 

@@ -439,6 +439,9 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
             })
             prune_checkpoints(ckpt_dir, t.keep_checkpoints, protected)
             last_saved = step
+    # one process only: under torchrun each rank's share is its own and rank 0's alone would speak for all of
+    # them, so the columns stay NULL (docs/phases.md)
+    share = machine_share(clock, machine_clock()) if ranks.world == 1 else {}
     return {"start_step": start_step, "end_step": end_step, "resumed_from": resumed_from,
             "trained_steps": end_step - resumed_from, "checkpoint": str(ckpt_dir / f"step_{end_step:07d}.pt"),
-            **machine_share(clock, machine_clock())}
+            **share}

@@ -25,7 +25,7 @@ MEASURED = {
               "nationality": (4, 1), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
               "socioeconomic": (3, 1)},
     # book corpus, dev split, rounds 1-3: (found, of) at medium+ (rounds 1-2 alone: 235 of 808, 111 of 4,016)
-    "books dev": {"endorsed": (263, 933), "reported_or_neutral": (124, 4445)},
+    "books dev": {"endorsed": (264, 933), "reported_or_neutral": (124, 4445)},
 }
 
 

@@ -25,7 +25,8 @@
    or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
    too; these cues are the grammar's veto. A bare "men" is humankind, no mention, unless women are named beside.
 4. The grammar's own findings over the whole text (`scan_rules`, the detector before #39) all stand, whatever
-   the score; a learned finding is added where the grammar found nothing of the same group in that sentence. So
+   the score; a learned finding is added beside them, and where both read the same group in one sentence the
+   more severe stands (so a period stereotype the grammar calls medium and the scorer high pauses a run). So
    the detector finds at least what the grammar found: on the modern public sets the grammar carries much of what
    is found, and the gate, tuned on book prose, does not pass all of it (keeping only the grammar's high findings
    lost ToxiGen's explicit 43.5% -> 31.8%: docs/detectors.md, "The detector in a run").
@@ -161,9 +162,9 @@ def grammar_findings(text: str) -> list[BiasFinding]:
 
 
 def scan_bias_many(texts: list[str]) -> list[list[BiasFinding]]:
-    """The findings of each text: the grammar's, and the learned ones of the gated sentences where the grammar
-    found nothing of the same group in that sentence (its finding names the attribute words; the learned one
-    would add nothing). The scorer runs once over every gated sentence of all the texts (batched)."""
+    """The findings of each text: the grammar's, and the learned ones of the gated sentences; where both read the
+    same group in one sentence, the more severe stands (a tie keeps the grammar's, which names the attribute
+    words). The scorer runs once over every gated sentence of all the texts (batched)."""
     gated = [sentences_to_score(text) for text in texts]
     flat = [(sentence, mentions) for passed in gated for sentence, mentions in passed]
     assessments = iter(load_scorer().assess([sentence for sentence, _ in flat]) if flat else [])
@@ -179,8 +180,12 @@ def scan_bias_many(texts: list[str]) -> list[list[BiasFinding]]:
                     rule.score = round(assessment.endorsed, 3)
                     rule.why += f"; learned score {assessment.endorsed:.2f}"
             learned += learned_finding(sentence, mentions, assessment, cut)
-        found.append(rules + [f for f in learned if not any(
-            r.terms[0] == f.terms[0] and (r.context in f.context or f.context in r.context) for r in rules)])
+        for finding in learned:
+            same = [r for r in rules if r.terms[0] == finding.terms[0]
+                    and (r.context in finding.context or finding.context in r.context)]
+            if all(SEVERITIES.index(r.severity) < SEVERITIES.index(finding.severity) for r in same):
+                rules = [r for r in rules if r not in same] + [finding]
+        found.append(rules)
     return found
 
 

@@ -49,6 +49,20 @@ def iter_scan_inputs(path: str) -> Iterator[tuple[str, str]]:
             yield str(row.get("id", f"{path}:{number}")), row["text"]
 
 
+TEXT_BYTES = 2_000  # a reflection's size: a run scans text in pieces of about this many bytes
+
+
+def as_texts(sentences: list[str], size: int = TEXT_BYTES) -> list[str]:
+    """The sentences joined in order into texts of about size bytes (a sentence is never split)."""
+    texts, current = [], ""
+    for sentence in sentences:
+        current += sentence.rstrip(".!?") + ". "
+        if len(current.encode()) >= size:
+            texts.append(current)
+            current = ""
+    return texts + [current] if current else texts
+
+
 def corpus_sentences(corpus: Path, limit: int) -> list[str]:
     """The first limit sentences of the .txt files under corpus (sorted; or of corpus, a file), whitespace folded:
     the prose that `phaselog bench scan` and the gate's figures read."""

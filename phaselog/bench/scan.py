@@ -14,22 +14,10 @@ from pathlib import Path
 
 from phaselog.understanding.bias_detector import scan_bias
 from phaselog.understanding.bias_probe import load_pairs
-from phaselog.understanding.scan import corpus_sentences
+from phaselog.understanding.scan import TEXT_BYTES, as_texts, corpus_sentences
 
 REPEATS = 5
 PROSE_SENTENCES = 20_000
-TEXT_BYTES = 2_000
-
-
-def as_texts(sentences: list[str], size: int = TEXT_BYTES) -> list[str]:
-    """The sentences joined in order into texts of about size bytes (a sentence is never split)."""
-    texts, current = [], ""
-    for sentence in sentences:
-        current += sentence.rstrip(".!?") + ". "
-        if len(current.encode()) >= size:
-            texts.append(current)
-            current = ""
-    return texts + [current] if current else texts
 
 
 def rates_over_texts(texts: list[str], sentences: int) -> list[float]:
