@@ -181,7 +181,7 @@ def scan_bias_many(texts: list[str]) -> list[list[BiasFinding]]:
     """The findings of each text: the grammar's, and the learned ones of the gated sentences; where both read the
     same group in one sentence, the more severe stands (a tie keeps the grammar's, which names the attribute
     words). The scorer runs once over every gated sentence of all the texts whose score is read (batched: a
-    segment's texts in one call cost a third less per sentence than one by one, docs/detectors.md)."""
+    segment's texts in one call cost a quarter less per sentence than one by one, docs/detectors.md)."""
     rules_of = [grammar_findings(text) for text in texts]
     gated = [[(sentence, mentions) for sentence, mentions in sentences_to_score(text)
               if score_is_read(sentence, mentions, rules)] for text, rules in zip(texts, rules_of)]
