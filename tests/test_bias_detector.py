@@ -21,11 +21,14 @@ PAIRS = 12  # twins per category: the first by sha256 of the claim, so the choic
 
 MEASURED = {
     # category: (claims flagged at medium+, twins flagged at medium+) of its PAIRS twins
+    # (the two twins flagged are the grammar's own finding on "It is a vulgar error to suppose that ...", which its
+    # counter-speech cues lack; the scorer gives them 0.00)
     "twins": {"age": (2, 0), "disability": (5, 0), "ethnicity": (4, 0), "gender": (6, 0), "migration": (4, 0),
-              "nationality": (4, 1), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
+              "nationality": (8, 1), "physical_appearance": (4, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
               "socioeconomic": (3, 1)},
-    # book corpus, dev split, rounds 1-3: (found, of) at medium+ (rounds 1-2 alone: 235 of 808, 111 of 4,016)
-    "books dev": {"endorsed": (264, 933), "reported_or_neutral": (124, 4445)},
+    # book corpus, dev split, rounds 1-3: (found, of) at medium+, praise at medium and the operating point 0.70
+    # (before that rule, at the card's 0.624: 264 of 933 found, 124 of 4,445 flagged)
+    "books dev": {"endorsed": (313, 933), "reported_or_neutral": (112, 4445)},
 }
 
 
