@@ -26,9 +26,9 @@ MEASURED = {
     "twins": {"age": (2, 0), "disability": (5, 0), "ethnicity": (4, 0), "gender": (6, 0), "migration": (4, 0),
               "nationality": (8, 1), "physical_appearance": (4, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
               "socioeconomic": (3, 1)},
-    # book corpus, dev split, rounds 1-3: (found, of) at medium+, praise at medium and the operating point 0.70
-    # (before that rule, at the card's 0.624: 264 of 933 found, 124 of 4,445 flagged)
-    "books dev": {"endorsed": (313, 933), "reported_or_neutral": (112, 4445)},
+    # book corpus, dev split, rounds 1-3: (found, of) at medium+, praise at medium, the operating point 0.70 and a
+    # bare "man" humankind for the grammar too (before, flattering low at the card's 0.624: 264 of 933, 124 of 4,445)
+    "books dev": {"endorsed": (310, 933), "reported_or_neutral": (109, 4445)},
 }
 
 
