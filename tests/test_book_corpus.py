@@ -125,6 +125,18 @@ def test_round_three_draws_dev_sentences_the_gate_passes_claim_shaped_first():
     assert sum(map(claim_shaped, third)) > len(third) / 2
 
 
+def test_round_four_books_are_new_dev_books_sampled_once_by_round_one_rule():
+    later = {s["book_id"]: s for s in json.loads(SOURCES.read_text())["sources"] if s.get("round")}
+    assert later and {s["split"] for s in later.values()} == {"dev"}
+    rows = read_table()
+    for book_id, source in later.items():
+        # a book that joined later has its one sample, of its quota, all carrying the round: no deeper round 2, no
+        # gate-chosen round 3
+        mine = [row for row in rows if row["book_id"] == book_id]
+        assert len(mine) == source["quota"] and {row.get("round") for row in mine} == {source["round"]}
+    assert all(row["book_id"] in later for row in rows if row.get("round") == 4)
+
+
 def test_the_table_is_labelled_whole_and_a_second_annotator_agrees_with_it():
     rows = read_table()
     assert table_problems(rows, complete=True) == []
