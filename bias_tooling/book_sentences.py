@@ -25,8 +25,8 @@ after a mention ("the Malays are", "women never", "they always"), the shape of a
 `"round": 3`; the gate chose them, so they are left out of the gate's own pass rates. `--split dev` rebuilds
 the dev sources alone and keeps the test rows as they are (the test books need not be fetched or read).
 
-A source with a `round` in its entry joined later (rounds 4 and 5: six and seven new dev books) and is sampled once by round 1's
-rule with its own quota, its rows carrying that round; rounds 2 and 3 do not apply to it."""
+A source with a `round` in its entry joined later (rounds 4 and 5: six and seven new dev books) and is sampled
+once by round 1's rule with its own quota, its rows carrying that round; rounds 2 and 3 do not apply to it."""
 import argparse
 import json
 import random
