@@ -25,8 +25,8 @@ after a mention ("the Malays are", "women never", "they always"), the shape of a
 `"round": 3`; the gate chose them, so they are left out of the gate's own pass rates. `--split dev` rebuilds
 the dev sources alone and keeps the test rows as they are (the test books need not be fetched or read).
 
-A source with a `round` in its entry joined later (round 4: six new dev books) and is sampled once by round 1's
-rule with its own quota, its rows carrying that round; rounds 2 and 3 do not apply to it."""
+A source with a `round` in its entry joined later (rounds 4 and 5: six and seven new dev books) and is sampled
+once by round 1's rule with its own quota, its rows carrying that round; rounds 2 and 3 do not apply to it."""
 import argparse
 import json
 import random
@@ -242,7 +242,7 @@ def build(mirror: Path, split: str | None = None) -> list[dict]:
         found = candidates(source_text(mirror, source), source["book_id"])
         quota = source.get("quota", PER_BOOK)
         if source.get("round"):
-            # a book that joined in a later round (round 4: new dev books, since the scorer generalised poorly to
+            # a book that joined in a later round (rounds 4 and 5: new dev books, since the scorer generalised poorly to
             # unseen books) is sampled once by round 1's rule, as the test books were, and its rows carry the round
             chosen = [{**row, "round": source["round"]} for row in sample(found, quota, source["book_id"])]
         else:
