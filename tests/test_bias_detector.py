@@ -26,9 +26,12 @@ MEASURED = {
     "twins": {"age": (2, 0), "disability": (5, 0), "ethnicity": (4, 0), "gender": (6, 0), "migration": (4, 0),
               "nationality": (8, 1), "physical_appearance": (4, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
               "socioeconomic": (3, 1)},
-    # book corpus, dev split, rounds 1-3: (found, of) at medium+, praise at medium, the operating point 0.70 and a
-    # bare "man" humankind for the grammar too (before, flattering low at the card's 0.624: 264 of 933, 124 of 4,445)
-    "books dev": {"endorsed": (310, 933), "reported_or_neutral": (109, 4445)},
+    # book corpus, dev split, rounds 1-5: (found, of) at medium+, praise at medium, the operating point 0.70 and a
+    # bare "man" humankind for the grammar too (rounds 1-3: 310 of 933, 109 of 4,445; round 4's six new books alone:
+    # 16 of 83, 23 of 383; round 5's seven: 13 of 63, 16 of 382). Before, flattering claims low at the card's 0.624:
+    # 292 of 1,079 and 157 of 5,210 (rounds 1-3: 264 of 933, 124 of 4,445; round 4: 18 of 83, 21 of 383; round 5:
+    # 10 of 63, 12 of 382)
+    "books dev": {"endorsed": (339, 1079), "reported_or_neutral": (148, 5210)},
 }
 
 
