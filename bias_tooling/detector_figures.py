@@ -17,10 +17,12 @@ The speed is `phaselog bench scan`'s (a benchmark sits above this tooling in the
 
     python -m phaselog.bias_tooling.detector_figures --cuts 0.62 0.66 0.70 0.74
 
-sweeps the detector's operating point instead (bias_detector.OPERATING_POINT, per scorer version) and prints the
-one picked: the cut that finds the most of the validation books' endorsed sentences while the whole detector flags
-at most 5% of their reported or neutral ones and at most 8% of ToxiGen's dev neutrals (the issue's two bars on
-false alarms); among ties the highest cut, which flags least."""
+sweeps the score from which a gated sentence is a learned finding instead (the shipped detector's cut is the
+scorer card's `threshold()`): per cut, what the whole detector finds of the validation books' endorsed sentences
+and flags of their reported or neutral ones and of ToxiGen's dev half, beside the issue's two bars on false alarms
+(at most 5% of the books' reported or neutral sentences, at most 8% of ToxiGen's neutrals). A measuring tool, not a
+picker: a rule change is weighed with it on the validation books, then checked on books no choice saw
+(docs/detectors.md, "A variant measured and not shipped")."""
 import argparse
 import json
 from pathlib import Path
@@ -105,9 +107,9 @@ def corpus_figures(corpus: Path) -> dict:
     return {"by file": figures, "medium+ findings listed": listed}
 
 
-def operating_points(cuts: list[float]) -> dict:
-    """Per cut, the whole detector on the validation books and on ToxiGen's dev half, and the cut picked (module
-    docstring). Validation books only: the other dev books trained the scorer, so they would flatter a lower cut."""
+def cut_sweep(cuts: list[float]) -> dict:
+    """Per cut, the whole detector on the validation books and on ToxiGen's dev half (module docstring).
+    Validation books only: the other dev books trained the scorer, so they would flatter a lower cut."""
     held_out = set(card()["validation_books"])
     books = [row for row in read_table() if row["book_id"] in held_out and row["label"] != "unusable"
              and row["category"] != "other"]
@@ -123,21 +125,17 @@ def operating_points(cuts: list[float]) -> dict:
         explicit = [hit for row, hit in zip(toxigen, toxigen_hit) if row["type"] == "explicit"]
         sweep[cut] = {"validation endorsed found": share(endorsed), "validation reported or neutral flagged":
                       share(others), "toxigen dev explicit": share(explicit), "toxigen dev neutral": share(neutral),
-                      "within the bars": sum(others) <= 0.05 * len(others) and sum(neutral) <= 0.08 * len(neutral),
-                      "found": sum(endorsed)}
-    within = [cut for cut, figures in sweep.items() if figures.pop("within the bars")]
-    picked = max(within, key=lambda cut: (sweep[cut]["found"], cut), default=None)
-    return {"sweep": {cut: {k: v for k, v in figures.items() if k != "found"} for cut, figures in sweep.items()},
-            "picked": picked}
+                      "within the bars": sum(others) <= 0.05 * len(others) and sum(neutral) <= 0.08 * len(neutral)}
+    return sweep
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="../shared/data/corpus")
-    parser.add_argument("--cuts", type=float, nargs="+", help="sweep the operating point over these scores instead")
+    parser.add_argument("--cuts", type=float, nargs="+", help="sweep the learned finding's cut over these scores instead")
     args = parser.parse_args()
     if args.cuts:
-        print(json.dumps(operating_points(args.cuts), indent=1))
+        print(json.dumps(cut_sweep(args.cuts), indent=1))
         return
     corpus = Path(args.corpus)
     figures = {"books dev": book_figures(), "public dev halves": public_figures()}

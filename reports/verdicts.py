@@ -42,7 +42,7 @@ def verdict(event: dict, review: dict | None = None) -> str:
             return ("the detector grades it derogatory (dehumanising, criminalising or contemptuous): a detector "
                     "finding to read, not a verdict")
     return {"low": "benign: a flattering generalisation, not a harmful one",
-            "medium": "not benign: a generalisation asserted of a whole group (praise too)",
+            "medium": "not benign: a negative trait or role put on a whole group",
             "high": "not benign: derogatory (dehumanising, criminalising or contemptuous)"}.get(
         event["severity"], f"severity {event['severity']}")
 

@@ -7,19 +7,18 @@
    none and costs a set intersection), each with its mentions, read with the sentence before it.
 2. The learned scorer (bias_scorer.py) reads each of those sentences, batched across every text given, and says how
    likely its writer endorses a generalisation about the group, and how bad the claim is.
-3. A sentence scored at or above the detector's operating point (`operating_point`: picked for the shipped weights
-   on the scorer's validation books, else the scorer card's threshold) is a finding. Medium means "an endorsed
-   generalisation about a group": the issue counts every one, praise included (a benevolent stereotype asserted of
-   a whole group is still one); high is kept for the hostile and derogatory, and pauses a run. The severity is read
-   from the scorer's severity head; the claim's shape, i.e. what the grammar (bias.py, `scan_rules`) finds in the
-   same sentence; and the words of the claim, by VADER's valence and SeeGULL's offensiveness (bias_lexicon.py):
+3. A sentence scored at or above the scorer's threshold is a finding. Its severity is read from three things:
+   the scorer's severity head; the claim's shape, i.e. what the grammar (bias.py, `scan_rules`) finds in the same
+   sentence; and the words of the claim, by VADER's valence and SeeGULL's offensiveness (bias_lexicon.py):
    - high: the grammar found a high claim (dehumanising, criminalising, contempt, harm urged on the group), or the
      claim holds a derogatory word (lexicons/attributes, SeeGULL offensiveness >= 3), or the head says high and a
      word of the claim is strongly negative (VADER <= -2);
-   - medium: any other claim: a judgement word (negative or flattering), a shape of the grammar, or the head
-     saying medium or high (a generalisation carried by a verb or noun phrase: "are but playthings");
-   - none: the head says low and there is no judgement word nor shape (a sentence that says nothing of the group,
-     "Women walked home.", scored near the bar).
+   - medium: a negative word (VADER <= -1.2, a listed trait or habit, SeeGULL >= 1), a medium shape, or the head
+     says medium or high (a generalisation carried by a verb or noun phrase: "are but playthings"; praise that
+     belittles: "simple and honest", which the annotators called medium and the head learned);
+   - low: the head says low and the claim is flattering (a positive word, no negative one) or has a low shape;
+     with no judgement word nor shape there is no finding (a sentence that says nothing of the group, "Women
+     walked home.", scored near the bar).
    The words are those within CLAIM_REACH of a mention: a long period sentence judges many things.
    Then the stance the grammar reads (bias_gate.stance_signals, and the grammar's own discounts in the sentence):
    counter-speech, a denial ("not all"), a claim the grammar found only negated, a "not" right after the mention
@@ -39,22 +38,12 @@ from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
 from phaselog.understanding.bias_gate import (Mention, StanceSignals, mentions_in, sentences_to_score,
                                                stance_signals)
 from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
-from phaselog.understanding.bias_scorer import Assessment, card, load_scorer, threshold
+from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshold
 
 KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
 NOT_REACH = 3  # a "not" this close after the mention negates what is said of the group
 CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
-# The score from which a gated sentence is a finding, per scorer version: picked for those weights on the scorer's
-# validation books with the whole detector (grammar findings included) and the ToxiGen dev half's neutrals counted
-# (docs/detectors.md, "The operating point"); the card's threshold is the scorer's alone at 4% flagged, and the
-# detector's rules (praise at medium) flag more than the scorer does, so its own point sits higher. Weights without
-# an entry read at their card's threshold until their point is picked (`detector_figures --cuts`).
-OPERATING_POINT = {"v2": 0.70}
-
-
-def operating_point() -> float:
-    return OPERATING_POINT.get(card()["version"], threshold())
 
 
 def humankind(mention: Mention, mentions: list[Mention]) -> bool:
@@ -102,14 +91,14 @@ def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[
 def learned_severity(assessment: Assessment, kinds: set[str], lowest: float, shape: str) -> str:
     """The claim's severity from the head, the grammar's shape (its worst undiscounted finding, "" if none) and
     the claim's words (module docstring, step 3); "" when the head says low and the claim has no judgement word
-    nor a shape: a sentence that says nothing of the group but was scored near the operating point (on the
-    validation books that rule kept 8 neutral sentences out for 4 generalisations, on ToxiGen's neutrals 12)."""
+    nor a shape: a sentence that says nothing of the group but was scored near the threshold."""
     head = max(assessment.severity, key=assessment.severity.get)
     if shape == "high" or "derogatory" in kinds or head == "high" and lowest <= -STRONG_VALENCE:
         return "high"
-    # praise is a generalisation too ("The home life of the English ... about as perfect as anything can be"):
-    # medium, not low, since low was where half of what the scorer found was lost (docs/detectors.md)
-    return "medium" if shape or kinds or head != "low" else ""
+    if shape == "medium" or "negative" in kinds or head != "low":
+        return "medium"
+    # flattering, or nothing said of them at all ("Women walked home.", scored 0.47): only praise is a claim
+    return "low" if shape or "positive" in kinds else ""
 
 
 def negated_predicate(sentence: str, mentions: list[Mention]) -> bool:
@@ -185,13 +174,13 @@ def grammar_findings(text: str) -> list[BiasFinding]:
 
 def scan_bias_many(texts: list[str], cut: float | None = None) -> list[list[BiasFinding]]:
     """The findings of each text: the grammar's, and the learned ones of the gated sentences scored at or above
-    `cut` (the operating point unless given: the tooling sweeps it); where both read the same group in one
+    `cut` (the scorer card's threshold unless given: the tooling sweeps it); where both read the same group in one
     sentence, the more severe stands (a tie keeps the grammar's, which names the attribute words). The scorer runs
     once over every gated sentence of all the texts (batched)."""
     gated = [sentences_to_score(text) for text in texts]
     flat = [(sentence, mentions) for passed in gated for sentence, mentions in passed]
     assessments = iter(load_scorer().assess([sentence for sentence, _ in flat]) if flat else [])
-    cut = operating_point() if cut is None else cut
+    cut = threshold() if cut is None else cut
     found = []
     for text, passed in zip(texts, gated):
         rules = grammar_findings(text)
