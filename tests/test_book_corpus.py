@@ -179,3 +179,12 @@ def test_an_independent_annotator_agrees_with_round_four_on_its_seeded_sample():
     n, observed, kappa = facets["label"]
     assert n == 100 and round(kappa, 3) == 0.726
     assert round(facets["scored generalisation"][2], 3) == 0.709
+
+
+def test_an_independent_annotator_agrees_with_round_five_on_its_seeded_sample():
+    facets = independent_agreement(5, "39:round5-agreement", "books.agreement.round5.jsonl")
+    # measured 2026-12-07: ann-O, blind to ann-N's labels (docs/detectors.md, "The labelling"); every scored
+    # disagreement is a sentence ann-O scored and ann-N did not
+    n, observed, kappa = facets["label"]
+    assert n == 100 and round(kappa, 3) == 0.806
+    assert round(facets["scored generalisation"][2], 3) == 0.841
