@@ -132,7 +132,7 @@ def cut_sweep(cuts: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="../shared/data/corpus")
-    parser.add_argument("--cuts", type=float, nargs="+", help="sweep the learned finding's cut over these scores instead")
+    parser.add_argument("--cuts", type=float, nargs="+", help="sweep the learned finding's cut over these scores")
     args = parser.parse_args()
     if args.cuts:
         print(json.dumps(cut_sweep(args.cuts), indent=1))
