@@ -15,13 +15,13 @@ from phaselog.core.errors import PhaselogError
 from phaselog.core.store import Store
 from phaselog.model.prompts import load_prompt, prompts_root
 from phaselog.reports import charts, events, model_sections, story, verdicts
-from phaselog.reports.claims import capital, claims, summary_claims
+from phaselog.reports.claims import capital, claims, loss_claim, period_claim, summary_claims
 from phaselog.reports.document import (Bullets, Excerpt, Figure, Heading, Note, Paragraph, Table, to_html, to_markdown,
                                        without_repeats)
 from phaselog.reports.gather import ReportData, gather, whole_phase
 from phaselog.reports.model_sections import note_items
 from phaselog.reports.next_steps import Signals, follow_ups
-from phaselog.reports.numbers import loss_story, mean_se, means_apart, num, span, steady_change, steps
+from phaselog.reports.numbers import num, span, steady_change, steps
 from phaselog.reports.phase_charts import draw_phase_charts
 from phaselog.reports.probe_drift import drift_sentence, probe_drifts
 from phaselog.reports.phase_data import PhaseData, gather_phase, run_changes
@@ -55,8 +55,9 @@ def period_key(data: PhaseData, segment: dict) -> tuple[str, str, str]:
     return f"prompt {versions}" if versions else "self-play off", sources, detectors
 
 
-def key_periods(data: PhaseData) -> list[str]:
-    """Consecutive segments with the same prompt, sources and detectors, as one period each; reviews by step."""
+def key_periods(data: PhaseData, whole: ReportData | None) -> list[str]:
+    """Consecutive segments with the same prompt, sources and detectors, as one period each, with how the loss went
+    over it (a claim of the registry: claims.period_claim over the phase read as one run); reviews by step."""
     periods: list[list] = []
     for segment in data.segments:
         key = period_key(data, segment)
@@ -66,33 +67,18 @@ def key_periods(data: PhaseData) -> list[str]:
             periods.append([segment["start_step"], segment["end_step"], key])
     # the review pause is said in "Key runs"; a period line repeats it only when it differs between periods
     varies = len({key[2] for _, _, key in periods}) > 1
-    out = [f"steps {steps(a)}-{steps(b)}: {'; '.join(key if varies else key[:2])}" + period_trend(data, a, b)
-           for a, b, key in periods]
+    out = []
+    for a, b, key in periods:
+        trend = period_claim(whole, a, b) if whole else None
+        out.append(f"steps {steps(a)}-{steps(b)}: {'; '.join(key if varies else key[:2])}"
+                   + (f": {trend.text}" if trend else ""))
     out += [f"step {steps(r['step'])}: review ({r['decision'] or r['status']}) in run {r['run_id']}"
             for r in data.reviews]
     return out
 
 
-def period_trend(data: PhaseData, start: int, end: int) -> str:
-    """How the loss went over a period: the means of its first and last stretch (a bucket each), said as a fall or
-    a rise only when means_apart, else as held."""
-    width = min(bucket_width(data), max(1, (end - start) // 2))
-    head, tail = losses(data, start + 1, start + width), losses(data, end - width + 1, end)
-    if head.size < 2 or tail.size < 2:
-        return ""
-    a, b = float(head.mean()), float(tail.mean())
-    if not means_apart(head, tail):
-        return f": loss held near {num((a + b) / 2)} (means of its first and last {steps(width)} steps)"
-    return (f": loss {'fell' if b < a else 'rose'} {num(a)} -> {num(b)} (means of its first and last {steps(width)} "
-            "steps)")
-
-
 def changes(data: PhaseData) -> list[tuple[int, str]]:
     return config_changes(data.runs, data.runs[-1]["config"])
-
-
-def losses(data: PhaseData, first: int, last: int) -> np.ndarray:
-    return np.array([m["loss"] for m in data.metrics if first <= m["step"] <= last], dtype=float)
 
 
 def duration(data: PhaseData) -> str:
@@ -135,17 +121,14 @@ def tldr(data: PhaseData, whole: ReportData | None) -> list:
     and validation figures enter only past their tests against noise, as in the run's TL;DR (reports/claims.py):
     the first and last stretch's means apart by more than their standard errors, a change in val bpb that no
     bounce between evaluations undoes."""
-    first, last = data.runs[0]["start_step"], max((m["step"] for m in data.metrics), default=0)
-    width = bucket_width(data)
-    start, end = losses(data, first + 1, first + width), losses(data, last - width + 1, last)
+    first = data.runs[0]["start_step"]
+    loss = loss_claim(whole) if whole else None
     items = []
     if data.runs[1:]:
         items.append("; ".join(f"Run {run['run_id']} (from step {steps(run['continued_from'] or run['start_step'])}"
                                f"): {', '.join(run_changes(run))}" for run in data.runs[1:]) + ".")
-    if start.size and end.size and means_apart(start, end):
-        (start_mean, start_se), (end_mean, end_se) = mean_se(start), mean_se(end)
-        items.append(f"Loss {num(start_mean)} ± {num(start_se, 2)} over the first {steps(width)} steps -> "
-                     f"{num(end_mean)} ± {num(end_se, 2)} over the last (means with their standard errors).")
+    if loss and loss.noteworthy:
+        items.append(loss.text + ".")
     if steady_change([v["value"] for v in data.val_bpb]):
         items.append(f"Validation {num(data.val_bpb[0]['value'])} bpb at step {steps(data.val_bpb[0]['step'])} -> "
                      f"{num(data.val_bpb[-1]['value'])} at step {steps(data.val_bpb[-1]['step'])}.")
@@ -185,7 +168,7 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
-def overview(data: PhaseData) -> list:
+def overview(data: PhaseData, whole: ReportData | None) -> list:
     first = data.runs[0]["start_step"]
     last = max((m["step"] for m in data.metrics), default=first)
     blocks = [Heading(2, "Phase overview"),
@@ -194,7 +177,7 @@ def overview(data: PhaseData) -> list:
                         f"{min(r['created_at'] for r in data.runs):%Y-%m-%d %H:%M}, "
                         f"{duration(data)}, {hardware(data)}."),
               Heading(3, "Key periods")]
-    periods = key_periods(data)
+    periods = key_periods(data, whole)
     return blocks + ([Bullets(periods)] if periods else [Note("No finished segment yet.")])
 
 
@@ -552,7 +535,7 @@ def signals(data: PhaseData, whole: ReportData | None) -> Signals:
     plans += [f"(config notes) {item}" for item in note_items(str(last_run["config"].get("notes") or ""))]
     return Signals(
         run_id=last_run["run_id"], first_step=data.runs[0]["start_step"], last_step=int(step.max()) if step.size else 0,
-        loss_story=loss_story(step, loss, width) if step.size else None, last_slope=slope,
+        loss=loss_claim(whole) if whole else None, last_slope=slope,
         uptake=surfaced_rows(data.uptake, data.runs[0]["start_step"], changes(data)),
         pending_reviews=[r["step"] for r in data.reviews if r["status"] == "pending"],
         last_health={"step": health["step"], "status": health["status"], "reasons": []} if health else None,
@@ -580,7 +563,7 @@ def sections(data: PhaseData, whole: ReportData | None) -> list:
     validation, as in a run's log; a phase none of whose runs has trained a step yet has none of them."""
     model = (story.model_talk(whole) + verdicts.section(whole) + model_sections.understanding(whole)) if whole else []
     return with_something_to_say(without_repeats(
-        [Heading(1, f"Phase log: {data.phase}")] + tldr(data, whole) + overview(data) + key_runs(data)
+        [Heading(1, f"Phase log: {data.phase}")] + tldr(data, whole) + overview(data, whole) + key_runs(data)
         + prompt_evolution(data) + loss_progression(data, whole) + validation(data) + speed(data) + model
         + journal(data) + whats_next(data, whole) + summary(whole)))
 

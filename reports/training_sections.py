@@ -3,9 +3,10 @@ loss, validation and benchmarks, and speed per run (each Prefect flow run). Each
 and returns blocks; a section without data returns its heading and a one-line note saying why it is left out."""
 import numpy as np
 
+from phaselog.reports.claims import loss_claim, period_claim
 from phaselog.reports.document import Figure, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData, bucket_width
-from phaselog.reports.numbers import buckets, loss_story, median, mfu_percent, num, span, steps
+from phaselog.reports.numbers import buckets, median, mfu_percent, num, span, steps
 from phaselog.reports.source_joins import joins
 
 
@@ -51,14 +52,12 @@ def prompt_by_segment(data: ReportData) -> dict[int, str]:
     return {start: ", ".join(sorted(v)) for start, v in versions.items()}
 
 
-def overview_table(data: ReportData) -> list:
+def periods(data: ReportData) -> list[dict]:
     """Consecutive segments with the same data mix and prompt version form one period; review pauses split them."""
-    if not data.segments:
-        return [Note("Left out: no finished segments in this step range.")]
     mix, prompts = mix_by_segment(data), prompt_by_segment(data)
     pauses = sorted({int(r["step"]) for r in data.reviews or [] if r["step"] is not None})
     joined = joins(data)
-    periods: list[dict] = []
+    out: list[dict] = []
     for s in data.segments:
         shares = mix.get(s["start_step"], {})
         label = ("data: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(shares.items()))) if shares else ""
@@ -68,15 +67,25 @@ def overview_table(data: ReportData) -> list:
         if s["start_step"] in prompts:
             label += f"; prompt {prompts[s['start_step']]}"
         paused = [p for p in pauses if s["start_step"] < p <= s["end_step"]]
-        if periods and periods[-1]["label"] == label and not periods[-1]["paused"]:
-            periods[-1].update(end=s["end_step"], count=periods[-1]["count"] + 1, paused=paused)
+        if out and out[-1]["label"] == label and not out[-1]["paused"]:
+            out[-1].update(end=s["end_step"], count=out[-1]["count"] + 1, paused=paused)
         else:
-            periods.append({"start": s["start_step"], "end": s["end_step"], "count": 1, "label": label,
-                            "paused": paused})
-    rows = [[f"{steps(p['start'])}-{steps(p['end'])}", str(p["count"]),
-             (p["label"] or "no data mix recorded") + "".join(f"; review pause at step {steps(x)}" for x in p["paused"])]
-            for p in periods]
-    return [Table(["steps", "segments", "what happened (share of the segment's tokens)"], rows)]
+            out.append({"start": s["start_step"], "end": s["end_step"], "count": 1, "label": label, "paused": paused})
+    return out
+
+
+def overview_table(data: ReportData) -> list:
+    """The periods, each with how the loss went over it (claims.period_claim)."""
+    if not data.segments:
+        return [Note("Left out: no finished segments in this step range.")]
+    rows = []
+    for p in periods(data):
+        trend = period_claim(data, p["start"], p["end"])
+        rows.append([f"{steps(p['start'])}-{steps(p['end'])}", str(p["count"]),
+                     (p["label"] or "no data mix recorded")
+                     + "".join(f"; review pause at step {steps(x)}" for x in p["paused"]),
+                     trend.text if trend else "too few steps to read"])
+    return [Table(["steps", "segments", "what happened (share of the segment's tokens)", "how the loss went"], rows)]
 
 
 def loss_progression(data: ReportData) -> list:
@@ -85,9 +94,9 @@ def loss_progression(data: ReportData) -> list:
     width = bucket_width(data)
     rows = [[f"{steps(a)}-{steps(b)}", span(loss[i]), median(loss[i]), num(float(np.min(loss[i])))]
             for a, b, i in buckets(step, width)]
-    story = loss_story(step, loss, width)
-    if story:
-        blocks.append(Paragraph(story["text"][0].upper() + story["text"][1:] + "."))
+    said = loss_claim(data)
+    if said:
+        blocks.append(Paragraph(said.text + "."))
     blocks.append(Paragraph(f"Training loss per {steps(width)} steps: the usual range (10th-90th percentile), "
                             "the median and the lowest value."))
     blocks.append(Table(["steps", "loss range", "median", "min"], rows))
