@@ -162,6 +162,51 @@ def per_run(data: ReportData) -> list[list[str]]:
     return rows
 
 
+SHARED = 0.6     # under this share of its threads' time, with more work runnable than cores, the machine was shared
+ALONE = 0.8      # at least this share, with no more runnable than cores, the training had the machine to itself
+
+
+def machine_share(segments: list[dict]) -> dict | None:
+    """What share of its threads' time the training of these segments got (process CPU time over wall time x
+    threads, migration 012) and the machine's 1-minute load average at their loops' starts and ends; None when no
+    segment measured it (rows from before 012, torchrun)."""
+    measured = [s for s in segments if s.get("cpu_seconds") is not None and s.get("loop_seconds")]
+    if not measured:
+        return None
+    loads = [s[k] for s in measured for k in ("load_start", "load_end")]
+    return {"share": sum(s["cpu_seconds"] for s in measured) / sum(s["loop_seconds"] * s["threads"] for s in measured),
+            "threads": max(s["threads"] for s in measured), "cores": max(s["cores"] for s in measured),
+            "load_low": min(loads), "load_high": max(loads), "load": float(np.mean(loads)), "segments": measured}
+
+
+def shared(m: dict) -> bool:
+    return m["share"] < SHARED and m["load"] > m["cores"]
+
+
+def machine_note(segments: list[dict]) -> str | None:
+    """The share of the machine a run's training got, for both logs' speed sections: 'the machine was shared:
+    training had about 35% of its 2 threads' time (...)' when it clearly was (the segments named when only some
+    were), 'training had the machine to itself' when it clearly did, else the figures alone."""
+    whole = machine_share(segments)
+    if whole is None:
+        return None
+    figures = (f"training had about {100 * whole['share']:.0f}% of its {whole['threads']} thread"
+               f"{'s' if whole['threads'] != 1 else ''}' time (process CPU time over wall time; 1-minute load "
+               f"average {whole['load_low']:.1f}-{whole['load_high']:.1f} on {whole['cores']} cores)")
+    busy = [s for s in whole["segments"] if shared(machine_share([s]))]
+    if busy and len(busy) < len(whole["segments"]):
+        m = machine_share(busy)
+        return (f"the machine was shared in segment{'s' if len(busy) > 1 else ''} "
+                + ", ".join(f"[{steps(s['start_step'])}, {steps(s['end_step'])})" for s in busy)
+                + f": training had about {100 * m['share']:.0f}% of its {m['threads']} threads' time there; over "
+                f"the run {figures}")
+    if shared(whole):
+        return f"the machine was shared: {figures}, so its speed is what other work left it"
+    if whole["share"] >= ALONE and whole["load"] <= whole["cores"]:
+        return f"training had the machine to itself: {figures}"
+    return figures
+
+
 def speed(data: ReportData) -> list:
     """Speed per run (each flow run of the run id), then the whole range's spread, MFU's basis and the chart."""
     blocks = [Heading(2, "Runs and speed")]
@@ -174,5 +219,8 @@ def speed(data: ReportData) -> list:
     rows = [[label, span(values), median(values)] for label, values in measures]
     blocks.append(Table(["measure", "usual range (10th-90th pct)", "median"], rows))
     blocks.append(Paragraph(f"MFU is measured {basis['long']}."))
+    note = machine_note(data.segments)
+    if note:
+        blocks.append(Paragraph(note[0].upper() + note[1:] + "."))
     blocks.append(Figure("speed.png", "tokens per second and MFU against step, on two panels"))
     return blocks

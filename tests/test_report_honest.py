@@ -13,6 +13,7 @@ import pytest
 
 from phaselog.core.config import PhaseConfig
 from phaselog.core.store import Store
+from phaselog.reports.build import write_report
 from phaselog.reports.document import md
 from phaselog.reports.numbers import num
 from phaselog.reports.claims import claims, summary_claims
@@ -394,7 +395,7 @@ def test_a_steep_then_flat_period_says_where_it_fell_and_only_a_flat_one_held(tm
     assert f"steps 2,000-3,000: prompt v1.4; general 70%, philosophy 30%: loss held near {num(level)} (" in flat, flat
 
 
-def test_the_speed_section_says_when_the_machine_was_shared_and_when_training_had_it(phase_log):
+def test_the_speed_section_says_when_the_machine_was_shared_and_when_training_had_it(phase_log, tmp_path):
     """Run one's segments had about a third of their threads' time under a load average near 8 on 2 cores: shared;
     run two's had 95% under a load below the cores: the machine to itself. Both from the segments' own columns."""
     store, markdown = phase_log
@@ -408,8 +409,12 @@ def test_the_speed_section_says_when_the_machine_was_shared_and_when_training_ha
         figures[run_id] = (f"training had about {100 * share:.0f}% of its {threads} threads' time (process CPU time "
                            f"over wall time; 1-minute load average {low:.1f}-{high:.1f} on {cores} cores)")
     assert md(f"Run one: the machine was shared: {figures['one']}, so its speed is what other work left it.") in said
-    assert md(f"Run two had the machine to itself: {figures['two']}.") in said
+    assert md(f"Run two: training had the machine to itself: {figures['two']}.") in said
     assert "about 34% of its 2 threads' time" in figures["one"] and "about 95%" in figures["two"]
+    # each run's own log says it too, under its speed table
+    for run_id, said in (("one", "The machine was shared: "), ("two", "Training had the machine to itself: ")):
+        own = Path(write_report(store.home, run_id, tmp_path / run_id)["markdown"]).read_text()
+        assert md(said + figures[run_id]) in section(own, "Runs and speed"), run_id
 
 
 def test_the_phase_log_closes_with_a_summary_of_claims_that_recompute(phase_log):
