@@ -119,8 +119,8 @@ def tldr(data: PhaseData, whole: ReportData | None) -> list:
     """At most MAX_BULLETS, most important first: what the runs changed, what the loss and validation did, what
     the model now does (uptake, loops); the runs' changes and the uptake verdicts are one bullet each. The loss
     and validation figures enter only past their tests against noise, as in the run's TL;DR (reports/claims.py):
-    the first and last stretch's means apart by more than their standard errors, a change in val bpb that no
-    bounce between evaluations undoes."""
+    the loss claim over the phase read as one run (its first and last tenth's means apart by more than their
+    standard errors), a change in val bpb that no bounce between evaluations undoes."""
     first = data.runs[0]["start_step"]
     loss = loss_claim(whole) if whole else None
     items = []
