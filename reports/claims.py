@@ -72,13 +72,16 @@ def trend_text(trend: dict) -> str:
     if trend["moved"]:
         verb = "fell" if trend["last"] < trend["first"] else "rose"
         into = trend["settled"] - trend["start"]
-        if still_moving(trend):
-            where = f", still {'falling' if verb == 'fell' else 'rising'} at its end"
+        where = ""
+        if trend["settled"] == trend["end"] - trend["width"]:
+            pass  # only the last tenth is at the level it ended at: nothing settled
         elif into <= (trend["end"] - trend["start"]) / 2:
             where = (f", most of it in its first {steps(into)} steps (each {width} steps' mean from step "
                      f"{steps(trend['settled'])} on within noise of the last)")
         else:
             where = f", each {width} steps' mean from step {steps(trend['settled'])} on within noise of the last"
+        if trend["still"]:
+            where += f", still {'falling' if verb == 'fell' else 'rising'} at its end"
         return f"loss {verb} {ends}{where}"
     if trend["flat"]:
         return (f"loss held near {num((trend['first'] + trend['last']) / 2)} (its first and last {width} steps' means "
@@ -89,8 +92,8 @@ def trend_text(trend: dict) -> str:
 
 
 def still_moving(trend: dict) -> bool:
-    """The last tenth is apart from the one before it: the loss had not settled by the end."""
-    return bool(trend["moved"]) and trend["settled"] == trend["end"] - trend["width"]
+    """The loss changed and was still changing at the end (numbers.period_trend's `still`)."""
+    return bool(trend["moved"] and trend["still"])
 
 
 def loss_claim(data: ReportData) -> Claim | None:

@@ -82,8 +82,9 @@ def period_trend(step: np.ndarray, loss: np.ndarray, start: int, end: int) -> di
     """How the loss went over the steps (start, end], read in tenths (`width` steps each; the last one ends at
     `end`): the first and the last tenth's means with their standard errors, a change only when means_apart (so
     a fresh run's steep first few hundred steps count, which the means of two halves hide); for a change, the step
-    from which on every tenth is within noise of the last (`settled`); without one, whether every tenth is within
-    noise of the first and the last (`flat`), and the range of the tenths' means. None when the period has fewer
+    from which on every tenth is within noise of the last (`settled`) and whether it was still moving at the end
+    (`still`); without one, whether every tenth is within noise of the first and the last (`flat`), and the range
+    of the tenths' means. None when the period has fewer
     than two stretches of MIN_STRETCH steps."""
     count = min(PERIOD_TENTHS, (end - start) // MIN_STRETCH)
     if count < 2:
@@ -97,13 +98,18 @@ def period_trend(step: np.ndarray, loss: np.ndarray, start: int, end: int) -> di
     means = [float(s.mean()) for s in stretches]
     out = {"start": start, "end": end, "width": width, "first": first, "first_se": first_se, "last": last,
            "last_se": last_se, "low": min(means), "high": max(means), "moved": means_apart(stretches[0], stretches[-1]),
-           "settled": None, "flat": None}
+           "settled": None, "still": None, "flat": None}
     if out["moved"]:
         # the earliest tenth from which on none is apart from the last: where the level it ended at was reached
         settled = count - 1
         while settled > 0 and not means_apart(stretches[settled - 1], stretches[-1]):
             settled -= 1
         out["settled"] = bounds[settled][0]
+        # still moving at the end: the last tenth apart from the one before, or a slow drift the tenths' noise
+        # hides, which the two halves of the settled stretch (longer, so less noisy) show in the change's direction
+        halves = np.array_split(loss[(step > out["settled"]) & (step <= end)], 2)
+        drifting = means_apart(*halves) and (halves[1].mean() - halves[0].mean()) * (last - first) > 0
+        out["still"] = bool(settled == count - 1 or drifting)
     else:
         out["flat"] = not any(means_apart(s, stretches[0]) or means_apart(s, stretches[-1]) for s in stretches)
     return out

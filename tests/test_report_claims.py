@@ -103,8 +103,16 @@ def recompute_trend(store: Store, run_ids: list[str], start: int, end: int) -> d
     moved = apart(tenths[0], tenths[-1])
     settled = next((bounds[j][0] for j in range(1, count) if not any(apart(t, tenths[-1]) for t in tenths[j:])),
                    None) if moved else None
+    still = None
+    if moved:
+        # the settled stretch's two halves apart in the change's direction, or only the last tenth settled
+        rest = np.array([v for (v,) in store.query(f"SELECT loss FROM metrics WHERE run_id IN ({marks}) AND step > ? "
+                                                   "AND step <= ? ORDER BY step", [*run_ids, settled, end])[1]])
+        halves = np.array_split(rest, 2)
+        still = settled == end - width or (apart(*halves) and (halves[1].mean() - halves[0].mean()) * (
+            tenths[-1].mean() - tenths[0].mean()) > 0)
     return {"width": width, "first": tenths[0].mean(), "first_se": batch_se(tenths[0]), "last": tenths[-1].mean(),
-            "last_se": batch_se(tenths[-1]), "moved": moved, "settled": settled,
+            "last_se": batch_se(tenths[-1]), "moved": moved, "settled": settled, "still": still,
             "flat": None if moved else not any(apart(t, tenths[0]) or apart(t, tenths[-1]) for t in tenths)}
 
 
