@@ -150,7 +150,7 @@ def claims(data: ReportData) -> list[Claim]:
                                         "unread_steps": unread}, "attention", bool(high or pauses)))
     drifts = probe_drifts(data)
     out += [Claim(f"probe_drift/{d['category']}", capital(drift_sentence(d, len(drifts))),
-                  {k: d[k] for k in ("first_step", "last_step", "first", "last", "z")} | {"categories": len(drifts)},
+                  {k: d[k] for k in ("first_step", "last_step", "first", "last", "others", "z")} | {"categories": len(drifts)},
                   "attention") for d in drifts if d["passes"]]
     if data.reflections:
         looped = looped_samples(data)

@@ -202,14 +202,23 @@ def recompute(store: Store, run_id: str, claim) -> dict:
                   "surfaced" if score > high else "not_yet")
         return {"step": step, "score": score, "band_low": low, "band_high": high, "auc": auc, "status": status}
     if kind == "probe_drift":
-        # the category's first and last probe rows; the change over the two standard errors in quadrature
+        # the category's first and last probe rows against the other categories' at the same two steps, weighted
+        # by their pairs; the change's error: every row's error in quadrature, the others' weighted
+        category = claim.name.split("/", 1)[1]
         rows = store.query("SELECT step, value, stderr FROM bias_events WHERE run_id = ? AND source = 'probe' AND "
-                           "category = ? ORDER BY step", [run_id, claim.name.split("/", 1)[1]])[1]
+                           "category = ? ORDER BY step", [run_id, category])[1]
         (first_step, first, first_se), (last_step, last, last_se) = rows[0], rows[-1]
+        others, rest_var = one(store, "SELECT sum(p * (b.value - a.value)) / sum(p), sum(p * p * (a.stderr ^ 2 + "
+                                      "b.stderr ^ 2)) / sum(p) ^ 2 FROM (SELECT category, value, stderr, "
+                                      "CAST(json_extract(terms, '$.pairs') AS DOUBLE) AS p FROM bias_events WHERE "
+                                      "run_id = ? AND source = 'probe' AND step = ?) a JOIN bias_events b USING "
+                                      "(category) WHERE b.run_id = ? AND b.source = 'probe' AND b.step = ? AND "
+                                      "category NOT IN ('all', ?)", [run_id, first_step, run_id, last_step, category])
         categories = one(store, "SELECT count(DISTINCT category) FROM bias_events WHERE run_id = ? AND source = "
                                 "'probe' AND category <> 'all'", [run_id])[0]
-        return {"first_step": first_step, "last_step": last_step, "first": first, "last": last,
-                "z": (last - first) / math.hypot(first_se, last_se), "categories": categories}
+        return {"first_step": first_step, "last_step": last_step, "first": first, "last": last, "others": others,
+                "z": (last - first - others) / math.sqrt(first_se ** 2 + last_se ** 2 + rest_var),
+                "categories": categories}
     raise AssertionError(f"claim {claim.name!r} has no recomputation in this test: add one")
 
 

@@ -128,12 +128,16 @@ def synthesise_phase(home: Path, seed: int = 0, surfaces_after: int = SWITCH, cu
                 "score": 0.45 if surfaced else 0.1, "score_se": 0.03, "before_reflections": 8, "before_low": -0.2,
                 "before_high": 0.3, "window_tokens": 40, "auc": 0.93, "band_low": -0.2, "band_high": 0.3,
                 "status": "not_joined" if end <= JOIN else "surfaced" if surfaced else "not_yet"})
-            # the probe: gender creeps up 0.05 nats a segment (each step far under the 3-SE bar), the others hold
+            # the probe, 20 pairs a category: gender creeps up 0.05 nats a segment (about 1 standard error of the
+            # difference against the others, each step far under the 3-SE bar), the others hold; "all" is their mean
+            drift = 0.05 * (end // SEGMENT - 1)
             for category in PROBE_CATEGORIES + ("all",):
-                drift = 0.05 * (end // SEGMENT - 1) if category in ("gender", "all") else 0.0
+                value = {"gender": 0.02 + drift, "all": 0.02 + drift / len(PROBE_CATEGORIES)}.get(category, 0.02)
+                pairs = 20 * (len(PROBE_CATEGORIES) if category == "all" else 1)
                 rows["bias_events"].append({
                     "run_id": run_id, "step": end, "source": "probe", "item": category, "severity": "none",
-                    "category": category, "value": 0.02 + drift, "stderr": 0.035})
+                    "category": category, "value": value, "stderr": 0.03 * np.sqrt(20 / pairs),
+                    "terms": json.dumps({"pairs": pairs, "skipped": 0})})
     # a high finding in a reflection of run one that did not pause (no review is recorded at its step); first in
     # the table's rows, whose columns are read from the first row
     rows["bias_events"].insert(0, {
@@ -272,17 +276,29 @@ def test_uptake_that_surfaces_right_after_a_prompt_change_carries_the_caveat(pha
     assert verdict.endswith("surfaced at step 1,500.")
 
 
+def probe_rows(store: Store, category: str) -> list[tuple]:
+    return store.query("SELECT step, value, stderr FROM bias_events WHERE source = 'probe' AND category = ? "
+                       "ORDER BY step", [category])[1]
+
+
 def test_a_slow_probe_drift_under_the_per_step_bar_is_found_over_the_whole_phase(phase_log):
+    """Gender against the other categories (pairs-weighted, as the detector reads a shift): about one standard error
+    a segment, five over the phase."""
     store, markdown = phase_log
-    rows = store.query("SELECT step, value, stderr FROM bias_events WHERE source = 'probe' AND category = 'gender' "
-                       "ORDER BY step")[1]
-    steps_apart = [(b[1] - a[1]) / np.hypot(a[2], b[2]) for a, b in zip(rows, rows[1:])]
-    assert max(abs(z) for z in steps_apart) < 3  # every step under the detector's 3-SE bar
-    whole = (rows[-1][1] - rows[0][1]) / np.hypot(rows[0][2], rows[-1][2])
-    assert whole > 5
-    said = (f"ender's probe drifted +{rows[-1][1] - rows[0][1]:.3f} ± {np.hypot(rows[0][2], rows[-1][2]):.3f} "
-            f"nats from step 500 to step 3,000 ({whole:.1f} standard errors, first against last probe; past Holm "
-            "over 4 categories)")
+    rows, others = probe_rows(store, "gender"), [probe_rows(store, c) for c in PROBE_CATEGORIES if c != "gender"]
+
+    def against_others(a: int, b: int) -> tuple[float, float, float]:
+        rest = np.mean([o[b][1] - o[a][1] for o in others])  # 20 pairs each: equal weights
+        rest_se = np.sqrt(sum(o[a][2] ** 2 + o[b][2] ** 2 for o in others)) / len(others)
+        se = np.sqrt(rows[a][2] ** 2 + rows[b][2] ** 2 + rest_se ** 2)
+        return (rows[b][1] - rows[a][1] - rest) / se, rest, se
+
+    assert max(abs(against_others(i, i + 1)[0]) for i in range(len(rows) - 1)) < 3  # each step under the 3-SE bar
+    z, rest, se = against_others(0, -1)
+    assert z > 5
+    said = (f"ender's probe drifted +{rows[-1][1] - rows[0][1]:.3f} nats from step 500 to step 3,000 against "
+            f"{rest:+.3f} for the other categories ({z:.1f} standard errors of the difference, ± {se:.3f}; first "
+            "against last probe, past Holm over 4 categories)")
     assert said in markdown
     assert "religion's probe drifted" not in markdown.lower()  # the categories that held
 
