@@ -553,13 +553,10 @@ def read_whole(store: Store, data: PhaseData) -> ReportData | None:
 
 
 def model_charts(whole: ReportData | None) -> dict[str, bytes]:
-    """The run log's charts for the sections on the model, over the whole phase."""
+    """The run log's charts for the sections on the model, over the whole phase (each only when it shows
+    something a sentence does not)."""
     drawn = {"loops.png": charts.loop_chart, "activation_rms.png": charts.activation_chart,
              "health.png": charts.health_chart}
-    if whole and not whole.loop_events:
-        del drawn["loops.png"]  # "no loops" is said in a sentence: a chart of nothing carries no information
-    if whole and all(h["status"] == "healthy" for h in whole.health or []):
-        del drawn["health.png"]  # a row of green dots: the understanding table says "healthy" per third
     figures = {name: draw(whole) for name, draw in drawn.items()} if whole else {}
     return {name: charts.png(fig) for name, fig in figures.items() if fig is not None}
 

@@ -480,5 +480,5 @@ def test_a_phase_of_one_segment_states_levels_and_has_no_summary_to_pad(tmp_path
         "Over steps 0-500: the loss did not move beyond its noise."
     # healthy at every check: the chart it would draw (green dots) says nothing more, so the log leaves it out
     whole = read_whole(store, gather_phase(store, "honest"))
-    assert health_chart(whole) is not None and "health.png" not in model_charts(whole)
+    assert whole.health and health_chart(whole) is None and "health.png" not in model_charts(whole)
     assert "health.png" not in markdown
