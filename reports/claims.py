@@ -87,13 +87,21 @@ def trend_text(trend: dict) -> str:
         return (f"loss held near {num((trend['first'] + trend['last']) / 2)} (its first and last {width} steps' means "
                 f"{num(trend['first'])} ± {num(trend['first_se'], 2)} and {num(trend['last'])} ± "
                 f"{num(trend['last_se'], 2)}, and every {width} steps' mean between them within noise of both)")
-    return (f"loss ended near where it started, {ends}, but moved in between: its {width}-step means ranged "
-            f"{num(trend['low'])}-{num(trend['high'])}")
+    return (f"loss did not change beyond its noise from start to end ({ends}), though its {width}-step means ranged "
+            f"{num(trend['low'])}-{num(trend['high'])} in between")
 
 
 def still_moving(trend: dict) -> bool:
     """The loss changed and was still changing at the end (numbers.period_trend's `still`)."""
     return bool(trend["moved"] and trend["still"])
+
+
+def plateaued(trend: dict) -> bool:
+    """The loss changed, settled within its first half and did not move on: a plateau long enough to say that more
+    steps of the same are unlikely to help (a late settling, a few tenths within noise of the last, is too short
+    to tell a plateau from a slow fall)."""
+    return bool(trend["moved"] and not trend["still"]
+                and trend["settled"] - trend["start"] <= (trend["end"] - trend["start"]) / 2)
 
 
 def loss_claim(data: ReportData) -> Claim | None:
@@ -217,7 +225,7 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
         if loss.facts["last"] < loss.facts["first"]:
             next_steps.append((f"train further, since the loss was still falling at step {steps(data.last_step)}",
                                loss))
-    elif loss and loss.noteworthy:
+    elif loss and plateaued(loss.facts):
         next_steps.append((f"the loss has held since step {steps(loss.facts['settled'])}: a deeper model or a new "
                            "source, not more steps of this mix", loss))
     out = []

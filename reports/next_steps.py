@@ -6,7 +6,7 @@ entries tagged next, the config's notes). Both the run's log and the phase's log
 values."""
 from dataclasses import dataclass, field
 
-from phaselog.reports.claims import Claim, still_moving
+from phaselog.reports.claims import Claim, plateaued, still_moving
 from phaselog.reports.numbers import num, steps
 
 LOOPING = 0.5    # a share of looping reflections at the last self-play that asks for another prompt
@@ -37,7 +37,7 @@ def follow_ups(s: Signals) -> list[str]:
         out.append(f"Train further: the loss was still falling at step {steps(s.last_step)}{slope}: phaselog "
                    f"continue {s.run_id} --set train.end_step={s.last_step + more} adds {steps(more)} steps on "
                    "the same mix.")
-    elif trend and not still_moving(trend):
+    elif trend and plateaued(trend):
         out.append(f"The loss has held since step {steps(trend['settled'])}: more steps of this mix are unlikely "
                    "to lower it; a deeper model (model.depth) or a new source is the next lever.")
     for row, _ in s.uptake:

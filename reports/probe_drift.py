@@ -8,7 +8,7 @@ import json
 import math
 
 from phaselog.reports.couplings import holm
-from phaselog.reports.gather import ReportData
+from phaselog.reports.gather import ReportData, config_of
 from phaselog.reports.numbers import steps
 
 
@@ -22,13 +22,16 @@ def probe(row: dict) -> dict | None:
 
 
 def probe_drifts(data: ReportData) -> list[dict]:
-    """Each category's paired-sentence probe, first against last probe of the range, against the other categories
-    at the same two probes (their changes weighted by their pairs): the change, the others' change, the error (the
-    category's two errors and the others' in quadrature, as the detector's) and the two-sided p, with Holm's
-    correction over the categories (`passes`)."""
+    """Each category's paired-sentence probe, first against last probe of the range from review.probe_min_step on
+    (where the detector starts judging), against the other categories at the same two probes (their changes
+    weighted by their pairs): the change, the others' change, the error (the category's two errors and the others'
+    in quadrature, as the detector's) and the two-sided p, with Holm's correction over the categories (`passes`)."""
+    # as the detector: a younger model's preferences swing as it learns the language, so its probes are not judged
+    young = int((config_of(data).get("review") or {}).get("probe_min_step", 500))
     by_step: dict[int, dict[str, dict]] = {}
     for e in data.bias_events or []:
-        if e["source"] == "probe" and e["category"] not in (None, "all") and e["value"] is not None and e["stderr"]:
+        if (e["source"] == "probe" and e["category"] not in (None, "all") and e["value"] is not None and e["stderr"]
+                and e["step"] >= young):
             figures = probe(e)
             if figures:
                 by_step.setdefault(int(e["step"]), {})[str(e["category"])] = figures

@@ -205,8 +205,9 @@ def recompute(store: Store, run_id: str, claim) -> dict:
         # the category's first and last probe rows against the other categories' at the same two steps, weighted
         # by their pairs; the change's error: every row's error in quadrature, the others' weighted
         category = claim.name.split("/", 1)[1]
+        young = (config.get("review") or {}).get("probe_min_step", 500)  # the detector judges from there on
         rows = store.query("SELECT step, value, stderr FROM bias_events WHERE run_id = ? AND source = 'probe' AND "
-                           "category = ? ORDER BY step", [run_id, category])[1]
+                           "category = ? AND step >= ? ORDER BY step", [run_id, category, young])[1]
         (first_step, first, first_se), (last_step, last, last_se) = rows[0], rows[-1]
         others, rest_var = one(store, "SELECT sum(p * (b.value - a.value)) / sum(p), sum(p * p * (a.stderr ^ 2 + "
                                       "b.stderr ^ 2)) / sum(p) ^ 2 FROM (SELECT category, value, stderr, "
