@@ -72,23 +72,23 @@ def trend_text(trend: dict) -> str:
     if trend["moved"]:
         verb = "fell" if trend["last"] < trend["first"] else "rose"
         into = trend["settled"] - trend["start"]
-        where = ""
-        if trend["settled"] == trend["end"] - trend["width"]:
-            pass  # only the last tenth is at the level it ended at: nothing settled
-        elif into <= (trend["end"] - trend["start"]) / 2:
+        early = into <= (trend["end"] - trend["start"]) / 2
+        if trend["still"]:  # where it settled is moot: it had not stopped
+            where = (f", most of it in its first {steps(into)} steps" if early else "") + \
+                f", still {'falling' if verb == 'fell' else 'rising'} at its end"
+        elif early:
             where = (f", most of it in its first {steps(into)} steps (each {width} steps' mean from step "
                      f"{steps(trend['settled'])} on within noise of the last)")
         else:
             where = f", each {width} steps' mean from step {steps(trend['settled'])} on within noise of the last"
-        if trend["still"]:
-            where += f", still {'falling' if verb == 'fell' else 'rising'} at its end"
         return f"loss {verb} {ends}{where}"
     if trend["flat"]:
         return (f"loss held near {num((trend['first'] + trend['last']) / 2)} (its first and last {width} steps' means "
                 f"{num(trend['first'])} ± {num(trend['first_se'], 2)} and {num(trend['last'])} ± "
                 f"{num(trend['last_se'], 2)}, and every {width} steps' mean between them within noise of both)")
-    return (f"loss did not change beyond its noise from start to end ({ends}), though its {width}-step means ranged "
-            f"{num(trend['low'])}-{num(trend['high'])} in between")
+    return (f"loss did not change beyond its noise from its first to its last {width} steps (means "
+            f"{num(trend['first'])} ± {num(trend['first_se'], 2)} -> {num(trend['last'])} ± {num(trend['last_se'], 2)}), "
+            f"though its {width}-step means ranged {num(trend['low'])}-{num(trend['high'])} in between")
 
 
 def still_moving(trend: dict) -> bool:
