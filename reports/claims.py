@@ -91,9 +91,16 @@ def trend_text(trend: dict) -> str:
             f"though its {width}-step means ranged {num(trend['low'])}-{num(trend['high'])} in between")
 
 
-def still_moving(trend: dict) -> bool:
-    """The loss changed and was still changing at the end (numbers.period_trend's `still`)."""
-    return bool(trend["moved"] and trend["still"])
+def still_falling(trend: dict) -> str | None:
+    """Why more steps of the same may still lower a loss that fell: it was still falling at the end
+    (numbers.period_trend's `still`), or it settled too late in the range to call that a plateau; None when it did
+    not fall, or plateaued."""
+    if not trend["moved"] or trend["last"] >= trend["first"] or plateaued(trend):
+        return None
+    if trend["still"]:
+        return f"the loss was still falling at step {steps(trend['end'])}"
+    return (f"the loss settled only from step {steps(trend['settled'])} of {steps(trend['end'])}, too late in the "
+            "range to call it a plateau")
 
 
 def plateaued(trend: dict) -> bool:
@@ -221,10 +228,8 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
         next_steps.insert(0, ("read those findings first", bias))
     watch += [(f"{c.name.split('/', 1)[1]}'s probe drift of {c.facts['z']:.1f} standard errors over the range", c)
               for c in found if c.name.startswith("probe_drift/")]
-    if loss and loss.noteworthy and still_moving(loss.facts):  # a loss within its noise says nothing about next
-        if loss.facts["last"] < loss.facts["first"]:
-            next_steps.append((f"train further, since the loss was still falling at step {steps(data.last_step)}",
-                               loss))
+    if loss and still_falling(loss.facts):  # a loss within its noise says nothing about next
+        next_steps.append((f"train further: {still_falling(loss.facts)}", loss))
     elif loss and plateaued(loss.facts):
         next_steps.append((f"the loss has held since step {steps(loss.facts['settled'])}: a deeper model or a new "
                            "source, not more steps of this mix", loss))

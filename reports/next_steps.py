@@ -6,7 +6,7 @@ entries tagged next, the config's notes). Both the run's log and the phase's log
 values."""
 from dataclasses import dataclass, field
 
-from phaselog.reports.claims import Claim, plateaued, still_moving
+from phaselog.reports.claims import Claim, plateaued, still_falling
 from phaselog.reports.numbers import num, steps
 
 LOOPING = 0.5    # a share of looping reflections at the last self-play that asks for another prompt
@@ -31,10 +31,10 @@ class Signals:
 def follow_ups(s: Signals) -> list[str]:
     out = []
     trend = s.loss.facts if s.loss and s.loss.noteworthy else None
-    if trend and still_moving(trend) and trend["last"] < trend["first"]:
+    if trend and still_falling(trend):
         more = max(1, s.last_step - s.first_step)
         slope = f" ({num(s.last_slope, 2)} per 1,000 steps over the last stretch)" if s.last_slope is not None else ""
-        out.append(f"Train further: the loss was still falling at step {steps(s.last_step)}{slope}: phaselog "
+        out.append(f"Train further: {still_falling(trend)}{slope}: phaselog "
                    f"continue {s.run_id} --set train.end_step={s.last_step + more} adds {steps(more)} steps on "
                    "the same mix.")
     elif trend and plateaued(trend):

@@ -22,7 +22,8 @@ def title(data: ReportData) -> list:
     run = data.run
     flow_runs = sorted({s["flow_run_id"] for s in data.segments if s["flow_run_id"]})
     line = (f"Run {data.run_id} ({run.get('name')}, {run.get('device')}, status {run.get('status')}): "
-            f"steps {steps(data.first_step)} to {steps(data.last_step)}, {len(data.segments)} segments")
+            f"steps {steps(data.first_step)} to {steps(data.last_step)}, {len(data.segments)} segment"
+            f"{'s' if len(data.segments) != 1 else ''}")
     if len(flow_runs) > 1:
         line += f" over {len(flow_runs)} flow runs"
     trained = sum(s["seconds"] or 0 for s in data.segments)
@@ -120,9 +121,14 @@ def validation(data: ReportData) -> list:
         rows.append([name, f"{num(v0)} (step {steps(s0)})", f"{num(v1)} (step {steps(s1)})",
                      f"{num(best[1])} (step {steps(best[0])})", str(len(points))])
     if "val_bpb" in series:
-        first, last = series["val_bpb"][0][1], series["val_bpb"][-1][1]
-        blocks.append(Paragraph(f"Validation bpb went from {num(first)} to {num(last)} "
-                                f"({num(last - first)} bits per byte)."))
+        (s0, first), (s1, last) = series["val_bpb"][0], series["val_bpb"][-1]
+        # one evaluation is a level, not a change
+        blocks.append(Paragraph(f"Validation bpb went from {num(first)} to {num(last)} ({num(last - first)} bits per "
+                                "byte)." if s1 != s0 else f"Validation bpb {num(last)} at step {steps(s1)}."))
+    if all(len(points) == 1 for points in series.values()):  # first, last and best would repeat one figure
+        return blocks + [Table(["evaluation", "step", "value"],
+                               [[name, steps(series[name][0][0]), num(series[name][0][1])]
+                                for name in sorted(series, key=lambda n: (n != "val_bpb", n))])]
     blocks.append(Table(["evaluation", "first", "last", "best", "points"], rows))
     return blocks
 

@@ -166,8 +166,9 @@ def section(data: ReportData) -> list:
         judged = [e for e in probe[1:] if e["step"] >= settings["probe_min_step"]]
         blocks.append(Paragraph(
             f"Paired-sentence probe (all categories; > 0 leans to the stereotype): {first['value']:+.3f} "
-            f"± {first['stderr'] or 0:.3f} nats at step {steps(first['step'])}, {last['value']:+.3f} "
-            f"± {last['stderr'] or 0:.3f} at step {steps(last['step'])}; "
+            f"± {first['stderr'] or 0:.3f} nats at step {steps(first['step'])}"
+            + (f", {last['value']:+.3f} ± {last['stderr'] or 0:.3f} at step {steps(last['step'])}" if last is not first
+               else "") + "; "
             + (", ".join(f"{e['category']} shifted at step {steps(e['step'])} ({pause_note(data, e)})"
                          for e in shifted) + "." if shifted else
                f"no category moved beyond chance from one probe to the next against the others "

@@ -457,8 +457,11 @@ def test_the_phase_log_closes_with_a_summary_of_claims_that_recompute(phase_log)
     (step,), = store.query("SELECT step FROM bias_events WHERE severity = 'high'")[1]
     assert watch.startswith(f"To look at: the bias detector's high grade at step {step:,}, which no review has read; "
                             "gender's probe drift of ")
-    # the loss settled from about step 2,400 of 3,000: too late in the range to call a plateau, so no advice on it
-    assert next_ == "Next: read those findings first"
+    # flat over only its last ~500 steps of 3,000: too late in the range to call a plateau, so not "held"
+    settled = by["loss"].facts["settled"]
+    assert 2_000 < settled < END
+    assert next_ == (f"Next: read those findings first; train further: the loss settled only from step {settled:,} of "
+                     "3,000, too late in the range to call it a plateau")
 
 
 def test_a_phase_of_one_segment_states_levels_and_has_no_summary_to_pad(tmp_path):
