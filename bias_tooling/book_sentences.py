@@ -23,7 +23,10 @@ the gate in front of the scorer passes (understanding/bias_gate.py: the scorer o
 CLAIM_SHARE of them *claim-shaped*: a predicate word (CLAIM_WORDS: "are", "never", "love"...) within two words
 after a mention ("the Malays are", "women never", "they always"), the shape of a generalisation. These rows carry
 `"round": 3`; the gate chose them, so they are left out of the gate's own pass rates. `--split dev` rebuilds
-the dev sources alone and keeps the test rows as they are (the test books need not be fetched or read)."""
+the dev sources alone and keeps the test rows as they are (the test books need not be fetched or read).
+
+A source with a `round` in its entry joined later (rounds 4 and 5: six and seven new dev books) and is sampled
+once by round 1's rule with its own quota, its rows carrying that round; rounds 2 and 3 do not apply to it."""
 import argparse
 import json
 import random
@@ -238,9 +241,15 @@ def build(mirror: Path, split: str | None = None) -> list[dict]:
             continue
         found = candidates(source_text(mirror, source), source["book_id"])
         quota = source.get("quota", PER_BOOK)
-        chosen = sample(found, round(quota * DEV_DEPTH) if source["split"] == "dev" else quota, source["book_id"])
-        if source["split"] == "dev":
-            chosen += round3_sample(found, chosen, quota, source["book_id"])
+        if source.get("round"):
+            # a book that joined in a later round (rounds 4 and 5: new dev books, since the scorer generalised poorly to
+            # unseen books) is sampled once by round 1's rule, as the test books were, and its rows carry the round
+            chosen = [{**row, "round": source["round"]} for row in sample(found, quota, source["book_id"])]
+        else:
+            chosen = sample(found, round(quota * DEV_DEPTH) if source["split"] == "dev" else quota,
+                            source["book_id"])
+            if source["split"] == "dev":
+                chosen += round3_sample(found, chosen, quota, source["book_id"])
         print(f"{source['book_id']}: {len(found)} candidates, {len(chosen)} sampled", file=sys.stderr)
         for row in sorted(chosen, key=lambda r: r["id"]):
             row["split"] = source["split"]

@@ -24,8 +24,10 @@ MEASURED = {
     "twins": {"age": (2, 0), "disability": (5, 0), "ethnicity": (4, 0), "gender": (6, 0), "migration": (4, 0),
               "nationality": (4, 1), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
               "socioeconomic": (3, 1)},
-    # book corpus, dev split, rounds 1-3: (found, of) at medium+ (rounds 1-2 alone: 235 of 808, 111 of 4,016)
-    "books dev": {"endorsed": (264, 933), "reported_or_neutral": (124, 4445)},
+    # book corpus, dev split, rounds 1-5: (found, of) at medium+ (rounds 1-4: 282 of 1,016, 145 of 4,828; round 5's
+    # seven new books alone: 10 of 63, 12 of 382; round 4's six alone: 18 of 83, 21 of 383; rounds 1-3: 264 of 933,
+    # 124 of 4,445; rounds 1-2 alone: 235 of 808, 111 of 4,016)
+    "books dev": {"endorsed": (292, 1079), "reported_or_neutral": (157, 5210)},
 }
 
 

