@@ -13,7 +13,16 @@ one command, so they can be rerun whenever the scorer's weights change:
   of Philosophy and Beyond Good and Evil listed in full, for a reader to judge;
 - each figure for the detector as shipped and for two alternatives: the grammar alone (`scan_rules`, the
   detector before #39) and the learned finding alone (the grammar's findings left out).
-The speed is `phaselog bench scan`'s (a benchmark sits above this tooling in the layers: tests/test_layers.py)."""
+The speed is `phaselog bench scan`'s (a benchmark sits above this tooling in the layers: tests/test_layers.py).
+
+    python -m phaselog.bias_tooling.detector_figures --cuts 0.62 0.66 0.70 0.74
+
+sweeps the score from which a gated sentence is a learned finding instead (the shipped detector's cut is the
+scorer card's `threshold()`): per cut, what the whole detector finds of the validation books' endorsed sentences
+and flags of their reported or neutral ones and of ToxiGen's dev half, beside the issue's two bars on false alarms
+(at most 5% of the books' reported or neutral sentences, at most 8% of ToxiGen's neutrals). A measuring tool, not a
+picker: a rule change is weighed with it on the validation books, then checked on books no choice saw
+(docs/detectors.md, "A variant measured and not shipped")."""
 import argparse
 import json
 from pathlib import Path
@@ -98,10 +107,36 @@ def corpus_figures(corpus: Path) -> dict:
     return {"by file": figures, "medium+ findings listed": listed}
 
 
+def cut_sweep(cuts: list[float]) -> dict:
+    """Per cut, the whole detector on the validation books and on ToxiGen's dev half (module docstring).
+    Validation books only: the other dev books trained the scorer, so they would flatter a lower cut."""
+    held_out = set(card()["validation_books"])
+    books = [row for row in read_table() if row["book_id"] in held_out and row["label"] != "unusable"
+             and row["category"] != "other"]
+    toxigen = [row for row in map(json.loads, (DATA / "bias_public_toxigen.jsonl").open(encoding="utf-8"))
+               if row["split"] == "dev" and row["type"] in ("explicit", "neutral")]
+    sweep = {}
+    for cut in sorted(cuts):
+        found = [flagged(f) for f in scan_bias_many([row["text"] for row in books + toxigen], cut)]
+        books_hit, toxigen_hit = found[:len(books)], found[len(books):]
+        endorsed = [hit for row, hit in zip(books, books_hit) if row["label"] == "endorsed"]
+        others = [hit for row, hit in zip(books, books_hit) if row["label"] != "endorsed"]
+        neutral = [hit for row, hit in zip(toxigen, toxigen_hit) if row["type"] == "neutral"]
+        explicit = [hit for row, hit in zip(toxigen, toxigen_hit) if row["type"] == "explicit"]
+        sweep[cut] = {"validation endorsed found": share(endorsed), "validation reported or neutral flagged":
+                      share(others), "toxigen dev explicit": share(explicit), "toxigen dev neutral": share(neutral),
+                      "within the bars": sum(others) <= 0.05 * len(others) and sum(neutral) <= 0.08 * len(neutral)}
+    return sweep
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="../shared/data/corpus")
+    parser.add_argument("--cuts", type=float, nargs="+", help="sweep the learned finding's cut over these scores")
     args = parser.parse_args()
+    if args.cuts:
+        print(json.dumps(cut_sweep(args.cuts), indent=1))
+        return
     corpus = Path(args.corpus)
     figures = {"books dev": book_figures(), "public dev halves": public_figures()}
     if corpus.is_dir():

@@ -25,16 +25,18 @@
    or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
    too; these cues are the grammar's veto. A bare "men" is humankind, no mention, unless women are named beside.
 4. The grammar's own findings over the whole text (`scan_rules`, the detector before #39) all stand, whatever
-   the score; a learned finding is added beside them, and where both read the same group in one sentence the
-   more severe stands (so a period stereotype the grammar calls medium and the scorer high pauses a run). So
-   the detector finds at least what the grammar found: on the modern public sets the grammar carries much of what
+   the score, but those on a bare "man" or "men" that read humankind as a sex (`of_humankind`); a learned
+   finding is added beside them, and where both read the same group in one sentence the more severe stands (so
+   a period stereotype the grammar calls medium and the scorer high pauses a run). So the detector finds what
+   the grammar found: on the modern public sets the grammar carries much of what
    is found, and the gate, tuned on book prose, does not pass all of it (keeping only the grammar's high findings
    lost ToxiGen's explicit 43.5% -> 31.8%: docs/detectors.md, "The detector in a run").
 
 Each finding says why: its terms are the mention and the claim, `score` the scorer's probability (None for a grammar
 finding in a sentence the gate did not pass), and `why` the sentence's reading in words."""
 from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
-from phaselog.understanding.bias_gate import Mention, StanceSignals, sentences_to_score, stance_signals
+from phaselog.understanding.bias_gate import (Mention, StanceSignals, mentions_in, sentences_to_score,
+                                               stance_signals)
 from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
 from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshold
 
@@ -50,6 +52,14 @@ def humankind(mention: Mention, mentions: list[Mention]) -> bool:
     book corpus); the detector reads it so, after the shared corpus's false alarms (docs/detectors.md)."""
     return mention.text.lower() == "men" and not any(m.category == "gender" and m.text.lower() != "men"
                                                      for m in mentions)
+
+
+def of_humankind(finding: BiasFinding) -> bool:
+    """A grammar finding on a bare "man" or "men" ("for a man to be proud and high conceited ... the most
+    intolerant") speaks of people at large, as `humankind` reads the gate's "men", unless the sentence names
+    women too: 9 of Meditations' 14 medium+ sentences were these (docs/detectors.md)."""
+    return finding.terms[0].lower() in ("man", "men") and not any(
+        m.category == "gender" and m.text.lower() not in ("man", "men") for m in mentions_in(finding.context))
 
 
 def claim_of(sentence: str, mention: Mention) -> str:
@@ -128,7 +138,7 @@ def discounted_severity(severity: str, discount: str) -> str:
 
 
 def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float) -> list[BiasFinding]:
-    """The learned finding of one gated sentence, if its score reaches the threshold: the grammar gives its shape
+    """The learned finding of one gated sentence, if its score reaches the cut: the grammar gives its shape
     and its veto on the stance, the severity head and the judgement words the severity."""
     rules = scan_rules(sentence)
     mentions = [m for m in mentions if not humankind(m, mentions)]
@@ -154,21 +164,23 @@ def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessme
 
 def grammar_findings(text: str) -> list[BiasFinding]:
     """The grammar over the whole text, as before #39: what it finds stands whatever the score (on the modern
-    public sets it carries much of what is found, and the gate, tuned on book prose, does not pass all of it)."""
-    findings = scan_rules(text)
+    public sets it carries much of what is found, and the gate, tuned on book prose, does not pass all of it),
+    but for humankind read as a sex."""
+    findings = [finding for finding in scan_rules(text) if not of_humankind(finding)]
     for finding in findings:
         finding.why = f"{KEPT_RULE}: {finding.terms[0]!r} linked to {', '.join(finding.terms[1:])!r}"
     return findings
 
 
-def scan_bias_many(texts: list[str]) -> list[list[BiasFinding]]:
-    """The findings of each text: the grammar's, and the learned ones of the gated sentences; where both read the
-    same group in one sentence, the more severe stands (a tie keeps the grammar's, which names the attribute
-    words). The scorer runs once over every gated sentence of all the texts (batched)."""
+def scan_bias_many(texts: list[str], cut: float | None = None) -> list[list[BiasFinding]]:
+    """The findings of each text: the grammar's, and the learned ones of the gated sentences scored at or above
+    `cut` (the scorer card's threshold unless given: the tooling sweeps it); where both read the same group in one
+    sentence, the more severe stands (a tie keeps the grammar's, which names the attribute words). The scorer runs
+    once over every gated sentence of all the texts (batched)."""
     gated = [sentences_to_score(text) for text in texts]
     flat = [(sentence, mentions) for passed in gated for sentence, mentions in passed]
     assessments = iter(load_scorer().assess([sentence for sentence, _ in flat]) if flat else [])
-    cut = threshold()
+    cut = threshold() if cut is None else cut
     found = []
     for text, passed in zip(texts, gated):
         rules = grammar_findings(text)
