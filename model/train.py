@@ -89,11 +89,14 @@ def orthogonalise(update: torch.Tensor, steps: int = 5) -> torch.Tensor:
     x = update.to(torch.bfloat16 if update.is_cuda else torch.float32)
     wide = x.size(-2) <= x.size(-1)
     x = x if wide else x.mT  # the Gram matrix of the short side: less work, same result
+    x = x.reshape(-1, *x.shape[-2:])  # one batch of matrices, so every iteration is three batched matmuls
     x = x / (x.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # singular values <= 1, where the iteration converges
     a, b, c = NEWTON_SCHULZ
     for _ in range(steps):
-        gram = x @ x.mT
-        x = a * x + (b * gram + c * gram @ gram) @ x
+        gram = torch.bmm(x, x.mT)
+        # x <- a x + (b gram + c gram^2) x, with the scaling and the sums fused into the matmuls (no temporaries)
+        x = torch.baddbmm(x, torch.baddbmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    x = x.reshape(update.shape if wide else update.mT.shape)
     return (x if wide else x.mT).to(update.dtype)
 
 
@@ -103,6 +106,7 @@ class Muon(torch.optim.Optimizer):
     first 300 steps (modded-nanogpt's): early gradients change fast and a long memory only slows the first
     descent. `slices`: a parameter that stacks several maps (q, k, v) is orthogonalised per map."""
     MOMENTUM, MOMENTUM_START, MOMENTUM_WARMUP = 0.95, 0.85, 300
+    NEWTON_SCHULZ_STEPS = 5
 
     def __init__(self, params, slices: dict[torch.Tensor, int]):
         super().__init__(params, {"lr": 0.0, "weight_decay": 0.0})  # each group brings its own (build_optimizer)
@@ -111,22 +115,37 @@ class Muon(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self) -> None:
         for group in self.param_groups:
+            # one Newton-Schulz call per matrix shape, tall matrices turned wide first: at the demo's width a
+            # call's fixed cost (kernel launches, threads waking) is a large share of its work, and the model's
+            # maps come in two shapes only (d x d, and d x 4d either way round)
+            by_shape = {}
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state[p]
-                if not state:
-                    state["step"], state["momentum_buffer"] = 0, torch.zeros_like(p)
-                state["step"] += 1
-                warm = min(1.0, state["step"] / self.MOMENTUM_WARMUP)
-                momentum = self.MOMENTUM_START + warm * (self.MOMENTUM - self.MOMENTUM_START)
-                buffer = state["momentum_buffer"].lerp_(p.grad, 1 - momentum)
-                nesterov = p.grad.lerp(buffer, momentum)
                 parts = self.slices.get(p, 1)
-                rows, cols = p.size(0) // parts, p.size(1)
-                update = orthogonalise(nesterov.view(parts, rows, cols)).view_as(p)
-                p.mul_(1 - group["lr"] * group["weight_decay"])
-                p.add_(update, alpha=-group["lr"] * max(1.0, rows / cols) ** 0.5)
+                maps = self.nesterov(p).view(parts, p.size(0) // parts, p.size(1))
+                tall = maps.size(-2) > maps.size(-1)
+                wide = maps.mT if tall else maps
+                by_shape.setdefault(wide.shape[-2:], []).append((p, wide, tall))
+            for entries in by_shape.values():
+                stacked = orthogonalise(torch.cat([wide for _, wide, _ in entries]), self.NEWTON_SCHULZ_STEPS)
+                for (p, wide, tall), update in zip(entries, stacked.split([wide.size(0) for _, wide, _ in entries])):
+                    parts = wide.size(0)
+                    rows, cols = p.size(0) // parts, p.size(1)
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                    p.view(parts, rows, cols).add_(update.mT if tall else update,
+                                                   alpha=-group["lr"] * max(1.0, rows / cols) ** 0.5)
+
+    def nesterov(self, p: torch.Tensor) -> torch.Tensor:
+        """The momentum buffer moved by this step's gradient, and the Nesterov look-ahead Muon orthogonalises."""
+        state = self.state[p]
+        if not state:
+            state["step"], state["momentum_buffer"] = 0, torch.zeros_like(p)
+        state["step"] += 1
+        warm = min(1.0, state["step"] / self.MOMENTUM_WARMUP)
+        momentum = self.MOMENTUM_START + warm * (self.MOMENTUM - self.MOMENTUM_START)
+        buffer = state["momentum_buffer"].lerp_(p.grad, 1 - momentum)
+        return p.grad.lerp(buffer, momentum)
 
 
 class MuonAndAdamW:

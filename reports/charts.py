@@ -125,8 +125,10 @@ def activation_chart(data: ReportData):
 
 
 def health_chart(data: ReportData):
+    """Each health check's status over the steps; None when every check was healthy: a row of green dots says no
+    more than the understanding table's "healthy" per third."""
     rows = [r for r in data.health or [] if r["status"] in HEALTH_LEVELS]
-    if not rows:
+    if all(r["status"] == "healthy" for r in rows):
         return None
     levels = [HEALTH_LEVELS[r["status"]] for r in rows]
     fig, ax = plt.subplots(figsize=(9, 1.8))
@@ -140,20 +142,15 @@ def health_chart(data: ReportData):
 
 
 def loop_chart(data: ReportData):
-    """The share of reflections that loop at each self-play step, with their seq-rep-4; 'no loops' when none did."""
+    """The share of reflections that loop at each self-play step, with their seq-rep-4; None when none looped (the
+    loops section says so in a sentence: a chart of nothing carries no information)."""
     rows = data.reflections or []
-    if not rows:
-        return None
     shares = loop_share_points(data)
+    if not any(share for _, share in shares):
+        return None
     fig, ax = plt.subplots(figsize=(9, 2.6))
     ax.set_xlabel("step")
     ax.set_title("Loops in the reflections")
-    if not any(share for _, share in shares):
-        ax.set_yticks([])
-        ax.set_xlim(data.first_step, data.last_step)
-        ax.text(0.5, 0.5, f"no loops in the {len(rows)} reflections at {len(shares)} self-play steps",
-                transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#555555")
-        return fig
     ax.plot(*zip(*shares), color="#c23b3b", marker="o", markersize=4, linewidth=1,
             label="share of reflections looping")
     rep = [(r["step"], r["seq_rep_4"]) for r in rows if r["seq_rep_4"] is not None]

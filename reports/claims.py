@@ -6,9 +6,9 @@ TL;DR takes only those, in GROUPS order."""
 from dataclasses import dataclass
 
 from phaselog.reports import couplings, events
-from phaselog.reports.gather import ReportData, bucket_width
+from phaselog.reports.gather import ReportData
 from phaselog.reports.model_sections import looped_samples, signature
-from phaselog.reports.numbers import buckets, loss_story, means_apart, most_common, num, steady_change, steps
+from phaselog.reports.numbers import most_common, num, period_trend, steady_change, steps
 from phaselog.reports.probe_drift import drift_sentence, probe_drifts
 from phaselog.reports.source_joins import joins, leaves
 from phaselog.reports.uptake import surfaced
@@ -24,7 +24,7 @@ class Claim:
     name: str     # what it states, e.g. "join/philosophy", "loss", "event/1500/join"
     text: str     # the sentence, without its final full stop
     facts: dict   # the figures the sentence states
-    group: str = "changed"     # one of GROUPS, or "summary" (summary_claims: the closing summary, never the TL;DR)
+    group: str = "changed"     # one of GROUPS, or "summary" / "period" (summary_claims, period_claim: never the TL;DR)
     noteworthy: bool = True    # passed its own test against noise: only then may it enter the TL;DR
 
 
@@ -62,21 +62,75 @@ def event_claims(data: ReportData) -> list[Claim]:
     return out
 
 
-def loss_moved(data: ReportData, story: dict) -> bool:
-    """The loss sentence's test against noise: the means of the first bucket and of the bucket the loss reached are
-    apart by more than their standard errors (numbers.means_apart)."""
-    step, loss = data.metrics["step"], data.metrics["loss"]
-    groups = buckets(step, bucket_width(data))
-    reached = next(index for first, _, index in groups if first == story["bucket_first"])
-    return means_apart(loss[groups[0][2]], loss[reached])
+def trend_text(trend: dict) -> str:
+    """numbers.period_trend in words: 'loss fell 7.21 ± 0.09 -> 4.42 ± 0.01 (means of its first and last 100
+    steps), most of it in its first 300 steps (...)'; 'held near' only when every tenth is within noise of its first
+    and last."""
+    width = steps(trend["width"])
+    ends = (f"{num(trend['first'])} ± {num(trend['first_se'], 2)} -> {num(trend['last'])} ± "
+            f"{num(trend['last_se'], 2)} (means of its first and last {width} steps)")
+    if trend["moved"]:
+        verb = "fell" if trend["last"] < trend["first"] else "rose"
+        into = trend["settled"] - trend["start"]
+        early = into <= (trend["end"] - trend["start"]) / 2
+        if trend["still"]:  # where it settled is moot: it had not stopped
+            where = (f", most of it in its first {steps(into)} steps" if early else "") + \
+                f", still {'falling' if verb == 'fell' else 'rising'} at its end"
+        elif early:
+            where = (f", most of it in its first {steps(into)} steps (each {width} steps' mean from step "
+                     f"{steps(trend['settled'])} on within noise of the last)")
+        else:
+            where = f", each {width} steps' mean from step {steps(trend['settled'])} on within noise of the last"
+        return f"loss {verb} {ends}{where}"
+    if trend["flat"]:
+        return (f"loss held near {num((trend['first'] + trend['last']) / 2)} (its first and last {width} steps' means "
+                f"{num(trend['first'])} ± {num(trend['first_se'], 2)} and {num(trend['last'])} ± "
+                f"{num(trend['last_se'], 2)}, and every {width} steps' mean between them within noise of both)")
+    return (f"loss did not change beyond its noise from its first to its last {width} steps (means "
+            f"{num(trend['first'])} ± {num(trend['first_se'], 2)} -> {num(trend['last'])} ± {num(trend['last_se'], 2)}), "
+            f"though its {width}-step means ranged {num(trend['low'])}-{num(trend['high'])} in between")
+
+
+def still_falling(trend: dict) -> str | None:
+    """Why more steps of the same may still lower a loss that fell: it was still falling at the end
+    (numbers.period_trend's `still`), or it settled too late in the range to call that a plateau; None when it did
+    not fall, or plateaued."""
+    if not trend["moved"] or trend["last"] >= trend["first"] or plateaued(trend):
+        return None
+    if trend["still"]:
+        return f"the loss was still falling at step {steps(trend['end'])}"
+    return (f"the loss settled only from step {steps(trend['settled'])} of {steps(trend['end'])}, too late in the "
+            "range to call it a plateau")
+
+
+def plateaued(trend: dict) -> bool:
+    """The loss changed, settled within its first half and did not move on: a plateau long enough to say that more
+    steps of the same are unlikely to help (a late settling, a few tenths within noise of the last, is too short
+    to tell a plateau from a slow fall)."""
+    return bool(trend["moved"] and not trend["still"]
+                and trend["settled"] - trend["start"] <= (trend["end"] - trend["start"]) / 2)
+
+
+def loss_claim(data: ReportData) -> Claim | None:
+    """How the loss went over the whole range, as a period (its first and last tenth; a change only past
+    means_apart, so a steep first few hundred steps count)."""
+    trend = period_trend(data.metrics["step"], data.metrics["loss"], data.first_step, data.last_step)
+    if trend is None:
+        return None
+    return Claim("loss", f"Over steps {steps(data.first_step)}-{steps(data.last_step)}, the {trend_text(trend)}",
+                 trend, "mattered", trend["moved"])
+
+
+def period_claim(data: ReportData, start: int, end: int) -> Claim | None:
+    """How the loss went over a period (start, end] of segments with one mix and prompt: trend_text of
+    numbers.period_trend. None for a period too short to read."""
+    trend = period_trend(data.metrics["step"], data.metrics["loss"], start, end)
+    return Claim(f"period/{start}-{end}", trend_text(trend), trend, "period") if trend else None
 
 
 def claims(data: ReportData) -> list[Claim]:
-    out = []
-    story = loss_story(data.metrics["step"], data.metrics["loss"], bucket_width(data))
-    if story:
-        out.append(Claim("loss", capital(story["text"]), {k: v for k, v in story.items() if k != "text"},
-                         "mattered", loss_moved(data, story)))
+    loss = loss_claim(data)
+    out = [loss] if loss else []
     bpb = [e for e in data.evals if e["name"] == "val_bpb"]
     if bpb:
         # one evaluation is a level, not a change
@@ -111,7 +165,7 @@ def claims(data: ReportData) -> list[Claim]:
                                         "unread_steps": unread}, "attention", bool(high or pauses)))
     drifts = probe_drifts(data)
     out += [Claim(f"probe_drift/{d['category']}", capital(drift_sentence(d, len(drifts))),
-                  {k: d[k] for k in ("first_step", "last_step", "first", "last", "z")} | {"categories": len(drifts)},
+                  {k: d[k] for k in ("first_step", "last_step", "first", "last", "others", "z")} | {"categories": len(drifts)},
                   "attention") for d in drifts if d["passes"]]
     if data.reflections:
         looped = looped_samples(data)
@@ -143,8 +197,9 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
             if c.name.startswith("join/")]
     loss, bpb = by.get("loss"), by.get("val_bpb")
     if loss and loss.noteworthy:
-        verb = "fell" if loss.facts["from"] > loss.facts["to"] else "rose"
-        did.append((f"the loss {verb} from ~{num(loss.facts['from'], 2)} to ~{num(loss.facts['to'], 2)}", loss))
+        verb = "fell" if loss.facts["last"] < loss.facts["first"] else "rose"
+        did.append((f"the loss {verb} from {num(loss.facts['first'])} to {num(loss.facts['last'])} (its first and "
+                    f"last {steps(loss.facts['width'])} steps)", loss))
     if bpb and bpb.noteworthy:
         did.append((f"val bpb went {num(bpb.facts['first'])} -> {num(bpb.facts['last'])}", bpb))
     # "did not move" only from a claim that measured a change: one evaluation is a level
@@ -173,11 +228,10 @@ def summary_claims(data: ReportData, found: list[Claim]) -> list[Claim]:
         next_steps.insert(0, ("read those findings first", bias))
     watch += [(f"{c.name.split('/', 1)[1]}'s probe drift of {c.facts['z']:.1f} standard errors over the range", c)
               for c in found if c.name.startswith("probe_drift/")]
-    story = loss.text if loss and loss.noteworthy else ""  # a loss within its noise says nothing about next
-    if "still falling" in story:
-        next_steps.append((f"train further, since the loss was still falling at step {steps(data.last_step)}", loss))
-    elif "then held" in story:
-        next_steps.append((f"the loss has held since step {steps(loss.facts['bucket_last'])}: a deeper model or a new "
+    if loss and still_falling(loss.facts):  # a loss within its noise says nothing about next
+        next_steps.append((f"train further: {still_falling(loss.facts)}", loss))
+    elif loss and plateaued(loss.facts):
+        next_steps.append((f"the loss has held since step {steps(loss.facts['settled'])}: a deeper model or a new "
                            "source, not more steps of this mix", loss))
     out = []
     for name, head, clauses in (("summary/did", f"Over steps {steps(data.first_step)}-{steps(data.last_step)}: ",

@@ -157,7 +157,8 @@ def section(data: ReportData) -> list:
         return blocks + [Note(f"Left out: no two signals share {MIN_POINTS} or more steps in this range.")]
     claims = [c for c in found if backed(c)]
     blocks.append(Paragraph(
-        f"{len(found)} pairs of signals from different families were tried (r with each signal's straight-line "
+        f"{len(found)} pair{'s' if len(found) != 1 else ''} of signals from different families "
+        f"{'were' if len(found) != 1 else 'was'} tried (r with each signal's straight-line "
         f"trend over step removed, so two signals that only fall with time do not count); a coupling is named only "
         f"with {rule()}: {len(claims)} pass."))
     if claims:

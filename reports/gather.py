@@ -167,12 +167,12 @@ def gather(store: Store, run_id: str, from_step: int | None = None, to_step: int
             "SELECT step, loss, grad_norm, tokens_per_sec, mfu, step_time_ms FROM metrics "
             "WHERE run_id = ? AND step BETWEEN ? AND ? ORDER BY step", [run_id, first, last]).fetchnumpy()
         # a segment belongs to the window when its steps overlap it (segment steps are (start, end])
-        segments = con.execute(
-            'SELECT "index", start_step, end_step, resumed_from, trained_steps, seconds, flow_run_id, finished_at '
-            'FROM segments WHERE run_id = ? AND end_step > ? AND start_step < ? ORDER BY start_step',
-            [run_id, first - 1, last]).fetchall()
-        segment_keys = ["index", "start_step", "end_step", "resumed_from", "trained_steps", "seconds",
-                        "flow_run_id", "finished_at"]
+        # every column: the share of the machine (migration 012's cpu_seconds, loop_seconds, threads, cores,
+        # load_start, load_end) is read where a store has it
+        cursor = con.execute('SELECT * FROM segments WHERE run_id = ? AND end_step > ? AND start_step < ? '
+                             'ORDER BY start_step', [run_id, first - 1, last])
+        segment_keys = [c[0] for c in cursor.description]
+        segments = cursor.fetchall()
         return ReportData(
             run_id=run_id, first_step=first, last_step=last, run=run,
             segments=[dict(zip(segment_keys, s)) for s in segments],

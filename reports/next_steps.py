@@ -6,6 +6,7 @@ entries tagged next, the config's notes). Both the run's log and the phase's log
 values."""
 from dataclasses import dataclass, field
 
+from phaselog.reports.claims import Claim, plateaued, still_falling
 from phaselog.reports.numbers import num, steps
 
 LOOPING = 0.5    # a share of looping reflections at the last self-play that asks for another prompt
@@ -16,7 +17,7 @@ class Signals:
     run_id: str                        # the run a follow-up command continues or answers
     first_step: int
     last_step: int
-    loss_story: dict | None            # numbers.loss_story's figures and text
+    loss: Claim | None                 # claims.loss_claim: how the loss went over the range
     last_slope: float | None           # loss per 1,000 steps over the last bucket
     uptake: list[tuple[dict, str]]     # uptake.surfaced_rows: (a late source's last row, its sentence)
     pending_reviews: list[int] = field(default_factory=list)
@@ -29,15 +30,15 @@ class Signals:
 
 def follow_ups(s: Signals) -> list[str]:
     out = []
-    story = s.loss_story or {}
-    if "still falling" in story.get("text", ""):
+    trend = s.loss.facts if s.loss and s.loss.noteworthy else None
+    if trend and still_falling(trend):
         more = max(1, s.last_step - s.first_step)
         slope = f" ({num(s.last_slope, 2)} per 1,000 steps over the last stretch)" if s.last_slope is not None else ""
-        out.append(f"Train further: the loss was still falling at step {steps(s.last_step)}{slope}: phaselog "
+        out.append(f"Train further: {still_falling(trend)}{slope}: phaselog "
                    f"continue {s.run_id} --set train.end_step={s.last_step + more} adds {steps(more)} steps on "
                    "the same mix.")
-    elif "then held" in story.get("text", ""):
-        out.append(f"The loss has held since step {steps(story['bucket_last'])}: more steps of this mix are unlikely "
+    elif trend and plateaued(trend):
+        out.append(f"The loss has held since step {steps(trend['settled'])}: more steps of this mix are unlikely "
                    "to lower it; a deeper model (model.depth) or a new source is the next lever.")
     for row, _ in s.uptake:
         if row["status"] == "not_yet":

@@ -74,6 +74,47 @@ def means_apart(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(abs(mean_a - mean_b) > MEANS_APART_SE * np.hypot(se_a, se_b))
 
 
+PERIOD_TENTHS = 10  # a period's loss is read in (at most) ten stretches: its start, its end, and where it settled
+MIN_STRETCH = 5     # steps in a stretch at least, so that its mean has a standard error
+
+
+def period_trend(step: np.ndarray, loss: np.ndarray, start: int, end: int) -> dict | None:
+    """How the loss went over the steps (start, end], read in tenths (`width` steps each; the last one ends at
+    `end`): the first and the last tenth's means with their standard errors, a change only when means_apart (so
+    a fresh run's steep first few hundred steps count, which the means of two halves hide); for a change, the step
+    from which on every tenth is within noise of the last (`settled`) and whether it was still moving at the end
+    (`still`); without one, whether every tenth is within noise of the first and the last (`flat`), and the range
+    of the tenths' means. None when the period has fewer
+    than two stretches of MIN_STRETCH steps."""
+    count = min(PERIOD_TENTHS, (end - start) // MIN_STRETCH)
+    if count < 2:
+        return None
+    width = (end - start) // count
+    bounds = [(start + j * width, start + (j + 1) * width) for j in range(count - 1)] + [(end - width, end)]
+    stretches = [loss[(step > a) & (step <= b)] for a, b in bounds]
+    if min(s.size for s in stretches) < 2:
+        return None
+    (first, first_se), (last, last_se) = mean_se(stretches[0]), mean_se(stretches[-1])
+    means = [float(s.mean()) for s in stretches]
+    out = {"start": start, "end": end, "width": width, "first": first, "first_se": first_se, "last": last,
+           "last_se": last_se, "low": min(means), "high": max(means), "moved": means_apart(stretches[0], stretches[-1]),
+           "settled": None, "still": None, "flat": None}
+    if out["moved"]:
+        # the earliest tenth from which on none is apart from the last: where the level it ended at was reached
+        settled = count - 1
+        while settled > 0 and not means_apart(stretches[settled - 1], stretches[-1]):
+            settled -= 1
+        out["settled"] = bounds[settled][0]
+        # still moving at the end: the last tenth apart from the one before, or a slow drift the tenths' noise
+        # hides, which the two halves of the settled stretch (longer, so less noisy) show in the change's direction
+        halves = np.array_split(loss[(step > out["settled"]) & (step <= end)], 2)
+        drifting = means_apart(*halves) and (halves[1].mean() - halves[0].mean()) * (last - first) > 0
+        out["still"] = bool(settled == count - 1 or drifting)
+    else:
+        out["flat"] = not any(means_apart(s, stretches[0]) or means_apart(s, stretches[-1]) for s in stretches)
+    return out
+
+
 def steady_change(values: list[float]) -> bool:
     """A change from first to last that a bounce could not undo: more than twice the largest move the other way
     between two consecutive values."""
@@ -82,31 +123,6 @@ def steady_change(values: list[float]) -> bool:
     change = values[-1] - values[0]
     against = max([0.0] + [-(b - a) if change > 0 else b - a for a, b in zip(values, values[1:])])
     return bool(change != 0 and abs(change) > 2 * against)
-
-
-def loss_story(step: np.ndarray, loss: np.ndarray, width: int) -> dict | None:
-    """'loss fell from ~4.1 to ~3.5 by step 13,000 and then held in 3.4-3.6', derived from bucket medians: the
-    plateau is the longest run of final buckets whose medians stay within 3% of the last one. Returns the sentence
-    and the figures it states: the first bucket's median, the median it reached and the bucket that reached it."""
-    groups = buckets(step, width)
-    if len(groups) < 2:
-        return None
-    medians = [float(np.median(loss[index])) for _, _, index in groups]
-    final = medians[-1]
-    plateau = len(groups) - 1
-    while plateau > 0 and abs(medians[plateau - 1] - final) <= 0.03 * abs(final):
-        plateau -= 1
-    facts = {"from": medians[0], "to": medians[plateau], "bucket_first": groups[plateau][0],
-             "bucket_last": groups[plateau][1]}
-    verb = "fell" if medians[0] > final else "rose"
-    start = f"loss {verb} from ~{num(medians[0], 2)} to ~{num(medians[plateau], 2)}"
-    if plateau == 0:
-        return {**facts, "text": f"loss held near ~{num(final, 2)} throughout ({span(loss, 2)})"}
-    if plateau == len(groups) - 1:
-        return {**facts, "text": f"{start} by step {steps(groups[-1][1])}, still "
-                                 f"{'falling' if verb == 'fell' else 'rising'} at the end"}
-    held = np.concatenate([index for _, _, index in groups[plateau:]])
-    return {**facts, "text": f"{start} by step {steps(groups[plateau - 1][1])} and then held in {span(loss[held], 2)}"}
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float | None:

@@ -5,13 +5,13 @@ from the store's open signals)."""
 import numpy as np
 
 from phaselog.reports import verdicts
-from phaselog.reports.claims import capital, mix_claims
+from phaselog.reports.claims import capital, loss_claim, mix_claims
 from phaselog.reports.document import Bullets, Excerpt, Heading, Note, Paragraph, Table
 from phaselog.reports.gather import ReportData, bucket_width, config_of
 from phaselog.reports.model_sections import (FORMATTING_SHARE, LOOP_SEQ_REP, as_list, corpus_uptake, human_entries,
                                              loop_name, looped_samples, missing, note_items, signature)
 from phaselog.reports.next_steps import Signals, follow_ups
-from phaselog.reports.numbers import buckets, loss_story, most_common, num, steps
+from phaselog.reports.numbers import buckets, most_common, num, steps
 from phaselog.reports.phase_data import run_changes
 from phaselog.reports.source_joins import joins
 from phaselog.reports.training_sections import overview_table
@@ -201,7 +201,7 @@ def signals(data: ReportData) -> Signals:
     health = (data.health or [None])[-1]
     return Signals(
         run_id=data.run_id, first_step=data.first_step, last_step=data.last_step,
-        loss_story=loss_story(step, loss, width), last_slope=slope, uptake=surfaced(data),
+        loss=loss_claim(data), last_slope=slope, uptake=surfaced(data),
         pending_reviews=[r["step"] for r in data.reviews or [] if r["status"] == "pending"],
         last_health={"step": health["step"], "status": health["status"], "reasons": as_list(health["reasons"])}
         if health else None,

@@ -21,7 +21,7 @@ def review_settings(data: ReportData, run_id: str | None = None) -> dict:
     (phaselog/core/config.py) where it is silent."""
     config = (data.run_configs or {}).get(run_id) or config_of(data)
     review = {"enabled": True, "data_rate": 0.05, "data_min_windows": 64, "data_min_count": 3,
-              "probe_shift_se": 3.0, **(config.get("review") or {})}
+              "probe_shift_se": 3.0, "probe_min_step": 500, **(config.get("review") or {})}
     pause_on = (config.get("understanding") or {}).get("pause_on", ["bias"])
     return {**review, "pause_on": list(pause_on)}
 
@@ -161,22 +161,30 @@ def section(data: ReportData) -> list:
     if probe:
         first, last = probe[0], probe[-1]
         shifted = [e for e in data.bias_events or [] if e["source"] == "probe" and e["severity"] == "high"]
+        settings = review_settings(data)
+        # the detector compares a probe with the one before only from probe_min_step on (understanding/loops_bias.py)
+        judged = [e for e in probe[1:] if e["step"] >= settings["probe_min_step"]]
         blocks.append(Paragraph(
             f"Paired-sentence probe (all categories; > 0 leans to the stereotype): {first['value']:+.3f} "
-            f"± {first['stderr'] or 0:.3f} nats at step {steps(first['step'])}, {last['value']:+.3f} "
-            f"± {last['stderr'] or 0:.3f} at step {steps(last['step'])}; "
+            f"± {first['stderr'] or 0:.3f} nats at step {steps(first['step'])}"
+            + (f", {last['value']:+.3f} ± {last['stderr'] or 0:.3f} at step {steps(last['step'])}" if last is not first
+               else "") + "; "
             + (", ".join(f"{e['category']} shifted at step {steps(e['step'])} ({pause_note(data, e)})"
-                         for e in shifted) if shifted else
+                         for e in shifted) + "." if shifted else
                f"no category moved beyond chance from one probe to the next against the others "
-               f"({review_settings(data)['probe_shift_se']:g} standard errors, Holm over the categories).")))
+               f"({settings['probe_shift_se']:g} standard errors, Holm over the categories)." if judged else
+               f"the detector judges a category's shift only from step {steps(settings['probe_min_step'])} on "
+               "(review.probe_min_step: a younger model's preferences swing as it learns the language at all), so "
+               "none of these probes was judged.")))
         drifts = probe_drifts(data)
         drifted = [d for d in drifts if d["passes"]]
         if drifts:
             # each drift is the claim's own sentence: said here only when the TL;DR did not say it
             blocks.append(Paragraph(
                 " ".join(capital(drift_sentence(d, len(drifts))) + "." for d in drifted) if drifted else
-                f"Over the whole range, first against last probe, no category drifted beyond chance (Holm over "
-                f"{len(drifts)} categories)."))
+                f"From step {steps(drifts[0]['first_step'])} to step {steps(drifts[0]['last_step'])}, first against "
+                f"last probe, no category drifted beyond chance against the others (Holm over {len(drifts)} "
+                "categories)."))
     if data.reviews is None:
         blocks.append(Note("No reviews table yet: decisions are shown as stored on the events."))
     return blocks

@@ -59,7 +59,7 @@ def test_demo_run_report_has_every_section_with_real_figures(tiny_run, tmp_path)
     _, [(flow_run_id,)] = store.query("SELECT DISTINCT flow_run_id FROM segments WHERE run_id = ?", [run_id])
 
     assert markdown.startswith(f"# Phase log: {run_id}, steps 0-60\n")
-    assert "Loss fell from" in section(markdown, "TL;DR")
+    assert "Over steps 0-60, the loss fell " in section(markdown, "TL;DR")
     assert "Philosophy joined the mix at step 20" in section(markdown, "What we changed and why")
     assert "| 1-20 | " in markdown and f"| {first_loss_median:.3g} |" in section(markdown, "Loss progression")
     assert f"Validation bpb went from {bpb[0][0]:.3g} to {bpb[-1][0]:.3g}" in section(markdown, "Validation and benchmarks")

@@ -13,7 +13,8 @@ from phaselog.core.runs import read_segment_metrics
 from phaselog.core.store import Store
 from phaselog.reports.build import write_report
 from phaselog.reports.charts import figures
-from phaselog.reports.claims import GROUPS, claims, summary_claims
+from phaselog.reports import training_sections
+from phaselog.reports.claims import GROUPS, claims, period_claim, summary_claims
 from phaselog.reports.document import md
 from phaselog.reports.gather import gather
 from phaselog.reports.synthetic import synthesise_store
@@ -78,15 +79,54 @@ def without_trend(values: np.ndarray, step: np.ndarray) -> np.ndarray:
     return values - design @ coefficients
 
 
+def batch_se(values: np.ndarray) -> float:
+    """A stretch's standard error from 10 consecutive batch means (fewer values: one a batch)."""
+    means = [b.mean() for b in np.array_split(values, min(10, values.size))]
+    return float(np.std(means, ddof=1) / np.sqrt(len(means)))
+
+
+def apart(a: np.ndarray, b: np.ndarray) -> bool:
+    return abs(a.mean() - b.mean()) > 3 * math.hypot(batch_se(a), batch_se(b))
+
+
+def recompute_trend(store: Store, run_ids: list[str], start: int, end: int) -> dict:
+    """How the loss went over the steps (start, end]: its tenths (at least 5 steps each, the last ending at `end`),
+    the first and last one's means with their standard errors, and for a change the first tenth from which on none
+    is apart from the last; for none, whether every tenth is within noise of the first and the last."""
+    count = min(10, (end - start) // 5)
+    width = (end - start) // count
+    bounds = [(start + j * width, start + (j + 1) * width) for j in range(count - 1)] + [(end - width, end)]
+    marks = ", ".join("?" * len(run_ids))
+    tenths = [np.array([v for (v,) in store.query(f"SELECT loss FROM metrics WHERE run_id IN ({marks}) AND step > ? "
+                                                   "AND step <= ? ORDER BY step", [*run_ids, a, b])[1]])
+              for a, b in bounds]
+    moved = apart(tenths[0], tenths[-1])
+    settled = next((bounds[j][0] for j in range(1, count) if not any(apart(t, tenths[-1]) for t in tenths[j:])),
+                   None) if moved else None
+    still = None
+    if moved:
+        # the settled stretch's two halves apart in the change's direction, or only the last tenth settled
+        rest = np.array([v for (v,) in store.query(f"SELECT loss FROM metrics WHERE run_id IN ({marks}) AND step > ? "
+                                                   "AND step <= ? ORDER BY step", [*run_ids, settled, end])[1]])
+        halves = np.array_split(rest, 2)
+        still = settled == end - width or (apart(*halves) and (halves[1].mean() - halves[0].mean()) * (
+            tenths[-1].mean() - tenths[0].mean()) > 0)
+    return {"width": width, "first": tenths[0].mean(), "first_se": batch_se(tenths[0]), "last": tenths[-1].mean(),
+            "last_se": batch_se(tenths[-1]), "moved": moved, "settled": settled, "still": still,
+            "flat": None if moved else not any(apart(t, tenths[0]) or apart(t, tenths[-1]) for t in tenths)}
+
+
 def recompute(store: Store, run_id: str, claim) -> dict:
     """The claim's facts, from the store with this test's own queries."""
     kind = claim.name.split("/")[0]
     config = run_config(store, run_id)
     if kind == "loss":
-        width = config["train"]["segment_steps"]
-        medians = store.query(f"SELECT min(step), median(loss) FROM metrics WHERE run_id = ? "
-                              f"GROUP BY (step - 1) // {int(width)} ORDER BY 1", [run_id])[1]
-        return {"from": medians[0][1], "to": dict(medians)[claim.facts["bucket_first"]]}
+        start, end = one(store, "SELECT start_step, max(step) FROM runs JOIN metrics USING (run_id) WHERE run_id = ? "
+                                "GROUP BY ALL", [run_id])
+        return recompute_trend(store, [run_id], start, end)
+    if kind == "period":
+        start, end = (int(x) for x in claim.name.split("/")[1].split("-"))
+        return recompute_trend(store, [run_id], start, end)
     if kind == "val_bpb":
         rows = store.query("SELECT step, value FROM evals WHERE run_id = ? AND name = 'val_bpb' ORDER BY step",
                            [run_id])[1]
@@ -162,14 +202,24 @@ def recompute(store: Store, run_id: str, claim) -> dict:
                   "surfaced" if score > high else "not_yet")
         return {"step": step, "score": score, "band_low": low, "band_high": high, "auc": auc, "status": status}
     if kind == "probe_drift":
-        # the category's first and last probe rows; the change over the two standard errors in quadrature
+        # the category's first and last probe rows against the other categories' at the same two steps, weighted
+        # by their pairs; the change's error: every row's error in quadrature, the others' weighted
+        category = claim.name.split("/", 1)[1]
+        young = (config.get("review") or {}).get("probe_min_step", 500)  # the detector judges from there on
         rows = store.query("SELECT step, value, stderr FROM bias_events WHERE run_id = ? AND source = 'probe' AND "
-                           "category = ? ORDER BY step", [run_id, claim.name.split("/", 1)[1]])[1]
+                           "category = ? AND step >= ? ORDER BY step", [run_id, category, young])[1]
         (first_step, first, first_se), (last_step, last, last_se) = rows[0], rows[-1]
+        others, rest_var = one(store, "SELECT sum(p * (b.value - a.value)) / sum(p), sum(p * p * (a.stderr ^ 2 + "
+                                      "b.stderr ^ 2)) / sum(p) ^ 2 FROM (SELECT category, value, stderr, "
+                                      "CAST(json_extract(terms, '$.pairs') AS DOUBLE) AS p FROM bias_events WHERE "
+                                      "run_id = ? AND source = 'probe' AND step = ?) a JOIN bias_events b USING "
+                                      "(category) WHERE b.run_id = ? AND b.source = 'probe' AND b.step = ? AND "
+                                      "category NOT IN ('all', ?)", [run_id, first_step, run_id, last_step, category])
         categories = one(store, "SELECT count(DISTINCT category) FROM bias_events WHERE run_id = ? AND source = "
                                 "'probe' AND category <> 'all'", [run_id])[0]
-        return {"first_step": first_step, "last_step": last_step, "first": first, "last": last,
-                "z": (last - first) / math.hypot(first_se, last_se), "categories": categories}
+        return {"first_step": first_step, "last_step": last_step, "first": first, "last": last, "others": others,
+                "z": (last - first - others) / math.sqrt(first_se ** 2 + last_se ** 2 + rest_var),
+                "categories": categories}
     raise AssertionError(f"claim {claim.name!r} has no recomputation in this test: add one")
 
 
@@ -177,7 +227,9 @@ def check_claims(home: Path, run_id: str, tmp_path: Path) -> list:
     store = Store(home)
     data = gather(store, run_id)
     found = claims(data)
-    for claim in found:
+    # how the loss went over each period of "What we changed and why"
+    periods = [c for c in (period_claim(data, p["start"], p["end"]) for p in training_sections.periods(data)) if c]
+    for claim in found + periods:
         for key, expected in recompute(store, run_id, claim).items():
             stated = claim.facts[key]
             if isinstance(expected, float):
@@ -194,8 +246,9 @@ def check_claims(home: Path, run_id: str, tmp_path: Path) -> list:
     assert 1 <= len(tldr) <= 5 and set(tldr) <= set(noteworthy), "a TL;DR sentence that is not a noteworthy claim"
     order = [GROUPS.index(noteworthy[b].group) for b in tldr]
     assert order == sorted(order), "the TL;DR is not ranked: what changed, mattered, the model, attention"
-    assert set(bullets(section(markdown, "What we changed and why"))) <= {md(c.text + ".") for c in found}, \
-        "a sentence about what changed that is not a claim"
+    changed = section(markdown, "What we changed and why")
+    assert set(bullets(changed)) <= {md(c.text + ".") for c in found}, "a sentence about what changed that is not a claim"
+    assert all(f"| {md(c.text)} |" in changed for c in periods), "a period without its loss trend"
     return found
 
 
@@ -300,13 +353,15 @@ def test_charts_of_the_demo_like_run_name_exactly_what_they_draw(tiny_run):
     layers = one(store, "SELECT list(DISTINCT layer ORDER BY layer) FROM activation_stats WHERE run_id = ?",
                  [run_id])[0]
     assert list(drawn["activation_rms.png"].axes[0].get_yticks()) == layers
-    loops = drawn["loops.png"].axes[0]
-    texts = [t.get_text() for t in loops.texts]
-    looping = one(store, "SELECT count(*) FROM loop_events WHERE run_id = ? AND source = 'reflection' AND is_loop",
+    # a reflection loops by the report's rule (a loop event, seq-rep-4 >= 0.3 or compression >= 10); with none, the
+    # loops section's sentence says so, and there is no chart of nothing
+    looping = one(store, "SELECT count(*) FROM reflections r WHERE run_id = ? AND (seq_rep_4 >= 0.3 OR "
+                         "compression_ratio >= 10 OR EXISTS (SELECT 1 FROM loop_events l WHERE l.run_id = r.run_id "
+                         "AND l.source = 'reflection' AND l.is_loop AND l.item = r.step || ':' || r.sample_index))",
                   [run_id])[0]
-    assert looping or any(t.startswith("no loops in the") for t in texts)
-    if not looping:
-        assert loops.get_legend() is None and not loops.get_lines()
+    assert ("loops.png" in drawn) == (looping > 0)
+    unhealthy = one(store, "SELECT count(*) FROM health WHERE run_id = ? AND status <> 'healthy'", [run_id])[0]
+    assert ("health.png" in drawn) == (unhealthy > 0)  # a row of green dots says no more than the table
 
 
 def test_charts_of_the_long_phase_mark_findings_reviews_and_loops(synthetic_home):

@@ -13,6 +13,7 @@ import pytest
 
 from phaselog.core.config import PhaseConfig
 from phaselog.core.store import Store
+from phaselog.reports.build import write_report
 from phaselog.reports.document import md
 from phaselog.reports.numbers import num
 from phaselog.reports.claims import claims, summary_claims
@@ -44,6 +45,14 @@ def loss_curve(rng) -> np.ndarray:
     return level + 0.28 * rng.standard_normal(step.size)
 
 
+def fresh_run_curve(rng) -> np.ndarray:
+    """A fresh run's shape: 7.9 at the first step, most of the fall (to 4.4) within ~300 steps, then flat, with the
+    join's +0.18 fading over ~200 steps; noise sd 0.1."""
+    step = np.arange(1, END + 1)
+    level = 4.4 + 3.5 * np.exp(-step / 60) + np.where(step > JOIN, 0.18 * np.exp(-(step - JOIN) / 200), 0.0)
+    return level + 0.1 * rng.standard_normal(step.size)
+
+
 def uptake_json(philosophy: float, general: float, content: int) -> str:
     return json.dumps({"general": {"share": general, "content_tokens": content, "top": [" river", " house"],
                                    "score": -0.1},
@@ -59,11 +68,11 @@ def machine(busy: bool, index: int) -> dict:
             "load_end": load + 0.2}
 
 
-def synthesise_phase(home: Path, seed: int = 0, surfaces_after: int = SWITCH) -> Store:
+def synthesise_phase(home: Path, seed: int = 0, surfaces_after: int = SWITCH, curve=loss_curve) -> Store:
     rng = np.random.default_rng(seed)
     store = Store(home)
     store.migrate()
-    loss = loss_curve(rng)
+    loss = curve(rng)
     step = np.arange(1, END + 1)
     runs = [("one", None, 0, SWITCH, "v1.3", None),
             ("two", "one", SWITCH, END, "v1.4",
@@ -119,12 +128,16 @@ def synthesise_phase(home: Path, seed: int = 0, surfaces_after: int = SWITCH) ->
                 "score": 0.45 if surfaced else 0.1, "score_se": 0.03, "before_reflections": 8, "before_low": -0.2,
                 "before_high": 0.3, "window_tokens": 40, "auc": 0.93, "band_low": -0.2, "band_high": 0.3,
                 "status": "not_joined" if end <= JOIN else "surfaced" if surfaced else "not_yet"})
-            # the probe: gender creeps up 0.05 nats a segment (each step far under the 3-SE bar), the others hold
+            # the probe, 20 pairs a category: gender creeps up 0.05 nats a segment (about 1 standard error of the
+            # difference against the others, each step far under the 3-SE bar), the others hold; "all" is their mean
+            drift = 0.05 * (end // SEGMENT - 1)
             for category in PROBE_CATEGORIES + ("all",):
-                drift = 0.05 * (end // SEGMENT - 1) if category in ("gender", "all") else 0.0
+                value = {"gender": 0.02 + drift, "all": 0.02 + drift / len(PROBE_CATEGORIES)}.get(category, 0.02)
+                pairs = 20 * (len(PROBE_CATEGORIES) if category == "all" else 1)
                 rows["bias_events"].append({
                     "run_id": run_id, "step": end, "source": "probe", "item": category, "severity": "none",
-                    "category": category, "value": 0.02 + drift, "stderr": 0.035})
+                    "category": category, "value": value, "stderr": 0.03 * np.sqrt(20 / pairs),
+                    "terms": json.dumps({"pairs": pairs, "skipped": 0})})
     # a high finding in a reflection of run one that did not pause (no review is recorded at its step); first in
     # the table's rows, whose columns are read from the first row
     rows["bias_events"].insert(0, {
@@ -168,6 +181,14 @@ def batch_se(values: np.ndarray) -> float:
     return float(np.std(means, ddof=1) / np.sqrt(10))
 
 
+def period_figures(store: Store, start: int, end: int) -> str:
+    """The period's first and last tenth's means with their batch-means standard errors, from the store."""
+    width = (end - start) // 10
+    head, tail = stretch(store, start + 1, start + width), stretch(store, end - width + 1, end)
+    return (f"{num(head.mean())} ± {num(batch_se(head), 2)} -\\> {num(tail.mean())} ± {num(batch_se(tail), 2)} "
+            f"(means of its first and last {width:,} steps)")
+
+
 def test_a_fall_whose_usual_ranges_overlap_reaches_the_tldr_as_means_with_their_errors(phase_log):
     store, markdown = phase_log
     first, last = stretch(store, 1, SEGMENT), stretch(store, END - SEGMENT + 1, END)
@@ -175,8 +196,7 @@ def test_a_fall_whose_usual_ranges_overlap_reaches_the_tldr_as_means_with_their_
     assert first.mean() - last.mean() > 0.6
     assert np.percentile(last, 90) > np.percentile(first, 10)
     tldr = bullets(section(markdown, "TL;DR"))
-    assert (f"Loss {num(first.mean())} ± {num(batch_se(first), 2)} over the first 500 steps -\\> "
-            f"{num(last.mean())} ± {num(batch_se(last), 2)} over the last (means with their standard errors).") in tldr
+    assert any(b.startswith(f"Over steps 0-3,000, the loss fell {period_figures(store, 0, END)}") for b in tldr), tldr
 
 
 def test_a_source_join_is_named_with_its_measured_loss_jump_and_marked_on_the_chart(phase_log, tmp_path):
@@ -256,17 +276,29 @@ def test_uptake_that_surfaces_right_after_a_prompt_change_carries_the_caveat(pha
     assert verdict.endswith("surfaced at step 1,500.")
 
 
+def probe_rows(store: Store, category: str) -> list[tuple]:
+    return store.query("SELECT step, value, stderr FROM bias_events WHERE source = 'probe' AND category = ? "
+                       "ORDER BY step", [category])[1]
+
+
 def test_a_slow_probe_drift_under_the_per_step_bar_is_found_over_the_whole_phase(phase_log):
+    """Gender against the other categories (pairs-weighted, as the detector reads a shift): about one standard error
+    a segment, five over the phase."""
     store, markdown = phase_log
-    rows = store.query("SELECT step, value, stderr FROM bias_events WHERE source = 'probe' AND category = 'gender' "
-                       "ORDER BY step")[1]
-    steps_apart = [(b[1] - a[1]) / np.hypot(a[2], b[2]) for a, b in zip(rows, rows[1:])]
-    assert max(abs(z) for z in steps_apart) < 3  # every step under the detector's 3-SE bar
-    whole = (rows[-1][1] - rows[0][1]) / np.hypot(rows[0][2], rows[-1][2])
-    assert whole > 5
-    said = (f"ender's probe drifted +{rows[-1][1] - rows[0][1]:.3f} ± {np.hypot(rows[0][2], rows[-1][2]):.3f} "
-            f"nats from step 500 to step 3,000 ({whole:.1f} standard errors, first against last probe; past Holm "
-            "over 4 categories)")
+    rows, others = probe_rows(store, "gender"), [probe_rows(store, c) for c in PROBE_CATEGORIES if c != "gender"]
+
+    def against_others(a: int, b: int) -> tuple[float, float, float]:
+        rest = np.mean([o[b][1] - o[a][1] for o in others])  # 20 pairs each: equal weights
+        rest_se = np.sqrt(sum(o[a][2] ** 2 + o[b][2] ** 2 for o in others)) / len(others)
+        se = np.sqrt(rows[a][2] ** 2 + rows[b][2] ** 2 + rest_se ** 2)
+        return (rows[b][1] - rows[a][1] - rest) / se, rest, se
+
+    assert max(abs(against_others(i, i + 1)[0]) for i in range(len(rows) - 1)) < 3  # each step under the 3-SE bar
+    z, rest, se = against_others(0, -1)
+    assert z > 5
+    said = (f"ender's probe drifted +{rows[-1][1] - rows[0][1]:.3f} nats from step 500 to step 3,000 against "
+            f"{rest:+.3f} for the other categories ({z:.1f} standard errors of the difference, ± {se:.3f}; first "
+            "against last probe, past Holm over 4 categories)")
     assert said in markdown
     assert "religion's probe drifted" not in markdown.lower()  # the categories that held
 
@@ -354,16 +386,32 @@ def test_a_config_change_in_key_runs_has_its_measured_effect_and_its_reason_besi
 
 
 def test_each_key_period_says_how_the_loss_went(phase_log):
+    """Over its first and last tenth: the loss flat for 500 steps, then falling 0.34 nats per 1,000 steps."""
     store, markdown = phase_log
     periods = bullets(section(markdown, "Phase overview"))
     assert len(periods) == 3
     for line, (start, end) in zip(periods, [(0, JOIN), (JOIN, SWITCH), (SWITCH, END)]):
-        head, tail = stretch(store, start + 1, start + SEGMENT), stretch(store, end - SEGMENT + 1, end)
-        assert line.endswith(f": loss fell {num(head.mean())} -\\> {num(tail.mean())} (means of its first and last "
-                             "500 steps)"), line
+        assert f": loss fell {period_figures(store, start, end)}" in line, line
 
 
-def test_the_speed_section_says_when_the_machine_was_shared_and_when_training_had_it(phase_log):
+def test_a_steep_then_flat_period_says_where_it_fell_and_only_a_flat_one_held(tmp_path):
+    """A fresh run falls 7.9 -> 4.4 in its first ~300 steps and is flat after: the means of the period's two halves
+    are within their (trend-widened) errors, which read as "held near 4.6"; the period's start against its end
+    reads as the fall it was, with where most of it happened. Run two's period, flat, holds."""
+    store = synthesise_phase(tmp_path, curve=fresh_run_curve)
+    halves = stretch(store, 1, 500), stretch(store, 501, 1000)
+    assert abs(halves[0].mean() - halves[1].mean()) < 3 * np.hypot(batch_se(halves[0]), batch_se(halves[1]))
+    markdown = Path(write_phase_report(tmp_path, "honest")["markdown"]).read_text()
+    fresh, joined, flat = bullets(section(markdown, "Phase overview"))[:3]
+    assert f": loss fell {period_figures(store, 0, JOIN)}, most of it in its first " in fresh, fresh
+    into = int(re.search(r"most of it in its first ([\d,]+) steps", fresh)[1].replace(",", ""))
+    assert 100 <= into <= 300
+    assert "held near" not in fresh and "held near" not in joined
+    level = (stretch(store, SWITCH + 1, SWITCH + 100).mean() + stretch(store, END - 99, END).mean()) / 2
+    assert f"steps 2,000-3,000: prompt v1.4; general 70%, philosophy 30%: loss held near {num(level)} (" in flat, flat
+
+
+def test_the_speed_section_says_when_the_machine_was_shared_and_when_training_had_it(phase_log, tmp_path):
     """Run one's segments had about a third of their threads' time under a load average near 8 on 2 cores: shared;
     run two's had 95% under a load below the cores: the machine to itself. Both from the segments' own columns."""
     store, markdown = phase_log
@@ -377,8 +425,12 @@ def test_the_speed_section_says_when_the_machine_was_shared_and_when_training_ha
         figures[run_id] = (f"training had about {100 * share:.0f}% of its {threads} threads' time (process CPU time "
                            f"over wall time; 1-minute load average {low:.1f}-{high:.1f} on {cores} cores)")
     assert md(f"Run one: the machine was shared: {figures['one']}, so its speed is what other work left it.") in said
-    assert md(f"Run two had the machine to itself: {figures['two']}.") in said
+    assert md(f"Run two: training had the machine to itself: {figures['two']}.") in said
     assert "about 34% of its 2 threads' time" in figures["one"] and "about 95%" in figures["two"]
+    # each run's own log says it too, under its speed table
+    for run_id, said in (("one", "The machine was shared: "), ("two", "Training had the machine to itself: ")):
+        own = Path(write_report(store.home, run_id, tmp_path / run_id)["markdown"]).read_text()
+        assert md(said + figures[run_id]) in section(own, "Runs and speed"), run_id
 
 
 def test_the_phase_log_closes_with_a_summary_of_claims_that_recompute(phase_log):
@@ -392,26 +444,30 @@ def test_the_phase_log_closes_with_a_summary_of_claims_that_recompute(phase_log)
     assert section(markdown, "Summary").split("\n---")[0].strip() == md(" ".join(c.text + "." for c in said))
     by = {c.name: c for c in found}
     assert all(set(c.facts["claims"]) <= set(by) for c in said)
-    medians = dict(store.query("SELECT min(step), median(loss) FROM metrics GROUP BY (step - 1) // 500")[1])
-    assert by["loss"].facts["from"] == pytest.approx(medians[1]) and by["loss"].facts["to"] == pytest.approx(
-        medians[by["loss"].facts["bucket_first"]])
+    head, tail = stretch(store, 1, END // 10), stretch(store, END - END // 10 + 1, END)
+    assert by["loss"].facts["first"] == pytest.approx(head.mean()) and by["loss"].facts["last"] == pytest.approx(
+        tail.mean())
     (first, last), = store.query("SELECT arg_min(value, step), arg_max(value, step) FROM evals WHERE name = "
                                  "'val_bpb'")[1]
     did, watch, next_ = (c.text for c in said)
     assert did == (f"Over steps 0-3,000: philosophy joined the mix at step {JOIN:,}; the loss fell from "
-                   f"~{num(medians[1], 2)} to ~{num(by['loss'].facts['to'], 2)}; val bpb went {num(first)} -> "
+                   f"{num(head.mean())} to {num(tail.mean())} (its first and last 300 steps); val bpb went {num(first)} -> "
                    f"{num(last)}; philosophy surfaced in the model's reflections (right after a config change, so not "
                    "by the source alone)")
     (step,), = store.query("SELECT step FROM bias_events WHERE severity = 'high'")[1]
     assert watch.startswith(f"To look at: the bias detector's high grade at step {step:,}, which no review has read; "
                             "gender's probe drift of ")
-    assert next_.startswith("Next: read those findings first; ")
+    # flat over only its last ~500 steps of 3,000: too late in the range to call a plateau, so not "held"
+    settled = by["loss"].facts["settled"]
+    assert 2_000 < settled < END
+    assert next_ == (f"Next: read those findings first; train further: the loss settled only from step {settled:,} of "
+                     "3,000, too late in the range to call it a plateau")
 
 
 def test_a_phase_of_one_segment_states_levels_and_has_no_summary_to_pad(tmp_path):
-    """Cut to its first segment (one evaluation, one self-play, one bucket of loss, one healthy check), the phase
-    log says each evaluation as a level at its step, not as a change to itself, and has neither a closing summary
-    (no claim behind it measured a change) nor a health chart."""
+    """Cut to its first segment (one evaluation, one self-play, a flat loss, one healthy check), the phase log says
+    each evaluation as a level at its step, not as a change to itself; its summary says only what was measured as
+    a change (the loss, over its tenths), not val bpb's one evaluation; and it has no health chart."""
     store = synthesise_phase(tmp_path)
     for table in ("metrics", "evals", "reflections", "uptake", "bias_events", "loop_events", "segments"):
         store.execute(f"DELETE FROM {table} WHERE {'end_step' if table == 'segments' else 'step'} > {SEGMENT}")
@@ -424,8 +480,9 @@ def test_a_phase_of_one_segment_states_levels_and_has_no_summary_to_pad(tmp_path
     (bpb,), = store.query("SELECT value FROM evals WHERE name = 'val_bpb'")[1]
     assert f"val bpb {num(bpb)} at step 500;" in section(markdown, "Key runs")
     assert "in 1 run and 1 segment," in section(markdown, "Phase overview")
-    assert "## Summary" not in markdown
+    assert section(markdown, "Summary").split("\n---")[0].strip() == \
+        "Over steps 0-500: the loss did not move beyond its noise."
     # healthy at every check: the chart it would draw (green dots) says nothing more, so the log leaves it out
     whole = read_whole(store, gather_phase(store, "honest"))
-    assert health_chart(whole) is not None and "health.png" not in model_charts(whole)
+    assert whole.health and health_chart(whole) is None and "health.png" not in model_charts(whole)
     assert "health.png" not in markdown

@@ -178,3 +178,37 @@ def test_muon_orthogonalises_in_fp32_on_cpu_and_q_k_v_apart():
     assert singular.min() > 0.5 and singular.max() < 1.3
     tall = orthogonalise(torch.randn(64, 16, generator=torch.Generator().manual_seed(1)))
     assert torch.linalg.svdvals(tall).min() > 0.5 and torch.linalg.svdvals(tall).max() < 1.3
+
+
+def test_muon_step_batches_by_shape_as_if_each_map_were_orthogonalised_alone(tiny_config):
+    """Muon orthogonalises all same-shaped maps in one batched call (tall ones turned wide, q, k and v apart):
+    the weights it takes must be those of orthogonalising each map on its own, as its definition says."""
+    import torch
+
+    from phaselog.model.gpt import GPT, GPTShape
+    from phaselog.model.train import Muon, build_optimizer, orthogonalise
+
+    model = GPT(GPTShape(64, 2, 32, 2, 16))
+    model.init_weights(0)
+    optimizer = build_optimizer(model, tiny_config(optimizer="muon").train)
+    muon = optimizer.muon
+    group = muon.param_groups[0]
+    group["lr"] = 0.02  # a step large enough to see (the config's lr is scaled down to this tiny batch)
+    generator = torch.Generator().manual_seed(2)
+    for p in group["params"]:
+        p.grad = torch.randn(p.shape, generator=generator)
+    before = [p.detach().clone() for p in group["params"]]
+    muon.step()
+    first = Muon.MOMENTUM_START + (Muon.MOMENTUM - Muon.MOMENTUM_START) / Muon.MOMENTUM_WARMUP
+    for p, old in zip(group["params"], before):
+        # step 1: the buffer is (1 - momentum) g, and the Nesterov look-ahead g.lerp(buffer, momentum)
+        nesterov = p.grad.lerp(p.grad * (1 - first), first)
+        parts = muon.slices.get(p, 1)
+        rows = p.size(0) // parts
+        maps = [orthogonalise(m) for m in nesterov.split(rows)]
+        expected = old * (1 - group["lr"] * group["weight_decay"]) \
+            - group["lr"] * max(1.0, rows / p.size(1)) ** 0.5 * torch.cat(maps)
+        assert not torch.allclose(p.detach(), old, atol=1e-4)  # the step moved it
+        assert torch.allclose(p.detach(), expected, atol=1e-6), p.shape
+    shapes = {m.shape for p in group["params"] for m in p.split(p.size(0) // muon.slices.get(p, 1))}
+    assert {tuple(s) for s in shapes} == {(32, 32), (128, 32), (32, 128)}  # square, tall and wide maps all met
