@@ -245,7 +245,7 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
 
 def scan_rules(text: str) -> list[BiasFinding]:
     """The grammar's findings alone: the shapes above. A run's detector is bias_detector.scan_bias, which reads
-    them as the claim's shape and keeps only the high ones (docs/detectors.md)."""
+    them as the claim's shape and keeps them beside its learned findings (docs/detectors.md)."""
     plain = text.replace("’", "'")  # "can’t" and "can't" are one word
     quoted = [m.span() for m in QUOTED.finditer(text)]
     findings, start, earlier = [], 0, None

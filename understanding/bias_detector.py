@@ -24,13 +24,14 @@
    counter-speech, a denial ("not all"), a claim the grammar found only negated, a "not" right after the mention
    or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
    too; these cues are the grammar's veto. A bare "men" is humankind, no mention, unless women are named beside.
-4. The grammar's own findings over the whole text (`scan_rules`, the detector before #39) all stand, whatever
-   the score, but those on a bare "man" or "men" that read humankind as a sex (`of_humankind`); a learned
-   finding is added beside them, and where both read the same group in one sentence the more severe stands (so
-   a period stereotype the grammar calls medium and the scorer high pauses a run). So the detector finds what
-   the grammar found: on the modern public sets the grammar carries much of what
-   is found, and the gate, tuned on book prose, does not pass all of it (keeping only the grammar's high findings
-   lost ToxiGen's explicit 43.5% -> 31.8%: docs/detectors.md, "The detector in a run").
+4. The grammar's own findings over the whole text (`scan_rules`, the detector before #39) are kept whatever the
+   score, but those on a bare "man" or "men" that read humankind as a sex (`of_humankind`); a learned finding is
+   added beside them, and where both read the same group in one sentence only the more severe stands (a tie keeps
+   the grammar's), so a learned finding may replace a less severe grammar finding (a period stereotype the grammar
+   calls medium and the scorer high pauses a run). So every sentence and group the grammar flags stays flagged, at
+   its severity or above: on the modern public sets the grammar carries much of what is found, and the gate, tuned
+   on book prose, does not pass all of it (keeping only the grammar's high findings lost ToxiGen's explicit 43.5%
+   -> 31.8%: docs/detectors.md, "The detector in a run").
 
 Each finding says why: its terms are the mention and the claim, `score` the scorer's probability (None for a grammar
 finding in a sentence the gate did not pass), and `why` the sentence's reading in words."""
@@ -140,10 +141,10 @@ def discounted_severity(severity: str, discount: str) -> str:
 def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float) -> list[BiasFinding]:
     """The learned finding of one gated sentence, if its score reaches the cut: the grammar gives its shape
     and its veto on the stance, the severity head and the judgement words the severity."""
-    rules = scan_rules(sentence)
     mentions = [m for m in mentions if not humankind(m, mentions)]
     if assessment.endorsed < cut or not mentions:
         return []
+    rules = scan_rules(sentence)  # after the cut: most gated sentences score below it and need no parse
     mention = mentions[0]
     kinds, lowest = claim_words(sentence, mentions, mention.category)
     undiscounted = [f.severity for f in rules if not f.discounted]
@@ -163,38 +164,53 @@ def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessme
 
 
 def grammar_findings(text: str) -> list[BiasFinding]:
-    """The grammar over the whole text, as before #39: what it finds stands whatever the score (on the modern
-    public sets it carries much of what is found, and the gate, tuned on book prose, does not pass all of it),
-    but for humankind read as a sex."""
+    """The grammar over the whole text, as before #39: what it finds is kept whatever the score, unless a more
+    severe learned finding on the same group and sentence replaces it (on the modern public sets it carries much of
+    what is found, and the gate, tuned on book prose, does not pass all of it), but for humankind read as a sex."""
     findings = [finding for finding in scan_rules(text) if not of_humankind(finding)]
     for finding in findings:
         finding.why = f"{KEPT_RULE}: {finding.terms[0]!r} linked to {', '.join(finding.terms[1:])!r}"
     return findings
 
 
+def same_sentence(a: str, b: str) -> bool:
+    """Whether two findings' sentences (or a finding's and a gated one) are one: the grammar and the gate split a
+    text alike, and where a split differs one holds the other."""
+    return a in b or b in a
+
+
+def score_is_read(sentence: str, mentions: list[Mention], rules: list[BiasFinding]) -> bool:
+    """Whether a gated sentence's score is used: by a learned finding (a mention is left once a bare "men" is read
+    as humankind) or shown on a grammar finding in it. The others skip the scorer, the scan's costliest step: on
+    the shared prose one passed sentence in eight names only "men" (Marcus Aurelius's "all men")."""
+    return any(not humankind(m, mentions) for m in mentions) or any(same_sentence(r.context, sentence)
+                                                                     for r in rules)
+
+
 def scan_bias_many(texts: list[str], cut: float | None = None) -> list[list[BiasFinding]]:
     """The findings of each text: the grammar's, and the learned ones of the gated sentences scored at or above
     `cut` (the scorer card's threshold unless given: the tooling sweeps it); where both read the same group in one
     sentence, the more severe stands (a tie keeps the grammar's, which names the attribute words). The scorer runs
-    once over every gated sentence of all the texts (batched)."""
-    gated = [sentences_to_score(text) for text in texts]
-    flat = [(sentence, mentions) for passed in gated for sentence, mentions in passed]
-    assessments = iter(load_scorer().assess([sentence for sentence, _ in flat]) if flat else [])
+    once over every gated sentence of all the texts whose score is read (batched: a segment's texts in one call
+    cost a quarter less per sentence than one by one, docs/detectors.md)."""
+    rules_of = [grammar_findings(text) for text in texts]
+    gated = [[(sentence, mentions) for sentence, mentions in sentences_to_score(text)
+              if score_is_read(sentence, mentions, rules)] for text, rules in zip(texts, rules_of)]
+    flat = [sentence for passed in gated for sentence, _ in passed]
+    assessments = iter(load_scorer().assess(flat) if flat else [])
     cut = threshold() if cut is None else cut
     found = []
-    for text, passed in zip(texts, gated):
-        rules = grammar_findings(text)
+    for rules, passed in zip(rules_of, gated):
         learned = []
         for sentence, mentions in passed:
             assessment = next(assessments)
             for rule in rules:  # the scorer read the grammar's sentence too: its finding shows that score
-                if rule.score is None and (rule.context in sentence or sentence in rule.context):
+                if rule.score is None and same_sentence(rule.context, sentence):
                     rule.score = round(assessment.endorsed, 3)
                     rule.why += f"; learned score {assessment.endorsed:.2f}"
             learned += learned_finding(sentence, mentions, assessment, cut)
         for finding in learned:
-            same = [r for r in rules if r.terms[0] == finding.terms[0]
-                    and (r.context in finding.context or finding.context in r.context)]
+            same = [r for r in rules if r.terms[0] == finding.terms[0] and same_sentence(r.context, finding.context)]
             if all(SEVERITIES.index(r.severity) < SEVERITIES.index(finding.severity) for r in same):
                 rules = [r for r in rules if r not in same] + [finding]
         found.append(rules)

@@ -80,6 +80,9 @@ KINDRED = {"race": "ethnicity", "people": "ethnicity", "tribe": "ethnicity", "bl
            "caste": "class", "class": "class", "rank": "class", "station": "class", "faith": "religion",
            "creed": "religion"}
 
+# every word a group can begin with (group_at's branches): a noun or adjective phrase, an owner, "the people of"
+GROUP_STARTS = FIRST_WORDS | OWNERS | {"natives", "inhabitants"}
+
 # after "the old", "the poor", "the blind" ... these say the adjective stands for the people ("the old feel not",
 # "the poor, who", "the young can"): anything else is most often a noun it describes ("the old house")
 COLLECTIVE_FOLLOWERS = {
@@ -181,6 +184,8 @@ def tokens_of(sentence: str) -> list[re.Match]:
 
 def group_at(words: list[str], matches: list[re.Match], i: int) -> tuple[int, str]:
     """(length, category) of the group named at words[i]; (0, "") if none."""
+    if words[i] not in GROUP_STARTS:
+        return 0, ""  # most words begin no group: one lookup instead of a tuple per phrase length
     for length in range(min(LONGEST, len(words) - i), 0, -1):
         phrase = tuple(words[i:i + length])
         category = GROUP_NOUNS.get(phrase)

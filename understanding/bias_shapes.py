@@ -156,6 +156,9 @@ ASCRIBING = {"treated", "seen", "regarded", "viewed", "thought"}
 
 NUMBER_WORDS = {"two", "three", "four", "five", "ten", "many", "several"}
 
+# the first word of every group phrase: each branch of group_at begins with one of these at the token it reads
+GROUP_STARTS = {phrase[0] for name in ("adjectives", "group_nouns", "people") for phrase in LEXICON[name]}
+
 # "is a result of", "is caused by": the predicate names a cause or a sign, and its bad name is the claim
 CAUSE_LINKS = {tuple(phrase.split()) for phrase in (
     "a result of", "the result of", "a product of", "the product of", "a sign of", "a symptom of", "caused by",
@@ -171,6 +174,8 @@ def group_at(tokens: list[str], i: int) -> tuple[int, str, str]:
 
     Identity adjectives may stack before a people noun ("young black men"); the one next to the noun names the
     category. "people from / who live in" + a place makes a plural group of the place's category."""
+    if tokens[i] not in GROUP_STARTS:
+        return 0, "", ""  # most words begin no group: one lookup instead of three phrase searches
     j, category = i, ""
     while True:
         adjective = longest_match(tokens, j, LEXICON["adjectives"])

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from phaselog.understanding.bias_detector import scan_bias
+from phaselog.understanding.bias_detector import scan_bias_many
 from phaselog.understanding.loops import detect_loops
 
 REFLECTION_SOURCES = ("reflection", "injected")
@@ -38,20 +38,22 @@ def loop_row(run_id: str, step: int, source: str, item: str, text: str) -> dict:
             "excerpt": report.excerpt}
 
 
-def bias_rows(run_id: str, step: int, source: str, item: str, text: str) -> list[dict]:
+def bias_rows(run_id: str, step: int, source: str, item: str, findings: list) -> list[dict]:
     return [{"run_id": run_id, "step": step, "source": source, "item": f"{item}#{n}", "text_key": item,
              "severity": f.severity, "category": f.category, "terms": json.dumps(f.terms), "context": f.context, "discounted": f.discounted,
              "value": f.score, "stderr": None, "decision": None}  # value: the learned scorer's probability
-            for n, f in enumerate(scan_bias(text))]
+            for n, f in enumerate(findings)]
 
 
 def scan_texts(run_id: str, step: int, texts: list[tuple[str, str, str]]) -> tuple[list[dict], list[dict]]:
     """(loop rows, bias rows) for (source, item, text) triples. Every text gets a loop row (is_loop says whether it
-    looped), so the rows also count what was scanned; bias rows exist only for findings."""
-    loops, bias = [], []
-    for source, item, text in texts:
-        loops.append(loop_row(run_id, step, source, item, text))
-        bias += bias_rows(run_id, step, source, item, text)
+    looped), so the rows also count what was scanned; bias rows exist only for findings. The bias detector reads
+    all the texts in one call: its scorer batches their sentences, a quarter cheaper per sentence than text by text
+    (docs/detectors.md)."""
+    loops = [loop_row(run_id, step, source, item, text) for source, item, text in texts]
+    findings = scan_bias_many([text for _, _, text in texts])
+    bias = [row for (source, item, _), found in zip(texts, findings)
+            for row in bias_rows(run_id, step, source, item, found)]
     return loops, bias
 
 
