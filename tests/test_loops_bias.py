@@ -130,10 +130,14 @@ def test_false_positive_is_an_answer_recorded_on_the_review_and_the_step_finding
 
     store = Store(tmp_path)
     store.migrate()
-    _, bias = scan_texts("r", 20, [("reflection", "20:0", "Men are animals, said Plato, and so they are.")])
+    # Russell's blind man (Problems of Philosophy), a medium finding a reader calls a false alarm (docs/detectors.md)
+    sentence = ("But this, which a blind man can understand, is not what we mean by light: we mean by light just that "
+                "which a blind man can never understand, and which we can never describe to him.")
+    _, bias = scan_texts("r", 20, [("reflection", "20:0", sentence)])
+    assert bias
     store.replace_rows("bias_events", bias, "run_id = ? AND step = ?", ["r", 20])
     request_review(store, "r", 20, ["a reason"], "description", None)
-    answer_review(store, "r", 20, "false_positive", "men here means people", "cli")
+    answer_review(store, "r", 20, "false_positive", "a fact about one sense, not a trait put on a group", "cli")
     assert store.query("SELECT status, decision FROM reviews WHERE run_id = 'r'")[1] == [("answered", "false_positive")]
     _, decisions = store.query("SELECT context, decision FROM bias_events WHERE run_id = 'r'")
     assert decisions and all(decision == "false_positive" for _, decision in decisions)
