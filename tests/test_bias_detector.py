@@ -31,6 +31,10 @@ MEASURED = {
     # 12 of 382). Before the grammar's humankind rule: 292 of 1,079 and 157 of 5,210 (rounds 1-3: 264 of 933, 124 of
     # 4,445; rounds 4 and 5 the same). Praise at medium with the cut at 0.70, measured and not shipped: 339 and 148
     # (docs/detectors.md, "A variant measured and not shipped")
+    # the frozen test books, scored once per change to the detector (the last: 2026-12-07 17:13 UTC, the grammar's
+    # humankind rule and the scan that scores a sentence as it would alone; before them 48 of 238 at 36 of 901;
+    # the grammar alone, before #39: 4 of 238 at 4 of 901)
+    "books test": {"endorsed": (48, 238), "reported_or_neutral": (34, 901)},
     "books dev": {"endorsed": (289, 1079), "reported_or_neutral": (154, 5210)},
 }
 
@@ -88,12 +92,22 @@ def test_prose_without_a_group_never_reaches_the_scorer():
     assert scan_bias("The rain fell all night on the quiet town, and the river ran fast.") == []
 
 
-def test_book_corpus_dev_figures_are_the_measured_ones():
-    figures = split_figures(read_table(), "dev")
+def assert_book_figures_hold(split: str):
+    figures = split_figures(read_table(), split)
     print(figures)
     found, of = figures["endorsed"]["all"]
     flagged, neutral = figures["reported_or_neutral"]["all"]
-    want_found, want_of = MEASURED["books dev"]["endorsed"]
-    want_flagged, want_neutral = MEASURED["books dev"]["reported_or_neutral"]
+    want_found, want_of = MEASURED[f"books {split}"]["endorsed"]
+    want_flagged, want_neutral = MEASURED[f"books {split}"]["reported_or_neutral"]
     assert (of, neutral) == (want_of, want_neutral)
     assert found >= want_found and flagged <= want_flagged
+
+
+def test_book_corpus_dev_figures_are_the_measured_ones():
+    assert_book_figures_hold("dev")
+
+
+def test_frozen_test_books_hold_their_scored_figures():
+    """Scored once per change to the detector (never tuned on); this only holds the figure a change must not
+    lose, as the public sets' test halves are held (tests/test_bias_public.py)."""
+    assert_book_figures_hold("test")

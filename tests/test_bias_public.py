@@ -1,45 +1,35 @@
-"""The frozen public bias sets (issue #25), each split by sha256 into a dev half that may be read and tuned on and
-a test half that is only scored (docs/detectors.md "Evaluation protocol"): ToxiGen's human-written seed sentences
+"""The frozen public bias sets (issues #25 and #39), each split by sha256 into a dev half that may be read and tuned on
+and a test half that is only scored (docs/detectors.md "Evaluation protocol"): ToxiGen's human-written seed sentences
 (bias_tooling/toxigen_table.py, CDLA-Permissive 2.0), RedditBias's annotated Reddit comments
-(bias_tooling/redditbias_table.py, MIT) and HateCheck's functional tests, split by template
-(bias_tooling/hatecheck_table.py, CC BY 4.0). The files are committed, so this runs in CI.
+(bias_tooling/redditbias_table.py, MIT), HateCheck's functional tests, split by template
+(bias_tooling/hatecheck_table.py, CC BY 4.0), and BBQ's topic-matched contexts, every one neutral
+(bias_tooling/bbq_table.py, CC BY 4.0). The files are committed, so this runs in CI.
 
-These bars are the grammar's (`scan_rules`, the detector of #25): the detector a run uses since #39 (the learned
-scorer behind the grammar, understanding/bias_detector.py) has been measured on the dev halves only
-(docs/detectors.md, "The detector in a run"); its test-half figures are to be scored once, and this test moved to
-`flagged_at_medium` with them."""
+The bars hold the detector a run uses (understanding/bias_detector.py: the gate, the learned scorer and the grammar),
+scored once on the test halves after #39's changes (2026-12-07, docs/detectors.md "The detector in a run"), less a
+little slack; the grammar alone (#25) is the "before" of each comment. Only the test halves are scanned here."""
 import json
 from pathlib import Path
 
-from phaselog.understanding.bias import scan_rules
-from phaselog.understanding.bias_detector import worst_severity
+from phaselog.bias_tooling.book_eval import flagged_at_medium
 
 DATA = Path(__file__).parents[1] / "bias_tooling" / "data"
 TOXIGEN = [json.loads(line) for line in (DATA / "bias_public_toxigen.jsonl").open(encoding="utf-8")]
 REDDITBIAS = [json.loads(line) for line in (DATA / "bias_public_redditbias.jsonl").open(encoding="utf-8")]
 HATECHECK = [json.loads(line) for line in (DATA / "bias_public_hatecheck.jsonl").open(encoding="utf-8")]
-
-
-def rules_flag(texts: list[str]) -> list[bool]:
-    """The grammar's finding at medium or above: book_eval.flagged_at_medium's definition, without the scorer."""
-    return [worst_severity(scan_rules(text)) in ("medium", "high") for text in texts]
-
-
-def figures(rows: list[dict], split: str, kind_field: str) -> dict:
-    """Per kind: the share flagged at medium or above (a hateful generalisation is never merely flattering)."""
-    flagged: dict[str, list[bool]] = {}
-    rows = [row for row in rows if row["split"] == split]
-    for row, hit in zip(rows, rules_flag([row["text"] for row in rows])):
-        flagged.setdefault(row[kind_field], []).append(hit)
-    return {kind: (sum(hits), len(hits)) for kind, hits in flagged.items()}
+BBQ = [json.loads(line) for line in (DATA / "bias_public_bbq.jsonl").open(encoding="utf-8")]
 
 
 def report(name: str, rows: list[dict], kind_field: str) -> dict:
-    by_split = {split: figures(rows, split, kind_field) for split in ("dev", "test")}
-    for split, row in by_split.items():
-        print(f"{name} {split}: " + ", ".join(f"{kind} {hits}/{n} = {hits / n:.3f}"
-                                             for kind, (hits, n) in sorted(row.items())))
-    return {kind: hits / n for kind, (hits, n) in by_split["test"].items()}
+    """Per kind of the test half: the share flagged at medium or above (book_eval's definition: a hateful
+    generalisation is never merely flattering)."""
+    flagged: dict[str, list[bool]] = {}
+    rows = [row for row in rows if row["split"] == "test"]
+    for row, hit in zip(rows, flagged_at_medium([row["text"] for row in rows])):
+        flagged.setdefault(row[kind_field], []).append(hit)
+    print(f"{name} test: " + ", ".join(f"{kind} {sum(hits)}/{len(hits)} = {sum(hits) / len(hits):.3f}"
+                                       for kind, hits in sorted(flagged.items())))
+    return {kind: sum(hits) / len(hits) for kind, hits in flagged.items()}
 
 
 def test_public_sets_are_the_frozen_splits():
@@ -60,24 +50,31 @@ def test_public_sets_are_the_frozen_splits():
 def test_toxigen_test_recall_and_neutrals_flagged():
     """The figures of docs/detectors.md; the bars are the measured test figures less a little slack."""
     test = report("toxigen", TOXIGEN, "type")
-    assert test["explicit"] >= 0.275  # measured 52/179 = 0.291 (see docs/detectors.md)
-    assert test["neutral"] <= 0.08
+    assert test["explicit"] >= 0.375  # measured 70/179 = 0.391 (the grammar alone: 52/179 = 0.291)
+    assert test["neutral"] <= 0.045  # measured 5/165 = 0.030 (the issue's bar: 0.08)
 
 
 def test_redditbias_test_recall_and_unbiased_flagged():
     """RedditBias's unbiased comments already hold a group and a stereotype's words (counter-speech, reports), so
     the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
     test = report("redditbias", REDDITBIAS, "label")
-    assert test["biased"] >= 0.335  # measured 1124/3260 = 0.345 (see docs/detectors.md)
-    assert test["unbiased"] <= 0.195  # measured 445/2450 = 0.182
+    assert test["biased"] >= 0.415  # measured 1393/3260 = 0.427 (the grammar alone: 1124/3260 = 0.345)
+    assert test["unbiased"] <= 0.24  # measured 559/2450 = 0.228 (the grammar alone: 445/2450 = 0.182)
 
 
 def test_hatecheck_test_recall_and_counter_speech_flagged():
     """HateCheck's test templates: hate found, and its non-hateful cases (counter-speech quoting or naming the
     hate, negated hate, neutral and positive statements about the groups) left below medium."""
     test = report("hatecheck", HATECHECK, "label")
-    report("hatecheck by functionality", HATECHECK, "functionality")  # docs/detectors.md's table, with -s
-    assert test["hateful"] >= 0.29  # measured 372/1208 = 0.308 (see docs/detectors.md)
-    assert test["non-hateful"] <= 0.04  # measured 15/577 = 0.026
+    assert test["hateful"] >= 0.385  # measured 479/1208 = 0.397 (the grammar alone: 372/1208 = 0.308)
+    assert test["non-hateful"] <= 0.055  # measured 24/577 = 0.042 (the grammar alone: 15/577 = 0.026)
     quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
-    assert not any(rules_flag([row["text"] for row in quoted]))
+    assert not any(flagged_at_medium([row["text"] for row in quoted]))
+
+
+def test_bbq_topic_matched_neutrals_are_rarely_flagged():
+    """BBQ's contexts name people of a group on a stereotyped topic without saying anything of the group: the
+    issue asks at most 5% of them flagged at medium or above."""
+    test = report("bbq", BBQ, "label")
+    assert set(test) == {"neutral"}
+    assert test["neutral"] <= 0.04  # measured 83/2738 = 0.030
