@@ -41,12 +41,14 @@ def trains_bf16(config) -> bool:
     return uses_cuda(config) or config.train.precision == "bf16"
 
 
-def newton_schulz_dtype(train_config, device: torch.device) -> torch.dtype:
-    """The dtype Muon orthogonalises in: bf16 on CUDA (tensor cores), fp32 on CPU unless train.muon_precision
-    asks for bf16 (check_precision refuses that where the CPU would emulate it)."""
-    if device.type == "cuda" or train_config.muon_precision == "bf16":
-        return torch.bfloat16
-    return torch.float32
+def newton_schulz_dtype(train_config, device: torch.device, cpuinfo: Path = Path("/proc/cpuinfo")) -> torch.dtype:
+    """The dtype Muon orthogonalises in. auto: bf16 on CUDA (tensor cores) and on a CPU that computes bf16
+    natively (about half the fp32 time at the race's shapes, the same loss: docs/benchmarks.md, Muon's cost),
+    fp32 on a CPU that would emulate it; fp32 / bf16 force one (check_precision refuses an emulated bf16)."""
+    wanted = train_config.muon_precision
+    if wanted == "auto":
+        return torch.bfloat16 if device.type == "cuda" or native_bf16(cpuinfo)[0] else torch.float32
+    return torch.bfloat16 if wanted == "bf16" else torch.float32
 
 
 def check_precision(config, cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
