@@ -349,6 +349,9 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     log(f"training {'compiled (torch.compile; its first step compiles)' if t.compile else 'eager'} "
         f"(train.compile: {str(t.compile).lower()}), {'bf16 autocast' if bf16 else 'fp32'} on {device.type} "
         f"(train.precision: {t.precision})")
+    if t.optimizer == "muon":  # its Newton-Schulz dtype follows the machine under auto: say which one this run got
+        dtype = "bf16" if newton_schulz_dtype(t, device) == torch.bfloat16 else "fp32"
+        log(f"Muon's Newton-Schulz in {dtype} (train.muon_precision: {t.muon_precision})")
     ckpt_dir = run_dir / "checkpoints"
     tokenizer, streams = load_data(run_dir, config)
     sampler = BatchSampler(streams, mix_from_config(config, extra_starts), config.model.seq_len, t.seed)

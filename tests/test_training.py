@@ -129,6 +129,7 @@ def test_a_continued_run_may_switch_to_muon_with_fresh_optimizer_state(prepared,
     said = []
     train_segment(child, switched, 20, 40, PEAK, log=said.append)
     assert said[0] == "training eager (train.compile: false), fp32 on cpu (train.precision: auto)"
+    assert said[1] == f"Muon's Newton-Schulz in {'bf16' if native_bf16()[0] else 'fp32'} (train.muon_precision: auto)"
     assert any("optimizer changed from adamw to muon" in line for line in said)
     losses = losses_of(child)
     assert sorted(losses) == list(range(21, 41))
