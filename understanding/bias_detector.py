@@ -138,22 +138,29 @@ def discounted_severity(severity: str, discount: str) -> str:
     return "low" if discount else severity
 
 
+def judged(sentence: str, mentions: list[Mention], assessment: Assessment) -> tuple[str, str, str, set[str]]:
+    """How a gated sentence scored at the cut is judged: (its severity before the stance veto, "" when it says
+    nothing of the group; the veto, "" if none; the grammar's shape; the kinds of its judgement words)."""
+    rules = scan_rules(sentence)  # after the cut: most gated sentences score below it and need no parse
+    kinds, lowest = claim_words(sentence, mentions, mentions[0].category)
+    undiscounted = [f.severity for f in rules if not f.discounted]
+    shape = max(undiscounted, key=SEVERITIES.index, default="")
+    severity = learned_severity(assessment, kinds, lowest, shape)
+    discount = stance_discount(sentence, mentions, stance_signals(sentence, mentions), rules) if severity else ""
+    return severity, discount, shape, kinds
+
+
 def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float) -> list[BiasFinding]:
     """The learned finding of one gated sentence, if its score reaches the cut: the grammar gives its shape
     and its veto on the stance, the severity head and the judgement words the severity."""
     mentions = [m for m in mentions if not humankind(m, mentions)]
     if assessment.endorsed < cut or not mentions:
         return []
-    rules = scan_rules(sentence)  # after the cut: most gated sentences score below it and need no parse
-    mention = mentions[0]
-    kinds, lowest = claim_words(sentence, mentions, mention.category)
-    undiscounted = [f.severity for f in rules if not f.discounted]
-    shape = max(undiscounted, key=SEVERITIES.index, default="")
-    severity = learned_severity(assessment, kinds, lowest, shape)
+    severity, discount, shape, kinds = judged(sentence, mentions, assessment)
     if not severity:
         return []
-    discount = stance_discount(sentence, mentions, stance_signals(sentence, mentions), rules)
     severity = discounted_severity(severity, discount)
+    mention = mentions[0]
     head = max(assessment.severity, key=assessment.severity.get)
     words = ", ".join(sorted(kinds)) or "none"
     why = (f"learned score {assessment.endorsed:.2f} >= {cut:.2f} that the writer generalises about "
