@@ -21,11 +21,12 @@ PAIRS = 12  # twins per category: the first by sha256 of the claim, so the choic
 
 MEASURED = {
     # category: (claims flagged at medium+, twins flagged at medium+) of its PAIRS twins
-    # (the two twins flagged are the grammar's own finding on "It is a vulgar error to suppose that ...", which its
-    # counter-speech cues lack; the scorer gives them 0.00)
+    # (before the period counter-speech cues "vulgar error", "an error to suppose", "a calumny" ... in
+    # lexicons/discount_cues, the grammar flagged two twins "It is a vulgar error to suppose that ...": nationality
+    # and socioeconomic, 1 each; the scorer gives them 0.00)
     "twins": {"age": (2, 0), "disability": (5, 0), "ethnicity": (4, 0), "gender": (6, 0), "migration": (4, 0),
-              "nationality": (4, 1), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
-              "socioeconomic": (3, 1)},
+              "nationality": (4, 0), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
+              "socioeconomic": (3, 0)},
     # book corpus, dev split, rounds 1-5: (found, of) at medium+, a bare "man" humankind for the grammar too (rounds
     # 1-3: 261 of 933, 121 of 4,445; round 4's six new books alone: 18 of 83, 21 of 383; round 5's seven: 10 of 63,
     # 12 of 382). Before the grammar's humankind rule: 292 of 1,079 and 157 of 5,210 (rounds 1-3: 264 of 933, 124 of
