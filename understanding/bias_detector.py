@@ -44,6 +44,7 @@ from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshol
 KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
 NOT_REACH = 3  # a "not" this close after the mention negates what is said of the group
+RELATIVES = {"who", "whom", "which", "that"}  # unless a relative clause opens right after the mention
 CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
 
 
@@ -105,10 +106,13 @@ def learned_severity(assessment: Assessment, kinds: set[str], lowest: float, sha
 def negated_predicate(sentence: str, mentions: list[Mention]) -> bool:
     """A "not" within NOT_REACH words after a mention: "X do not deserve ...", "X are not ...". The scorer misreads
     these (HateCheck's negated hate); a "no" or "never" anywhere is left to it, as period prose generalises with
-    them ("they never forgive", "no Hindoo will ...": a veto on every negator lost a third of the books' claims)."""
+    them ("they never forgive", "no Hindoo will ...": a veto on every negator lost a third of the books' claims).
+    A relative clause opening after the mention is no predicate of it: its "not" picks out which of them."""
     plain = sentence.replace("’", "'")
     for mention in mentions:
         following = [m.group().lower() for m in TOKEN.finditer(plain, mention.end)][:NOT_REACH]
+        if following[:1] and following[0] in RELATIVES:
+            continue  # "Indians who do not habitually proceed further ...": the "not" says which of them
         if any(word == "not" or word.endswith("n't") for word in following):
             return True
     return False
