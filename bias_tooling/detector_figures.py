@@ -6,7 +6,8 @@ one command, so they can be rerun whenever the scorer's weights change:
 - book corpus, dev split (the test books are scored once per change by the coordinator, never here): endorsed
   found and reported or neutral flagged at medium+, per category, for the two halves of the dev books and for the
   scorer's validation books (the dev books it was not trained on: the honest figure for an unseen book);
-- the public sets' dev halves (ToxiGen, RedditBias, HateCheck): the share flagged at medium+ per kind;
+- the public sets' dev halves (ToxiGen, RedditBias, HateCheck, BBQ's topic-matched neutrals): the share flagged at
+  medium+ per kind;
 - the shared corpus (the prose the demo trains on): per file, the share of sentences with a high finding (a
   reflection saying one pauses a run), of 2 kB texts of it with one (the pause rate of reflection-sized text), and
   of sentences with a medium+ finding, and the medium+ findings of Meditations, Problems
@@ -22,7 +23,15 @@ scorer card's `threshold()`): per cut, what the whole detector finds of the vali
 and flags of their reported or neutral ones and of ToxiGen's dev half, beside the issue's two bars on false alarms
 (at most 5% of the books' reported or neutral sentences, at most 8% of ToxiGen's neutrals). A measuring tool, not a
 picker: a rule change is weighed with it on the validation books, then checked on books no choice saw
-(docs/detectors.md, "A variant measured and not shipped")."""
+(docs/detectors.md, "A variant measured and not shipped").
+
+    python -m phaselog.bias_tooling.detector_figures --audit
+
+says where each endorsed sentence of the dev books (validation books included, never the test books) is lost, by
+STAGES: (a) the gate finds no group mention, (c) the score is below the cut, (d) the severity is low or there is
+no judgement to rate, (b) the grammar's veto on the stance makes a medium+ finding low, (e) found at medium+; per
+category and per annotated severity, for all dev books and the validation books, with examples
+(docs/detectors.md, "Where the dev books' generalisations are lost")."""
 import argparse
 import json
 from pathlib import Path
@@ -153,10 +162,13 @@ def stage_of(text: str, findings: list, passed: list, assessments: list, cut: fl
             severity, discount, _, _ = judged(sentence, kept, assessment)
             vetoed = severity in FLAGGED and discounted_severity(severity, discount) not in FLAGGED
             stage = f"{STAGES[6]}: {discount}" if vetoed else STAGES[5] if severity else STAGES[4]
-        if STAGES.index(stage.rsplit(":", 1)[0] if stage.startswith("b") else stage) > \
-                STAGES.index(best.rsplit(":", 1)[0] if best.startswith("b") else best):
-            best = stage
+        best = max(best, stage, key=rank)
     return best
+
+
+def rank(stage: str) -> int:
+    """Where a stage of stage_of stands in STAGES (a veto is named by its kind after the colon)."""
+    return STAGES.index(STAGES[6] if stage.startswith(STAGES[6]) else stage)
 
 
 def audit() -> dict:

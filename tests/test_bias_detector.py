@@ -13,7 +13,10 @@ from pathlib import Path
 
 from phaselog.bias_tooling.book_eval import split_figures
 from phaselog.bias_tooling.book_sentences import read_table
+from phaselog.bias_tooling.detector_figures import stage_of
 from phaselog.understanding.bias_detector import scan_bias, scan_bias_many, worst_severity
+from phaselog.understanding.bias_gate import sentences_to_score
+from phaselog.understanding.bias_scorer import load_scorer
 from tests.test_bias_scorer import no_network  # noqa: F401 (the fixture: sockets refuse while the scan runs)
 
 DATA = Path(__file__).parents[1] / "bias_tooling" / "data"
@@ -112,3 +115,17 @@ def test_frozen_test_books_hold_their_scored_figures():
     """Scored once per change to the detector (never tuned on); this only holds the figure a change must not
     lose, as the public sets' test halves are held (tests/test_bias_public.py)."""
     assert_book_figures_hold("test")
+
+
+def test_the_audit_names_the_stage_where_a_generalisation_is_lost():
+    """detector_figures --audit's stages, on sentences whose stage the scorer's weights cannot move: no group word,
+    humankind, a high claim the grammar finds whatever the score; and, with the cut at 0 or above 1, a premise
+    vetoed and a claim below the cut."""
+    texts = ["The rain fell all night on the quiet town.", "All men are mortal, and all men err.",
+             "black people are a cancer", "If the Malays are idle, they are so by nature."]
+    findings = scan_bias_many(texts)
+    passed = [sentences_to_score(text) for text in texts]
+    assessments = [load_scorer().assess([sentence for sentence, _ in p]) if p else [] for p in passed]
+    stages = [stage_of(*reading, cut) for reading in zip(texts, findings, passed, assessments) for cut in (0.0, 1.01)]
+    assert stages == ["a: no group word"] * 2 + ["a: 'men' read as humankind"] * 2 + ["e: found at medium+"] * 2 + [
+        "b: veto: supposition", "c: scorer below the cut"]
