@@ -34,12 +34,13 @@ MEASURED = {
     # 1-3: 261 of 933, 121 of 4,445; round 4's six new books alone: 18 of 83, 21 of 383; round 5's seven: 10 of 63,
     # 12 of 382). Before the grammar's humankind rule: 292 of 1,079 and 157 of 5,210 (rounds 1-3: 264 of 933, 124 of
     # 4,445; rounds 4 and 5 the same). Praise at medium with the cut at 0.70, measured and not shipped: 339 and 148
-    # (docs/detectors.md, "A variant measured and not shipped")
+    # (docs/detectors.md, "A variant measured and not shipped"). Since bias-gate's grammar fixes (period vices as
+    # traits, two vetoes that fired on endorsed claims): 300 and 154, from 289 and 154
     # the frozen test books, scored once per change to the detector (the last: 2026-12-07 17:13 UTC, the grammar's
     # humankind rule and the scan that scores a sentence as it would alone; before them 48 of 238 at 36 of 901;
     # the grammar alone, before #39: 4 of 238 at 4 of 901)
     "books test": {"endorsed": (48, 238), "reported_or_neutral": (34, 901)},
-    "books dev": {"endorsed": (289, 1079), "reported_or_neutral": (154, 5210)},
+    "books dev": {"endorsed": (300, 1079), "reported_or_neutral": (154, 5210)},
 }
 
 
