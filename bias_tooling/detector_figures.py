@@ -38,9 +38,8 @@ from pathlib import Path
 
 from phaselog.bias_tooling.book_sentences import read_table
 from phaselog.understanding.bias import scan_rules
-from phaselog.understanding.bias_detector import (KEPT_RULE, discounted_severity, humankind, judged, scan_bias_many,
-                                                   worst_severity)
-from phaselog.understanding.bias_gate import mentions_in, sentences_to_score
+from phaselog.understanding.bias_detector import KEPT_RULE, discounted_severity, judged, scan_bias_many, worst_severity
+from phaselog.understanding.bias_gate import humankind, mentions_in, sentences_to_score
 from phaselog.understanding.bias_scorer import card, load_scorer, threshold
 from phaselog.understanding.scan import as_texts, corpus_sentences
 
