@@ -123,7 +123,7 @@ def test_the_audit_names_the_stage_where_a_generalisation_is_lost():
     humankind, a high claim the grammar finds whatever the score; and, with the cut at 0 or above 1, a premise
     vetoed and a claim below the cut."""
     texts = ["The rain fell all night on the quiet town.", "All men are mortal, and all men err.",
-             "black people are a cancer", "If the Malays are idle, they are so by nature."]
+             "black people are a cancer", "If the Malays are lazy, they are so by nature."]
     findings = scan_bias_many(texts)
     passed = [sentences_to_score(text) for text in texts]
     assessments = [load_scorer().assess([sentence for sentence, _ in p]) if p else [] for p in passed]
