@@ -66,13 +66,13 @@ def row(text: str, endorsed: int, source: str, severity=None, **extra) -> dict:
     return {"text": text, "endorsed": endorsed, "severity": severity, "source": source, **extra}
 
 
-def book_rows(data: Path) -> list[dict]:
+def book_rows(data: Path, rounds: int = ROUNDS) -> list[dict]:
     rows = []
     for line in (data / "books.jsonl").read_text(encoding="utf-8").splitlines():
         book = json.loads(line)
         if book["split"] != "dev" or book["label"] not in ("endorsed", "reported", "neutral"):
             continue
-        if book.get("round", 1) > ROUNDS:  # the shipped weights were trained before a later round was labelled
+        if book.get("round", 1) > rounds:  # the shipped weights were trained before a later round was labelled
             continue
         endorsed = int(book["label"] == "endorsed")
         rows.append(row(book["text"], endorsed, "books", book["severity"] if endorsed else None,
@@ -118,8 +118,8 @@ def is_validation(book_id: str) -> bool:
     return hashlib.sha256(book_id.encode()).digest()[0] < VALIDATION_BELOW
 
 
-def training_data(data: Path) -> tuple[list[dict], list[dict]]:
-    books = book_rows(data)
+def training_data(data: Path, rounds: int = ROUNDS) -> tuple[list[dict], list[dict]]:
+    books = book_rows(data, rounds)
     validation = [r for r in books if is_validation(r["book_id"])]
     train = [r for r in books if not is_validation(r["book_id"])] + public_rows(data)
     return train, validation
