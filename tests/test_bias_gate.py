@@ -132,7 +132,8 @@ def test_dev_pass_rates_are_held_at_the_measured_values():
     update both."""
     rates = dev_pass_rates(dev_rows())
     assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (768, 808)
-    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (154, 171)
+    # 154 before bias-gate's period vices (lexicons/attributes traits): one more passes on a word of judgement
+    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (155, 171)
     assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3063, 3845)
     assert rates["endorsed (scored)"]["rate"] >= 0.95
     # round 4: six dev books added after the rules were tuned, sampled by round 1's rule: the gate on unseen books
