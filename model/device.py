@@ -41,9 +41,23 @@ def trains_bf16(config) -> bool:
     return uses_cuda(config) or config.train.precision == "bf16"
 
 
+def newton_schulz_dtype(train_config, device: torch.device, cpuinfo: Path = Path("/proc/cpuinfo")) -> torch.dtype:
+    """The dtype Muon orthogonalises in. auto: bf16 on CUDA (tensor cores) and on a CPU that computes bf16
+    natively (about half the fp32 time at the race's shapes, the same loss: docs/benchmarks.md, Muon's cost),
+    fp32 on a CPU that would emulate it; fp32 / bf16 force one (check_precision refuses an emulated bf16)."""
+    wanted = train_config.muon_precision
+    if wanted == "auto":
+        return torch.bfloat16 if device.type == "cuda" or native_bf16(cpuinfo)[0] else torch.float32
+    return torch.bfloat16 if wanted == "bf16" else torch.float32
+
+
 def check_precision(config, cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
-    """train.precision bf16 on a CPU that would emulate bf16 (10-30x slower per op than fp32) is refused."""
-    if config.train.precision == "bf16" and not uses_cuda(config):
-        native, why = native_bf16(cpuinfo)
-        if not native:
-            raise PhaselogError(f"train.precision bf16: {why}; keep train.precision auto (fp32 on this CPU)")
+    """bf16 on a CPU that would emulate it (10-30x slower per op than fp32) is refused: train.precision's autocast
+    and train.muon_precision's Newton-Schulz alike."""
+    if uses_cuda(config):
+        return
+    for key in ("precision", "muon_precision"):
+        if getattr(config.train, key) == "bf16":
+            native, why = native_bf16(cpuinfo)
+            if not native:
+                raise PhaselogError(f"train.{key} bf16: {why}; keep train.{key} auto (fp32 on this CPU)")

@@ -21,7 +21,7 @@ from phaselog.datasets.shards import load_stream
 from phaselog.datasets.tokenizer import Tokenizer
 from phaselog.model.checkpoint import (is_good, latest_good_checkpoint, load_checkpoint, prune_checkpoints,
                                        save_checkpoint)
-from phaselog.model.device import pick_device, trains_bf16
+from phaselog.model.device import newton_schulz_dtype, pick_device, trains_bf16
 from phaselog.model.distributed import Ranks, launch_segment
 from phaselog.model.freezing import UnitFreezer, frozen_units
 from phaselog.model.gpt import GPT, GPTShape
@@ -67,7 +67,7 @@ def build_optimizer(model: GPT, train_config) -> "torch.optim.Optimizer | MuonAn
         # every block parameter is a matrix (no biases, norms without gains), which is all Muon takes; q, k and v
         # are one fused matrix in the model but three maps, so each is orthogonalised apart
         slices = {p: 3 for b in model.blocks for name, p in b.named_parameters() if name.endswith("c_qkv.weight")}
-        return MuonAndAdamW(Muon([groups[2]], slices),
+        return MuonAndAdamW(Muon([groups[2]], slices, newton_schulz_dtype(t, device)),
                             torch.optim.AdamW(groups[:2], betas=(0.9, 0.95), eps=1e-10, **adamw_implementation(device)))
     return torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-10, **adamw_implementation(device))
 
@@ -82,11 +82,12 @@ def muon_lr(train_config, seq_len: int) -> float:
 NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)  # Keller Jordan's quintic: 5 steps take every singular value near 1
 
 
-def orthogonalise(update: torch.Tensor, steps: int = 5) -> torch.Tensor:
-    """The nearest semi-orthogonal matrix to each (..., rows, cols) matrix, by Newton-Schulz. In fp32 on a CPU
-    (torch.optim.Muon's bf16 is emulated on most CPUs, 8x an AdamW step, docs/benchmarks.md: converge), in bf16
-    on CUDA, where the tensor cores make it cheap and the iteration tolerates it."""
-    x = update.to(torch.bfloat16 if update.is_cuda else torch.float32)
+def orthogonalise(update: torch.Tensor, steps: int = 5, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The nearest semi-orthogonal matrix to each (..., rows, cols) matrix, by Newton-Schulz in `dtype`
+    (model/device.py: newton_schulz_dtype): fp32 on most CPUs, where bf16 is emulated (torch.optim.Muon's bf16
+    cost 8x an AdamW step, docs/benchmarks.md: converge); bf16 on CUDA and on CPUs that compute it natively,
+    where it is about twice as fast and the iteration tolerates it."""
+    x = update.to(dtype)
     wide = x.size(-2) <= x.size(-1)
     x = x if wide else x.mT  # the Gram matrix of the short side: less work, same result
     x = x.reshape(-1, *x.shape[-2:])  # one batch of matrices, so every iteration is three batched matmuls
@@ -108,9 +109,9 @@ class Muon(torch.optim.Optimizer):
     MOMENTUM, MOMENTUM_START, MOMENTUM_WARMUP = 0.95, 0.85, 300
     NEWTON_SCHULZ_STEPS = 5
 
-    def __init__(self, params, slices: dict[torch.Tensor, int]):
+    def __init__(self, params, slices: dict[torch.Tensor, int], dtype: torch.dtype = torch.float32):
         super().__init__(params, {"lr": 0.0, "weight_decay": 0.0})  # each group brings its own (build_optimizer)
-        self.slices = slices
+        self.slices, self.dtype = slices, dtype
 
     @torch.no_grad()
     def step(self) -> None:
@@ -128,7 +129,8 @@ class Muon(torch.optim.Optimizer):
                 wide = maps.mT if tall else maps
                 by_shape.setdefault(wide.shape[-2:], []).append((p, wide, tall))
             for entries in by_shape.values():
-                stacked = orthogonalise(torch.cat([wide for _, wide, _ in entries]), self.NEWTON_SCHULZ_STEPS)
+                stacked = orthogonalise(torch.cat([wide for _, wide, _ in entries]), self.NEWTON_SCHULZ_STEPS,
+                                        self.dtype)
                 for (p, wide, tall), update in zip(entries, stacked.split([wide.size(0) for _, wide, _ in entries])):
                     parts = wide.size(0)
                     rows, cols = p.size(0) // parts, p.size(1)
@@ -347,6 +349,9 @@ def train_segment(run_dir: Path, config, start_step: int, end_step: int, peak_fl
     log(f"training {'compiled (torch.compile; its first step compiles)' if t.compile else 'eager'} "
         f"(train.compile: {str(t.compile).lower()}), {'bf16 autocast' if bf16 else 'fp32'} on {device.type} "
         f"(train.precision: {t.precision})")
+    if t.optimizer == "muon":  # its Newton-Schulz dtype follows the machine under auto: say which one this run got
+        dtype = "bf16" if newton_schulz_dtype(t, device) == torch.bfloat16 else "fp32"
+        log(f"Muon's Newton-Schulz in {dtype} (train.muon_precision: {t.muon_precision})")
     ckpt_dir = run_dir / "checkpoints"
     tokenizer, streams = load_data(run_dir, config)
     sampler = BatchSampler(streams, mix_from_config(config, extra_starts), config.model.seq_len, t.seed)

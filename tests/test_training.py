@@ -129,6 +129,7 @@ def test_a_continued_run_may_switch_to_muon_with_fresh_optimizer_state(prepared,
     said = []
     train_segment(child, switched, 20, 40, PEAK, log=said.append)
     assert said[0] == "training eager (train.compile: false), fp32 on cpu (train.precision: auto)"
+    assert said[1] == f"Muon's Newton-Schulz in {'bf16' if native_bf16()[0] else 'fp32'} (train.muon_precision: auto)"
     assert any("optimizer changed from adamw to muon" in line for line in said)
     losses = losses_of(child)
     assert sorted(losses) == list(range(21, 41))
@@ -147,6 +148,27 @@ def test_cpu_bf16_is_refused_in_one_line_where_the_cpu_would_emulate_it(tiny_con
     assert "\n" not in str(refused.value)
     check_precision(tiny_config(precision="bf16"), native)
     check_precision(tiny_config(), emulated)  # auto: fp32 on any CPU
+    with pytest.raises(PhaselogError) as refused:
+        check_precision(tiny_config(optimizer="muon", muon_precision="bf16"), emulated)
+    assert str(refused.value).startswith("train.muon_precision bf16: no native bf16 on this CPU")
+    check_precision(tiny_config(optimizer="muon", muon_precision="bf16"), native)
+
+
+
+def test_muon_newton_schulz_runs_in_bf16_where_the_cpu_computes_it_natively(tiny_config, tmp_path):
+    import torch
+
+    from phaselog.model.device import newton_schulz_dtype
+
+    emulated, native = tmp_path / "emulated", tmp_path / "native"
+    emulated.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
+    native.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    cpu, auto = torch.device("cpu"), tiny_config(optimizer="muon").train
+    assert newton_schulz_dtype(auto, cpu, native) == torch.bfloat16
+    assert newton_schulz_dtype(auto, cpu, emulated) == torch.float32
+    assert newton_schulz_dtype(auto, torch.device("cuda"), emulated) == torch.bfloat16
+    assert newton_schulz_dtype(tiny_config(optimizer="muon", muon_precision="fp32").train, cpu, native) \
+        == torch.float32
 
 
 @pytest.mark.skipif(not native_bf16()[0], reason="train.precision bf16 needs a CPU with native bf16: "
@@ -178,6 +200,10 @@ def test_muon_orthogonalises_in_fp32_on_cpu_and_q_k_v_apart():
     assert singular.min() > 0.5 and singular.max() < 1.3
     tall = orthogonalise(torch.randn(64, 16, generator=torch.Generator().manual_seed(1)))
     assert torch.linalg.svdvals(tall).min() > 0.5 and torch.linalg.svdvals(tall).max() < 1.3
+    # in bf16 (train.muon_precision: bf16, or CUDA) the iteration lands in the same band, returned in fp32
+    halved = orthogonalise(stacked, dtype=torch.bfloat16)
+    assert halved.dtype == torch.float32
+    assert torch.linalg.svdvals(halved).min() > 0.5 and torch.linalg.svdvals(halved).max() < 1.3
 
 
 def test_muon_step_batches_by_shape_as_if_each_map_were_orthogonalised_alone(tiny_config):
@@ -205,7 +231,7 @@ def test_muon_step_batches_by_shape_as_if_each_map_were_orthogonalised_alone(tin
         nesterov = p.grad.lerp(p.grad * (1 - first), first)
         parts = muon.slices.get(p, 1)
         rows = p.size(0) // parts
-        maps = [orthogonalise(m) for m in nesterov.split(rows)]
+        maps = [orthogonalise(m, dtype=muon.dtype) for m in nesterov.split(rows)]
         expected = old * (1 - group["lr"] * group["weight_decay"]) \
             - group["lr"] * max(1.0, rows / p.size(1)) ** 0.5 * torch.cat(maps)
         assert not torch.allclose(p.detach(), old, atol=1e-4)  # the step moved it

@@ -11,10 +11,10 @@ Per shape: the peer trains for a budget T, set in steps (so the target does not 
 idle cores the default budgets are some 20 s and 40 s of training); the target is its median final val loss over
 the seeds. phaselog trains complete schedules (warmup to warmdown, no early stop: rankings flip during the decay)
 at FRACTIONS of T's tokens, and its tokens to target are where its median final loss over the seeds crosses the
-target, interpolated in log tokens. Time is tokens over each trainer's median throughput across all its runs of the
-race (the runs of a round alternate between the two trainers, so the machine's load hits both alike), so
-interpolating in log tokens is interpolating in log time: time_ratio = token_ratio / throughput_ratio, the two
-reported apart. The interval resamples the seeds (bootstrap).
+target, interpolated in log tokens. Time is tokens over throughput, and the throughput ratio is the median over
+rounds of each round's ratio of the two trainers' median tok/s (the runs of a round alternate between the two
+trainers, so the machine's load hits both alike), so interpolating in log tokens is interpolating in log time:
+time_ratio = token_ratio / throughput_ratio, the two reported apart. The interval resamples the seeds (bootstrap).
 
 A lever is raced as config overrides on phaselog's side alone (`--set KEY=VALUE`, as `phaselog run` takes them,
 applied after the shape: train.batch_size=32 trains 32 sequences a step, fewer steps for the same tokens;
@@ -236,8 +236,7 @@ def race_shape(base: PhaseConfig, shape: dict, run_dir: Path, peer_steps: int, s
         return {**result, "target": target, "target_given": True, "reached": how, "token_ratio": token_ratio,
                 "token_ratio_interval": bootstrap_interval([target], curves, peer_tokens, 1.0),
                 "time_ratio": None, "throughput_ratio": None}
-    peer_tps = statistics.median(r["tokens_per_sec"] for r in runs if r["trainer"] == "peer")
-    throughput_ratio = statistics.median(r["tokens_per_sec"] for r in ours) / peer_tps
+    throughput_ratio = round_throughput_ratio(runs, seeds)
     peer_finals = [r["val_loss"] for r in peer_runs]
     ratio, target, how, token_ratio = time_ratio(peer_finals, curves, peer_tokens, throughput_ratio)
     return {**result, "target": target, "target_given": False, "reached": how, "token_ratio": token_ratio,
@@ -248,6 +247,19 @@ def race_shape(base: PhaseConfig, shape: dict, run_dir: Path, peer_steps: int, s
             "peer_lr_tuning": [{"lr": lr, "val_loss": loss} for lr, loss in tuning.items()],
             "peer_tokens_per_sec": spread([r["tokens_per_sec"] for r in runs if r["trainer"] == "peer"]),
             "peer_val_loss": spread(peer_finals)}
+
+
+def round_throughput_ratio(runs: list[dict], rounds: int) -> float:
+    """phaselog's tok/s over the peer's, the median over rounds of each round's ratio of medians: the two
+    trainers alternate within a round, under the same load, but round 0 holds four of the peer's runs (its lr
+    tuning) and later rounds one, so medians pooled over the race weigh the peer towards round 0's load (on a
+    loaded machine that moved the ratio from 0.88 to 1.41: docs/benchmarks.md, Muon's cost)."""
+    ratios = []
+    for round_ in range(rounds):
+        rates = {kind: [r["tokens_per_sec"] for r in runs if r["round"] == round_ and r["trainer"] == kind]
+                 for kind in ("phaselog", "peer")}
+        ratios.append(statistics.median(rates["phaselog"]) / statistics.median(rates["peer"]))
+    return statistics.median(ratios)
 
 
 def demo_base(corpus: Path) -> PhaseConfig:

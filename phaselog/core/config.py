@@ -114,6 +114,11 @@ class TrainConfig(Strict):
                                                "bf16 autocast on CPU too, only where the CPU computes bf16 natively "
                                                "(AMX or AVX-512 BF16): 2x the fp32 step at width 512, no faster at "
                                                "the demo's width 128 (docs/benchmarks.md)")
+    muon_precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="the dtype of Muon's Newton-Schulz: "
+                                                            "auto: bf16 on CUDA and on a CPU that computes bf16 "
+                                                            "natively (AVX-512 BF16, AMX), fp32 on others; fp32 or "
+                                                            "bf16 force one (bf16 refused where it is emulated); "
+                                                            "docs/benchmarks.md: Muon's cost")
     init_from: str | None = Field(None, description="a run id or a checkpoint path to start from (weights only)")
     continue_from: str | None = Field(None, description="checkpoint of the run this one continues, set by `phaselog "
                                       "continue`: weights, optimizer state and RNG streams carry over, and the "
