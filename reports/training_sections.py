@@ -196,9 +196,10 @@ def machine_note(segments: list[dict]) -> str | None:
     whole = machine_share(segments)
     if whole is None:
         return None
-    figures = (f"training had about {100 * whole['share']:.0f}% of its {whole['threads']} thread"
-               f"{'s' if whole['threads'] != 1 else ''}' time (process CPU time over wall time; 1-minute load "
-               f"average {whole['load_low']:.1f}-{whole['load_high']:.1f} on {whole['cores']} cores)")
+    share = (f"about {100 * whole['share']:.0f}% of its {whole['threads']} thread"
+             f"{'s' if whole['threads'] != 1 else ''}' time (process CPU time over wall time; 1-minute load "
+             f"average {whole['load_low']:.1f}-{whole['load_high']:.1f} on {whole['cores']} cores)")
+    figures = f"training had {share}"
     busy = [s for s in whole["segments"] if shared(machine_share([s]))]
     if busy and len(busy) < len(whole["segments"]):
         m = machine_share(busy)
@@ -209,7 +210,7 @@ def machine_note(segments: list[dict]) -> str | None:
     if shared(whole):
         return f"the machine was shared: {figures}, so its speed is what other work left it"
     if whole["share"] >= ALONE and whole["load"] <= whole["cores"]:
-        return f"training had the machine to itself: {figures}"
+        return f"training had the machine to itself: {share}"
     return figures
 
 

@@ -68,6 +68,44 @@ def test_a_they_carries_the_group_of_the_sentence_before():
     assert mentioned_after("We walked on in the rain.", "They cheat and plunder the traders continually.") == []
 
 
+def test_a_they_after_humankind_carries_no_group():
+    """Meditations IX as a run's window holds it (a line is a sentence to the split): "men" is people at large."""
+    previous = "either wittingly or unwittingly should do anything amiss) nor men, (for"
+    assert mentioned_after(previous, "it is through ignorance, and therefore against their wills that they do") == []
+    assert mentioned_after("Women are weak, and men are strong.", "They never forgive a wrong.") == [
+        ("They", "gender")]  # men set beside women are a sex
+
+
+def test_a_they_with_its_antecedent_in_its_own_sentence_carries_nothing():
+    """Beyond Good and Evil, read as the shared corpus's 2 kB texts read it."""
+    assert mentioned_after(
+        "--or as resolute will to dangerous voyages of discovery, to spiritualized North Pole expeditions under "
+        "barren and dangerous skies", "There may be good grounds for it when warm-blooded and superficial "
+        "humanitarians cross themselves before this spirit") == []
+    assert mentioned_after(
+        "This sympathizing invariably deceives itself as to its power; woman would like to believe that love can "
+        "do EVERYTHING--it is the SUPERSTITION peculiar to her", "the martyrdom of the most innocent and most "
+        "craving heart, with terrible outbursts against those who refused him their love") == []
+    assert mentioned("spiritualized North Pole expeditions under barren and dangerous skies") == []
+
+
+def test_that_people_after_a_verb_is_no_people():
+    """Problems of Philosophy: the conjunction "that" before "people" (persons) names no nation."""
+    assert mentioned("It constantly happens that people entertain a true belief, which has grown up in them "
+                     "because of some piece of intuitive knowledge") == []
+    assert mentioned("The origin of the wearing of the leek on St. David's day, among that people, is thus "
+                     "given") == [("that people", "ethnicity")]  # Mrs Beeton on the Welsh
+
+
+def test_a_faith_is_no_mention_of_its_people():
+    """Beyond Good and Evil: a faith or doctrine is its teaching, not the people who hold it."""
+    assert mentioned("There is perhaps nothing so admirable in Christianity and Buddhism as their art of teaching "
+                     "even the lowest to elevate themselves by piety") == []
+    assert mentioned("There is cruelty and religious Phoenicianism in this faith, which is adapted to a tender, "
+                     "many-sided, and very fastidious conscience") == []
+    assert mentioned("The Christians are always at war among themselves.") == [("Christians", "religion")]
+
+
 def test_a_text_gives_the_scorer_only_the_sentences_that_pass():
     text = ("We rode all day through the hills. The Timorese are generally great thieves.\nThey cheat the traders. "
             "The old man walked slowly to the door.")
@@ -93,9 +131,9 @@ def test_dev_pass_rates_are_held_at_the_measured_values():
     """docs/detectors.md gives these; after a change, rerun python -m phaselog.bias_tooling.gate_figures and
     update both."""
     rates = dev_pass_rates(dev_rows())
-    assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (769, 808)
-    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (155, 171)
-    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3069, 3845)
+    assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (768, 808)
+    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (154, 171)
+    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3063, 3845)
     assert rates["endorsed (scored)"]["rate"] >= 0.95
     # round 4: six dev books added after the rules were tuned, sampled by round 1's rule: the gate on unseen books
     rates = dev_pass_rates(dev_rows(labelling_round=4))

@@ -422,13 +422,15 @@ def test_the_speed_section_says_when_the_machine_was_shared_and_when_training_ha
             store, "SELECT sum(cpu_seconds) / sum(loop_seconds * threads), max(threads), max(cores), "
                    "least(min(load_start), min(load_end)), greatest(max(load_start), max(load_end)) FROM segments "
                    "WHERE run_id = ?", [run_id])
-        figures[run_id] = (f"training had about {100 * share:.0f}% of its {threads} threads' time (process CPU time "
+        figures[run_id] = (f"about {100 * share:.0f}% of its {threads} threads' time (process CPU time "
                            f"over wall time; 1-minute load average {low:.1f}-{high:.1f} on {cores} cores)")
-    assert md(f"Run one: the machine was shared: {figures['one']}, so its speed is what other work left it.") in said
+    assert md(f"Run one: the machine was shared: training had {figures['one']}, so its speed is what other work "
+              "left it.") in said
+    # said once: not "to itself: training had about 95% ..."
     assert md(f"Run two: training had the machine to itself: {figures['two']}.") in said
     assert "about 34% of its 2 threads' time" in figures["one"] and "about 95%" in figures["two"]
     # each run's own log says it too, under its speed table
-    for run_id, said in (("one", "The machine was shared: "), ("two", "Training had the machine to itself: ")):
+    for run_id, said in (("one", "The machine was shared: training had "), ("two", "Training had the machine to itself: ")):
         own = Path(write_report(store.home, run_id, tmp_path / run_id)["markdown"]).read_text()
         assert md(said + figures[run_id]) in section(own, "Runs and speed"), run_id
 

@@ -36,7 +36,7 @@
 Each finding says why: its terms are the mention and the claim, `score` the scorer's probability (None for a grammar
 finding in a sentence the gate did not pass), and `why` the sentence's reading in words."""
 from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
-from phaselog.understanding.bias_gate import (Mention, StanceSignals, mentions_in, sentences_to_score,
+from phaselog.understanding.bias_gate import (Mention, StanceSignals, humankind, mentions_in, sentences_to_score,
                                                stance_signals)
 from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
 from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshold
@@ -45,14 +45,6 @@ KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the 
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
 NOT_REACH = 3  # a "not" this close after the mention negates what is said of the group
 CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
-
-
-def humankind(mention: Mention, mentions: list[Mention]) -> bool:
-    """"men" in these books is people at large ("gentle towards all men", "the comprehension of men") unless the
-    sentence sets them beside women: then it is a sex. The gate keeps "men" (its vocabulary is frozen with the
-    book corpus); the detector reads it so, after the shared corpus's false alarms (docs/detectors.md)."""
-    return mention.text.lower() == "men" and not any(m.category == "gender" and m.text.lower() != "men"
-                                                     for m in mentions)
 
 
 def of_humankind(finding: BiasFinding) -> bool:

@@ -9,12 +9,14 @@ A mention is a group word of understanding/group_words.py (the period vocabulary
 orders"), of lexicons/identity_terms and SeeGULL's demonyms (bias_lexicon.LEXICON), an identity adjective with a
 people noun ("Chinese women"), a capitalised demonym ("the Timorese"), "the people(s) of <Place>", a person's group
 named through them ("like all his race", "the cunning of her people", "their sex"), or, in a sentence that names
-none, a "they" / "their" after a sentence that does. Categories are the detector's plus class (social rank:
-peasants, servants, the mob), never "other" (occupations, humankind).
+none, a "they" / "their" after a sentence that does (not after humankind's "men", nor when the pronoun's antecedent
+is in its own sentence: carried_mention). Categories are the detector's plus class (social rank: peasants,
+servants, the mob), never "other" (occupations, humankind).
 
 A group word that names nobody is no mention: one person ("his young wife", "the old man walked in", "Lady
-Catherine", "my lords", "four children"), a thing ("the American dollar", "the old house"), a language ("in
-English"). A sentence with a mention is worth scoring when it has a mark of the present or of a habit ("is",
+Catherine", "my lords", "four children"), a thing ("the American dollar", "the old house", "the North Pole"), a
+language ("in English"), a faith ("Christianity", "their faith"), "that people" after a verb ("it happens that
+people ..."). A sentence with a mention is worth scoring when it has a mark of the present or of a habit ("is",
 "never", "all", "such", "nature", "race"), a generic mention (bare, a quantifier, "the" with a people: word order
 aside, so "Cunning were the Malays" passes), or a word of judgement (lexicons/attributes, VADER |v| >= 1.2).
 What each rule costs on the book corpus's dev sentences, and the share of the shared prose it passes, is in
@@ -48,6 +50,9 @@ DIALECT_WORDS = {
 }
 
 
+FAITHS = ("buddhism", "catholicism", "christianity", "hinduism", "islam", "judaism", "mormonism", "sikhism")
+
+
 def build_vocabulary() -> tuple[dict, dict]:
     """{words: category} of group nouns and {words: category} of identity adjectives (which make a group with a
     people noun). group_words.py first, for its period words and its class category; the detector's lexicons
@@ -59,6 +64,8 @@ def build_vocabulary() -> tuple[dict, dict]:
     for category, words in DIALECT_WORDS.items():
         nouns.update({phrase_words(word): category for word in words})
     del nouns[("man",)]  # in these books "man" is humankind far more often than a sex (no group: the guide)
+    for faith in FAITHS:  # a faith is its teaching: "nothing so admirable in Christianity" says nothing of Christians
+        del nouns[(faith,)]
     adjectives = {phrase_words(" ".join(words)): category for words, category in LEXICON["adjectives"].items()}
     return nouns, adjectives
 
@@ -77,8 +84,7 @@ DEMONYM = re.compile(r"(?<![\w-])[A-Z][a-z]{2,}(?:ese|ians|ites)(?![\w-])|(?<=[a
 OWNERS = {"his", "her", "their", "our", "your", "its", "my", "that", "this", "whose"}
 KINDRED = {"race": "ethnicity", "people": "ethnicity", "tribe": "ethnicity", "blood": "ethnicity",
            "kindred": "ethnicity", "nation": "nationality", "countrymen": "nationality", "sex": "gender",
-           "caste": "class", "class": "class", "rank": "class", "station": "class", "faith": "religion",
-           "creed": "religion"}
+           "caste": "class", "class": "class", "rank": "class", "station": "class"}  # not "their faith": a teaching
 
 # every word a group can begin with (group_at's branches): a noun or adjective phrase, an owner, "the people of"
 GROUP_STARTS = FIRST_WORDS | OWNERS | {"natives", "inhabitants"}
@@ -97,6 +103,10 @@ COLLECTIVE_FOLLOWERS = {
 
 # a modifier of "the" that keeps it generic: "the very poor", "the idle rich"
 COLLECTIVE_ADVERBS = {"very", "most", "really", "truly", "deserving", "idle", "honest", "labouring", "industrious"}
+
+# after these a "that" before "people" is a determiner ("among that people"); after a verb it is the conjunction
+DETERMINER_BEFORE = {"of", "among", "amongst", "to", "by", "with", "from", "for", "in", "on", "upon", "against",
+                     "about", "towards", "over", "like", "than", "at", "into", "within", "through", "between"}
 
 LANGUAGE_BEFORE = {"in", "speak", "speaks", "spoke", "spoken", "speaking", "into", "learn", "learned", "learnt",
                    "understand", "understood", "read", "write", "wrote", "taught", "translated", "know", "knew"}
@@ -134,6 +144,9 @@ QUALITY_ENDINGS = ("ness", "ism", "isms", "ity", "ence", "ance", "ery", "ship", 
 PEOPLES = {"nationality", "ethnicity", "religion"}  # "the Moors", "the French", "the Jews": the people as a whole
 
 THEY = re.compile(r"\b(?:they|them|their|theirs|themselves)\b", re.I)  # a group carried on from the sentence before
+# before a "they" in its own sentence these stand for its antecedent there ("those who refused him their love", "The
+# latter, when they write books"): nothing is carried
+ANTECEDENTS = {"those", "latter", "former"}
 
 VALENCED = 1.2  # VADER's scale is -4..+4; the detector's threshold for a trait word
 
@@ -237,6 +250,10 @@ def names_nobody(words: list[str], matches: list[re.Match], i: int, length: int)
             or capitalised and (titled or i > 0 and previous not in ".!?\"“")  # "..., Father, ..."
     if previous in ("my", "his", "her") and GROUP_NOUNS.get(tuple(phrase)) not in PEOPLES:
         return True  # "my lords", "his servants"; "their women", "your maidens" may be a people's
+    if phrase == ["that", "people"] and previous.isalpha() and previous not in DETERMINER_BEFORE:
+        return True  # "It constantly happens that people entertain a true belief": the conjunction, not a nation
+    if phrase == ["pole"] and previous in ("north", "south"):
+        return True  # "North Pole expeditions"
     if previous in COUNTS or previous.isdigit():
         return True  # "four children", "two Indians", "300 emigrants": people counted are some people
     if len(phrase) == 1 and tuple(phrase) in IDENTITY_ADJECTIVES and i + length < len(words) \
@@ -291,16 +308,34 @@ def worth_scoring(sentence: str, mentions: list[Mention]) -> bool:
     return any(abs(valence(word)) >= VALENCED or (word,) in LEXICON["attributes"] for word in words)
 
 
+def humankind(mention: Mention, mentions: list[Mention]) -> bool:
+    """"men" in these books is people at large ("gentle towards all men", "the comprehension of men") unless the
+    sentence sets them beside women: then it is a sex. The gate keeps "men" (its vocabulary is frozen with the
+    book corpus) but carries no "they" from it; the detector reads it so, after the shared corpus's false alarms
+    (docs/detectors.md)."""
+    return mention.text.lower() == "men" and not any(m.category == "gender" and m.text.lower() != "men"
+                                                     for m in mentions)
+
+
+def carried_mention(sentence: str, previous: str) -> list[Mention]:
+    """A "they" / "their" carrying the group of the sentence before ("The Timorese are thieves. They cheat and
+    plunder ...": the claim is in the second sentence), as the guide labels it; [] when the pronoun's antecedent is
+    in its own sentence (always for "themselves": "humanitarians cross themselves") or the group before is
+    humankind ("consider what manner of men they be. For then ... complain of them that offend")."""
+    pronoun = THEY.search(sentence)
+    if not pronoun or pronoun.group().lower() == "themselves" \
+            or not ANTECEDENTS.isdisjoint(phrase_words(sentence[:pronoun.start()])):
+        return []
+    earlier = mentions_in(previous)
+    if not earlier or humankind(earlier[-1], earlier):
+        return []
+    return [Mention(earlier[-1].category, pronoun.start(), pronoun.end(), pronoun.group())]
+
+
 def group_mentions(sentence: str, previous: str = "") -> list[Mention]:
     """The groups the sentence names, if it is worth scoring; [] if not (then the scorer need not run). previous
-    is the sentence before it, if any: a "they" / "their" may carry its group on ("The Timorese are thieves.
-    They cheat and plunder ...": the claim is in the second sentence), as the guide labels it."""
-    mentions = mentions_in(sentence)
-    if not mentions and previous:
-        pronoun = THEY.search(sentence)
-        earlier = mentions_in(previous) if pronoun else []
-        if earlier:
-            mentions = [Mention(earlier[-1].category, pronoun.start(), pronoun.end(), pronoun.group())]
+    is the sentence before it, if any: a "they" / "their" may carry its group on (carried_mention)."""
+    mentions = mentions_in(sentence) or (carried_mention(sentence, previous) if previous else [])
     return mentions if mentions and worth_scoring(sentence, mentions) else []
 
 
