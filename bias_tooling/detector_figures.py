@@ -6,7 +6,8 @@ one command, so they can be rerun whenever the scorer's weights change:
 - book corpus, dev split (the test books are scored once per change by the coordinator, never here): endorsed
   found and reported or neutral flagged at medium+, per category, for the two halves of the dev books and for the
   scorer's validation books (the dev books it was not trained on: the honest figure for an unseen book);
-- the public sets' dev halves (ToxiGen, RedditBias, HateCheck): the share flagged at medium+ per kind;
+- the public sets' dev halves (ToxiGen, RedditBias, HateCheck, BBQ's topic-matched neutrals): the share flagged at
+  medium+ per kind;
 - the shared corpus (the prose the demo trains on): per file, the share of sentences with a high finding (a
   reflection saying one pauses a run), of 2 kB texts of it with one (the pause rate of reflection-sized text), and
   of sentences with a medium+ finding, and the medium+ findings of Meditations, Problems
@@ -22,19 +23,28 @@ scorer card's `threshold()`): per cut, what the whole detector finds of the vali
 and flags of their reported or neutral ones and of ToxiGen's dev half, beside the issue's two bars on false alarms
 (at most 5% of the books' reported or neutral sentences, at most 8% of ToxiGen's neutrals). A measuring tool, not a
 picker: a rule change is weighed with it on the validation books, then checked on books no choice saw
-(docs/detectors.md, "A variant measured and not shipped")."""
+(docs/detectors.md, "A variant measured and not shipped").
+
+    python -m phaselog.bias_tooling.detector_figures --audit
+
+says where each endorsed sentence of the dev books (validation books included, never the test books) is lost, by
+STAGES: (a) the gate finds no group mention, (c) the score is below the cut, (d) the severity is low or there is
+no judgement to rate, (b) the grammar's veto on the stance makes a medium+ finding low, (e) found at medium+; per
+category and per annotated severity, for all dev books and the validation books, with examples
+(docs/detectors.md, "Where the dev books' generalisations are lost")."""
 import argparse
 import json
 from pathlib import Path
 
 from phaselog.bias_tooling.book_sentences import read_table
 from phaselog.understanding.bias import scan_rules
-from phaselog.understanding.bias_detector import KEPT_RULE, scan_bias_many, worst_severity
-from phaselog.understanding.bias_scorer import card
+from phaselog.understanding.bias_detector import KEPT_RULE, discounted_severity, judged, scan_bias_many, worst_severity
+from phaselog.understanding.bias_gate import humankind, mentions_in, sentences_to_score
+from phaselog.understanding.bias_scorer import card, load_scorer, threshold
 from phaselog.understanding.scan import as_texts, corpus_sentences
 
 DATA = Path(__file__).parent / "data"
-PUBLIC = {"toxigen": "type", "redditbias": "label", "hatecheck": "label"}
+PUBLIC = {"toxigen": "type", "redditbias": "label", "hatecheck": "label", "bbq": "label"}
 LISTED = ("meditations", "problems-of-philosophy", "beyond-good-and-evil")  # Marcus Aurelius, Russell, Nietzsche
 FLAGGED = ("medium", "high")
 
@@ -129,11 +139,77 @@ def cut_sweep(cuts: list[float]) -> dict:
     return sweep
 
 
+# where an endorsed sentence is lost, in the order the detector reads it; a text of several sentences counts at the
+# furthest stage any of them reached ("b" is the grammar's veto, named by its kind after the colon)
+STAGES = ("a: no group word", "a: the gate: no mark of a claim", "a: 'men' read as humankind",
+          "c: scorer below the cut", "d: nothing said of the group", "d: rated low", "b: veto", "e: found at medium+")
+EXAMPLES = 4  # sentences shown per stage and category, the first by id
+
+
+def stage_of(text: str, findings: list, passed: list, assessments: list, cut: float) -> str:
+    """The furthest stage of STAGES the text reached (module docstring, --audit)."""
+    if flagged(findings):
+        return STAGES[-1]
+    best = STAGES[1] if mentions_in(text) else STAGES[0]
+    for (sentence, mentions), assessment in zip(passed, assessments):
+        kept = [m for m in mentions if not humankind(m, mentions)]
+        if not kept:
+            stage = STAGES[2]
+        elif assessment.endorsed < cut:
+            stage = STAGES[3]
+        else:
+            severity, discount, _, _ = judged(sentence, kept, assessment)
+            vetoed = severity in FLAGGED and discounted_severity(severity, discount) not in FLAGGED
+            stage = f"{STAGES[6]}: {discount}" if vetoed else STAGES[5] if severity else STAGES[4]
+        best = max(best, stage, key=rank)
+    return best
+
+
+def rank(stage: str) -> int:
+    """Where a stage of stage_of stands in STAGES (a veto is named by its kind after the colon)."""
+    return STAGES.index(STAGES[6] if stage.startswith(STAGES[6]) else stage)
+
+
+def audit() -> dict:
+    """Where each endorsed sentence of the dev books (validation books included, never the test books) is lost:
+    per stage, per category and per annotated severity, for all dev books and the validation books alone, with
+    examples. The stages are those of the shipped detector at the scorer card's threshold."""
+    held_out = set(card()["validation_books"])
+    rows = sorted((row for row in read_table() if row["split"] == "dev" and row["label"] == "endorsed"
+                   and row["category"] != "other"), key=lambda row: row["id"])
+    texts = [row["text"] for row in rows]
+    passed = [sentences_to_score(text) for text in texts]
+    flat = [sentence for sentences in passed for sentence, _ in sentences]
+    assessments = iter(load_scorer().assess(flat))
+    cut = threshold()
+    stages = [stage_of(text, findings, sentences, [next(assessments) for _ in sentences], cut)
+              for text, findings, sentences in zip(texts, scan_bias_many(texts), passed)]
+    figures = {}
+    for books, picked in (("dev", rows), ("validation books", [r for r in rows if r["book_id"] in held_out])):
+        table = figures.setdefault(books, {})
+        for row, stage in zip(rows, stages):
+            if row in picked:
+                for column in ("all", row["category"], f"annotated {row['severity']}"):
+                    table.setdefault(stage, {}).setdefault(column, 0)
+                    table[stage][column] += 1
+    examples = {}
+    for row, stage in zip(rows, stages):
+        shown = examples.setdefault(stage, {}).setdefault(row["category"], [])
+        if len(shown) < EXAMPLES:
+            shown.append(f"{row['id']} ({row['severity']}): {row['text']}")
+    figures["examples"] = examples
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="../shared/data/corpus")
     parser.add_argument("--cuts", type=float, nargs="+", help="sweep the learned finding's cut over these scores")
+    parser.add_argument("--audit", action="store_true", help="where the dev books' endorsed sentences are lost")
     args = parser.parse_args()
+    if args.audit:
+        print(json.dumps(audit(), indent=1))
+        return
     if args.cuts:
         print(json.dumps(cut_sweep(args.cuts), indent=1))
         return

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from phaselog.bias_tooling.book_eval import split_figures
 from phaselog.bias_tooling.book_sentences import read_table
+from phaselog.bias_tooling.detector_figures import stage_of
 from phaselog.understanding.bias_detector import scan_bias, scan_bias_many, worst_severity
+from phaselog.understanding.bias_gate import sentences_to_score
+from phaselog.understanding.bias_scorer import load_scorer
 from tests.test_bias_scorer import no_network  # noqa: F401 (the fixture: sockets refuse while the scan runs)
 
 DATA = Path(__file__).parents[1] / "bias_tooling" / "data"
@@ -21,21 +24,23 @@ PAIRS = 12  # twins per category: the first by sha256 of the claim, so the choic
 
 MEASURED = {
     # category: (claims flagged at medium+, twins flagged at medium+) of its PAIRS twins
-    # (the two twins flagged are the grammar's own finding on "It is a vulgar error to suppose that ...", which its
-    # counter-speech cues lack; the scorer gives them 0.00)
+    # (before the period counter-speech cues "vulgar error", "an error to suppose", "a calumny" ... in
+    # lexicons/discount_cues, the grammar flagged two twins "It is a vulgar error to suppose that ...": nationality
+    # and socioeconomic, 1 each; the scorer gives them 0.00)
     "twins": {"age": (2, 0), "disability": (5, 0), "ethnicity": (4, 0), "gender": (6, 0), "migration": (4, 0),
-              "nationality": (4, 1), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
-              "socioeconomic": (3, 1)},
+              "nationality": (4, 0), "physical_appearance": (3, 0), "religion": (4, 0), "sexual_orientation": (4, 0),
+              "socioeconomic": (3, 0)},
     # book corpus, dev split, rounds 1-5: (found, of) at medium+, a bare "man" humankind for the grammar too (rounds
     # 1-3: 261 of 933, 121 of 4,445; round 4's six new books alone: 18 of 83, 21 of 383; round 5's seven: 10 of 63,
     # 12 of 382). Before the grammar's humankind rule: 292 of 1,079 and 157 of 5,210 (rounds 1-3: 264 of 933, 124 of
     # 4,445; rounds 4 and 5 the same). Praise at medium with the cut at 0.70, measured and not shipped: 339 and 148
-    # (docs/detectors.md, "A variant measured and not shipped")
+    # (docs/detectors.md, "A variant measured and not shipped"). Since bias-gate's grammar fixes (period vices as
+    # traits, two vetoes that fired on endorsed claims): 300 and 154, from 289 and 154
     # the frozen test books, scored once per change to the detector (the last: 2026-12-07 17:13 UTC, the grammar's
     # humankind rule and the scan that scores a sentence as it would alone; before them 48 of 238 at 36 of 901;
     # the grammar alone, before #39: 4 of 238 at 4 of 901)
     "books test": {"endorsed": (48, 238), "reported_or_neutral": (34, 901)},
-    "books dev": {"endorsed": (289, 1079), "reported_or_neutral": (154, 5210)},
+    "books dev": {"endorsed": (300, 1079), "reported_or_neutral": (154, 5210)},
 }
 
 
@@ -111,3 +116,17 @@ def test_frozen_test_books_hold_their_scored_figures():
     """Scored once per change to the detector (never tuned on); this only holds the figure a change must not
     lose, as the public sets' test halves are held (tests/test_bias_public.py)."""
     assert_book_figures_hold("test")
+
+
+def test_the_audit_names_the_stage_where_a_generalisation_is_lost():
+    """detector_figures --audit's stages, on sentences whose stage the scorer's weights cannot move: no group word,
+    humankind, a high claim the grammar finds whatever the score; and, with the cut at 0 or above 1, a premise
+    vetoed and a claim below the cut."""
+    texts = ["The rain fell all night on the quiet town.", "All men are mortal, and all men err.",
+             "black people are a cancer", "If the Malays are lazy, they are so by nature."]
+    findings = scan_bias_many(texts)
+    passed = [sentences_to_score(text) for text in texts]
+    assessments = [load_scorer().assess([sentence for sentence, _ in p]) if p else [] for p in passed]
+    stages = [stage_of(*reading, cut) for reading in zip(texts, findings, passed, assessments) for cut in (0.0, 1.01)]
+    assert stages == ["a: no group word"] * 2 + ["a: 'men' read as humankind"] * 2 + ["e: found at medium+"] * 2 + [
+        "b: veto: supposition", "c: scorer below the cut"]

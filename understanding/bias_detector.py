@@ -44,6 +44,7 @@ from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshol
 KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
 NOT_REACH = 3  # a "not" this close after the mention negates what is said of the group
+RELATIVES = {"who", "whom", "which", "that"}  # unless a relative clause opens right after the mention
 CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
 
 
@@ -97,10 +98,13 @@ def learned_severity(assessment: Assessment, kinds: set[str], lowest: float, sha
 def negated_predicate(sentence: str, mentions: list[Mention]) -> bool:
     """A "not" within NOT_REACH words after a mention: "X do not deserve ...", "X are not ...". The scorer misreads
     these (HateCheck's negated hate); a "no" or "never" anywhere is left to it, as period prose generalises with
-    them ("they never forgive", "no Hindoo will ...": a veto on every negator lost a third of the books' claims)."""
+    them ("they never forgive", "no Hindoo will ...": a veto on every negator lost a third of the books' claims).
+    A relative clause opening after the mention is no predicate of it: its "not" picks out which of them."""
     plain = sentence.replace("’", "'")
     for mention in mentions:
         following = [m.group().lower() for m in TOKEN.finditer(plain, mention.end)][:NOT_REACH]
+        if following[:1] and following[0] in RELATIVES:
+            continue  # "Indians who do not habitually proceed further ...": the "not" says which of them
         if any(word == "not" or word.endswith("n't") for word in following):
             return True
     return False
@@ -130,22 +134,29 @@ def discounted_severity(severity: str, discount: str) -> str:
     return "low" if discount else severity
 
 
+def judged(sentence: str, mentions: list[Mention], assessment: Assessment) -> tuple[str, str, str, set[str]]:
+    """How a gated sentence scored at the cut is judged: (its severity before the stance veto, "" when it says
+    nothing of the group; the veto, "" if none; the grammar's shape; the kinds of its judgement words)."""
+    rules = scan_rules(sentence)  # after the cut: most gated sentences score below it and need no parse
+    kinds, lowest = claim_words(sentence, mentions, mentions[0].category)
+    undiscounted = [f.severity for f in rules if not f.discounted]
+    shape = max(undiscounted, key=SEVERITIES.index, default="")
+    severity = learned_severity(assessment, kinds, lowest, shape)
+    discount = stance_discount(sentence, mentions, stance_signals(sentence, mentions), rules) if severity else ""
+    return severity, discount, shape, kinds
+
+
 def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float) -> list[BiasFinding]:
     """The learned finding of one gated sentence, if its score reaches the cut: the grammar gives its shape
     and its veto on the stance, the severity head and the judgement words the severity."""
     mentions = [m for m in mentions if not humankind(m, mentions)]
     if assessment.endorsed < cut or not mentions:
         return []
-    rules = scan_rules(sentence)  # after the cut: most gated sentences score below it and need no parse
-    mention = mentions[0]
-    kinds, lowest = claim_words(sentence, mentions, mention.category)
-    undiscounted = [f.severity for f in rules if not f.discounted]
-    shape = max(undiscounted, key=SEVERITIES.index, default="")
-    severity = learned_severity(assessment, kinds, lowest, shape)
+    severity, discount, shape, kinds = judged(sentence, mentions, assessment)
     if not severity:
         return []
-    discount = stance_discount(sentence, mentions, stance_signals(sentence, mentions), rules)
     severity = discounted_severity(severity, discount)
+    mention = mentions[0]
     head = max(assessment.severity, key=assessment.severity.get)
     words = ", ".join(sorted(kinds)) or "none"
     why = (f"learned score {assessment.endorsed:.2f} >= {cut:.2f} that the writer generalises about "

@@ -15,7 +15,7 @@ servants, the mob), never "other" (occupations, humankind).
 
 A group word that names nobody is no mention: one person ("his young wife", "the old man walked in", "Lady
 Catherine", "my lords", "four children"), a thing ("the American dollar", "the old house", "the North Pole"), a
-language ("in English"), a faith ("Christianity", "their faith"), "that people" after a verb ("it happens that
+language ("in English"), "that people" after a verb ("it happens that
 people ..."). A sentence with a mention is worth scoring when it has a mark of the present or of a habit ("is",
 "never", "all", "such", "nature", "race"), a generic mention (bare, a quantifier, "the" with a people: word order
 aside, so "Cunning were the Malays" passes), or a word of judgement (lexicons/attributes, VADER |v| >= 1.2).
@@ -50,9 +50,6 @@ DIALECT_WORDS = {
 }
 
 
-FAITHS = ("buddhism", "catholicism", "christianity", "hinduism", "islam", "judaism", "mormonism", "sikhism")
-
-
 def build_vocabulary() -> tuple[dict, dict]:
     """{words: category} of group nouns and {words: category} of identity adjectives (which make a group with a
     people noun). group_words.py first, for its period words and its class category; the detector's lexicons
@@ -64,8 +61,6 @@ def build_vocabulary() -> tuple[dict, dict]:
     for category, words in DIALECT_WORDS.items():
         nouns.update({phrase_words(word): category for word in words})
     del nouns[("man",)]  # in these books "man" is humankind far more often than a sex (no group: the guide)
-    for faith in FAITHS:  # a faith is its teaching: "nothing so admirable in Christianity" says nothing of Christians
-        del nouns[(faith,)]
     adjectives = {phrase_words(" ".join(words)): category for words, category in LEXICON["adjectives"].items()}
     return nouns, adjectives
 
@@ -84,7 +79,8 @@ DEMONYM = re.compile(r"(?<![\w-])[A-Z][a-z]{2,}(?:ese|ians|ites)(?![\w-])|(?<=[a
 OWNERS = {"his", "her", "their", "our", "your", "its", "my", "that", "this", "whose"}
 KINDRED = {"race": "ethnicity", "people": "ethnicity", "tribe": "ethnicity", "blood": "ethnicity",
            "kindred": "ethnicity", "nation": "nationality", "countrymen": "nationality", "sex": "gender",
-           "caste": "class", "class": "class", "rank": "class", "station": "class"}  # not "their faith": a teaching
+           "caste": "class", "class": "class", "rank": "class", "station": "class", "faith": "religion",
+           "creed": "religion"}
 
 # every word a group can begin with (group_at's branches): a noun or adjective phrase, an owner, "the people of"
 GROUP_STARTS = FIRST_WORDS | OWNERS | {"natives", "inhabitants"}
