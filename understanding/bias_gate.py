@@ -270,6 +270,9 @@ def mentions_in(sentence: str) -> list[Mention]:
     if not FIRST_WORDS.isdisjoint(words):
         i = 0
         while i < len(words):
+            if words[i] not in GROUP_STARTS:
+                i += 1  # most words begin no group (as group_at first checks): a set lookup, not a call
+                continue
             length, category = group_at(words, matches, i)
             if length and words[i] in COLLECTIVE_WORDS and length == 1 and (i == 0 or words[i - 1] not in
                                                                               ("the", *COLLECTIVE_ADVERBS)):

@@ -22,7 +22,7 @@ import torch
 from phaselog.core.errors import PhaselogError
 from phaselog.understanding.bias_lexicon import LEXICONS
 from phaselog.understanding.minilm import (LAYERS, MiniLM, layer_state, load_minilm, mean_pool, model_dir,
-                                           pad_batch, read_safetensors)
+                                           read_safetensors)
 from phaselog.understanding.wordpiece import WordPiece
 
 SCORER_VERSION = "v2"
@@ -30,9 +30,6 @@ WEIGHTS = LEXICONS / f"bias_scorer.{SCORER_VERSION}.safetensors"
 CARD = LEXICONS / f"bias_scorer.{SCORER_VERSION}.json"
 MAX_TOKENS = 128  # trained at this length; a longer sentence is read up to it (few book sentences reach it)
 SEVERITIES = ("low", "medium", "high")
-# a forward's fixed cost in tokens of its cost per token, bf16 on one thread (6 to 119 pieces, alone and 8 alike in a
-# batch; AMD EPYC, 2026-12-07, load average 8): about 5 ms fixed, 0.17 ms a token
-PAD_TOKENS = 32
 
 
 @dataclass
@@ -66,42 +63,24 @@ class BiasScorer(torch.nn.Module):
                                    if name.startswith("head.")})
         self.tokenizer = WordPiece(model_dir() / "vocab.txt")
 
-    def logits(self, lower: torch.Tensor, mask: torch.Tensor,
-               rows_alone: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """From the frozen layers' output (first_tuned layers in) to the head's logits: what training runs. The
-        head reads in fp32 whatever the encoder's dtype."""
-        top = self.encoder.run_layers(lower, mask, self.first_tuned, LAYERS, rows_alone)
+    def logits(self, lower: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """From the frozen layers' output (first_tuned layers in) of a padded batch to the head's logits: what
+        training runs. The head reads in fp32 whatever the encoder's dtype."""
+        top = self.encoder.run_layers(lower, mask, self.first_tuned, LAYERS)
         return self.head(mean_pool(top.float(), mask))
 
     @torch.inference_mode()
-    def assess(self, sentences: list[str], batch_size: int = 32) -> list[Assessment]:
-        """Each sentence's assessment, in the callers' order. Its attention reads its own pieces alone (rows_alone),
-        so a sentence scores the same in any batch (to about 1e-7), alone or in a segment's scan."""
-        encoded = [self.tokenizer.encode(text, MAX_TOKENS) for text in sentences]
-        found: list[Assessment | None] = [None] * len(encoded)
-        for rows in length_batches([len(ids) for ids in encoded], batch_size):
-            ids, mask = pad_batch([encoded[i] for i in rows], self.tokenizer.pad)
-            lower = self.encoder.run_layers(self.encoder.embed(ids), mask, 0, self.first_tuned, rows_alone=True)
-            endorsed, severity = self.logits(lower, mask, rows_alone=True)
-            for row, p, probs in zip(rows, torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist()):
-                found[row] = Assessment(p, dict(zip(SEVERITIES, probs)))
+    def assess(self, sentences: list[str], batch_size: int = 64) -> list[Assessment]:
+        """Each sentence's assessment, in the callers' order, batch_size sentences per forward. They are read
+        packed (minilm.Layer.forward): no padding, each sentence's attention over its own pieces alone, so a
+        sentence scores the same in any batch (to about 1e-7), alone or in a segment's scan."""
+        found = []
+        for start in range(0, len(sentences), batch_size):
+            pieces = [self.tokenizer.encode(text, MAX_TOKENS) for text in sentences[start:start + batch_size]]
+            endorsed, severity = self.head(self.encoder.packed_means(pieces))
+            found += [Assessment(p, dict(zip(SEVERITIES, probs)))
+                      for p, probs in zip(torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist())]
         return found
-
-
-def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """The sentences' indices in batches of similar length, shortest first. A batch costs a fixed part (every
-    weight read once: about PAD_TOKENS tokens' worth) and a part per token, padding included: a sentence starts a
-    new batch where joining the last one would pad its rows by more than PAD_TOKENS pieces in all, or it is full.
-    Batches of a fixed size padded a segment's 20 sentences of 6 to 128 pieces to the longest, and cost more per
-    sentence than scoring text by text (docs/detectors.md)."""
-    batches: list[list[int]] = []
-    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        last = batches[-1] if batches else []
-        if not last or len(last) == batch_size or len(last) * (lengths[i] - lengths[last[-1]]) > PAD_TOKENS:
-            batches.append([i])
-        else:
-            last.append(i)
-    return batches
 
 
 def first_tuned_layer(tuned: dict[str, torch.Tensor]) -> int:

@@ -77,22 +77,28 @@ class Layer(nn.Module):
         self.ff_in, self.ff_out = nn.Linear(WIDTH, FEED_FORWARD), nn.Linear(FEED_FORWARD, WIDTH)
         self.ff_norm = nn.LayerNorm(WIDTH, eps=LAYER_NORM_EPS)
 
-    def forward(self, h: torch.Tensor, keep: torch.Tensor, lengths: list[int] | None = None) -> torch.Tensor:
-        """h: (batch, tokens, WIDTH); keep: (batch, 1, 1, tokens) bool, False at padding. With lengths (each row's
-        real tokens), each row attends over its own tokens alone, unmasked: its result is then the same whatever
-        the padding of its batch (masked bf16 attention over more padding rounds otherwise, moving the bias
-        scorer's probability by up to 0.01). Attention costs per row either way; the linear layers stay batched."""
-        b, t, _ = h.shape
-        heads = [proj(h).view(b, t, HEADS, WIDTH // HEADS).transpose(1, 2) for proj in (self.query, self.key, self.value)]
+    def forward(self, h: torch.Tensor, keep: torch.Tensor | None, lengths: list[int] | None = None) -> torch.Tensor:
+        """h: (batch, tokens, WIDTH) and keep: (batch, 1, 1, tokens) bool, False at padding, as training batches
+        them; or, with lengths, packed: (tokens, WIDTH), the sentences' pieces one after another (lengths[i] of
+        the i-th) and no padding. Packed, each sentence attends over its own pieces alone, unmasked: its result is
+        then the same whatever is read beside it (masked bf16 attention over padding rounds otherwise, moving the
+        bias scorer's probability by up to 0.01), and the linear layers multiply real pieces only."""
+        heads = [proj(h) for proj in (self.query, self.key, self.value)]
         if lengths is None:
-            attended = F.scaled_dot_product_attention(*heads, attn_mask=keep)
+            b, t, _ = h.shape
+            heads = [x.view(b, t, HEADS, WIDTH // HEADS).transpose(1, 2) for x in heads]
+            attended = F.scaled_dot_product_attention(*heads, attn_mask=keep).transpose(1, 2).reshape(b, t, WIDTH)
         else:
-            attended = torch.zeros_like(heads[0])  # padding's rows stay zero: nothing real reads them
-            for row, length in enumerate(lengths):
-                own = [x[row:row + 1, :, :length] for x in heads]
-                attended[row, :, :length] = F.scaled_dot_product_attention(*own)[0]
-        h = self.attn_norm(h + self.attn_out(attended.transpose(1, 2).reshape(b, t, WIDTH)))
+            attended = torch.cat([own_attention(*own) for own in zip(*(x.split(lengths) for x in heads))])
+        h = self.attn_norm(h + self.attn_out(attended))
         return self.ff_norm(h + self.ff_out(F.gelu(self.ff_in(h))))  # exact (erf) GELU, as BERT's "gelu"
+
+
+def own_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """One sentence's self-attention over its own pieces: (pieces, WIDTH) each -> (pieces, WIDTH)."""
+    n = q.shape[0]
+    heads = [x.view(n, HEADS, WIDTH // HEADS).transpose(0, 1)[None] for x in (q, k, v)]
+    return F.scaled_dot_product_attention(*heads)[0].transpose(0, 1).reshape(n, WIDTH)
 
 
 # checkpoint name inside encoder.layer.N -> our name inside Layer
@@ -129,19 +135,27 @@ class MiniLM(nn.Module):
         for i, layer in enumerate(self.layers):
             layer.load_state_dict(layer_state(checkpoint, i))
 
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(ids.shape[1], device=ids.device)
-        return self.embed_norm(self.words(ids) + self.positions(positions)[None] + self.token_type)
+    def embed(self, ids: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """ids: (batch, tokens); or packed (tokens,) with each piece's position in its sentence."""
+        positions = torch.arange(ids.shape[-1], device=ids.device) if positions is None else positions
+        return self.embed_norm(self.words(ids) + self.positions(positions) + self.token_type)
 
-    def run_layers(self, h: torch.Tensor, mask: torch.Tensor, start: int, stop: int,
-                   rows_alone: bool = False) -> torch.Tensor:
-        """Layers start..stop-1; rows_alone: each row's attention over its own tokens (Layer.forward), so that a
-        row's result does not depend on the rows batched with it. Training keeps the masked batch."""
+    def run_layers(self, h: torch.Tensor, mask: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Layers start..stop-1 over a padded batch, padding masked out of attention (training)."""
         keep = mask[:, None, None, :].bool()
-        lengths = mask.sum(1).tolist() if rows_alone else None
         for layer in self.layers[start:stop]:
-            h = layer(h, keep, lengths)
+            h = layer(h, keep)
         return h
+
+    def packed_means(self, pieces: list[list[int]]) -> torch.Tensor:
+        """(sentences, WIDTH) in fp32: each sentence's mean last layer, its pieces read packed, without padding
+        (Layer.forward): what the bias scorer's head reads in a scan."""
+        lengths = [len(ids) for ids in pieces]
+        positions = torch.cat([torch.arange(n) for n in lengths])
+        h = self.embed(torch.tensor([i for ids in pieces for i in ids]), positions)
+        for layer in self.layers:
+            h = layer(h, None, lengths)
+        return torch.stack([own.float().mean(0) for own in h.split(lengths)])
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Sentence embeddings (batch, WIDTH): the mean of the last layer over real tokens, as the model was
