@@ -7,7 +7,7 @@ from collections import defaultdict
 from phaselog.bias_tooling.book_labels import agreement, label_problems, merge, read_labels, table_problems
 from phaselog.bias_tooling.book_sentences import (SOURCES, TABLE, candidates, claim_shaped, group_mentions,
                                                   paragraphs, read_table, split_sentences)
-from phaselog.understanding.bias_gate import group_mentions as gate_mentions
+from phaselog.understanding.bias_gate import THEY, group_mentions as gate_mentions
 
 # Oliver Twist (1838), ch. 2: abbreviations and dialogue in single quotes
 OLIVER = ("'No'; said Mr. Bumble approvingly; 'no, you could not.  You are a\n"
@@ -121,7 +121,10 @@ def test_round_three_draws_dev_sentences_the_gate_passes_claim_shaped_first():
     assert not claim_shaped({"text": "It is said that in Malacca the Portuguese supply the clerks.", "context": ""})
     third = [row for row in read_table() if row.get("round") == 3]
     assert third and {row["split"] for row in third} == {"dev"}
-    assert all(gate_mentions(row["text"], row["context"]) for row in third)
+    # drawn by the gate of their day; bias-fp's carry rules since drop 5 whose only mention was a pronoun carried
+    # from the sentence before (from humankind's "men", or with its antecedent in its own sentence)
+    dropped = [row for row in third if not gate_mentions(row["text"], row["context"])]
+    assert len(dropped) == 5 and all(THEY.search(row["text"]) and not gate_mentions(row["text"]) for row in dropped)
     assert sum(map(claim_shaped, third)) > len(third) / 2
 
 
