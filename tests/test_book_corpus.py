@@ -131,9 +131,10 @@ def test_round_three_draws_dev_sentences_the_gate_passes_claim_shaped_first():
 
 
 def test_a_rebuild_keeps_the_round_three_draw_the_table_holds():
-    # the gate has changed since round 3 drew: a rebuild keeps the drawn ids (the Portuguese sentence passes no
-    # claim-shaped rule, so only the kept id can bring it in)
+    # the gate has changed since round 3 drew: a rebuild keeps the drawn ids instead of drawing again (a fresh
+    # draw here takes all three gate-passed sentences)
     found = candidates(MALACCA, "wallace")
+    assert len(round3_sample(found, [], 100, "wallace", set())) == 3
     kept = round3_sample(found, [], 100, "wallace", {"wallace:00002"})
     assert [(row["id"], row["round"]) for row in kept] == [("wallace:00002", 3)]
 
