@@ -202,3 +202,12 @@ def test_an_independent_annotator_agrees_with_round_five_on_its_seeded_sample():
     n, observed, kappa = facets["label"]
     assert n == 100 and round(kappa, 3) == 0.806
     assert round(facets["scored generalisation"][2], 3) == 0.841
+
+
+def test_an_independent_annotator_agrees_with_round_six_on_its_seeded_sample():
+    facets = independent_agreement(6, "39:round6-agreement", "books.agreement.round6.jsonl")
+    # measured 2026-12-07: ann-Q, blind to ann-P's labels (docs/detectors.md, "Round 6's agreement"); every
+    # disagreement is a sentence ann-P scored and ann-Q did not
+    n, observed, kappa = facets["label"]
+    assert n == 100 and round(kappa, 3) == 0.918
+    assert round(facets["scored generalisation"][2], 3) == 0.872
