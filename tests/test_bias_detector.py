@@ -127,7 +127,7 @@ def test_the_audit_names_the_stage_where_a_generalisation_is_lost():
              "black people are a cancer", "If the Malays are lazy, they are so by nature."]
     findings = scan_bias_many(texts)
     passed = [sentences_to_score(text) for text in texts]
-    assessments = [load_scorer().assess([sentence for sentence, _ in p]) if p else [] for p in passed]
+    assessments = [load_scorer().assess_mentions(p) if p else [] for p in passed]
     stages = [stage_of(*reading, cut) for reading in zip(texts, findings, passed, assessments) for cut in (0.0, 1.01)]
     assert stages == ["a: no group word"] * 2 + ["a: 'men' read as humankind"] * 2 + ["e: found at medium+"] * 2 + [
         "b: veto: supposition", "c: scorer below the cut"]
