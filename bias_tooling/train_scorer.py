@@ -72,6 +72,9 @@ MAX_FLAGGED = 0.04  # the threshold flags at most this share of the validation b
 ROUNDS = 5
 # v5: a mention scorer (module docstring); v2-v4 read whole sentences
 MARKED = True
+# a mention of an endorsed sentence that is not the annotator's group: 0 (v5), or None, left out (v5b: an annotator
+# marks one span, and a period claim often covers several groups it names)
+BYSTANDER = 0
 # words of a group span that name nobody in particular: "the" in "the Spaniards" would match every "the X"
 FILLER = {"the", "a", "an", "of", "and", "or", "all", "these", "those", "this", "that", "their", "his", "her", "its",
           "our", "my", "your", "some", "most", "many", "every", "such", "other"}
@@ -185,6 +188,8 @@ def mention_rows(sentence_row: dict) -> list[dict]:
         return []
     rows = []
     for mention, target in zip(mentions, targets):
+        if sentence_row["endorsed"] and not target and BYSTANDER is None:
+            continue
         endorsed = int(sentence_row["endorsed"] and target)
         rows.append({**sentence_row, "text": marked(text, mention), "endorsed": endorsed,
                      "severity": sentence_row["severity"] if endorsed else None})
