@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from phaselog.core.errors import PhaselogError
-from phaselog.understanding.bias_gate import Mention
+from phaselog.understanding.bias_gate import Mention, mentions_in
 from phaselog.understanding.bias_lexicon import LEXICONS
 from phaselog.understanding.minilm import (LAYERS, MiniLM, layer_state, load_minilm, mean_pool, model_dir,
                                            read_safetensors)
@@ -151,8 +151,13 @@ def reading(scorer: BiasScorer) -> BiasScorer:
 
 
 def score(sentences: list[str]) -> list[float]:
-    """The probability that each sentence asserts a generalisation about the group it names."""
-    return [found.endorsed for found in load_scorer().assess(sentences)]
+    """The probability that each sentence asserts a generalisation about the group it names: for a mention
+    scorer, that of its highest-scored mention (bias_gate.mentions_in; 0 where it names none)."""
+    scorer = load_scorer()
+    if not scorer.marks:
+        return [found.endorsed for found in scorer.assess(sentences)]
+    found = scorer.assess_mentions([(sentence, mentions_in(sentence)) for sentence in sentences])
+    return [max((a.endorsed for a in of_mentions), default=0.0) for of_mentions in found]
 
 
 def threshold() -> float:
