@@ -138,3 +138,9 @@ def test_dev_pass_rates_are_held_at_the_measured_values():
     assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (60, 63)
     assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (11, 11)
     assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (277, 371)
+    # round 6: six more (two pamphlets, a school reader, an ethnography of Japanese women, lectures on China, a
+    # railway engineer's East Africa), by the same rule
+    rates = dev_pass_rates(dev_rows(labelling_round=6))
+    assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (66, 69)
+    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (9, 10)
+    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (299, 357)
