@@ -38,9 +38,8 @@ from pathlib import Path
 
 from phaselog.bias_tooling.book_sentences import read_table
 from phaselog.understanding.bias import scan_rules
-from phaselog.understanding.bias_detector import (KEPT_RULE, best_mention, discounted_severity, judged, scan_bias_many,
-                                                  worst_severity)
-from phaselog.understanding.bias_gate import mentions_in, sentences_to_score
+from phaselog.understanding.bias_detector import KEPT_RULE, discounted_severity, judged, scan_bias_many, worst_severity
+from phaselog.understanding.bias_gate import humankind, mentions_in, sentences_to_score
 from phaselog.understanding.bias_scorer import card, load_scorer, threshold
 from phaselog.understanding.scan import as_texts, corpus_sentences
 
@@ -152,8 +151,8 @@ def stage_of(text: str, findings: list, passed: list, assessments: list, cut: fl
     if flagged(findings):
         return STAGES[-1]
     best = STAGES[1] if mentions_in(text) else STAGES[0]
-    for (sentence, mentions), of_mentions in zip(passed, assessments):
-        kept, assessment = best_mention(mentions, of_mentions)
+    for (sentence, mentions), assessment in zip(passed, assessments):
+        kept = [m for m in mentions if not humankind(m, mentions)]
         if not kept:
             stage = STAGES[2]
         elif assessment.endorsed < cut:
@@ -180,8 +179,8 @@ def audit() -> dict:
                    and row["category"] != "other"), key=lambda row: row["id"])
     texts = [row["text"] for row in rows]
     passed = [sentences_to_score(text) for text in texts]
-    flat = [sentence for sentences in passed for sentence in sentences]
-    assessments = iter(load_scorer().assess_mentions(flat))
+    flat = [sentence for sentences in passed for sentence, _ in sentences]
+    assessments = iter(load_scorer().assess(flat))
     cut = threshold()
     stages = [stage_of(text, findings, sentences, [next(assessments) for _ in sentences], cut)
               for text, findings, sentences in zip(texts, scan_bias_many(texts), passed)]

@@ -3,10 +3,9 @@
     python -m phaselog.bias_tooling.scorer_speed [--corpus ../shared/data/corpus] [--sentences 400] [--threads 1]
 
 On what the scan gives the scorer: the shared prose's sentences that the gate passes (each read with the one
-before it), --sentences of them spread evenly, each with the mentions the detector scores (a mention scorer reads
-a sentence once per mention: bias_detector.scored_mentions). Sentences per second of CPU time of this process for
-an fp32 and the shipped bf16 reading at a few batch sizes, their ratio, the largest difference of the endorsed probability and the
-number of readings (sentences, or mentions) whose side of the card's threshold changes. CPU time, not wall time: on a shared machine the
+before it), --sentences of them spread evenly. Sentences per second of CPU time of this process for an fp32 and the
+shipped bf16 reading at a few batch sizes, their ratio, the largest difference of the endorsed probability and the
+number of sentences whose side of the card's threshold changes. CPU time, not wall time: on a shared machine the
 ratio is what holds (say the load beside any figure).
 """
 import argparse
@@ -17,15 +16,14 @@ import torch
 
 from pathlib import Path
 
-from phaselog.understanding.bias_detector import scored_mentions
-from phaselog.understanding.bias_gate import Mention, group_mentions
+from phaselog.understanding.bias_gate import group_mentions
 from phaselog.understanding.bias_scorer import load_scorer, threshold
 from phaselog.understanding.scan import corpus_sentences
 
 
-def timed(scorer, passed: list[tuple[str, list[Mention]]], batch_size: int) -> tuple[list[float], float]:
+def timed(scorer, texts: list[str], batch_size: int) -> tuple[list[float], float]:
     started = time.process_time()
-    found = [a.endorsed for of_mentions in scorer.assess_mentions(passed, batch_size=batch_size) for a in of_mentions]
+    found = [a.endorsed for a in scorer.assess(texts, batch_size=batch_size)]
     return found, time.process_time() - started
 
 
@@ -37,12 +35,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     prose = corpus_sentences(args.corpus, 10 ** 9)
-    passed = [(s, scored_mentions(m)) for s, m in ((s, group_mentions(s, before))
-                                                  for s, before in zip(prose, [""] + prose[:-1])) if m]
+    passed = [s for s, before in zip(prose, [""] + prose[:-1]) if group_mentions(s, before)]
     texts = passed[::max(1, len(passed) // args.sentences)][:args.sentences]  # spread over all the books
-    pieces = [len(load_scorer().tokenizer.encode(text)) for text, _ in texts]
-    print(f"{len(texts)} sentences passed by the gate, {sum(pieces) / len(pieces):.0f} word pieces on average, "
-          f"{sum(len(m) for _, m in texts)} mentions scored")
+    pieces = [len(load_scorer().tokenizer.encode(text)) for text in texts]
+    print(f"{len(texts)} sentences passed by the gate, {sum(pieces) / len(pieces):.0f} word pieces on average")
     shipped = load_scorer()
     fp32 = copy.deepcopy(shipped)
     fp32.encoder.float()
@@ -55,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         crossed = sum((a >= cut) != (b >= cut) for a, b in zip(found, reference))
         print(f"batch {batch_size}: fp32 {len(texts) / fp32_seconds:.0f}/s, bf16 {len(texts) / bf16_seconds:.0f}/s "
               f"(x{fp32_seconds / bf16_seconds:.2f}); largest |p bf16 - p fp32| "
-              f"{max(abs(a - b) for a, b in zip(found, reference)):.4f}, {crossed} of {len(found)} readings cross the threshold")
+              f"{max(abs(a - b) for a, b in zip(found, reference)):.4f}, {crossed} of {len(texts)} cross the threshold")
 
 
 if __name__ == "__main__":

@@ -128,23 +128,7 @@ def test_the_audit_names_the_stage_where_a_generalisation_is_lost():
              "black people are a cancer", "If the Malays are lazy, they are so by nature."]
     findings = scan_bias_many(texts)
     passed = [sentences_to_score(text) for text in texts]
-    assessments = [load_scorer().assess_mentions(p) if p else [] for p in passed]
+    assessments = [load_scorer().assess([sentence for sentence, _ in p]) if p else [] for p in passed]
     stages = [stage_of(*reading, cut) for reading in zip(texts, findings, passed, assessments) for cut in (0.0, 1.01)]
     assert stages == ["a: no group word"] * 2 + ["a: 'men' read as humankind"] * 2 + ["e: found at medium+"] * 2 + [
         "b: veto: supposition", "c: scorer below the cut"]
-
-
-def test_the_finding_names_the_mention_scored_highest():
-    """A mention scorer judges each mention (bias_scorer.assess_mentions): the learned finding names the one scored
-    highest, not the first group word ("nothing so admirable in Christianity and Buddhism" is said of neither); a
-    sentence scorer gives every mention one score, and the first as written stands; a bare "men" read as humankind
-    is never named."""
-    from phaselog.understanding.bias_detector import best_mention
-    from phaselog.understanding.bias_gate import mentions_in
-    from phaselog.understanding.bias_scorer import Assessment
-    sentence = "Men say that, unlike the English, the Malays are by nature idle."
-    men, english, malays = mentions_in(sentence)
-    low, high = Assessment(0.2, {"low": 1.0}), Assessment(0.9, {"medium": 1.0})
-    assert best_mention([men, english, malays], [Assessment(0.99, {}), low, high]) == ([malays, english], high)
-    assert best_mention([men, english, malays], [high, low, low]) == ([english, malays], low)
-    assert best_mention([men], [high]) == ([], None)

@@ -5,11 +5,9 @@
 
 1. The gate (bias_gate.py) keeps the sentences that name a group of people in a way worth scoring (most prose names
    none and costs a set intersection), each with its mentions, read with the sentence before it.
-2. The learned scorer (bias_scorer.py) reads each of those sentences once per mention, that mention marked, batched
-   across every text given, and says how likely its writer endorses a generalisation about that group, and how bad
-   the claim is (a sentence scorer, v2-v4, reads the sentence once and gives each mention that score).
-3. A sentence whose highest-scored mention scores at or above the scorer's threshold is a finding, on that mention
-   (a generalisation about one thing that names a group in passing names it with a low score). Its severity is read from three things:
+2. The learned scorer (bias_scorer.py) reads each of those sentences, batched across every text given, and says how
+   likely its writer endorses a generalisation about the group, and how bad the claim is.
+3. A sentence scored at or above the scorer's threshold is a finding. Its severity is read from three things:
    the scorer's severity head; the claim's shape, i.e. what the grammar (bias.py, `scan_rules`) finds in the same
    sentence; and the words of the claim, by VADER's valence and SeeGULL's offensiveness (bias_lexicon.py):
    - high: the grammar found a high claim (dehumanising, criminalising, contempt, harm urged on the group), or the
@@ -148,24 +146,11 @@ def judged(sentence: str, mentions: list[Mention], assessment: Assessment) -> tu
     return severity, discount, shape, kinds
 
 
-def best_mention(mentions: list[Mention], assessments: list[Assessment]) -> tuple[list[Mention], Assessment | None]:
-    """A gated sentence's mentions with the one the scorer scored highest first (on a tie, as with a sentence
-    scorer, the first as written), and its assessment; a bare "men" read as humankind is left out ([] if only
-    such remain)."""
-    scored = [(m, a) for m, a in zip(mentions, assessments) if not humankind(m, mentions)]
-    if not scored:
-        return [], None
-    mention, assessment = max(scored, key=lambda pair: pair[1].endorsed)
-    return [mention] + [m for m, _ in scored if m is not mention], assessment
-
-
-def learned_finding(sentence: str, mentions: list[Mention], assessments: list[Assessment],
-                    cut: float) -> list[BiasFinding]:
-    """The learned finding of one gated sentence (each mention's assessment given), if its highest-scored mention
-    reaches the cut, on that mention: the grammar gives its shape and its veto on the stance, the severity head and
-    the judgement words the severity."""
-    mentions, assessment = best_mention(mentions, assessments)
-    if not mentions or assessment.endorsed < cut:
+def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float) -> list[BiasFinding]:
+    """The learned finding of one gated sentence, if its score reaches the cut: the grammar gives its shape
+    and its veto on the stance, the severity head and the judgement words the severity."""
+    mentions = [m for m in mentions if not humankind(m, mentions)]
+    if assessment.endorsed < cut or not mentions:
         return []
     severity, discount, shape, kinds = judged(sentence, mentions, assessment)
     if not severity:
@@ -205,13 +190,6 @@ def score_is_read(sentence: str, mentions: list[Mention], rules: list[BiasFindin
                                                                      for r in rules)
 
 
-def scored_mentions(mentions: list[Mention]) -> list[Mention]:
-    """The mentions of a gated sentence the scorer reads (a mention scorer once each): all but a bare "men" read as
-    humankind, which no learned finding names; all of them where only such remain (the sentence is read for the
-    score a grammar finding in it shows)."""
-    return [m for m in mentions if not humankind(m, mentions)] or mentions
-
-
 def scan_bias_many(texts: list[str], cut: float | None = None) -> list[list[BiasFinding]]:
     """The findings of each text: the grammar's, and the learned ones of the gated sentences scored at or above
     `cut` (the scorer card's threshold unless given: the tooling sweeps it); where both read the same group in one
@@ -219,22 +197,21 @@ def scan_bias_many(texts: list[str], cut: float | None = None) -> list[list[Bias
     once over every gated sentence of all the texts whose score is read (batched: a segment's texts in one call
     cost a quarter less per sentence than one by one, docs/detectors.md)."""
     rules_of = [grammar_findings(text) for text in texts]
-    gated = [[(sentence, scored_mentions(mentions)) for sentence, mentions in sentences_to_score(text)
+    gated = [[(sentence, mentions) for sentence, mentions in sentences_to_score(text)
               if score_is_read(sentence, mentions, rules)] for text, rules in zip(texts, rules_of)]
-    flat = [passed for text_passed in gated for passed in text_passed]
-    assessments = iter(load_scorer().assess_mentions(flat) if flat else [])
+    flat = [sentence for passed in gated for sentence, _ in passed]
+    assessments = iter(load_scorer().assess(flat) if flat else [])
     cut = threshold() if cut is None else cut
     found = []
     for rules, passed in zip(rules_of, gated):
         learned = []
         for sentence, mentions in passed:
-            of_mentions = next(assessments)
-            highest = max(a.endorsed for a in of_mentions)
-            for rule in rules:  # the scorer read the grammar's sentence too: its finding shows the highest score
+            assessment = next(assessments)
+            for rule in rules:  # the scorer read the grammar's sentence too: its finding shows that score
                 if rule.score is None and same_sentence(rule.context, sentence):
-                    rule.score = round(highest, 3)
-                    rule.why += f"; learned score {highest:.2f}"
-            learned += learned_finding(sentence, mentions, of_mentions, cut)
+                    rule.score = round(assessment.endorsed, 3)
+                    rule.why += f"; learned score {assessment.endorsed:.2f}"
+            learned += learned_finding(sentence, mentions, assessment, cut)
         for finding in learned:
             same = [r for r in rules if r.terms[0] == finding.terms[0] and same_sentence(r.context, finding.context)]
             if all(SEVERITIES.index(r.severity) < SEVERITIES.index(finding.severity) for r in same):

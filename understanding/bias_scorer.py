@@ -15,8 +15,8 @@ card's threshold and figures are those of this bf16 reading, so what is measured
 A mention scorer (a weights file whose head reads twice the width, bias_tooling/train_scorer.py's MARKED) judges
 what is said of one marked mention, not of the whole sentence: it reads the sentence once per mention the gate
 found, that mention wrapped in "[" "]" (`marked`), and its head reads the mean beside the last layer at the opening
-"[". `assess_mentions` gives one assessment per mention with either kind of scorer, so the detector names the
-mention scored highest (docs/detectors.md, "The mention scorer").
+"[". None ships: the tooling reads it (train_scorer, scorer_compare), the detector reads v2 (docs/detectors.md,
+"The mention scorer").
 """
 import functools
 import hashlib
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from phaselog.core.errors import PhaselogError
-from phaselog.understanding.bias_gate import Mention, mentions_in
+from phaselog.understanding.bias_gate import Mention
 from phaselog.understanding.bias_lexicon import LEXICONS
 from phaselog.understanding.minilm import (LAYERS, MiniLM, layer_state, load_minilm, mean_pool, model_dir,
                                            read_safetensors)
@@ -101,16 +101,6 @@ class BiasScorer(torch.nn.Module):
                       for p, probs in zip(torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist())]
         return found
 
-    def assess_mentions(self, passed: list[tuple[str, list[Mention]]], batch_size: int = 64
-                        ) -> list[list[Assessment]]:
-        """One assessment per mention of each (sentence, mentions), in order: a mention scorer reads the sentence
-        once per mention, marked; a sentence scorer reads it once, and each of its mentions gets that reading."""
-        if not self.marks:
-            return [[found] * len(mentions) for found, (_, mentions) in
-                    zip(self.assess([sentence for sentence, _ in passed], batch_size), passed)]
-        flat = iter(self.assess([marked(sentence, m) for sentence, mentions in passed for m in mentions], batch_size))
-        return [[next(flat) for _ in mentions] for _, mentions in passed]
-
 
 def marked(sentence: str, mention: Mention) -> str:
     """The sentence with one mention wrapped in the marks: "The [Malays] are idle, unlike the Chinese." Offsets
@@ -151,13 +141,8 @@ def reading(scorer: BiasScorer) -> BiasScorer:
 
 
 def score(sentences: list[str]) -> list[float]:
-    """The probability that each sentence asserts a generalisation about the group it names: for a mention
-    scorer, that of its highest-scored mention (bias_gate.mentions_in; 0 where it names none)."""
-    scorer = load_scorer()
-    if not scorer.marks:
-        return [found.endorsed for found in scorer.assess(sentences)]
-    found = scorer.assess_mentions([(sentence, mentions_in(sentence)) for sentence in sentences])
-    return [max((a.endorsed for a in of_mentions), default=0.0) for of_mentions in found]
+    """The probability that each sentence asserts a generalisation about the group it names."""
+    return [found.endorsed for found in load_scorer().assess(sentences)]
 
 
 def threshold() -> float:

@@ -32,21 +32,19 @@ SEGMENT_TEXTS = 16
 
 
 def clock_the_scorer() -> dict:
-    """Wrap the loaded scorer's assess_mentions (the detector calls load_scorer().assess_mentions: the same cached
-    object) so that it counts the sentences it reads, their mentions (a mention scorer reads a sentence once per
-    mention) and its CPU seconds into the returned tally."""
-    scorer, tally = load_scorer(), {"sentences": 0, "mentions": 0, "cpu": 0.0}
-    assess_mentions = scorer.assess_mentions
+    """Wrap the loaded scorer's assess (the detector calls load_scorer().assess: the same cached object) so that it
+    counts the sentences it reads and its CPU seconds into the returned tally."""
+    scorer, tally = load_scorer(), {"sentences": 0, "cpu": 0.0}
+    assess = scorer.assess
 
-    def counted(passed, *args, **kwargs):
+    def counted(sentences, *args, **kwargs):
         started = time.process_time()
-        found = assess_mentions(passed, *args, **kwargs)
+        found = assess(sentences, *args, **kwargs)
         tally["cpu"] += time.process_time() - started
-        tally["sentences"] += len(passed)
-        tally["mentions"] += sum(len(mentions) for _, mentions in passed)
+        tally["sentences"] += len(sentences)
         return found
 
-    scorer.assess_mentions = counted
+    scorer.assess = counted
     return tally
 
 
@@ -56,14 +54,13 @@ def timed_scans(texts: list[str], per_call: int, sentences: int, tally: dict) ->
     otherwise (gate, grammar, findings), from the median repeat."""
     repeats = []
     for _ in range(REPEATS):
-        tally.update(sentences=0, mentions=0, cpu=0.0)
+        tally.update(sentences=0, cpu=0.0)
         cpu, wall = time.process_time(), time.perf_counter()
         for start in range(0, len(texts), per_call):
             scan_bias_many(texts[start:start + per_call])
-        repeats.append((time.process_time() - cpu, time.perf_counter() - wall, tally["sentences"], tally["cpu"],
-                        tally["mentions"]))
-    cpu, wall, passed, scorer, mentions = sorted(repeats)[len(repeats) // 2]
-    return {"sentences": sentences, "passed_to_scorer": passed, "mentions_scored": mentions,
+        repeats.append((time.process_time() - cpu, time.perf_counter() - wall, tally["sentences"], tally["cpu"]))
+    cpu, wall, passed, scorer = sorted(repeats)[len(repeats) // 2]
+    return {"sentences": sentences, "passed_to_scorer": passed,
             "sentences_per_sec": {"median": sentences / cpu, "min": sentences / max(r[0] for r in repeats),
                                   "max": sentences / min(r[0] for r in repeats), "n": REPEATS},
             "wall_sentences_per_sec": sentences / statistics.median(r[1] for r in repeats),
@@ -103,8 +100,8 @@ def bench_scan() -> dict:
         results[label] = found
         rate = found["sentences_per_sec"]
         lines.append(f"  {label:25}: {found['sentences']:6} sentences, {found['passed_to_scorer']:5} passed to the "
-                     f"scorer ({found['mentions_scored']} mentions), {rate['median']:6.0f} sentences/s "
-                     f"(min {rate['min']:.0f}, max {rate['max']:.0f}; wall {found['wall_sentences_per_sec']:.0f}/s); ms per sentence gated out "
+                     f"scorer, {rate['median']:6.0f} sentences/s (min {rate['min']:.0f}, max {rate['max']:.0f}; "
+                     f"wall {found['wall_sentences_per_sec']:.0f}/s); ms per sentence gated out "
                      f"{found['ms_per_gated_out_sentence']:.3f}, passed {found['ms_per_passed_sentence']:.2f}")
     if corpus.is_dir():
         # a 2 kB reflection of the prose where groups are spoken of most: Beyond Good and Evil, from its middle
