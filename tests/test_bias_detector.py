@@ -33,7 +33,8 @@ MEASURED = {
     # book corpus, dev split, rounds 1-8: (found, of) at medium+, a bare "man" humankind for the grammar too (rounds
     # 1-3: 261 of 933, 121 of 4,445; round 4's six new books alone: 18 of 83, 21 of 383; round 5's seven: 10 of 63,
     # 12 of 382; round 6's six, measured after they were labelled: 9 of 69, 15 of 367; round 7's ten, the same way:
-    # 10 of 89, 22 of 608; round 8's nine, the same way: 20 of 110, 10 of 495; rounds 1-7: 319 of 1,237, 191 of
+    # 10 of 89, 22 of 608; round 8's nine, the same way: 20 of 110, 10 of 495 (20 of 109, 10 of 494 once two rows
+    # from Huckleberry Finn's raft chapter, reprinted in Life on the Mississippi, were made unusable); rounds 1-7: 319 of 1,237, 191 of
     # 6,185; rounds 1-5: 300 of 1,079, 154 of 5,210; rounds 1-6: 309 of 1,148, 169 of 5,577). Before the grammar's humankind rule: 292 of 1,079 and 157 of 5,210 (rounds 1-3: 264 of 933, 124
     # of 4,445; rounds 4 and 5 the same). Praise at medium with the cut at 0.70, measured and not shipped: 339 and
     # 148 (docs/detectors.md, "A variant measured and not shipped"). Since bias-gate's grammar fixes (period vices
@@ -43,7 +44,7 @@ MEASURED = {
     # the grammar alone, before #39: 4 of 238 at 4 of 901; scored again 2026-12-07 20:40 UTC after bias-gate's
     # vices and vetoes and bias-fp's pronoun rules: 49 of 238 at 34 of 901, from 48)
     "books test": {"endorsed": (49, 238), "reported_or_neutral": (34, 901)},
-    "books dev": {"endorsed": (339, 1347), "reported_or_neutral": (201, 6680)},
+    "books dev": {"endorsed": (339, 1346), "reported_or_neutral": (201, 6679)},
 }
 
 
