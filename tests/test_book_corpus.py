@@ -223,3 +223,12 @@ def test_an_independent_annotator_agrees_with_round_seven_on_its_seeded_sample()
     n, observed, kappa = facets["label"]
     assert n == 100 and round(kappa, 3) == 0.923
     assert round(facets["scored generalisation"][2], 3) == 0.942
+
+
+def test_an_independent_annotator_agrees_with_round_eight_on_its_seeded_sample():
+    facets = independent_agreement(8, "39:round8-agreement", "books.agreement.round8.jsonl")
+    # measured 2026-12-07: ann-U, blind to ann-T's labels (docs/detectors.md, "Round 8's agreement"); one scored
+    # disagreement, a sentence ann-U endorsed and ann-T did not
+    n, observed, kappa = facets["label"]
+    assert n == 100 and round(kappa, 3) == 0.883
+    assert round(facets["scored generalisation"][2], 3) == 0.960
