@@ -32,7 +32,7 @@ from phaselog.bias_tooling.public_sets import normalise
 from phaselog.bias_tooling.train_scorer import (BATCH, DATA, FIRST_TUNED, HEAD_LR, LAYER_LR, SEED, SEVERITY_LOSS_WEIGHT,
                                                 batches, book_rows, data_sha256, frozen_states, is_validation,
                                                 padded, public_severity, row)
-from phaselog.understanding.bias_modern import CARD, MODERN_VERSION, WEIGHTS, ModernScorer, assess_both
+from phaselog.understanding.bias_modern import CARD, MODERN_VERSION, WEIGHTS, ModernScorer
 from phaselog.understanding.bias_scorer import LAYERS, SEVERITIES, Head, load_scorer
 from phaselog.understanding.minilm import (WIDTH, checkpoint_state, load_minilm, model_dir, read_safetensors,
                                            write_safetensors)
@@ -188,7 +188,7 @@ def write_card(train_rows: list[dict], held: list[dict], epochs: list[dict]) -> 
     """The card: how the weights were made, and the held-out figures of the head as it runs (fp16, bf16 reading)."""
     modern = ModernScorer(read_safetensors(WEIGHTS))
     modern.layers.to(torch.bfloat16)
-    probabilities = [m.endorsed for _, m in assess_both([r["text"] for r in held], modern=modern.eval())]
+    probabilities = [m.endorsed for _, m in modern.eval().assess_both([r["text"] for r in held])]
     cut = pick_threshold(probabilities, held)
     counts = {}
     for r in train_rows:

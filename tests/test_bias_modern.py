@@ -42,7 +42,7 @@ def test_shipped_weights_are_the_ones_the_card_records():
 
 def test_the_book_half_of_both_heads_is_the_book_scorers_own_reading(no_network):
     texts = [text for pair in held_out_twins()[:8] for text in pair]
-    both = bias_modern.assess_both(texts)
+    both = bias_modern.load_modern().assess_both(texts)
     alone = bias_scorer.load_scorer().assess(texts)
     assert [book.endorsed for book, _ in both] == [a.endorsed for a in alone]
     assert [book.severity for book, _ in both] == [a.severity for a in alone]

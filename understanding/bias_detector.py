@@ -39,7 +39,7 @@ from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
 from phaselog.understanding.bias_gate import (Mention, StanceSignals, humankind, mentions_in, sentences_to_score,
                                                stance_signals)
 from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
-from phaselog.understanding.bias_modern import assess_both
+from phaselog.understanding.bias_modern import load_modern
 from phaselog.understanding.bias_modern import threshold as modern_threshold
 from phaselog.understanding.bias_scorer import Assessment, threshold
 
@@ -206,7 +206,7 @@ def scan_bias_many(texts: list[str], cut: float | None = None,
     gated = [[(sentence, mentions) for sentence, mentions in sentences_to_score(text)
               if score_is_read(sentence, mentions, rules)] for text, rules in zip(texts, rules_of)]
     flat = [sentence for passed in gated for sentence, _ in passed]
-    assessments = iter(assess_both(flat) if flat else [])
+    assessments = iter(load_modern().assess_both(flat) if flat else [])
     cut = threshold() if cut is None else cut
     modern_cut = modern_threshold() if modern_cut is None else modern_cut
     found = []
@@ -218,8 +218,10 @@ def scan_bias_many(texts: list[str], cut: float | None = None,
                 if rule.score is None and same_sentence(rule.context, sentence):
                     rule.score = round(assessment.endorsed, 3)
                     rule.why += f"; learned score {assessment.endorsed:.2f}"
-            learned += (learned_finding(sentence, mentions, assessment, cut)
-                        or learned_finding(sentence, mentions, modern, modern_cut, "modern"))
+            # each head at its own cut; where both find, the more severe stands (a tie keeps the book scorer's)
+            both = (learned_finding(sentence, mentions, assessment, cut)
+                    + learned_finding(sentence, mentions, modern, modern_cut, "modern"))
+            learned += [max(both, key=lambda f: SEVERITIES.index(f.severity))] if both else []
         for finding in learned:
             same = [r for r in rules if r.terms[0] == finding.terms[0] and same_sentence(r.context, finding.context)]
             if all(SEVERITIES.index(r.severity) < SEVERITIES.index(finding.severity) for r in same):

@@ -51,6 +51,29 @@ class ModernScorer(torch.nn.Module):
             h = layer(h, None, lengths)
         return self.head(torch.stack([own.float().mean(0) for own in h.split(lengths)]))
 
+    @torch.inference_mode()
+    def assess_both(self, sentences: list[str], batch_size: int = 64,
+                    book: BiasScorer | None = None) -> list[tuple[Assessment, Assessment]]:
+        """Each sentence's (book, modern) assessment: the encoder's lower layers run once, packed, then each
+        head's own top layers. The book half is BiasScorer.assess's, to the bit (same packing, same batches)."""
+        book = book or load_scorer()
+        if book.first_tuned != self.first_tuned:
+            raise PhaselogError("the book and modern scorers must tune the same top layers to share the lower ones")
+        found = []
+        for start in range(0, len(sentences), batch_size):
+            pieces = [book.tokenizer.encode(text, MAX_TOKENS) for text in sentences[start:start + batch_size]]
+            lengths = [len(ids) for ids in pieces]
+            positions = torch.cat([torch.arange(n) for n in lengths])
+            lower = book.encoder.embed(torch.tensor([i for ids in pieces for i in ids]), positions)
+            for layer in book.encoder.layers[:self.first_tuned]:
+                lower = layer(lower, None, lengths)
+            top = lower
+            for layer in book.encoder.layers[self.first_tuned:]:
+                top = layer(top, None, lengths)
+            book_found = assessments(*book.head(torch.stack([own.float().mean(0) for own in top.split(lengths)])))
+            found += zip(book_found, assessments(*self.packed_logits(lower, lengths)))
+        return found
+
 
 def card() -> dict:
     return json.loads(CARD.read_text(encoding="utf-8"))
@@ -77,29 +100,3 @@ def load_modern() -> ModernScorer:
 def assessments(endorsed: torch.Tensor, severity: torch.Tensor) -> list[Assessment]:
     return [Assessment(p, dict(zip(SEVERITIES, probs)))
             for p, probs in zip(torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist())]
-
-
-@torch.inference_mode()
-def assess_both(sentences: list[str], batch_size: int = 64,
-                book: BiasScorer | None = None, modern: ModernScorer | None = None
-                ) -> list[tuple[Assessment, Assessment]]:
-    """Each sentence's (book, modern) assessment: the lower layers run once, packed, then each head's own top
-    layers. The book half equals BiasScorer.assess's (same packing, same batches)."""
-    book = book or load_scorer()
-    modern = modern or load_modern()
-    if book.first_tuned != modern.first_tuned:
-        raise PhaselogError("the book and modern scorers must tune the same top layers to share the lower ones")
-    found = []
-    for start in range(0, len(sentences), batch_size):
-        pieces = [book.tokenizer.encode(text, MAX_TOKENS) for text in sentences[start:start + batch_size]]
-        lengths = [len(ids) for ids in pieces]
-        positions = torch.cat([torch.arange(n) for n in lengths])
-        h = book.encoder.embed(torch.tensor([i for ids in pieces for i in ids]), positions)
-        for layer in book.encoder.layers[:book.first_tuned]:
-            h = layer(h, None, lengths)
-        top = h
-        for layer in book.encoder.layers[book.first_tuned:]:
-            top = layer(top, None, lengths)
-        book_found = assessments(*book.head(torch.stack([own.float().mean(0) for own in top.split(lengths)])))
-        found += zip(book_found, assessments(*modern.packed_logits(h, lengths)))
-    return found
