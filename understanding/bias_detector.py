@@ -6,8 +6,10 @@
 1. The gate (bias_gate.py) keeps the sentences that name a group of people in a way worth scoring (most prose names
    none and costs a set intersection), each with its mentions, read with the sentence before it.
 2. The learned scorer (bias_scorer.py) reads each of those sentences, batched across every text given, and says how
-   likely its writer endorses a generalisation about the group, and how bad the claim is.
-3. A sentence scored at or above the scorer's threshold is a finding. Its severity is read from three things:
+   likely its writer endorses a generalisation about the group, and how bad the claim is; the modern scorer
+   (bias_modern.py), a second head over the same frozen lower layers trained on modern public text, says the same.
+3. A sentence scored at or above a head's threshold (each its own) is a finding; where both heads find, the more
+   severe stands. Its severity is read from three things:
    the scorer's severity head; the claim's shape, i.e. what the grammar (bias.py, `scan_rules`) finds in the same
    sentence; and the words of the claim, by VADER's valence and SeeGULL's offensiveness (bias_lexicon.py):
    - high: the grammar found a high claim (dehumanising, criminalising, contempt, harm urged on the group), or the
