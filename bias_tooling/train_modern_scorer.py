@@ -16,10 +16,10 @@ Data, dev halves only (split == "test" rows are never read; CrowS-Pairs never):
   books. Held-out rows only choose the epoch and the threshold.
 
 The training itself is the book scorer's (train_scorer.py): layers 0-3 frozen and computed once, layers 4-5 and a
-head tuned, one thread, deterministic, one seed. The threshold is the lowest that flags at most MAX_FLAGGED of each
+head tuned, one thread, deterministic, one seed. The raw threshold is the lowest that flags at most MAX_FLAGGED of each
 held-out negative set (ToxiGen's neutrals, BBQ's contexts, the validation books' reported or neutral rows); the
 epoch kept is the one whose held-out ToxiGen hate recall plus RedditBias separation (biased minus unbiased share
-flagged) is highest at its threshold.
+flagged) is highest at its threshold. The detector's cut (the card's threshold) is DETECTOR_CUT, higher: see there.
 """
 import hashlib
 import json
@@ -49,6 +49,13 @@ WEIGHT = {"toxigen": 3.0}  # ToxiGen is the bar and the smallest table
 SEVERITY = {"toxigen": "medium", "hatecheck": "high", "redditbias": "medium"}
 EPOCHS = 3
 MAX_FLAGGED = {"toxigen": 0.05, "bbq": 0.03, "books": 0.02}
+# the cut the detector uses (the card's threshold): the raw threshold above is the head's alone, but in the detector
+# its findings come on top of the grammar's and the book scorer's, and pass the gate and severity rules. Picked with
+# `detector_figures --modern-cuts` on the rows the head never trained on (2026-12-07, docs/detectors.md "The modern
+# scorer"): the lowest cut, in steps of 0.01 from the raw threshold, at which the validation books' reported or
+# neutral sentences flagged rise by at most one of 751 (the budget of 10 of the dev books' 5,210, pro rata) and
+# ToxiGen's held-out neutrals stay <= 5%
+DETECTOR_CUT = 0.97
 
 
 def label_of(source: str, table_row: dict) -> int | None:
@@ -205,11 +212,12 @@ def write_card(train_rows: list[dict], held: list[dict], epochs: list[dict]) -> 
                             "inner_below": INNER_BELOW, "max_flagged": MAX_FLAGGED},
         "data_sha256": data_sha256(train_rows + held), "rows": counts, "held_out_rows": len(held),
         "epochs": epochs, "kept_epoch": max(epochs, key=merit)["epoch"],
-        "threshold": cut, "held_out": held_out_figures(probabilities, held, cut),
+        "raw_threshold": cut, "held_out_at_raw_threshold": held_out_figures(probabilities, held, cut),
+        "threshold": DETECTOR_CUT, "held_out": held_out_figures(probabilities, held, DETECTOR_CUT),
         "weights_sha256": hashlib.sha256(WEIGHTS.read_bytes()).hexdigest(),
     }
     CARD.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps({k: card[k] for k in ("threshold", "held_out", "weights_sha256")}, indent=1))
+    print(json.dumps({k: card[k] for k in ("raw_threshold", "threshold", "held_out", "weights_sha256")}, indent=1))
 
 
 def main() -> None:
