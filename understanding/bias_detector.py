@@ -41,7 +41,7 @@ from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
 from phaselog.understanding.bias_gate import (Mention, StanceSignals, humankind, mentions_in, sentences_to_score,
                                                stance_signals)
 from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
-from phaselog.understanding.bias_modern import load_modern
+from phaselog.understanding.bias_modern import MIN_WORDS, load_modern
 from phaselog.understanding.bias_modern import threshold as modern_threshold
 from phaselog.understanding.bias_scorer import Assessment, threshold
 
@@ -221,8 +221,9 @@ def scan_bias_many(texts: list[str], cut: float | None = None,
                     rule.score = round(assessment.endorsed, 3)
                     rule.why += f"; learned score {assessment.endorsed:.2f}"
             # each head at its own cut; where both find, the more severe stands (a tie keeps the book scorer's)
-            both = (learned_finding(sentence, mentions, assessment, cut)
-                    + learned_finding(sentence, mentions, modern, modern_cut, "modern"))
+            both = learned_finding(sentence, mentions, assessment, cut)
+            if len(sentence.split()) >= MIN_WORDS:
+                both += learned_finding(sentence, mentions, modern, modern_cut, "modern")
             learned += [max(both, key=lambda f: SEVERITIES.index(f.severity))] if both else []
         for finding in learned:
             same = [r for r in rules if r.terms[0] == finding.terms[0] and same_sentence(r.context, finding.context)]

@@ -21,6 +21,10 @@ from phaselog.understanding.bias_scorer import (MAX_TOKENS, SEVERITIES, Assessme
 from phaselog.understanding.minilm import LAYERS, WIDTH, Layer, layer_state, mean_pool, read_safetensors
 
 MODERN_VERSION = "v1"
+# a modern finding needs a sentence of at least this many words: the head learned from whole sentences and scores
+# a fragment of a list split as a sentence high ("towards thy wife", Meditations: 0.995, a false alarm); the rule
+# costs the held-out HateCheck cases like "Ihate gay people" (docs/detectors.md, "The modern scorer")
+MIN_WORDS = 4
 WEIGHTS = LEXICONS / f"bias_modern.{MODERN_VERSION}.safetensors"
 CARD = LEXICONS / f"bias_modern.{MODERN_VERSION}.json"
 
