@@ -22,10 +22,11 @@ Round 3 (dev sources only) adds ROUND3_DEPTH of each quota from the candidates r
 the gate in front of the scorer passes (understanding/bias_gate.py: the scorer only ever reads such sentences),
 CLAIM_SHARE of them *claim-shaped*: a predicate word (CLAIM_WORDS: "are", "never", "love"...) within two words
 after a mention ("the Malays are", "women never", "they always"), the shape of a generalisation. These rows carry
-`"round": 3`; the gate chose them, so they are left out of the gate's own pass rates. `--split dev` rebuilds
-the dev sources alone and keeps the test rows as they are (the test books need not be fetched or read).
+`"round": 3`; the gate chose them, so they are left out of the gate's own pass rates. The gate has changed since,
+so a rebuild keeps the round-3 ids the table holds and draws anew only for a book that has none. `--split dev`
+rebuilds the dev sources alone and keeps the test rows as they are (the test books need not be fetched or read).
 
-A source with a `round` in its entry joined later (rounds 4 and 5: six and seven new dev books) and is sampled
+A source with a `round` in its entry joined later (rounds 4-7: six, seven, six and ten new dev books) and is sampled
 once by round 1's rule with its own quota, its rows carrying that round; rounds 2 and 3 do not apply to it."""
 import argparse
 import json
@@ -191,8 +192,12 @@ def sample(rows: list[dict], quota: int, seed: str, preferred=lambda row: generi
     return sorted(chosen, key=lambda r: r["id"])
 
 
-def round3_sample(found: list[dict], earlier: list[dict], quota: int, book_id: str) -> list[dict]:
-    """A dev source's third round: from what rounds 1 and 2 left, what the gate passes, claim-shaped first."""
+def round3_sample(found: list[dict], earlier: list[dict], quota: int, book_id: str, drawn: set[str]) -> list[dict]:
+    """A dev source's third round: from what rounds 1 and 2 left, what the gate passes, claim-shaped first. Once
+    drawn (`drawn`: the ids the table's round-3 rows of this book hold) the draw is kept: the gate has changed
+    since, and drawing again with today's gate would replace 146 labelled rows."""
+    if drawn:
+        return [{**row, "round": 3} for row in found if row["id"] in drawn]
     taken = {r["id"] for r in earlier}
     left = [r for r in found if r["id"] not in taken and gate_mentions(r["text"], r["context"])]
     chosen = sample(left, round(quota * ROUND3_DEPTH), f"{book_id}:round3", claim_shaped, CLAIM_SHARE)
@@ -242,14 +247,15 @@ def build(mirror: Path, split: str | None = None) -> list[dict]:
         found = candidates(source_text(mirror, source), source["book_id"])
         quota = source.get("quota", PER_BOOK)
         if source.get("round"):
-            # a book that joined in a later round (rounds 4 and 5: new dev books, since the scorer generalised poorly to
+            # a book that joined in a later round (rounds 4-7: new dev books, since the scorer generalised poorly to
             # unseen books) is sampled once by round 1's rule, as the test books were, and its rows carry the round
             chosen = [{**row, "round": source["round"]} for row in sample(found, quota, source["book_id"])]
         else:
             chosen = sample(found, round(quota * DEV_DEPTH) if source["split"] == "dev" else quota,
                             source["book_id"])
             if source["split"] == "dev":
-                chosen += round3_sample(found, chosen, quota, source["book_id"])
+                drawn = {r["id"] for r in table if r["book_id"] == source["book_id"] and r.get("round") == 3}
+                chosen += round3_sample(found, chosen, quota, source["book_id"], drawn)
         print(f"{source['book_id']}: {len(found)} candidates, {len(chosen)} sampled", file=sys.stderr)
         for row in sorted(chosen, key=lambda r: r["id"]):
             row["split"] = source["split"]

@@ -138,3 +138,15 @@ def test_dev_pass_rates_are_held_at_the_measured_values():
     assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (60, 63)
     assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (11, 11)
     assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (277, 371)
+    # round 6: six more (two pamphlets, a school reader, an ethnography of Japanese women, lectures on China, a
+    # railway engineer's East Africa), by the same rule
+    rates = dev_pass_rates(dev_rows(labelling_round=6))
+    assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (66, 69)
+    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (9, 10)
+    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (299, 357)
+    # round 7: ten more (political papers and a speech with Reflections, essays, a history, a slave narrative, travel
+    # at sea and in East Africa, natural history, a school reader), by the same rule
+    rates = dev_pass_rates(dev_rows(labelling_round=7))
+    assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (81, 89)
+    assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (16, 16)
+    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (469, 592)
