@@ -30,13 +30,11 @@ import torch
 
 from phaselog.bias_tooling.public_sets import normalise
 from phaselog.bias_tooling.train_scorer import (BATCH, DATA, FIRST_TUNED, HEAD_LR, LAYER_LR, SEED, batches, book_rows,
-                                                card_head, data_sha256, frozen_states, is_validation,
-                                                optimiser_step, padded, public_severity, row)
+                                                card_head, data_sha256, is_validation, optimiser_step, padded,
+                                                public_severity, row, seeded_start)
 from phaselog.understanding.bias_modern import CARD, MODERN_VERSION, WEIGHTS, ModernScorer
-from phaselog.understanding.bias_scorer import LAYERS, SEVERITIES, Head, load_scorer
-from phaselog.understanding.minilm import (WIDTH, checkpoint_state, load_minilm, model_dir, read_safetensors,
-                                           write_safetensors)
-from phaselog.understanding.wordpiece import WordPiece
+from phaselog.understanding.bias_scorer import SEVERITIES
+from phaselog.understanding.minilm import checkpoint_state, read_safetensors, write_safetensors
 
 INNER_BELOW = 0x56  # first byte of sha256("modern-inner:" + key): about a third of each table held out
 # rows taken from each table's inner-train part (those whose sha256(seed:text) sorts first), None for all: sized so
@@ -137,17 +135,7 @@ def merit(figures: dict) -> float:
 
 
 def train(train_rows: list[dict], held: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    torch.manual_seed(SEED)
-    encoder = load_minilm()
-    tokenizer = WordPiece(model_dir() / "vocab.txt")
-    started = time.perf_counter()
-    states = frozen_states(encoder, tokenizer, [r["text"] for r in train_rows])
-    held_states = frozen_states(encoder, tokenizer, [r["text"] for r in held])
-    print(f"frozen layers 0-{FIRST_TUNED - 1}: {len(states) + len(held_states)} sentences in "
-          f"{time.perf_counter() - started:.0f} s", flush=True)
-    start_state = {name: t for name, t in read_safetensors(model_dir() / "model.safetensors").items()
-                   if any(name.startswith(f"encoder.layer.{i}.") for i in range(FIRST_TUNED, LAYERS))}
-    start_state.update({f"head.{name}": t for name, t in Head(WIDTH).state_dict().items()})  # seeded init
+    _, states, held_states, start_state, started = seeded_start(train_rows, held)
     modern = ModernScorer(start_state)
     optimizer = torch.optim.AdamW([{"params": list(modern.layers.parameters()), "lr": LAYER_LR},
                                    {"params": list(modern.head.parameters()), "lr": HEAD_LR}], weight_decay=0.01)

