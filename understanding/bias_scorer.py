@@ -11,6 +11,12 @@ bias_scorer.v2.json). bias_tooling/train_scorer.py builds it, bit for bit (docs/
 It reads in bfloat16: the scan must keep up with prose (docs/detectors.md, Speed), bf16 matrix products run about
 1.75 times as fast as fp32 on a CPU with bf16 instructions, and the probabilities move by at most about 0.01. The
 card's threshold and figures are those of this bf16 reading, so what is measured is what runs.
+
+A mention scorer (a weights file whose head reads twice the width, bias_tooling/train_scorer.py's MARKED) judges
+what is said of one marked mention, not of the whole sentence: it reads the sentence once per mention the gate
+found, that mention wrapped in "[" "]" (`marked`), and its head reads the mean beside the last layer at the opening
+"[". None ships: the tooling reads it (train_scorer, scorer_compare), the detector reads v2 (docs/detectors.md,
+"The mention scorer").
 """
 import functools
 import hashlib
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from phaselog.core.errors import PhaselogError
+from phaselog.understanding.bias_gate import Mention
 from phaselog.understanding.bias_lexicon import LEXICONS
 from phaselog.understanding.minilm import (LAYERS, MiniLM, layer_state, load_minilm, mean_pool, model_dir,
                                            read_safetensors)
@@ -30,6 +37,10 @@ WEIGHTS = LEXICONS / f"bias_scorer.{SCORER_VERSION}.safetensors"
 CARD = LEXICONS / f"bias_scorer.{SCORER_VERSION}.json"
 MAX_TOKENS = 128  # trained at this length; a longer sentence is read up to it (few book sentences reach it)
 SEVERITIES = ("low", "medium", "high")
+# the mention scorer's marks around the mention: plain brackets, which the frozen embeddings and lower layers already
+# read as a bracketed aside ([unused*] pieces would reach the tuned layers as untrained vectors, the embeddings being
+# frozen); a bracket of the sentence itself becomes a parenthesis, so the only "[" read is the mark
+OPEN, CLOSE = "[", "]"
 
 
 @dataclass
@@ -39,7 +50,8 @@ class Assessment:
 
 
 class Head(torch.nn.Module):
-    """The pooled sentence -> one logit for "endorsed" and three for the claim's severity."""
+    """The pooled sentence (the mean; for a mention scorer the mean and the opening mark's vector) -> one logit for
+    "endorsed" and three for the claim's severity."""
 
     def __init__(self, width: int):
         super().__init__()
@@ -58,16 +70,22 @@ class BiasScorer(torch.nn.Module):
         self.first_tuned = first_tuned_layer(tuned)
         for index in range(self.first_tuned, LAYERS):
             self.encoder.layers[index].load_state_dict(layer_state(tuned, index))
-        self.head = Head(encoder.embed_norm.normalized_shape[0])
+        self.head = Head(tuned["head.endorsed.weight"].shape[1])
+        self.marks = self.head.endorsed.in_features > encoder.embed_norm.normalized_shape[0]  # a mention scorer
         self.head.load_state_dict({name[len("head."):]: t.float() for name, t in tuned.items()
                                    if name.startswith("head.")})
         self.tokenizer = WordPiece(model_dir() / "vocab.txt")
 
-    def logits(self, lower: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits(self, lower: torch.Tensor, mask: torch.Tensor, at: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         """From the frozen layers' output (first_tuned layers in) of a padded batch to the head's logits: what
-        training runs. The head reads in fp32 whatever the encoder's dtype."""
-        top = self.encoder.run_layers(lower, mask, self.first_tuned, LAYERS)
-        return self.head(mean_pool(top.float(), mask))
+        training runs; `at` the opening mark's index in each row, for a mention scorer. The head reads in fp32
+        whatever the encoder's dtype."""
+        top = self.encoder.run_layers(lower, mask, self.first_tuned, LAYERS).float()
+        pooled = mean_pool(top, mask)
+        if self.marks:
+            pooled = torch.cat([pooled, top[torch.arange(len(top)), at]], dim=1)
+        return self.head(pooled)
 
     @torch.inference_mode()
     def assess(self, sentences: list[str], batch_size: int = 64) -> list[Assessment]:
@@ -77,10 +95,24 @@ class BiasScorer(torch.nn.Module):
         found = []
         for start in range(0, len(sentences), batch_size):
             pieces = [self.tokenizer.encode(text, MAX_TOKENS) for text in sentences[start:start + batch_size]]
-            endorsed, severity = self.head(self.encoder.packed_means(pieces))
+            at = [mark_index(ids, self.tokenizer) for ids in pieces] if self.marks else None
+            endorsed, severity = self.head(self.encoder.packed_pooled(pieces, at))
             found += [Assessment(p, dict(zip(SEVERITIES, probs)))
                       for p, probs in zip(torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist())]
         return found
+
+
+def marked(sentence: str, mention: Mention) -> str:
+    """The sentence with one mention wrapped in the marks: "The [Malays] are idle, unlike the Chinese." Offsets
+    hold, as a bracket of the sentence becomes a parenthesis of the same length."""
+    plain = sentence.replace(OPEN, "(").replace(CLOSE, ")")
+    return f"{plain[:mention.start]}{OPEN}{plain[mention.start:mention.end]}{CLOSE}{plain[mention.end:]}"
+
+
+def mark_index(pieces: list[int], tokenizer: WordPiece) -> int:
+    """Where the opening mark stands among a marked sentence's pieces; the [CLS] (0) if the cut to MAX_TOKENS
+    dropped it (a mention past the 126th piece)."""
+    return pieces.index(tokenizer.ids[OPEN]) if tokenizer.ids[OPEN] in pieces else 0
 
 
 def first_tuned_layer(tuned: dict[str, torch.Tensor]) -> int:

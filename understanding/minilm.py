@@ -147,15 +147,19 @@ class MiniLM(nn.Module):
             h = layer(h, keep)
         return h
 
-    def packed_means(self, pieces: list[list[int]]) -> torch.Tensor:
+    def packed_pooled(self, pieces: list[list[int]], at: list[int] | None = None) -> torch.Tensor:
         """(sentences, WIDTH) in fp32: each sentence's mean last layer, its pieces read packed, without padding
-        (Layer.forward): what the bias scorer's head reads in a scan."""
+        (Layer.forward): what the bias scorer's head reads in a scan. With `at` (a piece index per sentence),
+        that piece's last layer follows the mean, (sentences, 2 * WIDTH): the mention scorer's marked mention."""
         lengths = [len(ids) for ids in pieces]
         positions = torch.cat([torch.arange(n) for n in lengths])
         h = self.embed(torch.tensor([i for ids in pieces for i in ids]), positions)
         for layer in self.layers:
             h = layer(h, None, lengths)
-        return torch.stack([own.float().mean(0) for own in h.split(lengths)])
+        own = [states.float() for states in h.split(lengths)]
+        if at is None:
+            return torch.stack([states.mean(0) for states in own])
+        return torch.stack([torch.cat([states.mean(0), states[i]]) for states, i in zip(own, at)])
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Sentence embeddings (batch, WIDTH): the mean of the last layer over real tokens, as the model was
