@@ -26,8 +26,9 @@ after a mention ("the Malays are", "women never", "they always"), the shape of a
 so a rebuild keeps the round-3 ids the table holds and draws anew only for a book that has none. `--split dev`
 rebuilds the dev sources alone and keeps the test rows as they are (the test books need not be fetched or read).
 
-A source with a `round` in its entry joined later (rounds 4-7: six, seven, six and ten new dev books) and is sampled
-once by round 1's rule with its own quota, its rows carrying that round; rounds 2 and 3 do not apply to it."""
+A source with a `round` in its entry joined later (rounds 4-8: six, seven, six, ten and nine new dev books) and is
+sampled once by round 1's rule with its own quota (an upper bound: a book with fewer candidates gives them all), its
+rows carrying that round; rounds 2 and 3 do not apply to it."""
 import argparse
 import json
 import random
@@ -247,7 +248,7 @@ def build(mirror: Path, split: str | None = None) -> list[dict]:
         found = candidates(source_text(mirror, source), source["book_id"])
         quota = source.get("quota", PER_BOOK)
         if source.get("round"):
-            # a book that joined in a later round (rounds 4-7: new dev books, since the scorer generalised poorly to
+            # a book that joined in a later round (rounds 4-8: new dev books, since the scorer generalised poorly to
             # unseen books) is sampled once by round 1's rule, as the test books were, and its rows carry the round
             chosen = [{**row, "round": source["round"]} for row in sample(found, quota, source["book_id"])]
         else:

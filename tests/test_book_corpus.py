@@ -148,10 +148,12 @@ def test_later_rounds_books_are_new_dev_books_sampled_once_by_round_one_rule():
         # a book that joined later has its one sample, of its quota, all carrying the round: no deeper round 2, no
         # gate-chosen round 3
         mine = [row for row in rows if row["book_id"] == book_id]
-        assert len(mine) == source["quota"] and {row.get("round") for row in mine} == {source["round"]}
-    # rounds 4-7 added new books (six, seven, six and ten); their rows belong to those books alone
-    assert {s["round"] for s in later.values()} == {4, 5, 6, 7}
-    assert all(row["book_id"] in later for row in rows if row.get("round") in (4, 5, 6, 7))
+        assert {row.get("round") for row in mine} == {source["round"]}
+        # the quota is an upper bound: a cookery book names a group in 56 sentences only, and gives them all
+        assert len(mine) == (56 if book_id == "randolph-virginia-housewife" else source["quota"])
+    # rounds 4-8 added new books (six, seven, six, ten and nine); their rows belong to those books alone
+    assert {s["round"] for s in later.values()} == {4, 5, 6, 7, 8}
+    assert all(row["book_id"] in later for row in rows if row.get("round") in (4, 5, 6, 7, 8))
 
 
 def test_the_table_is_labelled_whole_and_a_second_annotator_agrees_with_it():
