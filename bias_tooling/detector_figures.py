@@ -25,6 +25,12 @@ and flags of their reported or neutral ones and of ToxiGen's dev half, beside th
 picker: a rule change is weighed with it on the validation books, then checked on books no choice saw
 (docs/detectors.md, "A variant measured and not shipped").
 
+    python -m phaselog.bias_tooling.detector_figures --modern-cuts 0.8 0.9 2
+
+sweeps the modern head's cut (bias_modern.py; above 1 turns it off: the book scorer alone, the detector before
+it) on the rows it never trained on: the book scorer's validation books and the inner held-out third of the public
+dev halves (train_modern_scorer.held_out). `public_figures` gives that third apart too.
+
     python -m phaselog.bias_tooling.detector_figures --audit
 
 says where each endorsed sentence of the dev books (validation books included, never the test books) is lost, by
@@ -37,6 +43,7 @@ import json
 from pathlib import Path
 
 from phaselog.bias_tooling.book_sentences import read_table
+from phaselog.bias_tooling.train_modern_scorer import held_out, inner_key
 from phaselog.understanding.bias import scan_rules
 from phaselog.understanding.bias_detector import KEPT_RULE, discounted_severity, judged, scan_bias_many, worst_severity
 from phaselog.understanding.bias_gate import humankind, mentions_in, sentences_to_score
@@ -96,6 +103,10 @@ def public_figures() -> dict:
             kinds = sorted({row[kind_field] for row in rows})
             figures.setdefault(name, {})[variant] = {
                 kind: share([flagged(f) for row, f in zip(rows, found) if row[kind_field] == kind]) for kind in kinds}
+            # the modern head trained on the rest of the dev half: its held-out third is the honest figure
+            figures[name][variant].update({f"{kind}, modern head's held-out": share(
+                [flagged(f) for row, f in zip(rows, found) if row[kind_field] == kind
+                 and held_out(inner_key(name, row))]) for kind in kinds})
     return figures
 
 
@@ -136,6 +147,25 @@ def cut_sweep(cuts: list[float]) -> dict:
         sweep[cut] = {"validation endorsed found": share(endorsed), "validation reported or neutral flagged":
                       share(others), "toxigen dev explicit": share(explicit), "toxigen dev neutral": share(neutral),
                       "within the bars": sum(others) <= 0.05 * len(others) and sum(neutral) <= 0.08 * len(neutral)}
+    return sweep
+
+
+def modern_sweep(cuts: list[float]) -> dict:
+    """Per cut of the modern head (above 1: off, the book scorer alone), the whole detector on the rows the
+    modern head never trained on: the validation books and the inner held-out third of the public dev halves."""
+    held_books = set(card()["validation_books"])
+    rows = [("books", "endorsed" if row["label"] == "endorsed" else "reported or neutral", row["text"])
+            for row in read_table() if row["book_id"] in held_books and row["label"] != "unusable"
+            and row["category"] != "other"]
+    for name, kind_field in PUBLIC.items():
+        rows += [(name, row[kind_field], row["text"])
+                 for row in map(json.loads, (DATA / f"bias_public_{name}.jsonl").open(encoding="utf-8"))
+                 if row["split"] == "dev" and held_out(inner_key(name, row))]
+    sweep = {}
+    for cut in sorted(cuts):
+        found = [flagged(f) for f in scan_bias_many([text for _, _, text in rows], modern_cut=cut)]
+        sweep[cut] = {f"{name} {kind}": share([hit for (n, k, _), hit in zip(rows, found) if (n, k) == (name, kind)])
+                      for name, kind in sorted({(n, k) for n, k, _ in rows})}
     return sweep
 
 
@@ -205,10 +235,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="../shared/data/corpus")
     parser.add_argument("--cuts", type=float, nargs="+", help="sweep the learned finding's cut over these scores")
+    parser.add_argument("--modern-cuts", type=float, nargs="+",
+                        help="sweep the modern head's cut over these scores, on the rows it never trained on")
     parser.add_argument("--audit", action="store_true", help="where the dev books' endorsed sentences are lost")
     args = parser.parse_args()
     if args.audit:
         print(json.dumps(audit(), indent=1))
+        return
+    if args.modern_cuts:
+        print(json.dumps(modern_sweep(args.modern_cuts), indent=1))
         return
     if args.cuts:
         print(json.dumps(cut_sweep(args.cuts), indent=1))

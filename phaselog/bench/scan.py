@@ -22,7 +22,7 @@ import torch
 
 from phaselog.understanding.bias_detector import scan_bias, scan_bias_many
 from phaselog.understanding.bias_probe import load_pairs
-from phaselog.understanding.bias_scorer import load_scorer
+from phaselog.understanding.bias_modern import load_modern
 from phaselog.understanding.scan import TEXT_BYTES, as_texts, corpus_sentences
 
 REPEATS = 5
@@ -32,10 +32,11 @@ SEGMENT_TEXTS = 16
 
 
 def clock_the_scorer() -> dict:
-    """Wrap the loaded scorer's assess (the detector calls load_scorer().assess: the same cached object) so that it
-    counts the sentences it reads and its CPU seconds into the returned tally."""
-    scorer, tally = load_scorer(), {"sentences": 0, "cpu": 0.0}
-    assess = scorer.assess
+    """Wrap the loaded scorers' reading (the detector calls load_modern().assess_both, both heads over the shared
+    lower layers: the same cached object) so that it counts the sentences it reads and its CPU seconds into the
+    returned tally."""
+    scorer, tally = load_modern(), {"sentences": 0, "cpu": 0.0}
+    assess = scorer.assess_both
 
     def counted(sentences, *args, **kwargs):
         started = time.process_time()
@@ -44,7 +45,7 @@ def clock_the_scorer() -> dict:
         tally["sentences"] += len(sentences)
         return found
 
-    scorer.assess = counted
+    scorer.assess_both = counted
     return tally
 
 

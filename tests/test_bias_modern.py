@@ -1,0 +1,73 @@
+"""The modern scorer (understanding/bias_modern.py, docs/detectors.md "The modern scorer"): a second head over the
+book scorer's frozen lower layers, trained on public dev halves. Its weights are the card's; it shares the lower
+layers without moving the book scorer's reading; its inner held-out rows never trained it; and in the detector it
+finds modern generalisations the book scorer misses while their counter-speech twins stay unflagged. The pairs are
+the counterfactual table's (a public set's group and predicate, asserted and argued against), from the inner
+held-out third of its dev rows. (HateCheck's quoting counter-speech pairs only slur cases, which the gate does not
+pass.)"""
+import hashlib
+import json
+from collections import defaultdict
+
+from phaselog.bias_tooling import train_modern_scorer
+from phaselog.understanding import bias_modern, bias_scorer
+from phaselog.understanding.bias_detector import scan_bias_many, worst_severity
+from phaselog.understanding.minilm import model_dir
+from tests.test_bias_scorer import no_network  # noqa: F401 (the fixture: sockets refuse while the scan runs)
+
+PAIRS = 40
+# measured with the shipped weights (docs/detectors.md, "The modern scorer"): of the PAIRS held-out twins, the
+# claims with a medium+ finding of the modern head (the book scorer or the grammar find others), and the twins
+# flagged at medium+ by the whole detector
+MEASURED = {"claims found by the modern head": 5, "twins flagged": 0}
+
+
+def held_out_twins() -> list[tuple[str, str]]:
+    """(assertion, its counter-speech twin) of one (group, predicate) in the modern register, from the
+    counterfactual table's dev rows the modern head never trained on (the inner held-out third, by the pair's
+    split key); PAIRS of them, the first by sha256 of the assertion, so the choice is the table's, not ours."""
+    by_claim = defaultdict(dict)
+    for line in (train_modern_scorer.DATA / "bias_counterfactual.jsonl").open(encoding="utf-8"):
+        row = json.loads(line)
+        if (row["split"] == "dev" and row["register"] == "modern" and row["form"] in ("assertion", "counter_speech")
+                and train_modern_scorer.held_out(train_modern_scorer.inner_key("counterfactual", row))):
+            by_claim[(row["group"], row["predicate"])][row["form"]] = row["text"]
+    pairs = [(forms["assertion"], forms["counter_speech"]) for forms in by_claim.values() if len(forms) == 2]
+    return sorted(pairs, key=lambda pair: hashlib.sha256(pair[0].encode()).hexdigest())[:PAIRS]
+
+
+def test_shipped_weights_are_the_ones_the_card_records():
+    card = bias_modern.card()
+    assert hashlib.sha256(bias_modern.WEIGHTS.read_bytes()).hexdigest() == card["weights_sha256"]
+    assert bias_modern.WEIGHTS.stat().st_size + bias_scorer.WEIGHTS.stat().st_size <= 30 * 2**20
+    assert hashlib.sha256((model_dir() / "model.safetensors").read_bytes()).hexdigest() == card["base"]["sha256"]
+
+
+def test_the_book_half_of_both_heads_is_the_book_scorers_own_reading(no_network):
+    texts = [text for pair in held_out_twins()[:8] for text in pair]
+    both = bias_modern.load_modern().assess_both(texts)
+    alone = bias_scorer.load_scorer().assess(texts)
+    assert [book.endorsed for book, _ in both] == [a.endorsed for a in alone]
+    assert [book.severity for book, _ in both] == [a.severity for a in alone]
+
+
+def test_training_never_reads_its_held_out_rows():
+    train, held = train_modern_scorer.training_data()
+    assert not {row["text"] for row in train} & {row["text"] for row in held}
+    assert {row["source"] for row in held} == {"toxigen", "redditbias", "hatecheck", "bbq", "books"}
+    assert train_modern_scorer.data_sha256(train + held) == bias_modern.card()["data_sha256"]
+
+
+def test_a_modern_generalisation_is_found_by_the_modern_head_and_its_counter_speech_twin_not(no_network):
+    pairs = held_out_twins()
+    findings = scan_bias_many([text for pair in pairs for text in pair])
+    claims, twins = findings[0::2], findings[1::2]
+    by_modern = [any(f.severity in ("medium", "high") and f.why.startswith("modern score") for f in found)
+                 for found in claims]
+    twins_flagged = [worst_severity(found) in ("medium", "high") for found in twins]
+    print(f"{len(pairs)} held-out twins: {sum(by_modern)} claims found by the modern head, "
+          f"{sum(twins_flagged)} twins flagged")
+    assert len(pairs) == PAIRS
+    assert sum(by_modern) >= MEASURED["claims found by the modern head"] > 0
+    assert sum(twins_flagged) <= MEASURED["twins flagged"]
+    assert any(found and not twin for found, twin in zip(by_modern, twins_flagged))
