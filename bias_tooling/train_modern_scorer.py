@@ -134,7 +134,8 @@ def merit(figures: dict) -> float:
     return (figures["toxigen explicit"] + figures["redditbias biased"] - figures["redditbias unbiased"])
 
 
-def train(train_rows: list[dict], held: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
+def train(train_rows: list[dict], held: list[dict]) -> list[dict]:
+    """Train, writing the best epoch's weights to WEIGHTS as they come; each epoch's held-out figures."""
     _, (states, _), (held_states, _), start_state, started = seeded_start([r["text"] for r in train_rows],
                                                                            [r["text"] for r in held])
     modern = ModernScorer(start_state)
@@ -147,7 +148,7 @@ def train(train_rows: list[dict], held: list[dict]) -> tuple[dict[str, torch.Ten
     plan = [batches([s.shape[0] for s in states], generator) for _ in range(EPOCHS)]
     total = sum(len(p) for p in plan)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda n: 1 - n / total)
-    epochs, best, kept = [], None, {}
+    epochs, best = [], None
     for epoch, epoch_batches in enumerate(plan):
         modern.train()
         running = 0.0
@@ -170,7 +171,7 @@ def train(train_rows: list[dict], held: list[dict]) -> tuple[dict[str, torch.Ten
             kept.update({f"head.{name}": t for name, t in modern.head.state_dict().items()})
             kept = {name: t.detach().to(torch.float16) for name, t in kept.items()}
             write_safetensors(WEIGHTS, kept)  # the best so far on disk: a long run stopped early leaves weights
-    return kept, epochs
+    return epochs
 
 
 def write_card(train_rows: list[dict], held: list[dict], epochs: list[dict]) -> None:
@@ -201,8 +202,7 @@ def main() -> None:
     train_rows, held = training_data()
     counts = dict(Counter(r["source"] for r in train_rows))
     print(f"training rows {len(train_rows)} {counts}; held-out rows {len(held)}", flush=True)
-    tensors, epochs = train(train_rows, held)
-    write_safetensors(WEIGHTS, tensors)
+    epochs = train(train_rows, held)  # its best epoch's weights are on disk
     write_card(train_rows, held, epochs)
 
 

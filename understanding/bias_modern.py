@@ -16,7 +16,7 @@ import torch
 
 from phaselog.core.errors import PhaselogError
 from phaselog.understanding.bias_lexicon import LEXICONS
-from phaselog.understanding.bias_scorer import (MAX_TOKENS, SEVERITIES, Assessment, BiasScorer, Head,
+from phaselog.understanding.bias_scorer import (MAX_TOKENS, Assessment, BiasScorer, Head, assessments,
                                                 first_tuned_layer, load_scorer)
 from phaselog.understanding.minilm import LAYERS, WIDTH, Layer, layer_state, mean_pool, read_safetensors
 
@@ -100,8 +100,3 @@ def load_modern() -> ModernScorer:
     modern = ModernScorer(read_safetensors(WEIGHTS))
     modern.layers.to(torch.bfloat16)
     return modern.eval()
-
-
-def assessments(endorsed: torch.Tensor, severity: torch.Tensor) -> list[Assessment]:
-    return [Assessment(p, dict(zip(SEVERITIES, probs)))
-            for p, probs in zip(torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist())]

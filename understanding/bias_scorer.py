@@ -97,9 +97,14 @@ class BiasScorer(torch.nn.Module):
             pieces = [self.tokenizer.encode(text, MAX_TOKENS) for text in sentences[start:start + batch_size]]
             at = [mark_index(ids, self.tokenizer) for ids in pieces] if self.marks else None
             endorsed, severity = self.head(self.encoder.packed_pooled(pieces, at))
-            found += [Assessment(p, dict(zip(SEVERITIES, probs)))
-                      for p, probs in zip(torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist())]
+            found += assessments(endorsed, severity)
         return found
+
+
+def assessments(endorsed: torch.Tensor, severity: torch.Tensor) -> list[Assessment]:
+    """The head's logits of a batch as each sentence's probability of "endorsed" and of each severity."""
+    return [Assessment(p, dict(zip(SEVERITIES, probs)))
+            for p, probs in zip(torch.sigmoid(endorsed).tolist(), severity.softmax(-1).tolist())]
 
 
 def marked(sentence: str, mention: Mention) -> str:
