@@ -377,7 +377,8 @@ def stance_signals(sentence: str, mentions: list[Mention]) -> StanceSignals:
 MODERN_CATEGORIES = {"ethnicity", "nationality", "religion", "sexual_orientation", "disability", "migration"}
 MODERN_LOWER_CASE = {"ethnicity", "nationality", "religion"}  # a people's name: capitalised in prose
 MODERN_LEFT_OUT = {"black", "white", "brown", "native", "straight", "foreign", "blind", "deaf", "orthodox",
-                   "religious", "believer", "believers", "old", "aged", "roma", "christian", "christians"}
+                   "religious", "believer", "believers", "old", "aged", "roma", "christian", "christians", "poles",
+                   "newcomer", "newcomers", "traveller", "travellers", "travelers"}
 # words of today for the groups: slurs and the gender words of modern debate; the lexicons lack them
 MODERN_WORDS = {
     "religion": ["muzzy", "muzzies", "muzrat", "muzrats", "moslems"],
