@@ -398,12 +398,19 @@ def build_modern_vocabulary() -> dict[tuple[str, ...], str]:
     vocabulary.update({phrase_words(" ".join(words)): category
                        for words, category in LEXICON["adjectives"].items() if category in MODERN_CATEGORIES})
     vocabulary.update({phrase_words(word): category for category, words in MODERN_WORDS.items() for word in words})
-    return {words: category for words, category in vocabulary.items() if " ".join(words) not in MODERN_LEFT_OUT}
+    # "the disabled", "people with autism": their own word is enough here, and "the" or "people" would send
+    # every other sentence to the word-by-word look
+    return {words: category for words, category in vocabulary.items()
+            if " ".join(words) not in MODERN_LEFT_OUT and words[0] not in ("the", "people")}
 
 
 MODERN_VOCABULARY = build_modern_vocabulary()
 MODERN_FIRST_WORDS = {words[0] for words in MODERN_VOCABULARY}
 MODERN_LONGEST = max(len(words) for words in MODERN_VOCABULARY)
+# a cheaper look than tokens_of at every sentence the book gate dropped (most prose): its lower-case letter runs
+# against the vocabulary's first words, cut at a hyphen as the runs are ("african-american")
+LETTERS = re.compile(r"[a-z]+")
+MODERN_FIRST_LETTERS = {words[0].split("-")[0] for words in MODERN_VOCABULARY}
 
 
 def modern_mentions(sentence: str) -> list[Mention]:
@@ -435,7 +442,8 @@ def modern_sentences(text: str, passed: set[str]) -> list[tuple[str, list[Mentio
     found, start = [], 0
     for end in [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]:
         sentence = " ".join(text[start:end].split())
-        if sentence and sentence not in passed:
+        if sentence and sentence not in passed \
+                and not MODERN_FIRST_LETTERS.isdisjoint(LETTERS.findall(sentence.lower())):
             mentions = modern_mentions(sentence)
             if mentions:
                 found.append((sentence, mentions))
