@@ -170,10 +170,11 @@ def praised(sentence: str, mentions: list[Mention]) -> bool:
 
 
 def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float,
-                    scorer: str = "learned") -> list[BiasFinding]:
+                    scorer: str = "learned", modern_path: bool = False) -> list[BiasFinding]:
     """The learned finding of one gated sentence, if its score reaches the cut: the grammar gives its shape
     and its veto on the stance, the severity head and the judgement words the severity. `scorer` names the head
-    in the why: "learned" (the book scorer) or "modern" (bias_modern.py)."""
+    in the why: "learned" (the book scorer) or "modern" (bias_modern.py); `modern_path` for a sentence only the
+    modern head reads (bias_gate.modern_sentences), where a premise is no veto."""
     mentions = [m for m in mentions if not humankind(m, mentions)]
     if assessment.endorsed < cut or not mentions:
         return []
@@ -183,6 +184,8 @@ def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessme
         severity = "low"  # the modern head's severity learned from hate only: it never says low
     if not severity:
         return []
+    if modern_path and discount == "supposition":
+        discount = ""  # crowd-written text says "every X" so: "if you are muslim, you should not ..."
     severity = discounted_severity(severity, discount)
     mention = mentions[0]
     head = max(assessment.severity, key=assessment.severity.get)
@@ -245,7 +248,7 @@ def scan_bias_many(texts: list[str], cut: float | None = None, modern_cut: float
         for sentence, mentions, modern_only in passed:
             assessment, modern = next(assessments)
             if modern_only:  # the modern path: the book scorer's score is neither used nor shown
-                learned += learned_finding(sentence, mentions, modern, path_cut, "modern")
+                learned += learned_finding(sentence, mentions, modern, path_cut, "modern", modern_path=True)
                 continue
             for rule in rules:  # the scorer read the grammar's sentence too: its finding shows that score
                 if rule.score is None and same_sentence(rule.context, sentence):
