@@ -76,10 +76,13 @@ def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[
     plain = sentence.replace("’", "'")
     matches = list(TOKEN.finditer(plain))
     at = [k for k, m in enumerate(matches) if any(n.start <= m.start() < n.end for n in mentions)]
-    matches = [m for k, m in enumerate(matches) if k not in at and any(abs(k - j) <= CLAIM_REACH for j in at)]
-    tokens = [m.group().lower() for m in matches]
+    near = [k for k in range(len(matches)) if any(abs(k - j) <= CLAIM_REACH for j in at)]
+    # a mention is no judgement word, but a phrase may end on one: "these people were thorough savages"
+    tokens = [matches[k].group().lower() for k in near]
     kinds, lowest = set(), 0.0
     for i, token in enumerate(tokens):
+        if near[i] in at:
+            continue
         _, kind = lexicon_attribute(tokens, i, category)
         kinds |= {kind or valence_kind(token)} - {""}
         lowest = min(lowest, valence(token))
