@@ -14,8 +14,8 @@ from pathlib import Path
 from phaselog.bias_tooling.book_eval import split_figures
 from phaselog.bias_tooling.book_sentences import read_table
 from phaselog.bias_tooling.detector_figures import stage_of
-from phaselog.understanding.bias_detector import scan_bias, scan_bias_many, worst_severity
-from phaselog.understanding.bias_gate import sentences_to_score
+from phaselog.understanding.bias_detector import claim_words, scan_bias, scan_bias_many, worst_severity
+from phaselog.understanding.bias_gate import mentions_in, sentences_to_score
 from phaselog.understanding.bias_scorer import load_scorer
 from tests.test_bias_scorer import no_network  # noqa: F401 (the fixture: sockets refuse while the scan runs)
 
@@ -41,8 +41,9 @@ MEASURED = {
     # as traits, two vetoes that fired on endorsed claims): 300 and 154 of rounds 1-5, from 289 and 154. With the
     # modern head (bias_modern.py, cut 0.97), rounds 1-5: 300 and 158 (it finds none of the books' claims more and
     # flags 4 sentences more); rounds 1-7: 319 and 195, from 319 and 191; rounds 1-8 with two Life on the
-    # Mississippi rows unusable: 339 of 1,346 and 205 of 6,679 (main before them: 339 of 1,347, 201 of 6,680)
-    "books dev": {"endorsed": (339, 1346), "reported_or_neutral": (205, 6679)},
+    # Mississippi rows unusable: 339 of 1,346 and 205 of 6,679 (main before them: 339 of 1,347, 201 of 6,680);
+    # bias-sev2's severity rules (32 more period vices, a judging phrase that ends on the mention): 347 and 206
+    "books dev": {"endorsed": (347, 1346), "reported_or_neutral": (206, 6679)},
     # the frozen test books, scored once per change to the detector (the last: 2026-12-07 17:13 UTC, the grammar's
     # humankind rule and the scan that scores a sentence as it would alone; before them 48 of 238 at 36 of 901;
     # the grammar alone, before #39: 4 of 238 at 4 of 901; scored again 2026-12-07 20:40 UTC after bias-gate's
@@ -138,3 +139,36 @@ def test_the_audit_names_the_stage_where_a_generalisation_is_lost():
     stages = [stage_of(*reading, cut) for reading in zip(texts, findings, passed, assessments) for cut in (0.0, 1.01)]
     assert stages == ["a: no group word"] * 2 + ["a: 'men' read as humankind"] * 2 + ["e: found at medium+"] * 2 + [
         "b: veto: supposition", "c: scorer below the cut"]
+
+
+# dev-book sentences the severity rules once called low or gave no finding (the annotators: medium), each with a
+# counter-speech twin written for the test: bias-sev2's period vices VADER lacks ("patronizing", "arrogate") and a
+# judging phrase that ends on the mention ("thorough savages", "the very children")
+SEVERITY_RULES = [
+    ("Legions of such Englishmen are patronizing Europe at this moment, being kind to the Pope, or good-natured to the "
+     "King of Holland, or condescending to inspect the Prussian reviews.",
+     "It is a vulgar error to suppose that such Englishmen are patronizing Europe at this moment."),
+    ("The American people arrogate to themselves a character of superior morality and religion, but this division of "
+     "their hours of leisure does not give me a favourable idea of either.",
+     "It is a vulgar error to suppose that the American people arrogate to themselves a character of superior "
+     "morality."),
+    ("They are the very children of impulse.", "It is a myth that they are the very children of impulse."),
+    ("Up to a very recent period these people were thorough savages, and there are persons now living in Menado who "
+     "remember a state of things identical with that described by the writers of the sixteenth and seventeenth "
+     "centuries.", "It is a calumny that these people were thorough savages."),
+]
+
+
+def test_period_vices_and_phrases_ending_on_the_mention_make_a_claim_medium_and_not_its_twin():
+    flagged = [worst_severity(found) in ("medium", "high")
+               for found in scan_bias_many([text for pair in SEVERITY_RULES for text in pair])]
+    assert flagged == [True, False] * len(SEVERITY_RULES)
+
+
+def test_a_judging_phrase_may_end_on_the_mention_but_the_mention_alone_judges_nothing():
+    """claim_words, without the scorer: "thorough savages" is a trait though "savages" is the mention; "savages"
+    alone (VADER -2.4) is a group word of period prose, not a judgement."""
+    judged = "Up to a very recent period these people were thorough savages."
+    named = "The savages of the mainland came on shore in their canoes."
+    kinds = [claim_words(text, mentions_in(text), "ethnicity")[0] for text in (judged, named)]
+    assert "negative" in kinds[0] and "negative" not in kinds[1]
