@@ -42,8 +42,9 @@ MEASURED = {
     # modern head (bias_modern.py, cut 0.97), rounds 1-5: 300 and 158 (it finds none of the books' claims more and
     # flags 4 sentences more); rounds 1-7: 319 and 195, from 319 and 191; rounds 1-8 with two Life on the
     # Mississippi rows unusable: 339 of 1,346 and 205 of 6,679 (main before them: 339 of 1,347, 201 of 6,680);
-    # bias-sev2's severity rules (32 more period vices, a judging phrase that ends on the mention): 347 and 206
-    "books dev": {"endorsed": (347, 1346), "reported_or_neutral": (206, 6679)},
+    # bias-sev2's severity rules (32 more period vices: 344 and 206; a judging phrase that ends on the mention: 347;
+    # a "they" predicating after the mention carries the claim: 349 and 206)
+    "books dev": {"endorsed": (349, 1346), "reported_or_neutral": (206, 6679)},
     # the frozen test books, scored once per change to the detector (the last: 2026-12-07 17:13 UTC, the grammar's
     # humankind rule and the scan that scores a sentence as it would alone; before them 48 of 238 at 36 of 901;
     # the grammar alone, before #39: 4 of 238 at 4 of 901; scored again 2026-12-07 20:40 UTC after bias-gate's
@@ -142,8 +143,9 @@ def test_the_audit_names_the_stage_where_a_generalisation_is_lost():
 
 
 # dev-book sentences the severity rules once called low or gave no finding (the annotators: medium), each with a
-# counter-speech twin written for the test: bias-sev2's period vices VADER lacks ("patronizing", "arrogate") and a
-# judging phrase that ends on the mention ("thorough savages", "the very children")
+# counter-speech twin written for the test: bias-sev2's period vices VADER lacks ("patronizing", "arrogate"), a
+# judging phrase that ends on the mention ("thorough savages", "the very children") and a "they" predicating after the
+# mention (a hateful case of HateCheck's dev half, its shape "reference in a subsequent clause")
 SEVERITY_RULES = [
     ("Legions of such Englishmen are patronizing Europe at this moment, being kind to the Pope, or good-natured to the "
      "King of Holland, or condescending to inspect the Prussian reviews.",
@@ -156,10 +158,12 @@ SEVERITY_RULES = [
     ("Up to a very recent period these people were thorough savages, and there are persons now living in Menado who "
      "remember a state of things identical with that described by the writers of the sixteenth and seventeenth "
      "centuries.", "It is a calumny that these people were thorough savages."),
+    ("Even if women are nice sometimes, they are still nothing but human garbage.",
+     "It is a myth that, even if women are nice sometimes, they are still nothing but human garbage."),
 ]
 
 
-def test_period_vices_and_phrases_ending_on_the_mention_make_a_claim_medium_and_not_its_twin():
+def test_each_severity_rule_makes_its_claim_medium_and_not_its_counter_speech_twin():
     flagged = [worst_severity(found) in ("medium", "high")
                for found in scan_bias_many([text for pair in SEVERITY_RULES for text in pair])]
     assert flagged == [True, False] * len(SEVERITY_RULES)

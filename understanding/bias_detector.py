@@ -44,6 +44,7 @@ from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_a
 from phaselog.understanding.bias_modern import MIN_WORDS, load_modern
 from phaselog.understanding.bias_modern import threshold as modern_threshold
 from phaselog.understanding.bias_scorer import Assessment, threshold
+from phaselog.understanding.bias_shapes import COPULAS
 
 KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
@@ -69,14 +70,21 @@ def claim_of(sentence: str, mention: Mention) -> str:
 
 
 def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[set[str], float]:
-    """(kinds of the judgement words near the mentions, CLAIM_REACH words either side, the mentions left out:
+    """(kinds of the judgement words near the mentions or a "they" predicating after them, CLAIM_REACH words either
+    side, the mentions left out:
     derogatory / negative / positive; the lowest VADER valence among them): the valence and offensiveness the
     severity reads. Near, because a long period sentence judges many things ("every aristocratic morality is
     intolerant ... the words 'good' and 'stupid'"), and only what is said close to the group is said of it."""
     plain = sentence.replace("’", "'")
     matches = list(TOKEN.finditer(plain))
     at = [k for k, m in enumerate(matches) if any(n.start <= m.start() < n.end for n in mentions)]
-    near = [k for k in range(len(matches)) if any(abs(k - j) <= CLAIM_REACH for j in at)]
+    # a "they" that predicates after the mention carries its claim ("Even if X are nice sometimes, they are still
+    # nothing but ...", "because they are less advanced"); no other pronoun: "despise them", "to their eyes" in
+    # tiny Shakespeare and "what were they doing" in Sherlock Holmes were false alarms (docs/detectors.md)
+    words = [m.group().lower() for m in matches]
+    anchors = at + [k for k in range(len(words) - 1) if at and k > at[0] and words[k] == "they"
+                    and COPULAS & set(words[k + 1:k + 3])]
+    near = [k for k in range(len(matches)) if any(abs(k - j) <= CLAIM_REACH for j in anchors)]
     # a mention is no judgement word, but a phrase may end on one: "these people were thorough savages"
     tokens = [matches[k].group().lower() for k in near]
     kinds, lowest = set(), 0.0
