@@ -13,7 +13,7 @@ from pathlib import Path
 
 from phaselog.bias_tooling.book_eval import split_figures
 from phaselog.bias_tooling.book_sentences import read_table
-from phaselog.bias_tooling.detector_figures import stage_of
+from phaselog.bias_tooling.detector_figures import ceiling, stage_of
 from phaselog.understanding.bias_detector import claim_words, scan_bias, scan_bias_many, worst_severity
 from phaselog.understanding.bias_gate import mentions_in, sentences_to_score
 from phaselog.understanding.bias_scorer import load_scorer
@@ -51,6 +51,9 @@ MEASURED = {
     # vices and vetoes and bias-fp's pronoun rules: 49 of 238 at 34 of 901, from 48; scored again 2026-12-07 23:00 UTC
     # with the modern head beside the book scorer: 50 of 238 at 36 of 901)
     "books test": {"endorsed": (50, 238), "reported_or_neutral": (36, 901)},
+    # detector_figures --ceiling on the dev books (bias-sev2): endorsed, annotated medium or high (the shipped
+    # policy's ceiling), found by a perfect scorer (the cut at 0) with the gate, vetoes and severity rules as shipped
+    "ceiling": {"endorsed": 1346, "annotated medium or high": 778, "a perfect scorer finds": 672},
 }
 
 
@@ -140,6 +143,23 @@ def test_the_audit_names_the_stage_where_a_generalisation_is_lost():
     stages = [stage_of(*reading, cut) for reading in zip(texts, findings, passed, assessments) for cut in (0.0, 1.01)]
     assert stages == ["a: no group word"] * 2 + ["a: 'men' read as humankind"] * 2 + ["e: found at medium+"] * 2 + [
         "b: veto: supposition", "c: scorer below the cut"]
+
+
+def test_the_ceiling_narrows_stage_by_stage_and_holds_its_figures():
+    """detector_figures --ceiling: each column narrows the one before it, today's detector finds no more than a
+    perfect scorer would, and the whole dev set gives the figures docs/detectors.md explains the gap to 70% with."""
+    figures = ceiling()
+    for column, counts in figures.items():
+        narrowing = [counts[name] for name in ("endorsed", "annotated medium or high",
+                                               "annotated medium or high, the gate passes",
+                                               "annotated medium or high, the gate passes, no veto")]
+        assert narrowing == sorted(narrowing, reverse=True), column
+        assert counts["found today"] <= counts["a perfect scorer finds"], column
+    everything = figures["all"]
+    assert everything["endorsed"] == MEASURED["ceiling"]["endorsed"]
+    assert everything["annotated medium or high"] == MEASURED["ceiling"]["annotated medium or high"]
+    assert everything["a perfect scorer finds"] >= MEASURED["ceiling"]["a perfect scorer finds"]
+    assert everything["found today"] >= MEASURED["books dev"]["endorsed"][0]
 
 
 # dev-book sentences the severity rules once called low or gave no finding (the annotators: medium), each with a

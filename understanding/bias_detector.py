@@ -21,7 +21,8 @@
    - low: the head says low and the claim is flattering (a positive word, no negative one) or has a low shape;
      with no judgement word nor shape there is no finding (a sentence that says nothing of the group, "Women
      walked home.", scored near the bar).
-   The words are those within CLAIM_REACH of a mention: a long period sentence judges many things.
+   The words are those within CLAIM_REACH of a mention, or of a "they" predicating after it: a long period sentence
+   judges many things; a judging phrase may end on the mention ("these people were thorough savages").
    Then the stance the grammar reads (bias_gate.stance_signals, and the grammar's own discounts in the sentence):
    counter-speech, a denial ("not all"), a claim the grammar found only negated, a "not" right after the mention
    or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
