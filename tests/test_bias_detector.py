@@ -43,8 +43,9 @@ MEASURED = {
     # flags 4 sentences more); rounds 1-7: 319 and 195, from 319 and 191; rounds 1-8 with two Life on the
     # Mississippi rows unusable: 339 of 1,346 and 205 of 6,679 (main before them: 339 of 1,347, 201 of 6,680);
     # bias-sev2's severity rules (32 more period vices: 344 and 206; a judging phrase that ends on the mention: 347;
-    # a "they" predicating after the mention carries the claim: 349 and 206)
-    "books dev": {"endorsed": (349, 1346), "reported_or_neutral": (206, 6679)},
+    # a "they" predicating after the mention carries the claim: 349 and 206; a flattering word right after "not",
+    # "least" or "never" is a fault: 351 and 206)
+    "books dev": {"endorsed": (351, 1346), "reported_or_neutral": (206, 6679)},
     # the frozen test books, scored once per change to the detector (the last: 2026-12-07 17:13 UTC, the grammar's
     # humankind rule and the scan that scores a sentence as it would alone; before them 48 of 238 at 36 of 901;
     # the grammar alone, before #39: 4 of 238 at 4 of 901; scored again 2026-12-07 20:40 UTC after bias-gate's
@@ -53,7 +54,7 @@ MEASURED = {
     "books test": {"endorsed": (50, 238), "reported_or_neutral": (36, 901)},
     # detector_figures --ceiling on the dev books (bias-sev2): endorsed, annotated medium or high (the shipped
     # policy's ceiling), found by a perfect scorer (the cut at 0) with the gate, vetoes and severity rules as shipped
-    "ceiling": {"endorsed": 1346, "annotated medium or high": 778, "a perfect scorer finds": 672},
+    "ceiling": {"endorsed": 1346, "annotated medium or high": 778, "a perfect scorer finds": 674},
 }
 
 
@@ -165,7 +166,8 @@ def test_the_ceiling_narrows_stage_by_stage_and_holds_its_figures():
 # dev-book sentences the severity rules once called low or gave no finding (the annotators: medium), each with a
 # counter-speech twin written for the test: bias-sev2's period vices VADER lacks ("patronizing", "arrogate"), a
 # judging phrase that ends on the mention ("thorough savages", "the very children") and a "they" predicating after the
-# mention (a hateful case of HateCheck's dev half, its shape "reference in a subsequent clause")
+# mention (a hateful case of HateCheck's dev half, its shape "reference in a subsequent clause"), a flattering word
+# denied ("not remarkable for delicacy")
 SEVERITY_RULES = [
     ("Legions of such Englishmen are patronizing Europe at this moment, being kind to the Pope, or good-natured to the "
      "King of Holland, or condescending to inspect the Prussian reviews.",
@@ -180,6 +182,9 @@ SEVERITY_RULES = [
      "centuries.", "It is a calumny that these people were thorough savages."),
     ("Even if women are nice sometimes, they are still nothing but human garbage.",
      "It is a myth that, even if women are nice sometimes, they are still nothing but human garbage."),
+    ("I may, perhaps, be allowed to add that the people in general are not remarkable for delicacy of taste, or for "
+     "sensibility to the charms of the Muses.",
+     "It is a vulgar error to suppose that the people in general are not remarkable for delicacy of taste."),
 ]
 
 

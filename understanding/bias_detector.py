@@ -51,6 +51,9 @@ KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the 
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
 NOT_REACH = 3  # a "not" this close after the mention negates what is said of the group
 RELATIVES = {"who", "whom", "which", "that"}  # unless a relative clause opens right after the mention
+# a flattering word right after one of these is a fault: "not remarkable for delicacy", "the least attractive" (a
+# wider reach, "little", "less" or "nor" three words back, flagged 5 more reported or neutral sentences for 3 found)
+DENYING = {"not", "least", "never"}
 CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
 
 
@@ -93,7 +96,10 @@ def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[
         if near[i] in at:
             continue
         _, kind = lexicon_attribute(tokens, i, category)
-        kinds |= {kind or valence_kind(token)} - {""}
+        kind = kind or valence_kind(token)
+        if kind == "positive" and i and tokens[i - 1] in DENYING:
+            kind = "negative"
+        kinds |= {kind} - {""}
         lowest = min(lowest, valence(token))
     return kinds, lowest
 
