@@ -8,6 +8,8 @@
 2. The learned scorer (bias_scorer.py) reads each of those sentences, batched across every text given, and says how
    likely its writer endorses a generalisation about the group, and how bad the claim is; the modern scorer
    (bias_modern.py), a second head over the same frozen lower layers trained on modern public text, says the same.
+   The modern head alone also reads the sentences the gate dropped that name a group in the modern register ("the
+   jewish race", "a gay bar": bias_gate.modern_sentences), at MODERN_PATH_CUT, where a premise is no veto.
 3. A sentence scored at or above a head's threshold (each its own) is a finding; where both heads find, the more
    severe stands. Its severity is read from three things:
    the scorer's severity head; the claim's shape, i.e. what the grammar (bias.py, `scan_rules`) finds in the same

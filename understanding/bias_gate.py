@@ -4,6 +4,8 @@ scoring? Cheap (a set intersection rejects most prose), so the scorer runs only 
     group_mentions(sentence, previous="") -> list[Mention]  # [] = not worth scoring; else each group, category, span
     sentences_to_score(text) -> list[(sentence, mentions)]  # the same over a text's sentences, those that pass
     stance_signals(sentence, mentions) -> StanceSignals      # negation, report, quotation, counter-speech, premise
+    modern_sentences(text, passed) -> list[(sentence, mentions)]  # the modern path: what the rules above drop but
+                                                                  # names a group in the modern register
 
 A mention is a group word of understanding/group_words.py (the period vocabulary: "negroes", "Hindoos", "the lower
 orders"), of lexicons/identity_terms and SeeGULL's demonyms (bias_lexicon.LEXICON), an identity adjective with a
