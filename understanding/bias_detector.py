@@ -245,7 +245,8 @@ def scan_bias_many(texts: list[str], cut: float | None = None, modern_cut: float
                    path_cut: float = MODERN_PATH_CUT) -> list[list[BiasFinding]]:
     """The findings of each text: the grammar's, and the learned ones of the gated sentences scored at or above
     `cut` by the book scorer, or else at or above `modern_cut` by the modern head (each card's threshold unless
-    given: the tooling sweeps them; a cut above 1 turns a head off); where both read the same group in one
+    given: the tooling sweeps them; a cut above 1 turns a head off), and those of the modern path (sentences the
+    gate dropped, bias_gate.modern_sentences) by the modern head at `path_cut`; where both read the same group in one
     sentence, the more severe stands (a tie keeps the grammar's, which names the attribute words). The scorers run
     once over every gated sentence of all the texts whose score is read (batched: a segment's texts in one call
     cost a quarter less per sentence than one by one, docs/detectors.md), sharing the encoder's lower layers."""
