@@ -194,6 +194,23 @@ def test_each_severity_rule_makes_its_claim_medium_and_not_its_counter_speech_tw
     assert flagged == [True, False] * len(SEVERITY_RULES)
 
 
+# (endorsed, the same claim reported, doubted or rejected) written for the test, one per cue that RedditBias's unbiased
+# comments taught (bias-reddit, docs/detectors.md "Reported stereotypes in RedditBias"): "about how", "the notion /
+# idea that", a claim echoed as a question; a question asked in its own words or a tag asking to agree stays a claim
+REPORTED_TWINS = [
+    ("Black people are lazy.", "I am sick of hearing about how black people are lazy."),
+    ("Jews are greedy.", "He grew up with the notion that Jews are greedy."),
+    ("Immigrants are lazy and dishonest.", "Nobody here shares the idea that immigrants are lazy and dishonest."),
+    ("Are women not bad drivers?", "Women are bad drivers?"),
+    ("Women are bad drivers, right?", "So all women are bad drivers?"),
+]
+
+
+def test_a_reported_or_doubted_stereotype_is_not_flagged_and_its_endorsed_twin_is():
+    found = scan_bias_many([text for pair in REPORTED_TWINS for text in pair])
+    assert [worst_severity(f) in ("medium", "high") for f in found] == [True, False] * len(REPORTED_TWINS)
+
+
 def test_a_judging_phrase_may_end_on_the_mention_but_the_mention_alone_judges_nothing():
     """claim_words, without the scorer: "thorough savages" is a trait though "savages" is the mention; "savages"
     alone (VADER -2.4) is a group word of period prose, not a judgement."""

@@ -135,6 +135,8 @@ def test_stance_signals_are_read_around_the_mention():
     assert signals("\"The Irish are lazy,\" he said.").quoted
     assert signals("Not all Germans are rude.").denied
     assert signals("If the Jews are so clever, why are they poor?").supposed
+    assert signals("So the Irish are lazy?").supposed  # asked, not asserted
+    assert signals("Some say it is \"the Irish are lazy?\"").supposed  # a closing quote after the question mark
     plain = signals("The Irish are lazy.")
     assert not (plain.negated or plain.denied or plain.reported or plain.quoted or plain.counter_speech
                 or plain.supposed)
