@@ -195,13 +195,13 @@ def test_each_severity_rule_makes_its_claim_medium_and_not_its_counter_speech_tw
 
 
 # (endorsed, the same claim reported, doubted or rejected) written for the test, one per cue that RedditBias's unbiased
-# comments taught (bias-reddit, docs/detectors.md "Reported stereotypes in RedditBias"): "about how", "the notion /
-# idea that", a claim echoed as a question; a question asked in its own words or a tag asking to agree stays a claim
+# comments taught (bias-reddit, docs/detectors.md "Reported stereotypes in RedditBias"): "about how", "the notion
+# that", a claim echoed as a question; a question asked in its own words or a tag asking to agree stays a claim
 REPORTED_TWINS = [
     ("Black people are lazy.", "I am sick of hearing about how black people are lazy."),
     ("Jews are greedy.", "He grew up with the notion that Jews are greedy."),
-    ("Immigrants are lazy and dishonest.", "Nobody here shares the idea that immigrants are lazy and dishonest."),
-    ("Are women not bad drivers?", "Women are bad drivers?"),
+    ("Immigrants are lazy and dishonest.", "immigrants are lazy and dishonest?"),
+    ("Why are women such bad drivers?", "Women are bad drivers?"),
     ("Women are bad drivers, right?", "So all women are bad drivers?"),
 ]
 
