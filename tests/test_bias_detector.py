@@ -44,8 +44,9 @@ MEASURED = {
     # Mississippi rows unusable: 339 of 1,346 and 205 of 6,679 (main before them: 339 of 1,347, 201 of 6,680);
     # bias-sev2's severity rules (32 more period vices: 344 and 206; a judging phrase that ends on the mention: 347;
     # a "they" predicating after the mention carries the claim: 349 and 206; a flattering word right after "not",
-    # "least" or "never" is a fault: 351 and 206)
-    "books dev": {"endorsed": (351, 1346), "reported_or_neutral": (206, 6679)},
+    # "least" or "never" is a fault: 351 and 206; bias-reddit's echo question and report cues: 351 and 205, the
+    # sentence let go a neutral one ending "... the heroine of an admired play without the pains of art?")
+    "books dev": {"endorsed": (351, 1346), "reported_or_neutral": (205, 6679)},
     # the frozen test books, scored once per change to the detector (the last: 2026-12-07 17:13 UTC, the grammar's
     # humankind rule and the scan that scores a sentence as it would alone; before them 48 of 238 at 36 of 901;
     # the grammar alone, before #39: 4 of 238 at 4 of 901; scored again 2026-12-07 20:40 UTC after bias-gate's
