@@ -99,11 +99,19 @@ AUXILIARIES = {"is", "are", "am", "was", "were", "do", "does", "did", "can", "co
                "should", "may", "might", "must", "have", "has", "had", "isn't", "aren't", "wasn't", "weren't",
                "don't", "doesn't", "didn't", "can't", "couldn't", "won't", "wouldn't", "shouldn't", "haven't",
                "isnt", "arent", "dont", "doesnt", "didnt"}  # the gate's tokens keep a dropped apostrophe dropped
-AGREEMENT_TAGS = {"right", "amirite", "innit", "eh", "huh", "yeah", "no", "yes"}
-# an auxiliary opening a clause ("but are the Papists less so?") or before its subject ("is it", "does that") asks
+AGREEMENT_TAGS = {"right", "amirite", "innit", "eh", "huh", "hey", "yeah", "no", "yes"}
+# an auxiliary opening a clause ("but are the Papists less so?") or before its subject ("is it", "does that", "may
+# not the savage be ...") asks
 CLAUSE_OPENERS = {"so", "and", "but", "or"}
 SUBJECTS_AFTER_AUXILIARY = {"i", "you", "he", "she", "it", "we", "they", "there", "the", "these", "those", "this",
                             "that"}
+
+
+def put_first(words: list[str], k: int) -> bool:
+    """Whether the auxiliary words[k] opens the sentence or a clause, or stands before its subject (a "not" between
+    them: "may not the savage be ...")."""
+    following = words[k + 2:k + 3] if words[k + 1:k + 2] == ["not"] else words[k + 1:k + 2]
+    return k == 0 or words[k - 1] in CLAUSE_OPENERS or not SUBJECTS_AFTER_AUXILIARY.isdisjoint(following)
 
 
 def is_echo_question(sentence: str, tokens: list[str]) -> bool:
@@ -112,8 +120,7 @@ def is_echo_question(sentence: str, tokens: list[str]) -> bool:
     before its subject) and no tag asking the reader to agree. Most such claims in RedditBias's unbiased comments
     doubt the stereotype they echo ("muslims are criminals?", "so all X are Y?")."""
     words = [token for token in tokens if token[0].isalnum()]  # the tokens hold punctuation too
-    inverted = any(word in AUXILIARIES and (k == 0 or words[k - 1] in CLAUSE_OPENERS or words[k + 1:k + 2] and
-                                            words[k + 1] in SUBJECTS_AFTER_AUXILIARY) for k, word in enumerate(words))
+    inverted = any(word in AUXILIARIES and put_first(words, k) for k, word in enumerate(words))
     return sentence.rstrip().rstrip('"”’)\'').endswith("?") and QUESTION_WORDS.isdisjoint(words) and not inverted \
         and AGREEMENT_TAGS.isdisjoint(words[-1:]) and words[-3:] != ["am", "i", "right"]
 
