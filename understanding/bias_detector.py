@@ -21,7 +21,8 @@
    - low: the head says low and the claim is flattering (a positive word, no negative one) or has a low shape;
      with no judgement word nor shape there is no finding (a sentence that says nothing of the group, "Women
      walked home.", scored near the bar).
-   The words are those within CLAIM_REACH of a mention: a long period sentence judges many things.
+   The words are those within CLAIM_REACH of a mention, or of a "they" predicating after it: a long period sentence
+   judges many things; a judging phrase may end on the mention ("these people were thorough savages").
    Then the stance the grammar reads (bias_gate.stance_signals, and the grammar's own discounts in the sentence):
    counter-speech, a denial ("not all"), a claim the grammar found only negated, a "not" right after the mention
    or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
@@ -45,11 +46,15 @@ from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_a
 from phaselog.understanding.bias_modern import MIN_WORDS, load_modern
 from phaselog.understanding.bias_modern import threshold as modern_threshold
 from phaselog.understanding.bias_scorer import Assessment, threshold
+from phaselog.understanding.bias_shapes import COPULAS
 
 KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
 NOT_REACH = 3  # a "not" this close after the mention negates what is said of the group
 RELATIVES = {"who", "whom", "which", "that"}  # unless a relative clause opens right after the mention
+# a flattering word right after one of these is a fault: "not remarkable for delicacy", "the least attractive" (a
+# wider reach, "little", "less" or "nor" three words back, flagged 5 more reported or neutral sentences for 3 found)
+DENYING = {"not", "least", "never"}
 CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
 
 
@@ -78,19 +83,32 @@ def claim_of(sentence: str, mention: Mention) -> str:
 
 
 def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[set[str], float]:
-    """(kinds of the judgement words near the mentions, CLAIM_REACH words either side, the mentions left out:
+    """(kinds of the judgement words near the mentions or a "they" predicating after them, CLAIM_REACH words either
+    side, the mentions left out:
     derogatory / negative / positive; the lowest VADER valence among them): the valence and offensiveness the
     severity reads. Near, because a long period sentence judges many things ("every aristocratic morality is
     intolerant ... the words 'good' and 'stupid'"), and only what is said close to the group is said of it."""
     plain = sentence.replace("’", "'")
     matches = list(TOKEN.finditer(plain))
     at = [k for k, m in enumerate(matches) if any(n.start <= m.start() < n.end for n in mentions)]
-    matches = [m for k, m in enumerate(matches) if k not in at and any(abs(k - j) <= CLAIM_REACH for j in at)]
-    tokens = [m.group().lower() for m in matches]
+    # a "they" that predicates after the mention carries its claim ("Even if X are nice sometimes, they are still
+    # nothing but ...", "because they are less advanced"); no other pronoun: "despise them", "to their eyes" in
+    # tiny Shakespeare and "what were they doing" in Sherlock Holmes were false alarms (docs/detectors.md)
+    words = [m.group().lower() for m in matches]
+    anchors = at + [k for k in range(len(words) - 1) if at and k > at[0] and words[k] == "they"
+                    and COPULAS & set(words[k + 1:k + 3])]
+    near = [k for k in range(len(matches)) if any(abs(k - j) <= CLAIM_REACH for j in anchors)]
+    # a mention is no judgement word, but a phrase may end on one: "these people were thorough savages"
+    tokens = [matches[k].group().lower() for k in near]
     kinds, lowest = set(), 0.0
     for i, token in enumerate(tokens):
+        if near[i] in at:
+            continue
         _, kind = lexicon_attribute(tokens, i, category)
-        kinds |= {kind or valence_kind(token)} - {""}
+        kind = kind or valence_kind(token)
+        if kind == "positive" and i and tokens[i - 1] in DENYING:
+            kind = "negative"
+        kinds |= {kind} - {""}
         lowest = min(lowest, valence(token))
     return kinds, lowest
 
