@@ -136,9 +136,10 @@ PHILOSOPHERS_FIXED = [
     ("Supposing a statesman were to bring his people into the position of being obliged henceforth to practise 'high "
      "politics,' for which they were by nature badly endowed and prepared",
      "A statesman knows that his people are by nature badly endowed and prepared for high politics"),
-    ("The Romans never loved the Christians. To him they are only sectaries 'violently and passionately set upon "
-     "opposition.'", "The Romans never loved the Christians. They are only sectaries, violently and passionately "
-     "set upon opposition."),
+    ("It is strange indeed that this most Christian of emperors has nothing good to say of the Christians. To him "
+     "they are only sectaries 'violently and passionately set upon opposition.'", "It is strange indeed that this "
+     "most Christian of emperors has nothing good to say of the Christians. They are only sectaries, violently and "
+     "passionately set upon opposition."),
 ]
 
 
