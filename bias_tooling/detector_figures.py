@@ -19,11 +19,12 @@ The speed is `phaselog bench scan`'s (a benchmark sits above this tooling in the
     python -m phaselog.bias_tooling.detector_figures --cuts 0.62 0.66 0.70 0.74
 
 sweeps the score from which a gated sentence is a learned finding instead (the shipped detector's cut is the
-scorer card's `threshold()`): per cut, what the whole detector finds of the validation books' endorsed sentences
-and flags of their reported or neutral ones and of ToxiGen's dev half, beside the issue's two bars on false alarms
-(at most 5% of the books' reported or neutral sentences, at most 8% of ToxiGen's neutrals). A measuring tool, not a
-picker: a rule change is weighed with it on the validation books, then checked on books no choice saw
-(docs/detectors.md, "A variant measured and not shipped").
+scorer card's `threshold()`): per cut, what the whole detector finds of the dev books' endorsed sentences and
+flags of their reported or neutral ones (all dev books, and the validation books apart: the others trained the
+scorer and flatter a lower cut), and of ToxiGen's and BBQ's dev halves, beside the issue's bars on false alarms (at
+most 5% of the books' reported or neutral sentences and of BBQ's neutrals, at most 8% of ToxiGen's neutrals). A
+measuring tool, not a picker: a rule change is weighed with it on the validation books, then checked on books no
+choice saw (docs/detectors.md, "A variant measured and not shipped").
 
     python -m phaselog.bias_tooling.detector_figures --modern-cuts 0.8 0.9 2
 
@@ -37,7 +38,14 @@ says where each endorsed sentence of the dev books (validation books included, n
 STAGES: (a) the gate finds no group mention, (c) the score is below the cut, (d) the severity is low or there is
 no judgement to rate, (b) the grammar's veto on the stance makes a medium+ finding low, (e) found at medium+; per
 category and per annotated severity, for all dev books and the validation books, with examples
-(docs/detectors.md, "Where the dev books' generalisations are lost")."""
+(docs/detectors.md, "Where the dev books' generalisations are lost").
+
+    python -m phaselog.bias_tooling.detector_figures --ceiling
+
+says how many of the dev books' endorsed sentences could ever be found at medium+, per category: those the
+annotators rated medium or high (the shipped severity calls praise low), of them those the gate passes and no stance
+veto makes low, and what a perfect scorer would give (every gated sentence at or above the cut, the severity rules
+as shipped), beside today's (docs/detectors.md, "The ceiling")."""
 import argparse
 import json
 from pathlib import Path
@@ -129,24 +137,36 @@ def corpus_figures(corpus: Path) -> dict:
 
 
 def cut_sweep(cuts: list[float]) -> dict:
-    """Per cut, the whole detector on the validation books and on ToxiGen's dev half (module docstring).
-    Validation books only: the other dev books trained the scorer, so they would flatter a lower cut."""
+    """Per cut, the whole detector on the dev books (all, and the validation books apart: the others trained the
+    scorer, so they flatter a lower cut) and on ToxiGen's and BBQ's dev halves, beside the issue's bars (at most 5% of
+    the books' reported or neutral sentences and of BBQ's neutrals, 8% of ToxiGen's)."""
     held_out = set(card()["validation_books"])
-    books = [row for row in read_table() if row["book_id"] in held_out and row["label"] != "unusable"
-             and row["category"] != "other"]
-    toxigen = [row for row in map(json.loads, (DATA / "bias_public_toxigen.jsonl").open(encoding="utf-8"))
-               if row["split"] == "dev" and row["type"] in ("explicit", "neutral")]
+    rows = [(("validation books" if row["book_id"] in held_out else "other dev books"),
+             "endorsed" if row["label"] == "endorsed" else "reported or neutral", row["text"])
+            for row in read_table() if row["split"] == "dev" and row["label"] != "unusable"
+            and row["category"] != "other"]
+    for name in ("toxigen", "bbq"):
+        rows += [(f"{name} dev", row[PUBLIC[name]], row["text"])
+                 for row in map(json.loads, (DATA / f"bias_public_{name}.jsonl").open(encoding="utf-8"))
+                 if row["split"] == "dev" and row[PUBLIC[name]] in ("explicit", "neutral")]
     sweep = {}
     for cut in sorted(cuts):
-        found = [flagged(f) for f in scan_bias_many([row["text"] for row in books + toxigen], cut)]
-        books_hit, toxigen_hit = found[:len(books)], found[len(books):]
-        endorsed = [hit for row, hit in zip(books, books_hit) if row["label"] == "endorsed"]
-        others = [hit for row, hit in zip(books, books_hit) if row["label"] != "endorsed"]
-        neutral = [hit for row, hit in zip(toxigen, toxigen_hit) if row["type"] == "neutral"]
-        explicit = [hit for row, hit in zip(toxigen, toxigen_hit) if row["type"] == "explicit"]
-        sweep[cut] = {"validation endorsed found": share(endorsed), "validation reported or neutral flagged":
-                      share(others), "toxigen dev explicit": share(explicit), "toxigen dev neutral": share(neutral),
-                      "within the bars": sum(others) <= 0.05 * len(others) and sum(neutral) <= 0.08 * len(neutral)}
+        found = [flagged(f) for f in scan_bias_many([text for _, _, text in rows], cut)]
+
+        def hits(sets: tuple[str, ...], kind: str) -> list[bool]:
+            return [hit for (where, k, _), hit in zip(rows, found) if where in sets and k == kind]
+        books = ("validation books", "other dev books")
+        figures = {"dev books endorsed found": share(hits(books, "endorsed")),
+                   "dev books reported or neutral flagged": share(hits(books, "reported or neutral")),
+                   "validation books endorsed found": share(hits(books[:1], "endorsed")),
+                   "validation books reported or neutral flagged": share(hits(books[:1], "reported or neutral")),
+                   "toxigen dev explicit": share(hits(("toxigen dev",), "explicit")),
+                   "toxigen dev neutral": share(hits(("toxigen dev",), "neutral")),
+                   "bbq dev neutral": share(hits(("bbq dev",), "neutral"))}
+        bars = [(hits(books, "reported or neutral"), 0.05), (hits(books[:1], "reported or neutral"), 0.05),
+                (hits(("toxigen dev",), "neutral"), 0.08), (hits(("bbq dev",), "neutral"), 0.05)]
+        figures["within the bars"] = all(sum(hit) <= bar * len(hit) for hit, bar in bars)
+        sweep[cut] = figures
     return sweep
 
 
@@ -231,6 +251,36 @@ def audit() -> dict:
     return figures
 
 
+def ceiling() -> dict:
+    """Per category (and the validation books), of the dev books' endorsed sentences: how many the annotators rated
+    medium or high; of those, how many the gate passes, and pass without a stance veto; how many a perfect scorer finds
+    at medium+ (the learned finding's cut at 0: every gated sentence scores above it; the severity rules as shipped)
+    and how many of them the annotators rated low; how many the shipped detector finds (module docstring)."""
+    held_out = set(card()["validation_books"])
+    rows = [row for row in read_table() if row["split"] == "dev" and row["label"] == "endorsed"
+            and row["category"] != "other"]
+    texts = [row["text"] for row in rows]
+    passed = [sentences_to_score(text) for text in texts]
+    scored = iter(load_scorer().assess([sentence for sentences in passed for sentence, _ in sentences]))
+    assessments = [[next(scored) for _ in sentences] for sentences in passed]
+    perfect = scan_bias_many(texts, 0.0)
+    figures = {}
+    for row, text, sentences, read, found, today in zip(rows, texts, passed, assessments, perfect,
+                                                        scan_bias_many(texts)):
+        stage = stage_of(text, found, sentences, read, 0.0)
+        rated = row["severity"] in FLAGGED
+        counts = {"endorsed": True, "annotated medium or high": rated,
+                  "annotated medium or high, the gate passes": rated and not stage.startswith("a:"),
+                  "annotated medium or high, the gate passes, no veto": rated and stage[:2] not in ("a:", "b:"),
+                  "a perfect scorer finds": flagged(found), "a perfect scorer finds, annotated low":
+                  flagged(found) and not rated, "found today": flagged(today),
+                  "found today, annotated low": flagged(today) and not rated}
+        for column in ["all", row["category"]] + (["validation books"] if row["book_id"] in held_out else []):
+            for name, hit in counts.items():
+                figures.setdefault(column, dict.fromkeys(counts, 0))[name] += hit
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="../shared/data/corpus")
@@ -238,9 +288,13 @@ def main() -> None:
     parser.add_argument("--modern-cuts", type=float, nargs="+",
                         help="sweep the modern head's cut over these scores, on the rows it never trained on")
     parser.add_argument("--audit", action="store_true", help="where the dev books' endorsed sentences are lost")
+    parser.add_argument("--ceiling", action="store_true", help="what of the dev books' claims could ever be found")
     args = parser.parse_args()
     if args.audit:
         print(json.dumps(audit(), indent=1))
+        return
+    if args.ceiling:
+        print(json.dumps(ceiling(), indent=1))
         return
     if args.modern_cuts:
         print(json.dumps(modern_sweep(args.modern_cuts), indent=1))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from phaselog.bias_tooling.book_eval import split_figures
 from phaselog.bias_tooling.book_sentences import read_table
-from phaselog.bias_tooling.detector_figures import stage_of
-from phaselog.understanding.bias_detector import scan_bias, scan_bias_many, worst_severity
-from phaselog.understanding.bias_gate import sentences_to_score
+from phaselog.bias_tooling.detector_figures import ceiling, stage_of
+from phaselog.understanding.bias_detector import claim_words, scan_bias, scan_bias_many, worst_severity
+from phaselog.understanding.bias_gate import mentions_in, sentences_to_score
 from phaselog.understanding.bias_scorer import load_scorer
 from tests.test_bias_scorer import no_network  # noqa: F401 (the fixture: sockets refuse while the scan runs)
 
@@ -41,14 +41,20 @@ MEASURED = {
     # as traits, two vetoes that fired on endorsed claims): 300 and 154 of rounds 1-5, from 289 and 154. With the
     # modern head (bias_modern.py, cut 0.97), rounds 1-5: 300 and 158 (it finds none of the books' claims more and
     # flags 4 sentences more); rounds 1-7: 319 and 195, from 319 and 191; rounds 1-8 with two Life on the
-    # Mississippi rows unusable: 339 of 1,346 and 205 of 6,679 (main before them: 339 of 1,347, 201 of 6,680)
-    "books dev": {"endorsed": (339, 1346), "reported_or_neutral": (205, 6679)},
+    # Mississippi rows unusable: 339 of 1,346 and 205 of 6,679 (main before them: 339 of 1,347, 201 of 6,680);
+    # bias-sev2's severity rules (32 more period vices: 344 and 206; a judging phrase that ends on the mention: 347;
+    # a "they" predicating after the mention carries the claim: 349 and 206; a flattering word right after "not",
+    # "least" or "never" is a fault: 351 and 206)
+    "books dev": {"endorsed": (351, 1346), "reported_or_neutral": (206, 6679)},
     # the frozen test books, scored once per change to the detector (the last: 2026-12-07 17:13 UTC, the grammar's
     # humankind rule and the scan that scores a sentence as it would alone; before them 48 of 238 at 36 of 901;
     # the grammar alone, before #39: 4 of 238 at 4 of 901; scored again 2026-12-07 20:40 UTC after bias-gate's
     # vices and vetoes and bias-fp's pronoun rules: 49 of 238 at 34 of 901, from 48; scored again 2026-12-07 23:00 UTC
     # with the modern head beside the book scorer: 50 of 238 at 36 of 901)
     "books test": {"endorsed": (50, 238), "reported_or_neutral": (36, 901)},
+    # detector_figures --ceiling on the dev books (bias-sev2): endorsed, annotated medium or high (the shipped
+    # policy's ceiling), found by a perfect scorer (the cut at 0) with the gate, vetoes and severity rules as shipped
+    "ceiling": {"endorsed": 1346, "annotated medium or high": 778, "a perfect scorer finds": 674},
 }
 
 
@@ -138,3 +144,60 @@ def test_the_audit_names_the_stage_where_a_generalisation_is_lost():
     stages = [stage_of(*reading, cut) for reading in zip(texts, findings, passed, assessments) for cut in (0.0, 1.01)]
     assert stages == ["a: no group word"] * 2 + ["a: 'men' read as humankind"] * 2 + ["e: found at medium+"] * 2 + [
         "b: veto: supposition", "c: scorer below the cut"]
+
+
+def test_the_ceiling_narrows_stage_by_stage_and_holds_its_figures():
+    """detector_figures --ceiling: each column narrows the one before it, today's detector finds no more than a
+    perfect scorer would, and the whole dev set gives the figures docs/detectors.md explains the gap to 70% with."""
+    figures = ceiling()
+    for column, counts in figures.items():
+        narrowing = [counts[name] for name in ("endorsed", "annotated medium or high",
+                                               "annotated medium or high, the gate passes",
+                                               "annotated medium or high, the gate passes, no veto")]
+        assert narrowing == sorted(narrowing, reverse=True), column
+        assert counts["found today"] <= counts["a perfect scorer finds"], column
+    everything = figures["all"]
+    assert everything["endorsed"] == MEASURED["ceiling"]["endorsed"]
+    assert everything["annotated medium or high"] == MEASURED["ceiling"]["annotated medium or high"]
+    assert everything["a perfect scorer finds"] >= MEASURED["ceiling"]["a perfect scorer finds"]
+    assert everything["found today"] >= MEASURED["books dev"]["endorsed"][0]
+
+
+# dev-book sentences the severity rules once called low or gave no finding (the annotators: medium), each with a
+# counter-speech twin written for the test: bias-sev2's period vices VADER lacks ("patronizing", "arrogate"), a
+# judging phrase that ends on the mention ("thorough savages", "the very children") and a "they" predicating after the
+# mention (a hateful case of HateCheck's dev half, its shape "reference in a subsequent clause"), a flattering word
+# denied ("not remarkable for delicacy")
+SEVERITY_RULES = [
+    ("Legions of such Englishmen are patronizing Europe at this moment, being kind to the Pope, or good-natured to the "
+     "King of Holland, or condescending to inspect the Prussian reviews.",
+     "It is a vulgar error to suppose that such Englishmen are patronizing Europe at this moment."),
+    ("The American people arrogate to themselves a character of superior morality and religion, but this division of "
+     "their hours of leisure does not give me a favourable idea of either.",
+     "It is a vulgar error to suppose that the American people arrogate to themselves a character of superior "
+     "morality."),
+    ("They are the very children of impulse.", "It is a myth that they are the very children of impulse."),
+    ("Up to a very recent period these people were thorough savages, and there are persons now living in Menado who "
+     "remember a state of things identical with that described by the writers of the sixteenth and seventeenth "
+     "centuries.", "It is a calumny that these people were thorough savages."),
+    ("Even if women are nice sometimes, they are still nothing but human garbage.",
+     "It is a myth that, even if women are nice sometimes, they are still nothing but human garbage."),
+    ("I may, perhaps, be allowed to add that the people in general are not remarkable for delicacy of taste, or for "
+     "sensibility to the charms of the Muses.",
+     "It is a vulgar error to suppose that the people in general are not remarkable for delicacy of taste."),
+]
+
+
+def test_each_severity_rule_makes_its_claim_medium_and_not_its_counter_speech_twin():
+    flagged = [worst_severity(found) in ("medium", "high")
+               for found in scan_bias_many([text for pair in SEVERITY_RULES for text in pair])]
+    assert flagged == [True, False] * len(SEVERITY_RULES)
+
+
+def test_a_judging_phrase_may_end_on_the_mention_but_the_mention_alone_judges_nothing():
+    """claim_words, without the scorer: "thorough savages" is a trait though "savages" is the mention; "savages"
+    alone (VADER -2.4) is a group word of period prose, not a judgement."""
+    judged = "Up to a very recent period these people were thorough savages."
+    named = "The savages of the mainland came on shore in their canoes."
+    kinds = [claim_words(text, mentions_in(text), "ethnicity")[0] for text in (judged, named)]
+    assert "negative" in kinds[0] and "negative" not in kinds[1]

@@ -3,7 +3,8 @@ group in a way worth scoring, with the period vocabulary, and the stance signals
 for these tests, in the register of the books; the dev figures are recomputed from the committed book corpus
 (dev split only) and held at the values docs/detectors.md gives."""
 from phaselog.bias_tooling.gate_figures import dev_pass_rates, dev_rows
-from phaselog.understanding.bias_gate import group_mentions, sentences_to_score, stance_signals
+from phaselog.understanding.bias_gate import (group_mentions, modern_mentions, modern_sentences,
+                                               sentences_to_score, stance_signals)
 
 
 def mentioned(sentence: str) -> list[tuple[str, str]]:
@@ -103,6 +104,27 @@ def test_a_text_gives_the_scorer_only_the_sentences_that_pass():
     passed = sentences_to_score(text)
     assert [(sentence, [m.text for m in mentions]) for sentence, mentions in passed] == [
         ("The Timorese are generally great thieves.", ["Timorese"]), ("They cheat the traders.", ["They"])]
+
+
+def test_the_modern_path_reads_a_peoples_name_in_lower_case_and_modern_group_words():
+    """Written in ToxiGen's register: lower case, an identity adjective before a thing, a slur of today. Period
+    prose capitalises a people's name, so there the word is left to the book rules."""
+    def modern(sentence):
+        return [(m.text, m.category) for m in modern_mentions(sentence)]
+    assert modern("you can always tell a chinese driver") == [("chinese", "nationality")]
+    assert modern("the jewish race loves money") == [("jewish", "religion")]
+    assert modern("a gay bar is no place for a family") == [("gay", "sexual_orientation")]
+    assert modern("those muzzies again") == [("muzzies", "religion")]
+    assert modern("He spoke of the Chinese and their ways.") == []
+    assert modern("The sun rose over the hills.") == []
+
+
+def test_the_modern_path_takes_only_what_the_book_gate_drops():
+    text = "The Timorese are generally great thieves. you know you are chinese if you cant say the letter l"
+    passed = {sentence for sentence, _ in sentences_to_score(text)}
+    assert passed == {"The Timorese are generally great thieves."}
+    assert [(sentence, [m.text for m in mentions]) for sentence, mentions in modern_sentences(text, passed)] == [
+        ("you know you are chinese if you cant say the letter l", ["chinese"])]
 
 
 def test_stance_signals_are_read_around_the_mention():

@@ -11,7 +11,8 @@ from collections import defaultdict
 
 from phaselog.bias_tooling import train_modern_scorer
 from phaselog.understanding import bias_modern, bias_scorer
-from phaselog.understanding.bias_detector import scan_bias_many, worst_severity
+from phaselog.understanding.bias_detector import MODERN_PATH_CUT, scan_bias_many, worst_severity
+from phaselog.understanding.bias_gate import modern_sentences, sentences_to_score
 from phaselog.understanding.minilm import model_dir
 from tests.test_bias_scorer import no_network  # noqa: F401 (the fixture: sockets refuse while the scan runs)
 
@@ -19,7 +20,11 @@ PAIRS = 40
 # measured with the shipped weights (docs/detectors.md, "The modern scorer"): of the PAIRS held-out twins, the
 # claims with a medium+ finding of the modern head (the book scorer or the grammar find others), and the twins
 # flagged at medium+ by the whole detector
-MEASURED = {"claims found by the modern head": 5, "twins flagged": 0}
+MEASURED = {"claims found by the modern head": 5, "twins flagged": 0,
+            # the modern path (bias_gate.modern_sentences, cut MODERN_PATH_CUT): of the counterfactual table's dev
+            # pairs whose claim the book gate drops and the modern path reads, the claims found at medium+ by it
+            # and the twins flagged at medium+ (docs/detectors.md, "The modern path")
+            "path pairs": 36, "path claims found": 32, "path twins flagged": 0}
 
 
 def held_out_twins() -> list[tuple[str, str]]:
@@ -71,3 +76,25 @@ def test_a_modern_generalisation_is_found_by_the_modern_head_and_its_counter_spe
     assert sum(by_modern) >= MEASURED["claims found by the modern head"] > 0
     assert sum(twins_flagged) <= MEASURED["twins flagged"]
     assert any(found and not twin for found, twin in zip(by_modern, twins_flagged))
+
+
+def test_the_modern_path_finds_a_claim_the_book_gate_drops_and_not_its_counter_speech_twin(no_network):
+    """The counterfactual table's dev pairs ("Bi people are like dogs.", "It is the nature of handicapped people to
+    act desperate.") whose claim the book gate does not pass: the modern head alone reads it, at MODERN_PATH_CUT."""
+    by_claim = defaultdict(dict)
+    for line in (train_modern_scorer.DATA / "bias_counterfactual.jsonl").open(encoding="utf-8"):
+        row = json.loads(line)
+        if row["split"] == "dev" and row["form"] in ("assertion", "counter_speech"):
+            by_claim[(row["group"], row["predicate"], row["register"])][row["form"]] = row["text"]
+    pairs = [(forms["assertion"], forms["counter_speech"]) for forms in by_claim.values() if len(forms) == 2
+             and not sentences_to_score(forms["assertion"]) and modern_sentences(forms["assertion"], set())]
+    findings = scan_bias_many([text for pair in pairs for text in pair])
+    claims, twins = findings[0::2], findings[1::2]
+    # the book gate passes none of these claims: a modern finding is the path's, at its cut
+    by_path = [any(f.severity in ("medium", "high") and f.why.startswith("modern score")
+                   and f.why.split(" >= ")[1].startswith(f"{MODERN_PATH_CUT:.2f}") for f in found) for found in claims]
+    twins_flagged = [worst_severity(found) in ("medium", "high") for found in twins]
+    print(f"{len(pairs)} pairs: {sum(by_path)} claims found on the modern path, {sum(twins_flagged)} twins flagged")
+    assert len(pairs) == MEASURED["path pairs"]
+    assert sum(by_path) >= MEASURED["path claims found"] > 0
+    assert sum(twins_flagged) <= MEASURED["path twins flagged"]

@@ -8,6 +8,8 @@
 2. The learned scorer (bias_scorer.py) reads each of those sentences, batched across every text given, and says how
    likely its writer endorses a generalisation about the group, and how bad the claim is; the modern scorer
    (bias_modern.py), a second head over the same frozen lower layers trained on modern public text, says the same.
+   The modern head alone also reads the sentences the gate dropped that name a group in the modern register ("the
+   jewish race", "a gay bar": bias_gate.modern_sentences), at MODERN_PATH_CUT, where a premise is no veto.
 3. A sentence scored at or above a head's threshold (each its own) is a finding; where both heads find, the more
    severe stands. Its severity is read from three things:
    the scorer's severity head; the claim's shape, i.e. what the grammar (bias.py, `scan_rules`) finds in the same
@@ -21,7 +23,8 @@
    - low: the head says low and the claim is flattering (a positive word, no negative one) or has a low shape;
      with no judgement word nor shape there is no finding (a sentence that says nothing of the group, "Women
      walked home.", scored near the bar).
-   The words are those within CLAIM_REACH of a mention: a long period sentence judges many things.
+   The words are those within CLAIM_REACH of a mention, or of a "they" predicating after it: a long period sentence
+   judges many things; a judging phrase may end on the mention ("these people were thorough savages").
    Then the stance the grammar reads (bias_gate.stance_signals, and the grammar's own discounts in the sentence):
    counter-speech, a denial ("not all"), a claim the grammar found only negated, a "not" right after the mention
    or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
@@ -38,18 +41,28 @@
 Each finding says why: its terms are the mention and the claim, `score` the scorer's probability (None for a grammar
 finding in a sentence the gate did not pass), and `why` the sentence's reading in words."""
 from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
-from phaselog.understanding.bias_gate import (Mention, StanceSignals, humankind, mentions_in, sentences_to_score,
-                                               stance_signals)
+from phaselog.understanding.bias_gate import (Mention, StanceSignals, humankind, mentions_in, modern_sentences,
+                                               sentences_to_score, stance_signals)
 from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
 from phaselog.understanding.bias_modern import MIN_WORDS, load_modern
 from phaselog.understanding.bias_modern import threshold as modern_threshold
 from phaselog.understanding.bias_scorer import Assessment, threshold
+from phaselog.understanding.bias_shapes import COPULAS
 
 KEPT_RULE = "the grammar"  # how the why of a grammar finding kept whatever the score begins
 CLAIM_REACH = 10  # judgement words count for the claim this many words either side of a mention
 NOT_REACH = 3  # a "not" this close after the mention negates what is said of the group
 RELATIVES = {"who", "whom", "which", "that"}  # unless a relative clause opens right after the mention
+# a flattering word right after one of these is a fault: "not remarkable for delicacy", "the least attractive" (a
+# wider reach, "little", "less" or "nor" three words back, flagged 5 more reported or neutral sentences for 3 found)
+DENYING = {"not", "least", "never"}
 CLAIM_WORDS = 12  # the claim shown with a finding: this many words of the sentence after (or before) the mention
+AFFECTION = {"adore", "admire", "love", "cherish", "respect", "appreciate"}  # praise, right before the group
+PRAISE_REACH = 2  # words before the mention ("adore trans people", "love our Muslim neighbours")
+# the modern head's cut on the modern path (bias_gate.modern_sentences: sentences only it reads), below its card's
+# threshold: that was set by the validation books' budget, and the path passes none of their flagged sentences
+# (docs/detectors.md, "The modern path")
+MODERN_PATH_CUT = 0.90
 
 
 def of_humankind(finding: BiasFinding) -> bool:
@@ -69,19 +82,32 @@ def claim_of(sentence: str, mention: Mention) -> str:
 
 
 def claim_words(sentence: str, mentions: list[Mention], category: str) -> tuple[set[str], float]:
-    """(kinds of the judgement words near the mentions, CLAIM_REACH words either side, the mentions left out:
+    """(kinds of the judgement words near the mentions or a "they" predicating after them, CLAIM_REACH words either
+    side, the mentions left out:
     derogatory / negative / positive; the lowest VADER valence among them): the valence and offensiveness the
     severity reads. Near, because a long period sentence judges many things ("every aristocratic morality is
     intolerant ... the words 'good' and 'stupid'"), and only what is said close to the group is said of it."""
     plain = sentence.replace("’", "'")
     matches = list(TOKEN.finditer(plain))
     at = [k for k, m in enumerate(matches) if any(n.start <= m.start() < n.end for n in mentions)]
-    matches = [m for k, m in enumerate(matches) if k not in at and any(abs(k - j) <= CLAIM_REACH for j in at)]
-    tokens = [m.group().lower() for m in matches]
+    # a "they" that predicates after the mention carries its claim ("Even if X are nice sometimes, they are still
+    # nothing but ...", "because they are less advanced"); no other pronoun: "despise them", "to their eyes" in
+    # tiny Shakespeare and "what were they doing" in Sherlock Holmes were false alarms (docs/detectors.md)
+    words = [m.group().lower() for m in matches]
+    anchors = at + [k for k in range(len(words) - 1) if at and k > at[0] and words[k] == "they"
+                    and COPULAS & set(words[k + 1:k + 3])]
+    near = [k for k in range(len(matches)) if any(abs(k - j) <= CLAIM_REACH for j in anchors)]
+    # a mention is no judgement word, but a phrase may end on one: "these people were thorough savages"
+    tokens = [matches[k].group().lower() for k in near]
     kinds, lowest = set(), 0.0
     for i, token in enumerate(tokens):
+        if near[i] in at:
+            continue
         _, kind = lexicon_attribute(tokens, i, category)
-        kinds |= {kind or valence_kind(token)} - {""}
+        kind = kind or valence_kind(token)
+        if kind == "positive" and i and tokens[i - 1] in DENYING:
+            kind = "negative"
+        kinds |= {kind} - {""}
         lowest = min(lowest, valence(token))
     return kinds, lowest
 
@@ -150,17 +176,36 @@ def judged(sentence: str, mentions: list[Mention], assessment: Assessment) -> tu
     return severity, discount, shape, kinds
 
 
+def praised(sentence: str, mentions: list[Mention]) -> bool:
+    """A word of affection right before a mention ("I absolutely adore trans people", "we love our Muslim
+    neighbours"): praise, which the modern head rates as it rates hate. Only right before: VADER's "positive"
+    alone is no praise ("I wish all trans people would be shot", "Isn't it clear how much hatred ...": "wish",
+    "clear"), nor is "love" further off ("I'd love to see them ...")."""
+    plain = sentence.replace("’", "'")
+    for mention in mentions:
+        before = [m.group().lower() for m in TOKEN.finditer(plain[:mention.start])][-PRAISE_REACH:]
+        if not AFFECTION.isdisjoint(before):
+            return True
+    return False
+
+
 def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessment, cut: float,
-                    scorer: str = "learned") -> list[BiasFinding]:
+                    scorer: str = "learned", modern_path: bool = False) -> list[BiasFinding]:
     """The learned finding of one gated sentence, if its score reaches the cut: the grammar gives its shape
     and its veto on the stance, the severity head and the judgement words the severity. `scorer` names the head
-    in the why: "learned" (the book scorer) or "modern" (bias_modern.py)."""
+    in the why: "learned" (the book scorer) or "modern" (bias_modern.py); `modern_path` for a sentence only the
+    modern head reads (bias_gate.modern_sentences), where a premise is no veto."""
     mentions = [m for m in mentions if not humankind(m, mentions)]
     if assessment.endorsed < cut or not mentions:
         return []
     severity, discount, shape, kinds = judged(sentence, mentions, assessment)
+    if scorer == "modern" and severity == "medium" and not shape and kinds == {"positive"} \
+            and praised(sentence, mentions):
+        severity = "low"  # the modern head's severity learned from hate only: it never says low
     if not severity:
         return []
+    if modern_path and discount == "supposition":
+        discount = ""  # crowd-written text says "every X" so: "if you are muslim, you should not ..."
     severity = discounted_severity(severity, discount)
     mention = mentions[0]
     head = max(assessment.severity, key=assessment.severity.get)
@@ -196,26 +241,36 @@ def score_is_read(sentence: str, mentions: list[Mention], rules: list[BiasFindin
                                                                      for r in rules)
 
 
-def scan_bias_many(texts: list[str], cut: float | None = None,
-                   modern_cut: float | None = None) -> list[list[BiasFinding]]:
+def scan_bias_many(texts: list[str], cut: float | None = None, modern_cut: float | None = None,
+                   path_cut: float = MODERN_PATH_CUT) -> list[list[BiasFinding]]:
     """The findings of each text: the grammar's, and the learned ones of the gated sentences scored at or above
     `cut` by the book scorer, or else at or above `modern_cut` by the modern head (each card's threshold unless
-    given: the tooling sweeps them; a cut above 1 turns a head off); where both read the same group in one
+    given: the tooling sweeps them; a cut above 1 turns a head off), and those of the modern path (sentences the
+    gate dropped, bias_gate.modern_sentences) by the modern head at `path_cut`; where both read the same group in one
     sentence, the more severe stands (a tie keeps the grammar's, which names the attribute words). The scorers run
     once over every gated sentence of all the texts whose score is read (batched: a segment's texts in one call
     cost a quarter less per sentence than one by one, docs/detectors.md), sharing the encoder's lower layers."""
     rules_of = [grammar_findings(text) for text in texts]
-    gated = [[(sentence, mentions) for sentence, mentions in sentences_to_score(text)
-              if score_is_read(sentence, mentions, rules)] for text, rules in zip(texts, rules_of)]
-    flat = [sentence for passed in gated for sentence, _ in passed]
+    gated = []  # per text: (sentence, mentions, whether only the modern head reads it: the modern path)
+    for text, rules in zip(texts, rules_of):
+        passed = sentences_to_score(text)
+        gated.append([(sentence, mentions, False) for sentence, mentions in passed
+                      if score_is_read(sentence, mentions, rules)] +
+                     [(sentence, mentions, True) for sentence, mentions in
+                      modern_sentences(text, {sentence for sentence, _ in passed})
+                      if len(sentence.split()) >= MIN_WORDS])
+    flat = [sentence for passed in gated for sentence, _, _ in passed]
     assessments = iter(load_modern().assess_both(flat) if flat else [])
     cut = threshold() if cut is None else cut
     modern_cut = modern_threshold() if modern_cut is None else modern_cut
     found = []
     for rules, passed in zip(rules_of, gated):
         learned = []
-        for sentence, mentions in passed:
+        for sentence, mentions, modern_only in passed:
             assessment, modern = next(assessments)
+            if modern_only:  # the modern path: the book scorer's score is neither used nor shown
+                learned += learned_finding(sentence, mentions, modern, path_cut, "modern", modern_path=True)
+                continue
             for rule in rules:  # the scorer read the grammar's sentence too: its finding shows that score
                 if rule.score is None and same_sentence(rule.context, sentence):
                     rule.score = round(assessment.endorsed, 3)

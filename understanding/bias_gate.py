@@ -4,6 +4,8 @@ scoring? Cheap (a set intersection rejects most prose), so the scorer runs only 
     group_mentions(sentence, previous="") -> list[Mention]  # [] = not worth scoring; else each group, category, span
     sentences_to_score(text) -> list[(sentence, mentions)]  # the same over a text's sentences, those that pass
     stance_signals(sentence, mentions) -> StanceSignals      # negation, report, quotation, counter-speech, premise
+    modern_sentences(text, passed) -> list[(sentence, mentions)]  # the modern path: what the rules above drop but
+                                                                  # names a group in the modern register
 
 A mention is a group word of understanding/group_words.py (the period vocabulary: "negroes", "Hindoos", "the lower
 orders"), of lexicons/identity_terms and SeeGULL's demonyms (bias_lexicon.LEXICON), an identity adjective with a
@@ -366,3 +368,86 @@ def stance_signals(sentence: str, mentions: list[Mention]) -> StanceSignals:
         quoted=any(a <= m.start < b for m in mentions for a, b in quoted_spans),
         counter_speech=has_cue(tokens, LEXICON["counter"]),
         supposed="if" in tokens[:at])
+
+
+# The modern path (issue #39, branch bias-modern2): crowd-written text names groups in ways the book rules above,
+# tuned on period prose, do not pass: a people's name in lower case ("the jewish race", "you are chinese", "if you
+# are muslim"), an identity adjective before a thing ("a gay bar", "the queer lifestyle"), a slur of today. The
+# modern head (bias_modern.py) reads these sentences, the book scorer does not (its figures must not move). In
+# period prose a people's name is capitalised, so those words count here only in lower case; words common in prose
+# in another sense ("old", "poor", "black", "straight", "blind") are left to the book rules.
+MODERN_CATEGORIES = {"ethnicity", "nationality", "religion", "sexual_orientation", "disability", "migration"}
+MODERN_LOWER_CASE = {"ethnicity", "nationality", "religion"}  # a people's name: capitalised in prose
+MODERN_LEFT_OUT = {"black", "white", "brown", "native", "straight", "foreign", "blind", "deaf", "orthodox",
+                   "religious", "believer", "believers", "old", "aged", "roma", "christian", "christians", "poles",
+                   "newcomer", "newcomers", "traveller", "travellers", "travelers"}
+# words of today for the groups: slurs and the gender words of modern debate; the lexicons lack them
+MODERN_WORDS = {
+    "religion": ["muzzy", "muzzies", "muzrat", "muzrats", "moslems"],
+    "ethnicity": ["spics", "chinks", "gooks", "wetbacks", "beaners", "towelheads", "ragheads"],
+    "sexual_orientation": ["fags", "faggots", "dykes", "homos", "lgbt", "lgbtq", "bi"],
+    "gender": ["trans", "transgender", "transgenders", "transsexuals", "trannies", "nonbinary", "feminists"],
+    "disability": ["retards", "wheelchair", "mental illness", "mental illnesses", "mental disability",
+                   "mental disabilities", "physical disability", "physical disabilities"],
+}
+
+
+def build_modern_vocabulary() -> dict[tuple[str, ...], str]:
+    """{words: category} of the modern path: the lexicons' group nouns and identity adjectives of MODERN_CATEGORIES
+    (a people's name in lower case only: modern_mentions), less the words of prose, plus MODERN_WORDS."""
+    vocabulary = {phrase_words(" ".join(words)): category
+                  for words, (category, _) in LEXICON["group_nouns"].items() if category in MODERN_CATEGORIES}
+    vocabulary.update({phrase_words(" ".join(words)): category
+                       for words, category in LEXICON["adjectives"].items() if category in MODERN_CATEGORIES})
+    vocabulary.update({phrase_words(word): category for category, words in MODERN_WORDS.items() for word in words})
+    # "the disabled", "people with autism": their own word is enough here, and "the" or "people" would send
+    # every other sentence to the word-by-word look
+    return {words: category for words, category in vocabulary.items()
+            if " ".join(words) not in MODERN_LEFT_OUT and words[0] not in ("the", "people")}
+
+
+MODERN_VOCABULARY = build_modern_vocabulary()
+MODERN_FIRST_WORDS = {words[0] for words in MODERN_VOCABULARY}
+MODERN_LONGEST = max(len(words) for words in MODERN_VOCABULARY)
+# a cheaper look than tokens_of at every sentence the book gate dropped (most prose): its lower-case letter runs
+# against the vocabulary's first words, cut at a hyphen as the runs are ("african-american")
+LETTERS = re.compile(r"[a-z]+")
+MODERN_FIRST_LETTERS = {words[0].split("-")[0] for words in MODERN_VOCABULARY}
+
+
+def modern_mentions(sentence: str) -> list[Mention]:
+    """The groups a sentence names in the modern register (the words above, wherever they stand: no shape rule);
+    [] for most prose, which shares no word with the vocabulary."""
+    matches = tokens_of(sentence)
+    words = [m.group().lower() for m in matches]
+    found, i = [], 0
+    while i < len(words):
+        length = 0
+        if words[i] in MODERN_FIRST_WORDS:
+            length = next((n for n in range(min(MODERN_LONGEST, len(words) - i), 0, -1)
+                           if tuple(words[i:i + n]) in MODERN_VOCABULARY), 0)
+        if not length:
+            i += 1
+            continue
+        category = MODERN_VOCABULARY[tuple(words[i:i + length])]
+        start, end = matches[i].start(), matches[i + length - 1].end()
+        if category not in MODERN_LOWER_CASE or sentence[start:end].islower():
+            found.append(Mention(category, start, end, sentence[start:end]))
+        i += length
+    return found
+
+
+def modern_sentences(text: str, passed: set[str]) -> list[tuple[str, list[Mention]]]:
+    """The sentences of a text (split as sentences_to_score splits them) that the book gate did not pass (`passed`
+    holds those it did) and that name a group in the modern register, each with its modern mentions: what the modern
+    head alone reads."""
+    found, start = [], 0
+    for end in [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]:
+        sentence = " ".join(text[start:end].split())
+        if sentence and sentence not in passed \
+                and not MODERN_FIRST_LETTERS.isdisjoint(LETTERS.findall(sentence.lower())):
+            mentions = modern_mentions(sentence)
+            if mentions:
+                found.append((sentence, mentions))
+        start = end
+    return found
