@@ -89,7 +89,7 @@ class Layer(nn.Module):
             heads = [proj(h).view(b, t, HEADS, WIDTH // HEADS).transpose(1, 2) for proj in projections]
             attended = F.scaled_dot_product_attention(*heads, attn_mask=keep).transpose(1, 2).reshape(b, t, WIDTH)
         else:
-            # a scan reads: the three projections as one product, a layer 8-10% faster on a segment's ~900 pieces
+            # a scan reads: the three projections as one product, a layer 8-9% faster on a segment's ~900 pieces
             # (one call, not three; joining the weights costs 30 microseconds), and each output column is its own
             # projection's dot product, so the result is the same to the bit (docs/detectors.md, "Speed, third
             # pass"); training (above) keeps three products, as the trainers' bit-for-bit rebuilds ran them
