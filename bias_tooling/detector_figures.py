@@ -11,7 +11,8 @@ one command, so they can be rerun whenever the scorer's weights change:
 - the shared corpus (the prose the demo trains on): per file, the share of sentences with a high finding (a
   reflection saying one pauses a run), of 2 kB texts of it with one (the pause rate of reflection-sized text), and
   of sentences with a medium+ finding, and the medium+ findings of Meditations, Problems
-  of Philosophy and Beyond Good and Evil listed in full, for a reader to judge;
+  of Philosophy and Beyond Good and Evil listed in full, each sentence alone and as 2 kB texts, for a reader to
+  judge (the last reading: docs/bias-philosophers-judged.md);
 - each figure for the detector as shipped and for two alternatives: the grammar alone (`scan_rules`, the
   detector before #39) and the learned finding alone (the grammar's findings left out).
 The speed is `phaselog bench scan`'s (a benchmark sits above this tooling in the layers: tests/test_layers.py).
@@ -131,8 +132,10 @@ def corpus_figures(corpus: Path) -> dict:
                 "medium+": share([flagged(f) for f in found]),
                 "2 kB texts with a high finding": share([worst_severity(f) == "high" for f in texts[variant]])}
             if variant == "shipped" and any(name in path.stem for name in LISTED):
-                listed[path.name] = [f"{x.severity} {x.category} {x.terms} score {x.score}: {x.context}"
-                                     for findings in found for x in findings if x.severity in FLAGGED]
+                # both readings, as the reader judged them (docs/bias-philosophers-judged.md)
+                listed[path.name] = {reading: [f"{x.severity} {x.category} {x.terms} score {x.score}: {x.context}"
+                                               for findings in read for x in findings if x.severity in FLAGGED]
+                                     for reading, read in (("sentence", found), ("2 kB text", texts[variant]))}
     return {"by file": figures, "medium+ findings listed": listed}
 
 

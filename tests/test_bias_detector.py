@@ -122,6 +122,33 @@ def assert_book_figures_hold(split: str):
     assert found >= want_found and flagged <= want_flagged
 
 
+# false alarms on the shared corpus's philosophers that a rule removes, each beside a twin of its shape whose writer
+# generalises (docs/detectors.md, "The philosophers read again"): one person had or born (Meditations, the grammar's
+# "such a wife" and a learned "slave"), a faith as its believers, a premise ("Supposing"), another's point of view
+PHILOSOPHERS_FIXED = [
+    ("That I have such a wife, so obedient, so loving, so ingenuous",
+     "A wife is always obedient, loving and ingenuous."),
+    ("For thou art born a mere slave, to thy senses and brutish affections",
+     "Slaves are born mere slaves to their senses and brutish affections."),
+    ("There is cruelty and religious Phoenicianism in this faith, which is adapted to a tender, many-sided, and very "
+     "fastidious conscience", "There is cruelty and religious Phoenicianism in the Christians, who are adapted to a "
+     "tender, many-sided, and very fastidious conscience"),
+    ("Supposing a statesman were to bring his people into the position of being obliged henceforth to practise 'high "
+     "politics,' for which they were by nature badly endowed and prepared",
+     "A statesman knows that his people are by nature badly endowed and prepared for high politics"),
+    ("It is strange indeed that this most Christian of emperors has nothing good to say of the Christians. To him "
+     "they are only sectaries 'violently and passionately set upon opposition.'", "It is strange indeed that this "
+     "most Christian of emperors has nothing good to say of the Christians. They are only sectaries, violently and "
+     "passionately set upon opposition."),
+]
+
+
+def test_the_philosophers_false_alarms_stay_unflagged_and_their_generalising_twins_flagged(no_network):
+    texts = [text for pair in PHILOSOPHERS_FIXED for text in pair]
+    flagged = [worst_severity(found) in ("medium", "high") for found in scan_bias_many(texts)]
+    assert flagged == [False, True] * len(PHILOSOPHERS_FIXED), list(zip(texts, flagged))
+
+
 def test_book_corpus_dev_figures_are_the_measured_ones():
     assert_book_figures_hold("dev")
 

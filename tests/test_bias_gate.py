@@ -98,6 +98,27 @@ def test_that_people_after_a_verb_is_no_people():
                      "given") == [("that people", "ethnicity")]  # Mrs Beeton on the Welsh
 
 
+def test_a_belief_and_a_time_of_life_are_no_people():
+    """Beyond Good and Evil's false alarms (docs/detectors.md, "The philosophers read again"): a faith is what its
+    believers hold, old age a time of anyone's life; the believers and the old themselves stay mentions."""
+    assert mentioned("There is cruelty and religious Phoenicianism in this faith, which is adapted to a tender, "
+                     "many-sided, and very fastidious conscience") == []
+    assert mentioned("only in their simulations, or in their weaker moments, in old age perhaps, were they of the "
+                     "fatherlands") == []
+    assert mentioned("There is cruelty in the Christians, who are adapted to a tender conscience.") == [
+        ("Christians", "religion")]
+    assert mentioned("The old are querulous in their weaker moments.") == [("The old", "age")]
+
+
+def test_one_person_had_or_born_is_not_a_mention():
+    """Meditations: "a wife" after "have", "a slave" after "born" name one person; a wife or slave as a kind stays."""
+    assert mentioned("That I have such a wife, so obedient, so loving, so ingenuous") == []
+    assert mentioned("For thou art born a mere slave, to thy senses and brutish affections") == []
+    assert mentioned("A wife is ever obedient, loving and ingenuous.") == [("wife", "gender")]
+    assert mentioned("Every slave is a slave to his senses and brutish affections.") == [
+        ("slave", "class"), ("slave", "class")]
+
+
 def test_a_text_gives_the_scorer_only_the_sentences_that_pass():
     text = ("We rode all day through the hills. The Timorese are generally great thieves.\nThey cheat the traders. "
             "The old man walked slowly to the door.")
@@ -135,9 +156,23 @@ def test_stance_signals_are_read_around_the_mention():
     assert signals("\"The Irish are lazy,\" he said.").quoted
     assert signals("Not all Germans are rude.").denied
     assert signals("If the Jews are so clever, why are they poor?").supposed
+    assert signals("Supposing a statesman were to bring his people into the position of practising high "
+                   "politics, for which they were by nature badly endowed").supposed
     plain = signals("The Irish are lazy.")
     assert not (plain.negated or plain.denied or plain.reported or plain.quoted or plain.counter_speech
                 or plain.supposed)
+
+
+def test_a_sentence_opening_on_another_s_point_of_view_is_a_report():
+    """Meditations' translator: "To him they are only sectaries" gives Marcus's view of the Christians. The writer's
+    own view ("in my eyes") and "to him who ...", anyone who, are no report."""
+    previous = "The Christians were a sect that set itself against the State."
+    sentence = "To him they are only sectaries 'violently and passionately set upon opposition"
+    assert stance_signals(sentence, group_mentions(sentence, previous)).reported
+    assert stance_signals("In his eyes the Irish are lazy.", group_mentions("In his eyes the Irish are lazy.")).reported
+    for own in ("In my eyes the Irish are lazy.", "To him who feels himself made for contemplation, all believers are "
+                "too noisy and obtrusive."):
+        assert not stance_signals(own, group_mentions(own)).reported, own
 
 
 def test_dev_pass_rates_are_held_at_the_measured_values():
@@ -147,7 +182,9 @@ def test_dev_pass_rates_are_held_at_the_measured_values():
     assert (rates["endorsed (scored)"]["passed"], rates["endorsed (scored)"]["of"]) == (769, 808)
     # 154 before bias-gate's period vices (lexicons/attributes traits): one more passes on a word of judgement
     assert (rates["reported (scored)"]["passed"], rates["reported (scored)"]["of"]) == (155, 171)
-    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3065, 3845)
+    # 3065 before bias-fp2's belief, old age and one person had or born (docs/detectors.md, "The philosophers read
+    # again"): none of them loses an endorsed sentence
+    assert (rates["neutral (scored)"]["passed"], rates["neutral (scored)"]["of"]) == (3050, 3845)
     assert rates["endorsed (scored)"]["rate"] >= 0.95
     # rounds 4-8: dev books added after the rules were tuned, sampled by round 1's rule: the gate on unseen books
     for labelling_round, measured in UNSEEN_ROUNDS_PASSED.items():
@@ -159,17 +196,17 @@ def test_dev_pass_rates_are_held_at_the_measured_values():
 
 # (passed, of) for the scored endorsed, reported and neutral sentences of each later round's new books
 UNSEEN_ROUNDS_PASSED = {
-    4: ((72, 83), (8, 8), (298, 375)),
+    4: ((72, 83), (8, 8), (297, 375)),  # 298 neutrals before bias-fp2's rules, and so on below
     # political economy, a missionary's travels, a history, a conduct book, an essay, sermons
-    5: ((60, 63), (11, 11), (277, 371)),
+    5: ((60, 63), (11, 11), (275, 371)),  # 277
     # two pamphlets, a school reader, an ethnography of Japanese women, lectures on China, a railway engineer's
     # East Africa
     6: ((66, 69), (9, 10), (299, 357)),
     # political papers and a speech with Reflections, essays, a history, a slave narrative, travel at sea and in
     # East Africa, natural history, a school reader
-    7: ((81, 89), (16, 16), (469, 592)),
+    7: ((81, 89), (16, 16), (467, 592)),  # 469
     # a peer's letters to his son, Paine's Rights of Man, a cookery book, Fuller on women, Bagehot on the
     # constitution, three of Twain's travels, Hearn's Japan; 99 of 110 and 363 of 479 before Life on the
     # Mississippi's two rows from Huckleberry Finn's raft chapter were made unusable
-    8: ((98, 109), (15, 16), (362, 478)),
+    8: ((98, 109), (15, 16), (358, 478)),  # 362
 }

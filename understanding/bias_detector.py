@@ -30,7 +30,8 @@
    or a report / quotation make it low, a premise ("if X are ...") one level lower. The scorer has learned stance
    too; these cues are the grammar's veto. A bare "men" is humankind, no mention, unless women are named beside.
 4. The grammar's own findings over the whole text (`scan_rules`, the detector before #39) are kept whatever the
-   score, but those on a bare "man" or "men" that read humankind as a sex (`of_humankind`); a learned finding is
+   score, but those on a bare "man" or "men" that read humankind as a sex (`of_humankind`) and those on one person
+   had or born ("That I have such a wife, so obedient": `one_person_had_or_born`); a learned finding is
    added beside them, and where both read the same group in one sentence only the more severe stands (a tie keeps
    the grammar's), so a learned finding may replace a less severe grammar finding (a period stereotype the grammar
    calls medium and the scorer high pauses a run). So every sentence and group the grammar flags stays flagged, at
@@ -41,8 +42,9 @@
 Each finding says why: its terms are the mention and the claim, `score` the scorer's probability (None for a grammar
 finding in a sentence the gate did not pass), and `why` the sentence's reading in words."""
 from phaselog.understanding.bias import SEVERITIES, BiasFinding, scan_rules
-from phaselog.understanding.bias_gate import (Mention, StanceSignals, humankind, mentions_in, modern_sentences,
-                                               sentences_to_score, stance_signals)
+from phaselog.understanding.bias_gate import (SINGULAR_NOUNS, Mention, StanceSignals, had_or_born, humankind,
+                                               mentions_in, modern_sentences, sentences_to_score, stance_signals,
+                                               tokens_of)
 from phaselog.understanding.bias_lexicon import STRONG_VALENCE, TOKEN, lexicon_attribute, valence, valence_kind
 from phaselog.understanding.bias_modern import MIN_WORDS, load_modern
 from phaselog.understanding.bias_modern import threshold as modern_threshold
@@ -71,6 +73,14 @@ def of_humankind(finding: BiasFinding) -> bool:
     women too: 9 of Meditations' 14 medium+ sentences were these (docs/detectors.md)."""
     return finding.terms[0].lower() in ("man", "men") and not any(
         m.category == "gender" and m.text.lower() not in ("man", "men") for m in mentions_in(finding.context))
+
+
+def one_person_had_or_born(finding: BiasFinding) -> bool:
+    """A grammar finding on one person's noun that the gate reads as one person, had or born one (`had_or_born`:
+    "That I have such a wife, so obedient"): the grammar and the gate then agree that no group is named."""
+    words = [m.group().lower() for m in tokens_of(finding.context)]
+    return any(word == finding.terms[0].lower() and word in SINGULAR_NOUNS and had_or_born(words, i)
+               for i, word in enumerate(words))
 
 
 def claim_of(sentence: str, mention: Mention) -> str:
@@ -220,8 +230,10 @@ def learned_finding(sentence: str, mentions: list[Mention], assessment: Assessme
 def grammar_findings(text: str) -> list[BiasFinding]:
     """The grammar over the whole text, as before #39: what it finds is kept whatever the score, unless a more
     severe learned finding on the same group and sentence replaces it (on the modern public sets it carries much of
-    what is found, and the gate, tuned on book prose, does not pass all of it), but for humankind read as a sex."""
-    findings = [finding for finding in scan_rules(text) if not of_humankind(finding)]
+    what is found, and the gate, tuned on book prose, does not pass all of it), but for humankind read as a sex and
+    one person had or born."""
+    findings = [finding for finding in scan_rules(text)
+                if not of_humankind(finding) and not one_person_had_or_born(finding)]
     for finding in findings:
         finding.why = f"{KEPT_RULE}: {finding.terms[0]!r} linked to {', '.join(finding.terms[1:])!r}"
     return findings

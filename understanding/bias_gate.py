@@ -17,9 +17,9 @@ servants, the mob), never "other" (occupations, humankind).
 
 A group word that names nobody is no mention: one person ("his young wife", "the old man walked in", "Lady
 Catherine", "my lords", "four children"), a thing ("the American dollar", "the old house", "the North Pole"), a
-language ("in English"), "that people" after a verb ("it happens that
-people ..."). A sentence with a mention is worth scoring when it has a mark of the present or of a habit ("is",
-"never", "all", "such", "nature", "race"), a generic mention (bare, a quantifier, "the" with a people: word order
+language ("in English"), a belief ("their faith"), a time of life ("in old age"), "that people" after a verb ("it
+happens that people ..."). A sentence with a mention is worth scoring when it has a mark of the present or of a habit
+("is", "never", "all", "such", "nature", "race"), a generic mention (bare, a quantifier, "the" with a people: word order
 aside, so "Cunning were the Malays" passes), or a word of judgement (lexicons/attributes, VADER |v| >= 1.2).
 What each rule costs on the book corpus's dev sentences, and the share of the shared prose it passes, is in
 docs/detectors.md (bias_tooling/gate_figures.py reproduces them)."""
@@ -63,6 +63,7 @@ def build_vocabulary() -> tuple[dict, dict]:
     for category, words in DIALECT_WORDS.items():
         nouns.update({phrase_words(word): category for word in words})
     del nouns[("man",)]  # in these books "man" is humankind far more often than a sex (no group: the guide)
+    del nouns[("old", "age")]  # a time of anyone's life ("in old age perhaps"), not the old
     adjectives = {phrase_words(" ".join(words)): category for words, category in LEXICON["adjectives"].items()}
     return nouns, adjectives
 
@@ -77,12 +78,12 @@ FIRST_WORDS = {words[0] for words in (*GROUP_NOUNS, *IDENTITY_ADJECTIVES)} | {"p
 # peoples no list names in full ("the Timorese", "Canaanites"), the rule the corpus was chosen by
 DEMONYM = re.compile(r"(?<![\w-])[A-Z][a-z]{2,}(?:ese|ians|ites)(?![\w-])|(?<=[a-z,;] )[A-Z][a-z]{2,}ans(?![\w-])")
 
-# a person judged through the group: "his race", "her people", "their sex", "that nation"
+# a person judged through the group: "his race", "her people", "their sex", "that nation"; not "their faith" or
+# "this creed", a belief, not its believers ("cruelty ... in this faith", "to live wholly for their faith")
 OWNERS = {"his", "her", "their", "our", "your", "its", "my", "that", "this", "whose"}
 KINDRED = {"race": "ethnicity", "people": "ethnicity", "tribe": "ethnicity", "blood": "ethnicity",
            "kindred": "ethnicity", "nation": "nationality", "countrymen": "nationality", "sex": "gender",
-           "caste": "class", "class": "class", "rank": "class", "station": "class", "faith": "religion",
-           "creed": "religion"}
+           "caste": "class", "class": "class", "rank": "class", "station": "class"}
 
 # every word a group can begin with (group_at's branches): a noun or adjective phrase, an owner, "the people of"
 GROUP_STARTS = FIRST_WORDS | OWNERS | {"natives", "inhabitants"}
@@ -148,6 +149,12 @@ ANTECEDENTS = {"those", "latter", "former"}
 
 VALENCED = 1.2  # VADER's scale is -4..+4; the detector's threshold for a trait word
 
+SUPPOSING = {"if", "supposing"}  # before the mention, a premise: "if X are ...", "Supposing a statesman ... his people"
+# a sentence opening on another's point of view reports it: "To him they are only sectaries", "In his eyes the Jews
+# ..." (not "in my eyes", the writer's own, nor "to him who feels ...", anyone who does)
+VIEWPOINTS = {("to", "him"), ("to", "her")} | {("in", owner, word) for owner in ("his", "her", "their")
+                                              for word in ("eyes", "view", "opinion")}
+
 
 @dataclass(frozen=True)
 class Mention:
@@ -187,6 +194,10 @@ SINGULAR_NOUNS = {words[0] for words, (category, form) in LEXICON["group_nouns"]
     and word not in COLLECTIVE_NOUNS} - {"children", "humanity", "mankind", "townspeople"}
 ONE_PERSON_BEFORE = {"the", "his", "her", "my", "your", "our", "their", "its", "this", "that", "some", "one",
                      "whose", "which", "poor", "old", "young", "little", "dear", "good", "sweet", "gentle", "noble"}
+# a verb of having, marrying or birth right before "a" (or "such a") and one person's noun: "That I have such a wife,
+# so obedient", "thou art born a mere slave" name one (not "having a ...": "having a cleaning lady is ..." speaks of
+# anyone's; nor "is a", "was a": "that dumbass was a woman" insults women through one, HateCheck's hate)
+HAVING_OR_BORN = {"have", "has", "had", "marry", "marries", "married", "born"}
 
 
 def tokens_of(sentence: str) -> list[re.Match]:
@@ -230,6 +241,15 @@ def describes_a_thing(following: re.Match) -> bool:
     return word not in WAYS_OF_A_PEOPLE and (word,) not in GROUP_NOUNS and word.rstrip("s") not in WAYS_OF_A_PEOPLE
 
 
+def had_or_born(words: list[str], i: int) -> bool:
+    """Whether one person's noun words[i] follows "a" ("a mere", "such a") right after a verb of HAVING_OR_BORN."""
+    article = next((j for j in (i - 1, i - 2) if j > 0 and words[j] == "a"), 0)
+    if not article:
+        return False
+    verb = article - 2 if words[article - 1] == "such" else article - 1
+    return verb >= 0 and words[verb] in HAVING_OR_BORN
+
+
 def names_nobody(words: list[str], matches: list[re.Match], i: int, length: int) -> bool:
     """A group word that names no people here: "the old house", "in English", "the French language"."""
     phrase, following = words[i:i + length], words[i + length] if i + length < len(words) else ""
@@ -243,8 +263,8 @@ def names_nobody(words: list[str], matches: list[re.Match], i: int, length: int)
         titled = i + 1 < len(matches) and matches[i + 1].group()[0].isupper()  # "Lady Catherine", "Father Brown"
         # "the woman lives more in the present than the man": "the" with the present tense is the kind
         kind = previous == "the" and not PRESENT.isdisjoint(words)
-        return not kind and (previous in ONE_PERSON_BEFORE or i > 1 and words[i - 2] in ONE_PERSON_BEFORE
-                             and previous.isalpha()) \
+        return not kind and (had_or_born(words, i) or previous in ONE_PERSON_BEFORE
+                             or i > 1 and words[i - 2] in ONE_PERSON_BEFORE and previous.isalpha()) \
             or capitalised and (titled or i > 0 and previous not in ".!?\"“")  # "..., Father, ..."
     if previous in ("my", "his", "her") and GROUP_NOUNS.get(tuple(phrase)) not in PEOPLES:
         return True  # "my lords", "his servants"; "their women", "your maidens" may be a people's
@@ -364,10 +384,11 @@ def stance_signals(sentence: str, mentions: list[Mention]) -> StanceSignals:
     return StanceSignals(
         negated=not NEGATORS.isdisjoint(tokens),
         denied=any(tuple(tokens[k:k + 2]) in LEXICON["denial"] for k in range(len(tokens))),
-        reported=is_reported(tokens, 0, at),
+        reported=is_reported(tokens, 0, at) or tuple(tokens[:3]) in VIEWPOINTS
+        or tuple(tokens[:2]) in VIEWPOINTS and tokens[2:3] != ["who"],
         quoted=any(a <= m.start < b for m in mentions for a, b in quoted_spans),
         counter_speech=has_cue(tokens, LEXICON["counter"]),
-        supposed="if" in tokens[:at])
+        supposed=not SUPPOSING.isdisjoint(tokens[:at]))
 
 
 # The modern path (issue #39, branch bias-modern2): crowd-written text names groups in ways the book rules above,
