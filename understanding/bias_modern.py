@@ -16,9 +16,9 @@ import torch
 
 from phaselog.core.errors import PhaselogError
 from phaselog.understanding.bias_lexicon import LEXICONS
-from phaselog.understanding.bias_scorer import (MAX_TOKENS, Assessment, BiasScorer, Head, assessments,
-                                                first_tuned_layer, load_scorer)
-from phaselog.understanding.minilm import LAYERS, WIDTH, Layer, layer_state, mean_pool, read_safetensors
+from phaselog.understanding.bias_scorer import Assessment, BiasScorer, Head, assessments, first_tuned_layer, load_scorer
+from phaselog.understanding.minilm import (LAYERS, WIDTH, Layer, layer_state, mean_pool, packed_layers, packed_pooled,
+                                           read_safetensors)
 
 MODERN_VERSION = "v1"
 # a modern finding needs a sentence of at least this many words: the head learned from whole sentences and scores
@@ -49,34 +49,25 @@ class ModernScorer(torch.nn.Module):
             lower = layer(lower, keep)
         return self.head(mean_pool(lower.float(), mask))
 
-    def packed_logits(self, h: torch.Tensor, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same from packed pieces (minilm.Layer.forward), as a scan reads them."""
-        for layer in self.layers:
-            h = layer(h, None, lengths)
-        return self.head(torch.stack([own.float().mean(0) for own in h.split(lengths)]))
+    def packed_logits(self, lower: torch.Tensor, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same from the frozen layers' packed output (minilm.MiniLM.packed_states), as a scan reads."""
+        return self.head(packed_pooled(packed_layers(self.layers, lower, lengths), lengths))
 
     @torch.inference_mode()
     def assess_both(self, sentences: list[str], batch_size: int = 64,
                     book: BiasScorer | None = None) -> list[tuple[Assessment, Assessment]]:
         """Each sentence's (book, modern) assessment: the encoder's lower layers run once, packed, then each
-        head's own top layers. The book half is BiasScorer.assess's, to the bit (same packing, same batches)."""
+        head's own top layers. The book half is BiasScorer.assess's, to the bit (the same steps, the same batches)."""
         book = book or load_scorer()
         if book.first_tuned != self.first_tuned or book.marks:
             raise PhaselogError("the modern head shares the lower layers of an unmarked book scorer tuning the same "
                                 "top layers (a mention scorer reads other sentences)")
         found = []
         for start in range(0, len(sentences), batch_size):
-            pieces = [book.tokenizer.encode(text, MAX_TOKENS) for text in sentences[start:start + batch_size]]
-            lengths = [len(ids) for ids in pieces]
-            positions = torch.cat([torch.arange(n) for n in lengths])
-            lower = book.encoder.embed(torch.tensor([i for ids in pieces for i in ids]), positions)
-            for layer in book.encoder.layers[:self.first_tuned]:
-                lower = layer(lower, None, lengths)
-            top = lower
-            for layer in book.encoder.layers[self.first_tuned:]:
-                top = layer(top, None, lengths)
-            book_found = assessments(*book.head(torch.stack([own.float().mean(0) for own in top.split(lengths)])))
-            found += zip(book_found, assessments(*self.packed_logits(lower, lengths)))
+            lower, lengths = book.encoder.packed_states(book.pieces(sentences[start:start + batch_size]),
+                                                        self.first_tuned)
+            found += zip(assessments(*book.packed_logits(lower, lengths)),
+                         assessments(*self.packed_logits(lower, lengths)))
         return found
 
 

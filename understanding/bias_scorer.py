@@ -29,7 +29,7 @@ from phaselog.core.errors import PhaselogError
 from phaselog.understanding.bias_gate import Mention
 from phaselog.understanding.bias_lexicon import LEXICONS
 from phaselog.understanding.minilm import (LAYERS, MiniLM, layer_state, load_minilm, mean_pool, model_dir,
-                                           read_safetensors)
+                                           packed_layers, packed_pooled, read_safetensors)
 from phaselog.understanding.wordpiece import WordPiece
 
 SCORER_VERSION = "v2"
@@ -94,11 +94,19 @@ class BiasScorer(torch.nn.Module):
         sentence scores the same in any batch (to about 1e-7), alone or in a segment's scan."""
         found = []
         for start in range(0, len(sentences), batch_size):
-            pieces = [self.tokenizer.encode(text, MAX_TOKENS) for text in sentences[start:start + batch_size]]
+            pieces = self.pieces(sentences[start:start + batch_size])
             at = [mark_index(ids, self.tokenizer) for ids in pieces] if self.marks else None
-            endorsed, severity = self.head(self.encoder.packed_pooled(pieces, at))
-            found += assessments(endorsed, severity)
+            found += assessments(*self.packed_logits(*self.encoder.packed_states(pieces, self.first_tuned), at))
         return found
+
+    def pieces(self, sentences: list[str]) -> list[list[int]]:
+        return [self.tokenizer.encode(text, MAX_TOKENS) for text in sentences]
+
+    def packed_logits(self, lower: torch.Tensor, lengths: list[int], at: list[int] | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """From the frozen layers' packed output (MiniLM.packed_states) to the head's logits, as a scan reads."""
+        top = packed_layers(self.encoder.layers[self.first_tuned:], lower, lengths)
+        return self.head(packed_pooled(top, lengths, at))
 
 
 def assessments(endorsed: torch.Tensor, severity: torch.Tensor) -> list[Assessment]:

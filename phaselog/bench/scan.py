@@ -11,8 +11,11 @@ CPU time of this process (time.process_time), so other load on the machine shows
 time beside it; median of repeats; the scorer's weights load before the clock starts. The scorer's own CPU time and
 the sentences it reads are counted too, so each row gives the cost of a sentence the scorer reads and of one it
 does not (gate and grammar): on a loaded machine those costs, not the rates, are what to compare, and an idle
-machine's rate can be estimated from them. Target on prose: >= 2,000 sentences/s. A second figure: one 2 kB
-reflection's scan time (target < 50 ms)."""
+machine's rate can be estimated from them. The scorer's wall time per passed sentence is given too: with two torch
+threads the process's CPU time counts the second thread whether it works or waits (docs/benchmarks.md, "Bias scan"),
+so only wall compares with one thread. Then the scorer step alone on the prose's passed sentences, the book scorer
+against both heads, interleaved: what the modern head adds. Target on prose: >= 2,000 sentences/s. A second
+figure: one 2 kB reflection's scan time (target < 50 ms)."""
 import os
 import statistics
 import time
@@ -23,6 +26,7 @@ import torch
 from phaselog.understanding.bias_detector import scan_bias, scan_bias_many
 from phaselog.understanding.bias_probe import load_pairs
 from phaselog.understanding.bias_modern import load_modern
+from phaselog.understanding.bias_scorer import load_scorer
 from phaselog.understanding.scan import TEXT_BYTES, as_texts, corpus_sentences
 
 REPEATS = 5
@@ -33,16 +37,18 @@ SEGMENT_TEXTS = 16
 
 def clock_the_scorer() -> dict:
     """Wrap the loaded scorers' reading (the detector calls load_modern().assess_both, both heads over the shared
-    lower layers: the same cached object) so that it counts the sentences it reads and its CPU seconds into the
-    returned tally."""
-    scorer, tally = load_modern(), {"sentences": 0, "cpu": 0.0}
+    lower layers: the same cached object) so that it counts the sentences it reads, its CPU and wall seconds and
+    each call's sentences into the returned tally."""
+    scorer, tally = load_modern(), {"sentences": 0, "cpu": 0.0, "wall": 0.0, "calls": []}
     assess = scorer.assess_both
 
     def counted(sentences, *args, **kwargs):
-        started = time.process_time()
+        started, clock = time.process_time(), time.perf_counter()
         found = assess(sentences, *args, **kwargs)
         tally["cpu"] += time.process_time() - started
+        tally["wall"] += time.perf_counter() - clock
         tally["sentences"] += len(sentences)
+        tally["calls"].append(sentences)
         return found
 
     scorer.assess_both = counted
@@ -52,21 +58,41 @@ def clock_the_scorer() -> dict:
 def timed_scans(texts: list[str], per_call: int, sentences: int, tally: dict) -> dict:
     """Scan the texts, per_call of them per detector call, once per repeat: rates in CPU and wall time, the
     sentences passed to the scorer, and the CPU cost of a passed sentence (the scorer's) and of any sentence
-    otherwise (gate, grammar, findings), from the median repeat."""
+    otherwise (gate, grammar, findings), from the median repeat; and the scorer's wall time per passed sentence."""
     repeats = []
     for _ in range(REPEATS):
-        tally.update(sentences=0, cpu=0.0)
+        tally.update(sentences=0, cpu=0.0, wall=0.0, calls=[])
         cpu, wall = time.process_time(), time.perf_counter()
         for start in range(0, len(texts), per_call):
             scan_bias_many(texts[start:start + per_call])
-        repeats.append((time.process_time() - cpu, time.perf_counter() - wall, tally["sentences"], tally["cpu"]))
-    cpu, wall, passed, scorer = sorted(repeats)[len(repeats) // 2]
-    return {"sentences": sentences, "passed_to_scorer": passed,
+        repeats.append((time.process_time() - cpu, time.perf_counter() - wall, tally["sentences"], tally["cpu"],
+                        tally["wall"]))
+    cpu, wall, passed, scorer, scorer_wall = sorted(repeats)[len(repeats) // 2]
+    return {"sentences": sentences, "passed_to_scorer": passed, "scorer_calls": list(tally["calls"]),
             "sentences_per_sec": {"median": sentences / cpu, "min": sentences / max(r[0] for r in repeats),
                                   "max": sentences / min(r[0] for r in repeats), "n": REPEATS},
             "wall_sentences_per_sec": sentences / statistics.median(r[1] for r in repeats),
             "ms_per_gated_out_sentence": (cpu - scorer) / sentences * 1000,
-            "ms_per_passed_sentence": ((cpu - scorer) / sentences + scorer / max(passed, 1)) * 1000}
+            "ms_per_passed_sentence": ((cpu - scorer) / sentences + scorer / max(passed, 1)) * 1000,
+            "scorer_wall_ms_per_passed_sentence": scorer_wall / max(passed, 1) * 1000}
+
+
+def heads_compared(calls: list[list[str]]) -> dict:
+    """The scorer step alone on the detector's calls (each call's passed sentences): the book scorer's reading
+    (BiasScorer.assess) against both heads' (assess_both), alternating, REPEATS times; CPU and wall ms per sentence,
+    medians. Both run 6 and 8 layers over the same pieces."""
+    readings = {"book scorer alone": load_scorer().assess, "both heads": load_modern().assess_both}
+    times = {label: [] for label in readings}
+    sentences = sum(len(call) for call in calls)
+    for _ in range(REPEATS):
+        for label, read in readings.items():
+            cpu, wall = time.process_time(), time.perf_counter()
+            for call in calls:
+                read(call)
+            times[label].append(((time.process_time() - cpu) * 1000 / sentences,
+                                 (time.perf_counter() - wall) * 1000 / sentences))
+    return {label: {"cpu_ms_per_sentence": statistics.median(t[0] for t in found),
+                    "wall_ms_per_sentence": statistics.median(t[1] for t in found)} for label, found in times.items()}
 
 
 def reflection_ms(text: str) -> tuple[list[float], list[float]]:
@@ -98,12 +124,23 @@ def bench_scan() -> dict:
         runs.append(("prose", "prose, one text per call", 1))
     for name, label, per_call in runs:
         found = timed_scans(as_texts(sets[name]), per_call, len(sets[name]), tally)
+        calls = found.pop("scorer_calls")
         results[label] = found
         rate = found["sentences_per_sec"]
         lines.append(f"  {label:25}: {found['sentences']:6} sentences, {found['passed_to_scorer']:5} passed to the "
                      f"scorer, {rate['median']:6.0f} sentences/s (min {rate['min']:.0f}, max {rate['max']:.0f}; "
                      f"wall {found['wall_sentences_per_sec']:.0f}/s); ms per sentence gated out "
-                     f"{found['ms_per_gated_out_sentence']:.3f}, passed {found['ms_per_passed_sentence']:.2f}")
+                     f"{found['ms_per_gated_out_sentence']:.3f}, passed {found['ms_per_passed_sentence']:.2f} "
+                     f"(the scorer's wall {found['scorer_wall_ms_per_passed_sentence']:.2f})")
+        if label == "prose":
+            heads = results["scorer step, prose's calls"] = heads_compared(calls)
+            book, both = heads["book scorer alone"], heads["both heads"]
+            lines.append(f"  the scorer step alone on the prose's {len(calls)} calls: ms per sentence, book scorer "
+                         f"{book['cpu_ms_per_sentence']:.2f} CPU ({book['wall_ms_per_sentence']:.2f} wall), both heads "
+                         f"{both['cpu_ms_per_sentence']:.2f} ({both['wall_ms_per_sentence']:.2f} wall): x"
+                         f"{both['cpu_ms_per_sentence'] / book['cpu_ms_per_sentence']:.2f} CPU, x"
+                         f"{both['wall_ms_per_sentence'] / book['wall_ms_per_sentence']:.2f} wall "
+                         "(8 layers of 6: x1.33)")
     if corpus.is_dir():
         # a 2 kB reflection of the prose where groups are spoken of most: Beyond Good and Evil, from its middle
         book = next((path for path in sorted(corpus.rglob("*.txt")) if "beyond-good-and-evil" in path.name), None)
