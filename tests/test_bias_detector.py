@@ -44,8 +44,9 @@ MEASURED = {
     # Mississippi rows unusable: 339 of 1,346 and 205 of 6,679 (main before them: 339 of 1,347, 201 of 6,680);
     # bias-sev2's severity rules (32 more period vices: 344 and 206; a judging phrase that ends on the mention: 347;
     # a "they" predicating after the mention carries the claim: 349 and 206; a flattering word right after "not",
-    # "least" or "never" is a fault: 351 and 206)
-    "books dev": {"endorsed": (351, 1346), "reported_or_neutral": (206, 6679)},
+    # "least" or "never" is a fault: 351 and 206; bias-reddit's echo question and report cues: 351 and 205, the
+    # sentence let go a neutral one ending "... the heroine of an admired play without the pains of art?")
+    "books dev": {"endorsed": (351, 1346), "reported_or_neutral": (205, 6679)},
     # the frozen test books, scored once per change to the detector (the last: 2026-12-07 17:13 UTC, the grammar's
     # humankind rule and the scan that scores a sentence as it would alone; before them 48 of 238 at 36 of 901;
     # the grammar alone, before #39: 4 of 238 at 4 of 901; scored again 2026-12-07 20:40 UTC after bias-gate's
@@ -219,6 +220,23 @@ def test_each_severity_rule_makes_its_claim_medium_and_not_its_counter_speech_tw
     flagged = [worst_severity(found) in ("medium", "high")
                for found in scan_bias_many([text for pair in SEVERITY_RULES for text in pair])]
     assert flagged == [True, False] * len(SEVERITY_RULES)
+
+
+# (endorsed, the same claim reported, doubted or rejected) written for the test, one per cue that RedditBias's unbiased
+# comments taught (bias-reddit, docs/detectors.md "Reported stereotypes in RedditBias"): "about how", "the notion
+# that", a claim echoed as a question; a question asked in its own words or a tag asking to agree stays a claim
+REPORTED_TWINS = [
+    ("Black people are lazy.", "I am sick of hearing about how black people are lazy."),
+    ("Jews are greedy.", "He grew up with the notion that Jews are greedy."),
+    ("Immigrants are lazy and dishonest.", "immigrants are lazy and dishonest?"),
+    ("Why are women such bad drivers?", "Women are bad drivers?"),
+    ("Women are bad drivers, right?", "So all women are bad drivers?"),
+]
+
+
+def test_a_reported_or_doubted_stereotype_is_not_flagged_and_its_endorsed_twin_is():
+    found = scan_bias_many([text for pair in REPORTED_TWINS for text in pair])
+    assert [worst_severity(f) in ("medium", "high") for f in found] == [True, False] * len(REPORTED_TWINS)
 
 
 def test_a_judging_phrase_may_end_on_the_mention_but_the_mention_alone_judges_nothing():

@@ -158,6 +158,11 @@ def test_stance_signals_are_read_around_the_mention():
     assert signals("If the Jews are so clever, why are they poor?").supposed
     assert signals("Supposing a statesman were to bring his people into the position of practising high "
                    "politics, for which they were by nature badly endowed").supposed
+    assert signals("So the Irish are lazy?").supposed  # asked, not asserted
+    assert signals("He laughed: \"the Irish are lazy?\"").supposed  # a closing quote after the question mark
+    # a question in its own words, or a tag asking to agree, puts the claim
+    assert not any(signals(asked).supposed for asked in ("Are the Irish not lazy?", "Why are the Irish so lazy?",
+                                                         "The Irish are lazy, right?", "But are the Irish lazy?"))
     plain = signals("The Irish are lazy.")
     assert not (plain.negated or plain.denied or plain.reported or plain.quoted or plain.counter_speech
                 or plain.supposed)

@@ -40,7 +40,9 @@ Counter-speech anywhere in the sentence ("it is a myth that", "the stereotype th
 Quotation or reported speech ("...", "he said that", "according to") -> low, `discounted: quotation`: it is
 someone else's claim, and counter-speech quotes the claim it condemns ("posts like '...' are hurtful"). "I
 (firmly) think X" is the writer's own claim and is not discounted. A claim put as a premise ("if X are lazy,
-why ...") is one level lower, `discounted: supposition`.
+why ...") is one level lower, `discounted: supposition`, and so is a claim echoed as a question ("gays are too
+emotional?", "so all X are Y?": a statement's word order, no question word, no "right?"), which doubts it; a
+question in its own words ("why are X so Y?", "are they not ...?") is read as the claim it puts.
 """
 import re
 from dataclasses import asdict, dataclass
@@ -87,6 +89,40 @@ def has_cue(tokens: list[str], phrases) -> bool:
                 and not {"true", "accurate", "reason"} & set(tokens[i + length:i + length + 5]):
             return True
     return False
+
+
+# a question that asks in its own words is a question ("why are they ...?", "are they not ...?": period prose and
+# hate put claims so); one in a statement's word order echoes a claim to doubt it ("gays are too emotional?"), unless
+# a tag asks the reader to agree ("..., right?", "am I right?")
+QUESTION_WORDS = {"what", "why", "how", "who", "whom", "whose", "when", "where", "which"}
+AUXILIARIES = {"is", "are", "am", "was", "were", "do", "does", "did", "can", "could", "will", "would", "shall",
+               "should", "may", "might", "must", "have", "has", "had", "isn't", "aren't", "wasn't", "weren't",
+               "don't", "doesn't", "didn't", "can't", "couldn't", "won't", "wouldn't", "shouldn't", "haven't",
+               "isnt", "arent", "dont", "doesnt", "didnt"}  # the gate's tokens keep a dropped apostrophe dropped
+AGREEMENT_TAGS = {"right", "amirite", "innit", "eh", "huh", "hey", "yeah", "no", "yes"}
+# an auxiliary opening a clause ("but are the Papists less so?") or before its subject ("is it", "does that", "may
+# not the savage be ...") asks
+CLAUSE_OPENERS = {"so", "and", "but", "or"}
+SUBJECTS_AFTER_AUXILIARY = {"i", "you", "he", "she", "it", "we", "they", "there", "the", "these", "those", "this",
+                            "that"}
+
+
+def put_first(words: list[str], k: int) -> bool:
+    """Whether the auxiliary words[k] opens the sentence or a clause, or stands before its subject (a "not" between
+    them: "may not the savage be ...")."""
+    following = words[k + 2:k + 3] if words[k + 1:k + 2] == ["not"] else words[k + 1:k + 2]
+    return k == 0 or words[k - 1] in CLAUSE_OPENERS or not SUBJECTS_AFTER_AUXILIARY.isdisjoint(following)
+
+
+def is_echo_question(sentence: str, tokens: list[str]) -> bool:
+    """Whether a sentence repeats a claim as a question (tokens: its tokens, lower case): it ends in a question mark
+    (closing quotes aside), has no question word, no auxiliary put first (opening the sentence or a clause, or
+    before its subject) and no tag asking the reader to agree. Most such claims in RedditBias's unbiased comments
+    doubt the stereotype they echo ("muslims are criminals?", "so all X are Y?")."""
+    words = [token for token in tokens if token[0].isalnum()]  # the tokens hold punctuation too
+    inverted = any(word in AUXILIARIES and put_first(words, k) for k, word in enumerate(words))
+    return sentence.rstrip().rstrip('"”’)\'').endswith("?") and QUESTION_WORDS.isdisjoint(words) and not inverted \
+        and AGREEMENT_TAGS.isdisjoint(words[-1:]) and words[-3:] != ["am", "i", "right"]
 
 
 def is_reported(tokens: list[str], clause_start: int, group_start: int) -> bool:
@@ -147,7 +183,8 @@ def scan_sentence(text: str, plain: str, start: int, end: int, quoted: list[tupl
         kinds = [kind for _, _, kind in found]
         inside_quotes = any(a <= matches[i].start() < b for a, b in quoted)
         reported = inside_quotes or is_reported(tokens, clause_start, i)
-        supposed = "if" in tokens[max(clause_start, i - 2):i]  # "if women are bad drivers, why ...": a premise
+        # "if women are bad drivers, why ...": a premise; "women are bad drivers?": a question
+        supposed = "if" in tokens[max(clause_start, i - 2):i] or is_echo_question(context, tokens)
         # the counter-speech cues are looked for only here, where a sentence has a finding: on prose, looking in
         # every sentence took a third of the grammar's time
         counter = has_cue(tokens, LEXICON["counter"])

@@ -26,7 +26,7 @@ docs/detectors.md (bias_tooling/gate_figures.py reproduces them)."""
 import re
 from dataclasses import dataclass
 
-from phaselog.understanding.bias import QUOTED, SENTENCE_END, has_cue, is_reported
+from phaselog.understanding.bias import QUOTED, SENTENCE_END, has_cue, is_echo_question, is_reported
 from phaselog.understanding.bias_lexicon import LEXICON, TOKEN, valence
 from phaselog.understanding.bias_shapes import NEGATORS
 from phaselog.understanding.group_words import CASE_SENSITIVE, GROUP_WORDS
@@ -171,7 +171,7 @@ class StanceSignals:
     reported: bool  # a reporting frame before the first mention ("it is said that", "he fancied that")
     quoted: bool  # a mention inside quotation marks
     counter_speech: bool  # "it is a myth that", "no evidence", "it is racist to say"
-    supposed: bool  # put as a premise: "if X are ..."
+    supposed: bool  # put as a premise or echoed as a question: "if X are ...", "so X are ...?"
 
 
 # the one-word collectives of the lexicons ("poor", "blind") are groups only after "the": "a poor man" is one man
@@ -388,7 +388,7 @@ def stance_signals(sentence: str, mentions: list[Mention]) -> StanceSignals:
         or tuple(tokens[:2]) in VIEWPOINTS and tokens[2:3] != ["who"],
         quoted=any(a <= m.start < b for m in mentions for a, b in quoted_spans),
         counter_speech=has_cue(tokens, LEXICON["counter"]),
-        supposed=not SUPPOSING.isdisjoint(tokens[:at]))
+        supposed=not SUPPOSING.isdisjoint(tokens[:at]) or is_echo_question(sentence, tokens))
 
 
 # The modern path (issue #39, branch bias-modern2): crowd-written text names groups in ways the book rules above,
