@@ -50,24 +50,25 @@ def test_public_sets_are_the_frozen_splits():
 def test_toxigen_test_recall_and_neutrals_flagged():
     """The figures of docs/detectors.md; the bars are the measured test figures less a little slack."""
     test = report("toxigen", TOXIGEN, "type")
-    assert test["explicit"] >= 0.44  # measured 81/179 = 0.453 with the modern head (before it 70/179 = 0.391; the grammar alone: 52/179 = 0.291)
-    assert test["neutral"] <= 0.06  # measured 8/165 = 0.048 with the modern head (before it 5/165 = 0.030; the issue's bar: 0.08)
+    assert test["explicit"] >= 0.51  # measured 94/179 = 0.525 with the modern path (before it 81/179 = 0.453; the book scorer alone: 70/179 = 0.391; the grammar alone: 52/179 = 0.291)
+    assert test["neutral"] <= 0.065  # measured 9/165 = 0.055 with the modern path (before it 8/165 = 0.048; the issue's bar: 0.08)
 
 
 def test_redditbias_test_recall_and_unbiased_flagged():
     """RedditBias's unbiased comments already hold a group and a stereotype's words (counter-speech, reports), so
     the bar is the measured figure: a change that flags more of them, or finds fewer biased ones, fails."""
     test = report("redditbias", REDDITBIAS, "label")
-    assert test["biased"] >= 0.46  # measured 1533/3260 = 0.470 with the modern head (before it 1393/3260 = 0.427; the grammar alone: 1124/3260 = 0.345)
-    assert test["unbiased"] <= 0.26  # measured 611/2450 = 0.249 with the modern head (before it 559/2450 = 0.228; the grammar alone: 445/2450 = 0.182)
+    assert test["biased"] >= 0.465  # measured 1556/3260 = 0.477 with the modern path and the report cues (before them 1533/3260 = 0.470; the book scorer alone: 1393/3260 = 0.427; the grammar alone: 1124/3260 = 0.345)
+    assert test["unbiased"] <= 0.24  # measured 568/2450 = 0.232 with the modern path and the report cues (before them 611/2450 = 0.249; the book scorer alone: 559/2450 = 0.228; the grammar alone: 445/2450 = 0.182)
+    assert test["biased"] >= 2 * test["unbiased"]  # the issue's bar: measured 0.477 / 0.232 = 2.06
 
 
 def test_hatecheck_test_recall_and_counter_speech_flagged():
     """HateCheck's test templates: hate found, and its non-hateful cases (counter-speech quoting or naming the
     hate, negated hate, neutral and positive statements about the groups) left below medium."""
     test = report("hatecheck", HATECHECK, "label")
-    assert test["hateful"] >= 0.535  # measured 663/1208 = 0.549 with the modern head (before it 479/1208 = 0.397; the grammar alone: 372/1208 = 0.308)
-    assert test["non-hateful"] <= 0.085  # measured 42/577 = 0.073 with the modern head (before it 24/577 = 0.042; the grammar alone: 15/577 = 0.026)
+    assert test["hateful"] >= 0.60  # measured 740/1208 = 0.613 with the modern path (before it 663/1208 = 0.549; the book scorer alone: 479/1208 = 0.397; the grammar alone: 372/1208 = 0.308)
+    assert test["non-hateful"] <= 0.09  # measured 48/577 = 0.083 with the modern path (before it 42/577 = 0.073; the book scorer alone: 24/577 = 0.042; the grammar alone: 15/577 = 0.026)
     quoted = [row for row in HATECHECK if row["split"] == "test" and row["functionality"] == "counter_quote_nh"]
     assert not any(flagged_at_medium([row["text"] for row in quoted]))
 
