@@ -60,7 +60,8 @@ from pathlib import Path
 from phaselog.bias_tooling.book_sentences import read_table
 from phaselog.bias_tooling.train_modern_scorer import held_out, inner_key
 from phaselog.understanding.bias import scan_rules
-from phaselog.understanding.bias_detector import KEPT_RULE, discounted_severity, judged, scan_bias_many, worst_severity
+from phaselog.understanding.bias_detector import (KEPT_RULE, SEVERITIES, discounted_severity, judged, scan_bias_many,
+                                                   worst_severity)
 from phaselog.understanding.bias_gate import humankind, mentions_in, sentences_to_score
 from phaselog.understanding.bias_scorer import card, load_scorer, threshold
 from phaselog.understanding.scan import as_texts, corpus_sentences
@@ -198,21 +199,24 @@ def modern_sweep(cuts: list[float]) -> dict:
     return sweep
 
 
+def path_severities(texts: list[str], cuts: list[float]) -> tuple[dict[float, list[str]], list[str], list[list]]:
+    """Per cut of the modern path, each text's worst severity, from two scans: the path off (a cut above 1) and at
+    the lowest cut. A path finding depends on its own sentence's score alone and replaces only a less severe
+    finding, so a text's worst at a cut is the worst without the path or of its path findings scored at or above the
+    cut (as shown, to 3 decimals). Also the worst without the path and the path's findings at the lowest cut."""
+    lowest = min(cuts)
+    off = [worst_severity(found) for found in scan_bias_many(texts, path_cut=2)]
+    # the path's findings are the modern head's at the lowest cut, which neither the card's 0.97 nor its why shares
+    path = [[f for f in found if f.why.startswith("modern score") and f" >= {lowest:.2f} " in f.why]
+            for found in scan_bias_many(texts, path_cut=lowest)]
+    order = ("none", *SEVERITIES)
+    return {cut: [max([worst] + [f.severity for f in found if f.score >= cut], key=order.index)
+                  for worst, found in zip(off, path)] for cut in sorted(cuts)}, off, path
+
+
 def path_sweep(cuts: list[float], corpus: Path) -> dict:
-    """Per cut of the modern path, from two scans of each set: the path off (a cut above 1) and at the lowest cut.
-    A path finding depends on its sentence's score alone and replaces only a less severe finding, so a text is
-    flagged (or high) at a cut when it is without the path or when a path finding scored at or above the cut is."""
-    lowest, order = min(cuts), ("none", "low", "medium", "high")
-
-    def at_cuts(texts: list[str]) -> tuple[dict[float, list[str]], list[str], list[list]]:
-        """Per cut, each text's worst severity; without the path; the path's findings at the lowest cut."""
-        off = [worst_severity(found) for found in scan_bias_many(texts, path_cut=2)]
-        # the path's findings are the modern head's at the lowest cut, which neither the card's 0.97 nor its why shares
-        path = [[f for f in found if f.why.startswith("modern score") and f" >= {lowest:.2f} " in f.why]
-                for found in scan_bias_many(texts, path_cut=lowest)]
-        return {cut: [max([worst] + [f.severity for f in found if f.score >= cut], key=order.index)
-                      for worst, found in zip(off, path)] for cut in sorted(cuts)}, off, path
-
+    """Per cut of the modern path (path_severities), the public dev halves (whole and the modern head's held-out
+    third), the dev books and the shared corpus, whose medium+ findings the path adds at the lowest cut are listed."""
     sweep = {}
     rows = [("books", row["label"] if row["label"] == "endorsed" else "reported or neutral", row["text"])
             for row in read_table() if row["split"] == "dev" and row["label"] != "unusable"
@@ -223,7 +227,7 @@ def path_sweep(cuts: list[float], corpus: Path) -> dict:
                   if row["split"] == "dev"]
         rows += [(name, row[kind_field], row["text"]) for row in picked]
         held += [held_out(inner_key(name, row)) for row in picked]
-    worst, _, _ = at_cuts([text for _, _, text in rows])
+    worst, _, _ = path_severities([text for _, _, text in rows], cuts)
     for cut, severities in worst.items():
         hits = [severity in FLAGGED for severity in severities]
         sweep[cut] = {f"{name} {kind}": share([hit for (n, k, _), hit in zip(rows, hits) if (n, k) == (name, kind)])
@@ -234,8 +238,8 @@ def path_sweep(cuts: list[float], corpus: Path) -> dict:
     listed = []
     for path in sorted(corpus.rglob("*.txt")):
         sentences = corpus_sentences(path, 10 ** 9)
-        alone, off, found = at_cuts(sentences)
-        texts, _, _ = at_cuts(as_texts(sentences))
+        alone, off, found = path_severities(sentences, cuts)
+        texts, _, _ = path_severities(as_texts(sentences), cuts)
         for cut in sorted(cuts):
             sweep[cut][f"corpus {path.stem}"] = {
                 "medium+ sentences": sum(severity in FLAGGED for severity in alone[cut]),
@@ -243,7 +247,7 @@ def path_sweep(cuts: list[float], corpus: Path) -> dict:
         listed += [f"{path.stem}: {f.severity} {f.category} {f.terms} score {f.score}: {f.context}"
                    for path_found, severity in zip(found, off) for f in path_found
                    if f.severity in FLAGGED and severity not in FLAGGED]
-    return {"by cut": sweep, f"shared corpus: medium+ sentences the path adds at {lowest}": listed}
+    return {"by cut": sweep, f"shared corpus: medium+ sentences the path adds at {min(cuts)}": listed}
 
 
 # where an endorsed sentence is lost, in the order the detector reads it; a text of several sentences counts at the
