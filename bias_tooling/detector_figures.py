@@ -33,6 +33,12 @@ sweeps the modern head's cut (bias_modern.py; above 1 turns it off: the book sco
 it) on the rows it never trained on: the book scorer's validation books and the inner held-out third of the public
 dev halves (train_modern_scorer.held_out). `public_figures` gives that third apart too.
 
+    python -m phaselog.bias_tooling.detector_figures --path-cuts 0.5 0.7 0.9
+
+sweeps the modern path's cut (scan_bias_many's `path_cut`: sentences the gate drops, read by the modern head alone)
+on the public dev halves (whole and the modern head's held-out third), the dev books and the shared corpus, whose
+medium+ findings the path adds at the lowest cut are listed in full with their scores, for a reader to judge.
+
     python -m phaselog.bias_tooling.detector_figures --audit
 
 says where each endorsed sentence of the dev books (validation books included, never the test books) is lost, by
@@ -54,7 +60,8 @@ from pathlib import Path
 from phaselog.bias_tooling.book_sentences import read_table
 from phaselog.bias_tooling.train_modern_scorer import held_out, inner_key
 from phaselog.understanding.bias import scan_rules
-from phaselog.understanding.bias_detector import KEPT_RULE, discounted_severity, judged, scan_bias_many, worst_severity
+from phaselog.understanding.bias_detector import (KEPT_RULE, SEVERITIES, discounted_severity, judged, scan_bias_many,
+                                                   worst_severity)
 from phaselog.understanding.bias_gate import humankind, mentions_in, sentences_to_score
 from phaselog.understanding.bias_scorer import card, load_scorer, threshold
 from phaselog.understanding.scan import as_texts, corpus_sentences
@@ -192,6 +199,57 @@ def modern_sweep(cuts: list[float]) -> dict:
     return sweep
 
 
+def path_severities(texts: list[str], cuts: list[float]) -> tuple[dict[float, list[str]], list[str], list[list]]:
+    """Per cut of the modern path, each text's worst severity, from two scans: the path off (a cut above 1) and at
+    the lowest cut. A path finding depends on its own sentence's score alone and replaces only a less severe
+    finding, so a text's worst at a cut is the worst without the path or of its path findings scored at or above the
+    cut (as shown, to 3 decimals). Also the worst without the path and the path's findings at the lowest cut."""
+    lowest = min(cuts)
+    off = [worst_severity(found) for found in scan_bias_many(texts, path_cut=2)]
+    # the path's findings are the modern head's at the lowest cut, which neither the card's 0.97 nor its why shares
+    path = [[f for f in found if f.why.startswith("modern score") and f" >= {lowest:.2f} " in f.why]
+            for found in scan_bias_many(texts, path_cut=lowest)]
+    order = ("none", *SEVERITIES)
+    return {cut: [max([worst] + [f.severity for f in found if f.score >= cut], key=order.index)
+                  for worst, found in zip(off, path)] for cut in sorted(cuts)}, off, path
+
+
+def path_sweep(cuts: list[float], corpus: Path) -> dict:
+    """Per cut of the modern path (path_severities), the public dev halves (whole and the modern head's held-out
+    third), the dev books and the shared corpus, whose medium+ findings the path adds at the lowest cut are listed."""
+    sweep = {}
+    rows = [("books", row["label"] if row["label"] == "endorsed" else "reported or neutral", row["text"])
+            for row in read_table() if row["split"] == "dev" and row["label"] != "unusable"
+            and row["category"] != "other"]
+    held = [False] * len(rows)
+    for name, kind_field in PUBLIC.items():
+        picked = [row for row in map(json.loads, (DATA / f"bias_public_{name}.jsonl").open(encoding="utf-8"))
+                  if row["split"] == "dev"]
+        rows += [(name, row[kind_field], row["text"]) for row in picked]
+        held += [held_out(inner_key(name, row)) for row in picked]
+    worst, _, _ = path_severities([text for _, _, text in rows], cuts)
+    for cut, severities in worst.items():
+        hits = [severity in FLAGGED for severity in severities]
+        sweep[cut] = {f"{name} {kind}": share([hit for (n, k, _), hit in zip(rows, hits) if (n, k) == (name, kind)])
+                      for name, kind in sorted({(n, k) for n, k, _ in rows})}
+        sweep[cut].update({f"{name} {kind}, modern head's held-out": share(
+            [hit for (n, k, _), hit, h in zip(rows, hits, held) if (n, k) == (name, kind) and h])
+            for name, kind in sorted({(n, k) for n, k, _ in rows}) if name != "books"})
+    listed = []
+    for path in sorted(corpus.rglob("*.txt")):
+        sentences = corpus_sentences(path, 10 ** 9)
+        alone, off, found = path_severities(sentences, cuts)
+        texts, _, _ = path_severities(as_texts(sentences), cuts)
+        for cut in sorted(cuts):
+            sweep[cut][f"corpus {path.stem}"] = {
+                "medium+ sentences": sum(severity in FLAGGED for severity in alone[cut]),
+                "2 kB texts with a high finding": sum(severity == "high" for severity in texts[cut])}
+        listed += [f"{path.stem}: {f.severity} {f.category} {f.terms} score {f.score}: {f.context}"
+                   for path_found, severity in zip(found, off) for f in path_found
+                   if f.severity in FLAGGED and severity not in FLAGGED]
+    return {"by cut": sweep, f"shared corpus: medium+ sentences the path adds at {min(cuts)}": listed}
+
+
 # where an endorsed sentence is lost, in the order the detector reads it; a text of several sentences counts at the
 # furthest stage any of them reached ("b" is the grammar's veto, named by its kind after the colon)
 STAGES = ("a: no group word", "a: the gate: no mark of a claim", "a: 'men' read as humankind",
@@ -290,6 +348,8 @@ def main() -> None:
     parser.add_argument("--cuts", type=float, nargs="+", help="sweep the learned finding's cut over these scores")
     parser.add_argument("--modern-cuts", type=float, nargs="+",
                         help="sweep the modern head's cut over these scores, on the rows it never trained on")
+    parser.add_argument("--path-cuts", type=float, nargs="+",
+                        help="sweep the modern path's cut over these scores on the dev halves and the shared corpus")
     parser.add_argument("--audit", action="store_true", help="where the dev books' endorsed sentences are lost")
     parser.add_argument("--ceiling", action="store_true", help="what of the dev books' claims could ever be found")
     args = parser.parse_args()
@@ -301,6 +361,9 @@ def main() -> None:
         return
     if args.modern_cuts:
         print(json.dumps(modern_sweep(args.modern_cuts), indent=1))
+        return
+    if args.path_cuts:
+        print(json.dumps(path_sweep(args.path_cuts, Path(args.corpus)), indent=1))
         return
     if args.cuts:
         print(json.dumps(cut_sweep(args.cuts), indent=1))

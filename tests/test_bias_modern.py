@@ -10,6 +10,7 @@ import json
 from collections import defaultdict
 
 from phaselog.bias_tooling import train_modern_scorer
+from phaselog.bias_tooling.detector_figures import path_severities
 from phaselog.understanding import bias_modern, bias_scorer
 from phaselog.understanding.bias_detector import MODERN_PATH_CUT, scan_bias_many, worst_severity
 from phaselog.understanding.bias_gate import modern_sentences, sentences_to_score
@@ -98,3 +99,16 @@ def test_the_modern_path_finds_a_claim_the_book_gate_drops_and_not_its_counter_s
     assert len(pairs) == MEASURED["path pairs"]
     assert sum(by_path) >= MEASURED["path claims found"] > 0
     assert sum(twins_flagged) <= MEASURED["path twins flagged"]
+
+
+def test_the_path_sweep_gives_what_a_scan_at_each_cut_gives(no_network):
+    """detector_figures --path-cuts reads every cut off two scans (the path off, and at the lowest cut): on
+    ToxiGen's dev half, where the path finds explicit rows between 0.80 and 0.90 (docs/detectors.md, "The modern
+    path"), each cut's worst severities are those of a scan at that cut."""
+    table = train_modern_scorer.DATA / "bias_public_toxigen.jsonl"
+    texts = [row["text"] for row in map(json.loads, table.open(encoding="utf-8")) if row["split"] == "dev"]
+    cuts = [0.8, 0.85, 0.9]
+    swept, _, _ = path_severities(texts, cuts)
+    for cut in cuts:
+        assert swept[cut] == [worst_severity(found) for found in scan_bias_many(texts, path_cut=cut)], cut
+    assert swept[0.8] != swept[0.9]  # the cuts differ here, so the sweep is not read off one scan
