@@ -38,7 +38,7 @@ def test_bench_converge_trains_both_optimizers_for_the_budget_on_real_text(share
     result = bench_converge(seconds=3, seeds=1, config=config)
     for name in OPTIMIZERS:
         (run,) = result["runs"][name]
-        assert len(run) == MARKS
+        assert len(run) == MARKS + 1 and run[0]["steps"] == 0
         assert run[-1]["seconds"] >= 3 and all(math.isfinite(p["val_bpb"]) for p in run)
         assert [p["steps"] for p in run] == sorted(p["steps"] for p in run)
         assert run[-1]["val_bpb"] < run[0]["val_bpb"], f"{name} did not learn: {run}"

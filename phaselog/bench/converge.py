@@ -42,7 +42,9 @@ def demo_config(corpus: Path) -> PhaseConfig:
 
 
 def train_for(config: PhaseConfig, run_dir: Path, seconds: float) -> list[dict]:
-    """Train on CPU for `seconds` of training time; the validation bpb at each of MARKS equal shares of it."""
+    """Train on CPU for `seconds` of training time; the validation bpb of the untrained model (0 s, step 0), then at
+    each of MARKS equal shares of the budget. The first point says whether a run learned however few steps the
+    budget held: a loaded machine fits fewer steps into the same seconds."""
     t = config.train
     tokenizer, streams = load_data(run_dir, config)
     sampler = BatchSampler(streams, mix_from_config(config), config.model.seq_len, t.seed)
@@ -51,9 +53,11 @@ def train_for(config: PhaseConfig, run_dir: Path, seconds: float) -> list[dict]:
     optimizer = build_optimizer(model, t)
     torch.manual_seed(t.seed)
     first, last = t.lr_schedule()  # the budget's seconds are spread over these schedule steps
-    curve, trained, step = [], 0.0, 0
+    trained, step = 0.0, 0
+    curve = [{"seconds": trained, "steps": step,
+              "val_bpb": validation_bpb(model, tokenizer, run_dir, config, device)["val_bpb"]}]
     model.train()
-    while len(curve) < MARKS:
+    while len(curve) <= MARKS:
         t0 = time.perf_counter()
         set_lr(optimizer, lr_multiplier(first + min(last - first - 1, int(trained / seconds * (last - first))), t))
         inputs, targets, _ = sampler.batch(step, 0, t.batch_size)
@@ -63,7 +67,7 @@ def train_for(config: PhaseConfig, run_dir: Path, seconds: float) -> list[dict]:
         optimizer.zero_grad(set_to_none=True)
         step += 1
         trained += time.perf_counter() - t0
-        if trained >= seconds * (len(curve) + 1) / MARKS:
+        if trained >= seconds * len(curve) / MARKS:
             bpb = validation_bpb(model, tokenizer, run_dir, config, device)["val_bpb"]
             curve.append({"seconds": trained, "steps": step, "val_bpb": bpb})
     return curve
@@ -112,7 +116,7 @@ def bench_converge(seconds: float = 120.0, seeds: int = 3, config: PhaseConfig |
     t = config.train
     lines = [f"time to quality on {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads: "
              f"{config.name} model (L{config.model.depth} T{config.model.seq_len} B{t.batch_size}), {seconds:.0f} s "
-             f"of training per run, {seeds} seeds, val bpb at {MARKS} points off the clock"]
+             f"of training per run, {seeds} seeds, val bpb at the start and at {MARKS} points off the clock"]
     for name in OPTIMIZERS:
         finals = [c[-1]["val_bpb"] for c in runs[name]]
         lr = (f"matrices lr {muon_lr(t, config.model.seq_len):.3g} (Muon)" if name == "muon"
