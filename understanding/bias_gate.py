@@ -357,18 +357,22 @@ def group_mentions(sentence: str, previous: str = "") -> list[Mention]:
     return mentions if mentions and worth_scoring(sentence, mentions) else []
 
 
+def text_sentences(text: str) -> list[str]:
+    """A text's sentences, split as scan_bias splits them, each with its whitespace made single spaces."""
+    ends = [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]
+    return [sentence for sentence in (" ".join(text[start:end].split()) for start, end in zip([0] + ends, ends))
+            if sentence]
+
+
 def sentences_to_score(text: str) -> list[tuple[str, list[Mention]]]:
-    """The sentences of a text (split as scan_bias splits them) that the gate passes, each with its mentions
-    (offsets in the sentence): what the scorer reads. Each sentence is read with the one before it."""
-    passed, start, previous = [], 0, ""
-    for end in [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]:
-        sentence = " ".join(text[start:end].split())
-        if sentence:
-            mentions = group_mentions(sentence, previous)
-            if mentions:
-                passed.append((sentence, mentions))
-            previous = sentence
-        start = end
+    """The sentences of a text (text_sentences) that the gate passes, each with its mentions (offsets in the
+    sentence): what the scorer reads. Each sentence is read with the one before it."""
+    passed, previous = [], ""
+    for sentence in text_sentences(text):
+        mentions = group_mentions(sentence, previous)
+        if mentions:
+            passed.append((sentence, mentions))
+        previous = sentence
     return passed
 
 
@@ -459,16 +463,12 @@ def modern_mentions(sentence: str) -> list[Mention]:
 
 
 def modern_sentences(text: str, passed: set[str]) -> list[tuple[str, list[Mention]]]:
-    """The sentences of a text (split as sentences_to_score splits them) that the book gate did not pass (`passed`
-    holds those it did) and that name a group in the modern register, each with its modern mentions: what the modern
-    head alone reads."""
-    found, start = [], 0
-    for end in [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]:
-        sentence = " ".join(text[start:end].split())
-        if sentence and sentence not in passed \
-                and not MODERN_FIRST_LETTERS.isdisjoint(LETTERS.findall(sentence.lower())):
+    """The sentences of a text (text_sentences) that the book gate did not pass (`passed` holds those it did) and
+    that name a group in the modern register, each with its modern mentions: what the modern head alone reads."""
+    found = []
+    for sentence in text_sentences(text):
+        if sentence not in passed and not MODERN_FIRST_LETTERS.isdisjoint(LETTERS.findall(sentence.lower())):
             mentions = modern_mentions(sentence)
             if mentions:
                 found.append((sentence, mentions))
-        start = end
     return found
